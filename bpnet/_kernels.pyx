@@ -1,0 +1,474 @@
+# Per-layer kernels: activations beside their derivatives, layer forward and backward
+# passes, output losses, and the full-batch entries (prediction, loss and gradient).
+#
+# Three layers, as in scikit-learn's _loss module:
+#   1. `cdef inline ... noexcept nogil` element math (an activation and its derivative);
+#   2. `nogil` loops over a batch (forward_layer, loss_and_delta, layer_gradient, ...);
+#   3. thin Python entries that validate shapes, release the GIL and call layer 2.
+# Every kernel is fused over float32/float64 through `cython.floating`.
+from libc.float cimport DBL_EPSILON, FLT_EPSILON
+from libc.math cimport exp, log, tanh
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+
+import numpy as np
+
+from ._blas cimport axpy, gemm
+
+ACTIVATION_CODES = {
+    "identity": Activation.IDENTITY,
+    "logistic": Activation.LOGISTIC,
+    "tanh": Activation.TANH,
+    "relu": Activation.RELU,
+    "softmax": Activation.SOFTMAX,
+    "exp": Activation.EXP,
+}
+
+LOSS_CODES = {
+    "squared_error": Loss.SQUARED_ERROR,
+    "log_loss": Loss.LOG_LOSS,
+    "binary_log_loss": Loss.BINARY_LOG_LOSS,
+    "poisson": Loss.POISSON,
+}
+
+# Columns of the layer table that Python builds (see bpnet/_layout.py).
+LAYER_TABLE_COLUMNS = ("fan_in", "fan_out", "coef_offset", "intercept_offset", "activation")
+
+
+# --- 1. element math: each activation next to its derivative -------------------------
+# The derivatives are written in terms of the activation's output a = f(z), which is what
+# the forward pass keeps.
+
+cdef inline floating logistic(floating z) noexcept nogil:
+    # exp(-z) overflows to inf for very negative z, giving exactly 0, never NaN.
+    return 1.0 / (1.0 + exp(-z))
+
+cdef inline floating logistic_derivative(floating a, floating delta) noexcept nogil:
+    return delta * a * (1 - a)
+
+cdef inline floating tanh_derivative(floating a, floating delta) noexcept nogil:
+    return delta * (1 - a * a)
+
+cdef inline floating relu(floating z) noexcept nogil:
+    # `z < 0` rather than `z > 0 ? z : 0` so that NaN propagates and divergence shows.
+    return 0 if z < 0 else z
+
+cdef inline floating relu_derivative(floating a, floating delta) noexcept nogil:
+    return 0 if a == 0 else delta
+
+
+cdef inline floating clip_probability(floating p, floating eps) noexcept nogil:
+    if p < eps:
+        return eps
+    if p > 1 - eps:
+        return 1 - eps
+    return p
+
+
+# --- 2. loops over a batch -----------------------------------------------------------
+
+cdef Layer* layers_from_table(const Py_ssize_t[:, ::1] table, Py_ssize_t n_params) except NULL:
+    """Copy a (n_layers, 5) table into a malloc'ed Layer array; the caller frees it.
+
+    The table is checked to chain (each fan_in is the previous fan_out) and, unless
+    n_params is negative, to fit inside a parameter vector of that length.
+    """
+    cdef Py_ssize_t i, n_layers = table.shape[0]
+    if table.shape[1] != 5 or n_layers < 1:
+        raise ValueError("the layer table must have shape (n_layers, 5)")
+    for i in range(n_layers):
+        if table[i, 0] < 1 or table[i, 1] < 1:
+            raise ValueError(f"layer {i} has an empty dimension")
+        if i > 0 and table[i, 0] != table[i - 1, 1]:
+            raise ValueError(f"layer {i}'s fan_in differs from layer {i - 1}'s fan_out")
+        if n_params >= 0 and (
+                table[i, 2] < 0 or table[i, 2] + table[i, 0] * table[i, 1] > n_params
+                or table[i, 3] < 0 or table[i, 3] + table[i, 1] > n_params):
+            raise ValueError(f"layer {i}'s weights do not fit in {n_params} parameters")
+        if not 0 <= table[i, 4] <= Activation.EXP:
+            raise ValueError(f"layer {i} has an unknown activation code {table[i, 4]}")
+    cdef Layer* layers = <Layer*> malloc(n_layers * sizeof(Layer))
+    if layers == NULL:
+        raise MemoryError()
+    for i in range(n_layers):
+        layers[i].fan_in = table[i, 0]
+        layers[i].fan_out = table[i, 1]
+        layers[i].coef_offset = table[i, 2]
+        layers[i].intercept_offset = table[i, 3]
+        layers[i].activation = <int> table[i, 4]
+    return layers
+
+
+cdef Py_ssize_t total_width(const Layer* layers, Py_ssize_t n_layers) noexcept nogil:
+    """Sum of the layers' widths: the activations of one row."""
+    cdef Py_ssize_t i, width = 0
+    for i in range(n_layers):
+        width += layers[i].fan_out
+    return width
+
+
+cdef Py_ssize_t max_width(const Layer* layers, Py_ssize_t n_layers) noexcept nogil:
+    """Widest layer output: the size of one row of a delta buffer."""
+    cdef Py_ssize_t i, width = 0
+    for i in range(n_layers):
+        if layers[i].fan_out > width:
+            width = layers[i].fan_out
+    return width
+
+
+cdef void add_bias_and_activate(const floating* intercept, int activation, floating* z,
+                                Py_ssize_t n_rows, Py_ssize_t n_cols) noexcept nogil:
+    """z[i, :] = f(z[i, :] + intercept) in one pass over z."""
+    cdef Py_ssize_t i, j
+    cdef floating* row
+    cdef floating row_max, total
+    for i in range(n_rows):
+        row = z + i * n_cols
+        if activation == Activation.IDENTITY:
+            for j in range(n_cols):
+                row[j] += intercept[j]
+        elif activation == Activation.RELU:
+            for j in range(n_cols):
+                row[j] = relu(row[j] + intercept[j])
+        elif activation == Activation.TANH:
+            for j in range(n_cols):
+                row[j] = tanh(row[j] + intercept[j])
+        elif activation == Activation.LOGISTIC:
+            for j in range(n_cols):
+                row[j] = logistic(row[j] + intercept[j])
+        elif activation == Activation.EXP:
+            for j in range(n_cols):
+                row[j] = exp(row[j] + intercept[j])
+        elif activation == Activation.SOFTMAX:
+            # Shift by the row maximum so that exp never overflows.
+            for j in range(n_cols):
+                row[j] += intercept[j]
+            row_max = row[0]
+            for j in range(1, n_cols):
+                if row[j] > row_max:
+                    row_max = row[j]
+            total = 0
+            for j in range(n_cols):
+                row[j] = exp(row[j] - row_max)
+                total += row[j]
+            for j in range(n_cols):
+                row[j] /= total
+
+
+cdef void activation_derivative(int activation, const floating* a, floating* delta,
+                                Py_ssize_t n) noexcept nogil:
+    """delta *= f'(z), computed from the stored outputs a = f(z)."""
+    cdef Py_ssize_t i
+    if activation == Activation.RELU:
+        for i in range(n):
+            delta[i] = relu_derivative(a[i], delta[i])
+    elif activation == Activation.TANH:
+        for i in range(n):
+            delta[i] = tanh_derivative(a[i], delta[i])
+    elif activation == Activation.LOGISTIC:
+        for i in range(n):
+            delta[i] = logistic_derivative(a[i], delta[i])
+    # IDENTITY: nothing to do. SOFTMAX and EXP only appear on the output layer, whose
+    # delta comes from loss_and_delta.
+
+
+cdef void forward_layer(const Layer* layer, const floating* params, const floating* inputs,
+                        Py_ssize_t n_rows, floating* out) noexcept nogil:
+    """out = f(inputs @ W + b) for dense inputs of shape (n_rows, fan_in)."""
+    gemm(False, False, <int> n_rows, <int> layer.fan_out, <int> layer.fan_in, <floating> 1.0,
+         inputs, <int> layer.fan_in, params + layer.coef_offset, <int> layer.fan_out,
+         <floating> 0.0, out, <int> layer.fan_out)
+    add_bias_and_activate(params + layer.intercept_offset, layer.activation, out, n_rows,
+                          layer.fan_out)
+
+
+cdef inline Py_ssize_t block_row(RowBlock block, Py_ssize_t r) noexcept nogil:
+    return block.rows[r] if block.rows != NULL else block.row_start + r
+
+
+cdef void forward_layer_csr(const Layer* layer, const floating* params, RowBlock block,
+                            floating* out) noexcept nogil:
+    """out = f(X[rows] @ W + b) for CSR rows, touching only their nonzeros."""
+    cdef const floating* data = <const floating*> block.csr_data
+    cdef const floating* coef = params + layer.coef_offset
+    cdef Py_ssize_t r, row, p, fan_out = layer.fan_out
+    memset(out, 0, block.n_rows * fan_out * sizeof(floating))
+    for r in range(block.n_rows):
+        row = block_row(block, r)
+        for p in range(block.csr_indptr[row], block.csr_indptr[row + 1]):
+            axpy(<int> fan_out, data[p], coef + block.csr_indices[p] * fan_out,
+                 out + r * fan_out)
+    add_bias_and_activate(params + layer.intercept_offset, layer.activation, out,
+                          block.n_rows, fan_out)
+
+
+cdef inline floating* layer_output(const Layer* layers, Py_ssize_t index, floating* acts,
+                                   Py_ssize_t n_rows) noexcept nogil:
+    """Where layer `index` keeps its (n_rows, fan_out) outputs inside `acts`."""
+    return acts + n_rows * total_width(layers, index)
+
+
+cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floating* params,
+                          RowBlock block, floating* acts) noexcept nogil:
+    """Run every layer; layer l's outputs land at layer_output(layers, l, acts, n_rows)."""
+    cdef Py_ssize_t l, n_rows = block.n_rows
+    cdef floating* out = acts
+    if block.dense != NULL:
+        forward_layer(&layers[0], params, <const floating*> block.dense, n_rows, out)
+    else:
+        forward_layer_csr(&layers[0], params, block, out)
+    for l in range(1, n_layers):
+        forward_layer(&layers[l], params, out, n_rows, out + n_rows * layers[l - 1].fan_out)
+        out += n_rows * layers[l - 1].fan_out
+
+
+cdef double loss_and_delta(int loss, const floating* prob, const floating* y,
+                           const floating* sample_weight, Py_ssize_t n_rows,
+                           Py_ssize_t n_outputs, floating* delta) noexcept nogil:
+    """Weighted sum over rows of the per-row loss; delta = d(row loss)/dz * weight.
+
+    Each loss is paired with its canonical output activation, so the derivative with
+    respect to the pre-activation z is (prob - y) for all four; squared error also
+    divides by n_outputs because the loss it reports is the mean over the outputs
+    (scikit-learn's gradient omits that factor, its issue #8349).
+    """
+    cdef Py_ssize_t i, k, at
+    cdef double weight, row_loss, total = 0.0, p, t
+    cdef double eps = DBL_EPSILON if floating is double else FLT_EPSILON
+    cdef double scale = 1.0 / n_outputs if loss == Loss.SQUARED_ERROR else 1.0
+    for i in range(n_rows):
+        weight = sample_weight[i] if sample_weight != NULL else 1.0
+        row_loss = 0.0
+        for k in range(n_outputs):
+            at = i * n_outputs + k
+            p = prob[at]
+            t = y[at]
+            delta[at] = <floating> ((p - t) * (weight * scale))
+            if loss == Loss.SQUARED_ERROR:
+                row_loss += (t - p) * (t - p)
+            elif loss == Loss.LOG_LOSS:
+                if t != 0:
+                    row_loss -= t * log(clip_probability(p, eps))
+            elif loss == Loss.BINARY_LOG_LOSS:
+                p = clip_probability(p, eps)
+                if t != 0:
+                    row_loss -= t * log(p)
+                if t != 1:
+                    row_loss -= (1 - t) * log(1 - p)
+            else:  # POISSON: y log(y / p) - y + p, the half deviance
+                if t != 0:
+                    row_loss += t * log(t / p)
+                row_loss += p - t
+        if loss == Loss.SQUARED_ERROR:
+            row_loss *= 0.5 * scale
+        total += weight * row_loss
+    return total
+
+
+cdef void layer_gradient(const Layer* layer, const floating* inputs, Py_ssize_t n_rows,
+                         const floating* delta, floating* grads, bint accumulate) noexcept nogil:
+    """dW = inputs^T delta and db = column sums of delta (added when accumulating)."""
+    cdef Py_ssize_t i, j, fan_out = layer.fan_out
+    cdef floating* grad_b = grads + layer.intercept_offset
+    gemm(True, False, <int> layer.fan_in, <int> fan_out, <int> n_rows, <floating> 1.0,
+         inputs, <int> layer.fan_in, delta, <int> fan_out,
+         <floating> (1.0 if accumulate else 0.0), grads + layer.coef_offset, <int> fan_out)
+    if not accumulate:
+        memset(grad_b, 0, fan_out * sizeof(floating))
+    for i in range(n_rows):
+        for j in range(fan_out):
+            grad_b[j] += delta[i * fan_out + j]
+
+
+cdef void layer_gradient_csr(const Layer* layer, RowBlock block, const floating* delta,
+                             floating* grads, bint accumulate) noexcept nogil:
+    """The first layer's dW and db for CSR inputs, touching only their nonzeros."""
+    cdef const floating* data = <const floating*> block.csr_data
+    cdef Py_ssize_t r, row, p, j, fan_out = layer.fan_out
+    cdef floating* grad_w = grads + layer.coef_offset
+    cdef floating* grad_b = grads + layer.intercept_offset
+    if not accumulate:
+        memset(grad_w, 0, layer.fan_in * fan_out * sizeof(floating))
+        memset(grad_b, 0, fan_out * sizeof(floating))
+    for r in range(block.n_rows):
+        row = block_row(block, r)
+        for p in range(block.csr_indptr[row], block.csr_indptr[row + 1]):
+            axpy(<int> fan_out, data[p], delta + r * fan_out,
+                 grad_w + block.csr_indices[p] * fan_out)
+        for j in range(fan_out):
+            grad_b[j] += delta[r * fan_out + j]
+
+
+cdef void backprop_delta(const Layer* layer, const floating* params, const floating* delta,
+                         Py_ssize_t n_rows, const Layer* previous,
+                         const floating* previous_output, floating* previous_delta) noexcept nogil:
+    """previous_delta = (delta @ W^T) * f'(previous layer's output)."""
+    gemm(False, True, <int> n_rows, <int> layer.fan_in, <int> layer.fan_out, <floating> 1.0,
+         delta, <int> layer.fan_out, params + layer.coef_offset, <int> layer.fan_out,
+         <floating> 0.0, previous_delta, <int> layer.fan_in)
+    activation_derivative(previous.activation, previous_output, previous_delta,
+                          n_rows * layer.fan_in)
+
+
+cdef double forward_backward(const Layer* layers, Py_ssize_t n_layers, int loss,
+                             const floating* params, RowBlock block, const floating* y,
+                             const floating* sample_weight, floating* acts,
+                             floating* delta_a, floating* delta_b, floating* grads,
+                             bint accumulate) noexcept nogil:
+    """Forward pass, loss and backward pass for one block of rows.
+
+    Writes the unnormalised data gradient (sum over rows of weight * dloss/dparams) into
+    `grads`, or adds it when `accumulate`; returns the weighted loss summed over rows.
+    The L2 term and the division by the weight sum are the caller's.
+    """
+    cdef Py_ssize_t l, n_rows = block.n_rows
+    cdef Py_ssize_t last = n_layers - 1
+    cdef floating* delta = delta_a
+    cdef floating* spare = delta_b
+    cdef floating* swap
+    cdef double data_loss
+    forward_network(layers, n_layers, params, block, acts)
+    data_loss = loss_and_delta(loss, layer_output(layers, last, acts, n_rows), y,
+                               sample_weight, n_rows, layers[last].fan_out, delta)
+    for l in range(last, 0, -1):
+        layer_gradient(&layers[l], layer_output(layers, l - 1, acts, n_rows), n_rows,
+                       delta, grads, accumulate)
+        backprop_delta(&layers[l], params, delta, n_rows, &layers[l - 1],
+                       layer_output(layers, l - 1, acts, n_rows), spare)
+        swap = delta
+        delta = spare
+        spare = swap
+    if block.dense != NULL:
+        layer_gradient(&layers[0], <const floating*> block.dense, n_rows, delta, grads,
+                       accumulate)
+    else:
+        layer_gradient_csr(&layers[0], block, delta, grads, accumulate)
+    return data_loss
+
+
+# --- 3. Python entries ---------------------------------------------------------------
+
+cdef RowBlock make_block(const floating[:, ::1] X, const floating[::1] X_data,
+                         const int[::1] X_indices, const int[::1] X_indptr,
+                         Py_ssize_t row_start, Py_ssize_t n_rows) noexcept nogil:
+    """A RowBlock over rows row_start... of dense X, or of the CSR arrays if X has no rows."""
+    cdef RowBlock block
+    block.dense = NULL
+    block.csr_data = NULL
+    block.csr_indices = NULL
+    block.csr_indptr = NULL
+    block.rows = NULL
+    block.row_start = row_start
+    block.n_rows = n_rows
+    if X.shape[0] > 0:
+        block.dense = &X[row_start, 0]
+    else:
+        block.csr_data = &X_data[0] if X_data.shape[0] > 0 else NULL
+        block.csr_indices = &X_indices[0] if X_indices.shape[0] > 0 else NULL
+        block.csr_indptr = &X_indptr[0]
+    return block
+
+
+def n_input_rows(const floating[:, ::1] X, const int[::1] X_indptr):
+    """Number of rows in the dense-or-CSR input convention used by these entries."""
+    return X.shape[0] if X.shape[0] > 0 else X_indptr.shape[0] - 1
+
+
+def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params,
+            const floating[:, ::1] X, const floating[::1] X_data, const int[::1] X_indices,
+            const int[::1] X_indptr, floating[:, ::1] out, Py_ssize_t chunk_rows=512):
+    """Write the network's outputs for every input row into `out`, without the GIL.
+
+    X is dense, or, when it has zero rows, the input is the CSR matrix given by
+    (X_data, X_indices, X_indptr). Rows are processed in chunks of `chunk_rows`.
+    """
+    cdef Py_ssize_t n_rows = n_input_rows(X, X_indptr)
+    cdef Py_ssize_t n_layers = layer_table.shape[0]
+    cdef Py_ssize_t start, stop, width, n_out = layer_table[n_layers - 1, 1]
+    if out.shape[0] != n_rows or out.shape[1] != n_out:
+        raise ValueError(f"out must have shape ({n_rows}, {n_out})")
+    if n_rows == 0:
+        return
+    chunk_rows = max(1, min(chunk_rows, n_rows))
+    cdef Layer* layers = layers_from_table(layer_table, params.shape[0])
+    width = total_width(layers, n_layers)
+    cdef floating[::1] acts = np.empty(chunk_rows * width, dtype=np.asarray(params).dtype)
+    cdef RowBlock block
+    cdef Py_ssize_t i, k
+    cdef floating* result
+    try:
+        with nogil:
+            start = 0
+            while start < n_rows:
+                stop = min(start + chunk_rows, n_rows)
+                block = make_block(X, X_data, X_indices, X_indptr, start, stop - start)
+                forward_network(layers, n_layers, &params[0], block, &acts[0])
+                result = layer_output(layers, n_layers - 1, &acts[0], stop - start)
+                for i in range(stop - start):
+                    for k in range(n_out):
+                        out[start + i, k] = result[i * n_out + k]
+                start = stop
+    finally:
+        free(layers)
+
+
+def loss_gradient(const Py_ssize_t[:, ::1] layer_table, int loss, double alpha,
+                  const floating[::1] params, const floating[:, ::1] X,
+                  const floating[::1] X_data, const int[::1] X_indices,
+                  const int[::1] X_indptr, const floating[:, ::1] Y,
+                  const floating[::1] sample_weight, floating[::1] grads,
+                  Py_ssize_t n_coefs, Py_ssize_t chunk_rows=1024):
+    """Full-batch loss and gradient, as scikit-learn's MLP defines them.
+
+    loss = sum_i w_i loss_i / sum(w) + alpha / 2 * ||coefs||^2 / sum(w), and `grads`
+    receives its gradient. The rows are processed in chunks so memory stays bounded.
+    `n_coefs` is where the coefficients end and the intercepts begin in `params`.
+    An empty `sample_weight` means unit weights.
+    """
+    cdef Py_ssize_t n_rows = n_input_rows(X, X_indptr)
+    cdef Py_ssize_t n_layers = layer_table.shape[0], n_params = params.shape[0]
+    cdef Py_ssize_t n_out = layer_table[n_layers - 1, 1]
+    if Y.shape[0] != n_rows or Y.shape[1] != n_out:
+        raise ValueError(f"Y must have shape ({n_rows}, {n_out})")
+    if grads.shape[0] != n_params:
+        raise ValueError("grads must have the same length as params")
+    if sample_weight.shape[0] not in (0, n_rows):
+        raise ValueError("sample_weight must be empty or have one weight per row")
+    if n_rows == 0:
+        raise ValueError("no rows to compute a loss on")
+    chunk_rows = max(1, min(chunk_rows, n_rows))
+    cdef Layer* layers = layers_from_table(layer_table, params.shape[0])
+    cdef Py_ssize_t width = total_width(layers, n_layers)
+    cdef Py_ssize_t delta_width = max_width(layers, n_layers)
+    dtype = np.asarray(params).dtype
+    cdef floating[::1] acts = np.empty(chunk_rows * width, dtype=dtype)
+    cdef floating[::1] delta_a = np.empty(chunk_rows * delta_width, dtype=dtype)
+    cdef floating[::1] delta_b = np.empty(chunk_rows * delta_width, dtype=dtype)
+    cdef const floating* sw = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef double data_loss = 0.0, weight_sum = 0.0, sq_norm = 0.0
+    cdef Py_ssize_t start, stop, i
+    cdef RowBlock block
+    try:
+        with nogil:
+            start = 0
+            while start < n_rows:
+                stop = min(start + chunk_rows, n_rows)
+                block = make_block(X, X_data, X_indices, X_indptr, start, stop - start)
+                data_loss += forward_backward(
+                    layers, n_layers, loss, &params[0], block, &Y[start, 0],
+                    sw + start if sw != NULL else NULL, &acts[0], &delta_a[0], &delta_b[0],
+                    &grads[0], start > 0)
+                start = stop
+            if sw != NULL:
+                for i in range(n_rows):
+                    weight_sum += sw[i]
+            else:
+                weight_sum = n_rows
+            for i in range(n_coefs):
+                sq_norm += params[i] * params[i]
+                grads[i] = (grads[i] + alpha * params[i]) / weight_sum
+            for i in range(n_coefs, n_params):
+                grads[i] = grads[i] / weight_sum
+    finally:
+        free(layers)
+    return data_loss / weight_sum + 0.5 * alpha * sq_norm / weight_sum

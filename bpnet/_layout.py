@@ -1,0 +1,95 @@
+"""Where each layer's weights live in the network's one flat parameter vector."""
+
+import numpy as np
+
+from ._kernels import ACTIVATION_CODES
+
+
+class NetworkLayout:
+    """Layer sizes, activations and the offsets of their weights in a flat vector.
+
+    All coefficient blocks come first, layer by layer, each a row-major
+    ``(fan_in, fan_out)`` matrix; the intercepts follow, layer by layer. This is the
+    order scikit-learn's MLP uses to pack its parameters for L-BFGS, so a flat vector
+    here and a packed vector there mean the same thing.
+
+    Parameters
+    ----------
+    layer_units : sequence of int
+        Widths of every layer, input and output included.
+
+    activations : sequence of str
+        One activation name per weight layer (``len(layer_units) - 1`` of them); the last
+        is the output activation.
+    """
+
+    def __init__(self, layer_units, activations):
+        self.layer_units = [int(u) for u in layer_units]
+        if len(activations) != len(self.layer_units) - 1:
+            raise ValueError("need one activation per weight layer")
+        self.activations = list(activations)
+        fans = list(zip(self.layer_units[:-1], self.layer_units[1:]))
+        self.n_coefs = sum(fan_in * fan_out for fan_in, fan_out in fans)
+        self.n_params = self.n_coefs + sum(self.layer_units[1:])
+        table = np.empty((len(fans), 5), dtype=np.intp)
+        coef_offset, intercept_offset = 0, self.n_coefs
+        for i, ((fan_in, fan_out), name) in enumerate(zip(fans, self.activations)):
+            table[i] = (fan_in, fan_out, coef_offset, intercept_offset, ACTIVATION_CODES[name])
+            coef_offset += fan_in * fan_out
+            intercept_offset += fan_out
+        self.table = table
+
+    def unpack(self, params):
+        """Views of ``params`` shaped as the lists ``coefs_`` and ``intercepts_``."""
+        coefs, intercepts = [], []
+        for fan_in, fan_out, coef_offset, intercept_offset, _ in self.table:
+            coefs.append(params[coef_offset : coef_offset + fan_in * fan_out].reshape(fan_in, fan_out))
+            intercepts.append(params[intercept_offset : intercept_offset + fan_out])
+        return coefs, intercepts
+
+    def pack(self, coefs, intercepts, dtype):
+        """A flat vector holding ``coefs`` and ``intercepts``, sharing their memory if it can.
+
+        After a fit, ``coefs_`` and ``intercepts_`` are views of one flat vector, and that
+        vector is returned without a copy. Anything else (arrays a user assigned, arrays
+        restored from a pickle, another dtype) is copied into a new vector.
+        """
+        if len(coefs) != len(self.table) or len(intercepts) != len(self.table):
+            raise ValueError(
+                f"coefs_ and intercepts_ must have {len(self.table)} layers to match "
+                f"the layer sizes {self.layer_units}"
+            )
+        base = coefs[0].base if isinstance(coefs[0], np.ndarray) else None
+        if self._are_views_of(base, coefs, intercepts, dtype):
+            return base
+        params = np.empty(self.n_params, dtype=dtype)
+        coef_views, intercept_views = self.unpack(params)
+        for view, array in zip(coef_views + intercept_views, list(coefs) + list(intercepts)):
+            array = np.asarray(array)
+            if array.shape != view.shape:
+                raise ValueError(
+                    f"a coefs_ or intercepts_ entry has shape {array.shape}, expected {view.shape}"
+                )
+            view[...] = array
+        return params
+
+    def _are_views_of(self, base, coefs, intercepts, dtype):
+        if (
+            not isinstance(base, np.ndarray)
+            or base.ndim != 1
+            or base.size != self.n_params
+            or base.dtype != dtype
+            or not base.flags.c_contiguous
+            or not base.flags.writeable
+        ):
+            return False
+        expected_coefs, expected_intercepts = self.unpack(base)
+        for got, expected in zip(list(coefs) + list(intercepts), expected_coefs + expected_intercepts):
+            if (
+                not isinstance(got, np.ndarray)
+                or got.shape != expected.shape
+                or got.__array_interface__["data"][0] != expected.__array_interface__["data"][0]
+                or got.strides != expected.strides
+            ):
+                return False
+        return True
