@@ -146,6 +146,14 @@ def _docstring(template):
     )
 
 
+def _check_two_classes(classes):
+    if len(classes) < 2:
+        raise ValueError(
+            "Classifier can't train when only one class is present: y contains only the "
+            f"class {classes[0]!r}. A classifier needs at least two classes."
+        )
+
+
 class BPClassifier(ClassifierMixin, BaseBP):
     def __init__(
         self,
@@ -254,9 +262,11 @@ class BPClassifier(ClassifierMixin, BaseBP):
         # A new label binarizer on a fresh fit; otherwise the classes must agree with the
         # ones already fitted (exactly for warm_start, as a subset for partial_fit).
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y)
-            self.classes_ = self._label_binarizer.classes_
+            binarizer = LabelBinarizer().fit(y)
+            if binarizer.y_type_ != "multilabel-indicator":
+                _check_two_classes(binarizer.classes_)
+            self._label_binarizer = binarizer
+            self.classes_ = binarizer.classes_
         else:
             classes = unique_labels(y)
             if self.warm_start:
@@ -356,7 +366,9 @@ class BPClassifier(ClassifierMixin, BaseBP):
             raise ValueError("classes must be passed on the first call to partial_fit.")
         if classes is not None:
             classes = unique_labels(classes)
-            if fitted is not None:
+            if fitted is None:
+                _check_two_classes(classes)
+            else:
                 if not np.array_equal(fitted, classes):
                     raise ValueError(
                         f"`classes={classes!r}` is not the same as on last call to "
@@ -381,6 +393,12 @@ class BPClassifier(ClassifierMixin, BaseBP):
             The probability of each class, in the order of ``classes_``.
         """
         output = self._predict_raw(X)
+        if self.out_activation_ == "logistic":
+            # A logistic output rounds to exactly 0 or 1 beyond |z| ~ 37 in float64. Clip
+            # it as the training log-loss does, so every class keeps a probability in
+            # (0, 1) and predict_log_proba stays finite.
+            eps = np.finfo(output.dtype).eps
+            np.clip(output, eps, 1 - eps, out=output)
         if self.n_outputs_ == 1:
             positive = output.ravel()
             return np.column_stack([1 - positive, positive])
