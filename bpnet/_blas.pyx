@@ -40,8 +40,8 @@ cdef floating dot(int n, const floating* x, const floating* y) noexcept nogil:
 
 # Test shims: Python-callable entries that tests compare with NumPy.
 
-def gemm_py(bint trans_a, bint trans_b, floating alpha, const floating[:, ::1] a,
-            const floating[:, ::1] b, floating beta, floating[:, ::1] c):
+def gemm_py(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] a,
+            const floating[:, ::1] b, double beta, floating[:, ::1] c):
     """C = alpha * op(A) op(B) + beta * C on C-contiguous arrays (for tests)."""
     cdef int m = c.shape[0], n = c.shape[1]
     cdef int k = a.shape[0] if trans_a else a.shape[1]
@@ -50,15 +50,15 @@ def gemm_py(bint trans_a, bint trans_b, floating alpha, const floating[:, ::1] a
     if (a.shape[1] if trans_a else a.shape[0]) != m or (b.shape[0] if trans_b else b.shape[1]) != n:
         raise ValueError("C's shape does not match op(A) op(B)")
     with nogil:
-        gemm(trans_a, trans_b, m, n, k, alpha, &a[0, 0], a.shape[1], &b[0, 0], b.shape[1],
-             beta, &c[0, 0], n)
+        gemm(trans_a, trans_b, m, n, k, <floating> alpha, &a[0, 0], a.shape[1], &b[0, 0],
+             b.shape[1], <floating> beta, &c[0, 0], n)
 
 
-def axpy_py(floating alpha, const floating[::1] x, floating[::1] y):
+def axpy_py(double alpha, const floating[::1] x, floating[::1] y):
     """y += alpha * x (for tests)."""
     if x.shape[0] != y.shape[0]:
         raise ValueError("x and y differ in length")
-    axpy(x.shape[0], alpha, &x[0], &y[0])
+    axpy(x.shape[0], <floating> alpha, &x[0], &y[0])
 
 
 def dot_py(const floating[::1] x, const floating[::1] y):

@@ -472,3 +472,62 @@ def loss_gradient(const Py_ssize_t[:, ::1] layer_table, int loss, double alpha,
     finally:
         free(layers)
     return data_loss / weight_sum + 0.5 * alpha * sq_norm / weight_sum
+
+
+# Test shims: each per-batch kernel above, callable from Python so that tests can compare
+# it with a small NumPy reference.
+
+def activate_py(int activation, const floating[::1] intercept, floating[:, ::1] z):
+    """z = f(z + intercept) in place, for activation code `activation` (for tests)."""
+    if intercept.shape[0] != z.shape[1]:
+        raise ValueError("intercept must have one entry per column of z")
+    if z.shape[0] > 0 and z.shape[1] > 0:
+        add_bias_and_activate(&intercept[0], activation, &z[0, 0], z.shape[0], z.shape[1])
+
+
+def activation_derivative_py(int activation, const floating[:, ::1] a, floating[:, ::1] delta):
+    """delta *= f'(z) in place, from the outputs a = f(z) (for tests)."""
+    if a.shape[0] != delta.shape[0] or a.shape[1] != delta.shape[1]:
+        raise ValueError("a and delta must have the same shape")
+    if a.shape[0] * a.shape[1] > 0:
+        activation_derivative(activation, &a[0, 0], &delta[0, 0], a.shape[0] * a.shape[1])
+
+
+def loss_and_delta_py(int loss, const floating[:, ::1] prob, const floating[:, ::1] y,
+                      const floating[::1] sample_weight, floating[:, ::1] delta):
+    """Weighted loss sum over rows, and delta written in place (for tests).
+
+    An empty `sample_weight` means unit weights.
+    """
+    if prob.shape[0] != y.shape[0] or prob.shape[1] != y.shape[1]:
+        raise ValueError("prob and y must have the same shape")
+    if delta.shape[0] != y.shape[0] or delta.shape[1] != y.shape[1]:
+        raise ValueError("delta must have the shape of y")
+    if sample_weight.shape[0] not in (0, y.shape[0]):
+        raise ValueError("sample_weight must be empty or have one weight per row")
+    if y.shape[0] * y.shape[1] == 0:
+        return 0.0
+    return loss_and_delta(loss, &prob[0, 0], &y[0, 0],
+                          &sample_weight[0] if sample_weight.shape[0] > 0 else NULL,
+                          y.shape[0], y.shape[1], &delta[0, 0])
+
+
+def backprop_delta_py(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t index,
+                      const floating[::1] params, const floating[:, ::1] delta,
+                      const floating[:, ::1] previous_output, floating[:, ::1] previous_delta):
+    """previous_delta = (delta @ W^T) * f'(previous_output) for layer `index` (for tests)."""
+    cdef Layer* layers = layers_from_table(layer_table, params.shape[0])
+    try:
+        if not 0 < index < layer_table.shape[0]:
+            raise ValueError("index must name a layer after the first")
+        if (delta.shape[1] != layers[index].fan_out
+                or previous_output.shape[1] != layers[index].fan_in
+                or previous_delta.shape[1] != layers[index].fan_in
+                or previous_output.shape[0] != delta.shape[0]
+                or previous_delta.shape[0] != delta.shape[0]):
+            raise ValueError("array shapes do not match the layer")
+        if delta.shape[0] > 0:
+            backprop_delta(&layers[index], &params[0], &delta[0, 0], delta.shape[0],
+                           &layers[index - 1], &previous_output[0, 0], &previous_delta[0, 0])
+    finally:
+        free(layers)

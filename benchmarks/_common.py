@@ -1,0 +1,299 @@
+"""Helpers shared by the benchmark scripts: data, timing, interleaving, machine info, output.
+
+Not a benchmark itself; the scripts import it as ``_common`` (they put their own folder on
+``sys.path`` so they run from any working directory).
+"""
+
+import contextlib
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = BENCH_DIR / "results"
+REPO_DIR = BENCH_DIR.parent
+
+# The benchmarks run against the working tree's bpnet, even if another copy is installed.
+if str(REPO_DIR) not in sys.path:
+    sys.path.insert(0, str(REPO_DIR))
+
+# Settings that make a stochastic solver run exactly max_iter epochs.
+FIXED_EPOCHS = {"tol": 0.0, "n_iter_no_change": 10**9, "early_stopping": False}
+
+
+# --- data ---------------------------------------------------------------------------
+
+
+_DATA_CACHE = {}
+
+
+def load_dataset(name, dtype):
+    """(X, y) for a named data set, standardized, X in `dtype` and C-contiguous.
+
+    ``digits`` is scikit-learn's load_digits (1797 x 64); ``synth_N_F`` is
+    make_classification with N rows, F features, 10 classes and a fixed seed.
+    """
+    key = name
+    if key not in _DATA_CACHE:
+        from sklearn.preprocessing import StandardScaler
+
+        if name == "digits":
+            from sklearn.datasets import load_digits
+
+            X, y = load_digits(return_X_y=True)
+        elif name.startswith("synth_"):
+            from sklearn.datasets import make_classification
+
+            _, n_rows, n_features = name.split("_")
+            n_rows, n_features = int(n_rows), int(n_features)
+            X, y = make_classification(
+                n_samples=n_rows,
+                n_features=n_features,
+                n_informative=min(n_features, 40),
+                n_redundant=min(max(n_features - 40, 0), 10),
+                n_classes=10,
+                n_clusters_per_class=1,
+                random_state=0,
+            )
+        else:
+            raise ValueError(f"unknown data set {name!r}")
+        X = StandardScaler().fit_transform(X)
+        _DATA_CACHE[key] = (X, y)
+    X, y = _DATA_CACHE[key]
+    return np.ascontiguousarray(X, dtype=dtype), y
+
+
+def layer_units(n_features, hidden, n_classes):
+    return [n_features, *hidden, n_classes]
+
+
+def n_weights(units):
+    """Number of coefficients (biases excluded) of a network with these layer widths."""
+    return sum(a * b for a, b in zip(units[:-1], units[1:]))
+
+
+def n_params(units):
+    return n_weights(units) + sum(units[1:])
+
+
+def epoch_flops(n_rows, units):
+    """Floating-point operations of one training epoch.
+
+    Forward, weight gradient and input gradient are 2 flops per weight per row each,
+    i.e. 6 n W; the first layer's input gradient is never computed.
+    """
+    return 6.0 * n_rows * n_weights(units) - 2.0 * n_rows * units[0] * units[1]
+
+
+# --- timing -------------------------------------------------------------------------
+
+
+def timed(fn):
+    """Wall time of one call of fn(), in seconds, after a garbage collection."""
+    gc.collect()
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def interleave(runners, reps):
+    """Time each runner `reps` times, interleaved: a, b, c, a, b, c, ...
+
+    `runners` maps a name to a zero-argument callable. Interleaving spreads the machine's
+    background noise evenly over the contenders. Returns {name: [seconds, ...]}.
+    """
+    times = {name: [] for name in runners}
+    for _ in range(reps):
+        for name, fn in runners.items():
+            times[name].append(timed(fn))
+    return times
+
+
+def median(values):
+    return float(statistics.median(values))
+
+
+def spread(values):
+    """(min, max) of a list, for the JSON record."""
+    return float(min(values)), float(max(values))
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence ConvergenceWarning and friends: the benchmarks stop at max_iter on purpose."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def gemm_peak(dtype, size=1024, reps=5):
+    """Best GFLOP/s of a size^3 NumPy matmul with all BLAS threads, in `dtype`."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size)).astype(dtype)
+    b = rng.standard_normal((size, size)).astype(dtype)
+    out = np.empty((size, size), dtype=dtype)
+    np.matmul(a, b, out=out)  # warm up: thread pool start, page faults
+    best = min(timed(lambda: np.matmul(a, b, out=out)) for _ in range(reps))
+    return 2.0 * size**3 / best / 1e9
+
+
+# --- optional PyTorch ---------------------------------------------------------------
+
+
+def import_torch():
+    """The torch module, or None when it is not installed (the column is then omitted)."""
+    try:
+        import torch
+    except Exception:  # ImportError, or a broken install
+        return None
+    return torch
+
+
+# --- machine description ------------------------------------------------------------
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info():
+    """Versions, CPU and BLAS/OpenMP thread pools (threadpoolctl), for every JSON record."""
+    import scipy
+    import sklearn
+
+    import bpnet
+
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "sklearn": sklearn.__version__,
+        "bpnet": bpnet.__version__,
+        "env": {
+            k: os.environ[k]
+            for k in sorted(os.environ)
+            if k.startswith(("OPENBLAS", "OMP_", "MKL_", "GOTO"))
+        },
+    }
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["threadpools"] = [
+            {
+                k: pool.get(k)
+                for k in ("user_api", "internal_api", "prefix", "version", "num_threads",
+                          "threading_layer", "architecture")
+            }
+            for pool in threadpool_info()
+        ]
+    except ImportError:
+        info["threadpools"] = None
+    torch = import_torch()
+    info["torch"] = None if torch is None else torch.__version__
+    if torch is not None:
+        info["torch_threads"] = torch.get_num_threads()
+    return info
+
+
+def blas_summary(info):
+    """One line naming the BLAS kernels in use, e.g. 'openblas 0.3.30 SkylakeX x2'."""
+    pools = info.get("threadpools") or []
+    parts = [
+        f"{p['internal_api']} {p['version']} {p.get('architecture') or ''} x{p['num_threads']}"
+        for p in pools
+        if p["user_api"] == "blas"
+    ]
+    return "; ".join(parts) or "unknown"
+
+
+# --- output -------------------------------------------------------------------------
+
+
+def write_json(path, payload):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=False, default=_json_default)
+        f.write("\n")
+    return path
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def default_output(name):
+    return RESULTS_DIR / name
+
+
+def markdown_table(headers, rows):
+    """A GitHub Markdown table; None cells print as an em dash."""
+    def cell(value):
+        if value is None:
+            return "—"
+        if isinstance(value, float):
+            return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def bar_plot(path, labels, series, title, ylabel, reference=None):
+    """Horizontal grouped bars: series maps a legend name to one value per label.
+
+    A dashed line marks `reference` (e.g. speedup 1). Saved as PNG with the Agg backend.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(labels)
+    k = max(len(series), 1)
+    height = 0.8 / k
+    fig, ax = plt.subplots(figsize=(9, 0.35 * n * k + 1.5))
+    y = np.arange(n)
+    for i, (name, values) in enumerate(series.items()):
+        vals = [np.nan if v is None else v for v in values]
+        ax.barh(y + (i - (k - 1) / 2) * height, vals, height, label=name)
+    if reference is not None:
+        ax.axvline(reference, color="k", linestyle="--", linewidth=1)
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

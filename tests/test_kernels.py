@@ -1,0 +1,287 @@
+"""Each Cython kernel against the NumPy reference, in float32 and float64, read-only too."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose
+
+from bpnet import _blas, _kernels, _sgd_fast
+from bpnet._base import KernelInput
+
+from . import _reference as ref
+
+DTYPES = [np.float32, np.float64]
+# float32 kernels are compared with a float64 reference: allow float32 rounding
+# accumulated over sums of a few dozen terms.
+RTOL = {np.float32: 2e-5, np.float64: 1e-12}
+ATOL = {np.float32: 1e-6, np.float64: 1e-13}
+
+
+def readonly(a):
+    a = np.array(a)
+    a.flags.writeable = False
+    return a
+
+
+def close(actual, expected, dtype, scale=1.0):
+    assert_allclose(actual, expected, rtol=RTOL[dtype] * scale, atol=ATOL[dtype] * scale)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_gemm(dtype, trans_a, trans_b):
+    rng = np.random.RandomState(0)
+    m, n, k = 7, 5, 3
+    a = readonly(rng.randn(*((k, m) if trans_a else (m, k))).astype(dtype))
+    b = readonly(rng.randn(*((n, k) if trans_b else (k, n))).astype(dtype))
+    c = rng.randn(m, n).astype(dtype)
+    expected = 0.5 * (a.T if trans_a else a) @ (b.T if trans_b else b) + 2.0 * c
+    _blas.gemm_py(trans_a, trans_b, dtype(0.5), a, b, dtype(2.0), c)
+    close(c, expected, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_axpy_and_dot(dtype):
+    rng = np.random.RandomState(1)
+    x, y = readonly(rng.randn(11).astype(dtype)), rng.randn(11).astype(dtype)
+    expected = y + 3.0 * x
+    _blas.axpy_py(dtype(3.0), x, y)
+    close(y, expected, dtype)
+    close(_blas.dot_py(x, readonly(y)), float(x.astype(float) @ y.astype(float)), dtype, 10)
+    with pytest.raises(ValueError, match="differ in length"):
+        _blas.dot_py(x, y[:3])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["identity", "logistic", "tanh", "relu", "exp", "softmax"])
+def test_activations(dtype, name):
+    rng = np.random.RandomState(2)
+    z = (rng.randn(6, 4) * 3).astype(dtype)
+    intercept = readonly(rng.randn(4).astype(dtype))
+    expected = ref.ACTIVATIONS[name](z.astype(np.float64) + intercept)
+    _kernels.activate_py(_kernels.ACTIVATION_CODES[name], intercept, z)
+    close(z, expected, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["logistic", "tanh", "softmax"])
+def test_activations_do_not_overflow(dtype, name):
+    z = np.array([[-1e4, 0.0, 1e4], [1e30, -1e30, 5.0]], dtype=dtype)
+    _kernels.activate_py(_kernels.ACTIVATION_CODES[name], np.zeros(3, dtype), z)
+    assert np.isfinite(z).all()
+    if name == "softmax":
+        close(z.sum(axis=1), np.ones(2), dtype)
+    if name != "tanh":
+        assert ((z >= 0) & (z <= 1)).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["identity", "logistic", "tanh", "relu"])
+def test_activation_derivatives(dtype, name):
+    rng = np.random.RandomState(3)
+    a = ref.ACTIVATIONS[name](rng.randn(5, 3)).astype(dtype)
+    a[0, 0] = 0 if name == "relu" else a[0, 0]
+    delta = rng.randn(5, 3).astype(dtype)
+    expected = delta.astype(np.float64) * ref.DERIVATIVES[name](a.astype(np.float64))
+    _kernels.activation_derivative_py(_kernels.ACTIVATION_CODES[name], readonly(a), delta)
+    close(delta, expected, dtype)
+
+
+def _targets(loss, rng, n, k):
+    if loss == "log_loss":
+        return np.eye(k)[rng.randint(k, size=n)]
+    if loss == "binary_log_loss":
+        return rng.randint(2, size=(n, k)).astype(float)
+    if loss == "poisson":
+        return rng.poisson(2.0, size=(n, k)).astype(float)
+    return rng.randn(n, k)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss", ["squared_error", "log_loss", "binary_log_loss", "poisson"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_loss_and_delta(dtype, loss, weighted):
+    rng = np.random.RandomState(4)
+    n, k = 9, 3
+    prob = ref.ACTIVATIONS[ref.OUTPUT_FOR_LOSS[loss]](rng.randn(n, k))
+    y = _targets(loss, rng, n, k)
+    w = rng.uniform(0.1, 2, n) if weighted else np.ones(n)
+    delta = np.empty((n, k), dtype=dtype)
+    total = _kernels.loss_and_delta_py(
+        _kernels.LOSS_CODES[loss], readonly(prob.astype(dtype)), readonly(y.astype(dtype)),
+        readonly(w.astype(dtype) if weighted else np.empty(0, dtype)), delta,
+    )  # fmt: skip
+    prob32 = prob.astype(dtype).astype(np.float64)  # the probabilities the kernel saw
+    close(total, (w * ref.per_row_loss(loss, prob32, y)).sum(), dtype, 10)
+    close(delta, ref.output_delta(loss, prob32, y) * w[:, None], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_log_loss_clips_extreme_probabilities(dtype):
+    prob = np.array([[0.0, 1.0], [1.0, 0.0]], dtype=dtype)
+    y = np.array([[1.0, 0.0], [1.0, 0.0]], dtype=dtype)
+    delta = np.empty_like(prob)
+    total = _kernels.loss_and_delta_py(_kernels.LOSS_CODES["log_loss"], prob, y, np.empty(0, dtype), delta)
+    assert np.isfinite(total)
+    close(total, -np.log(np.finfo(dtype).eps), dtype)
+
+
+def _network(dtype, hidden=(5, 4), loss="log_loss", activation="tanh", n_features=6, n_outputs=3, seed=5):
+    layout = ref.make_layout([n_features, *hidden, n_outputs], activation, loss)
+    params = np.random.RandomState(seed).uniform(-0.7, 0.7, layout.n_params).astype(dtype)
+    return layout, params
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_backprop_delta(dtype):
+    layout, params = _network(dtype)
+    rng = np.random.RandomState(6)
+    delta = readonly(rng.randn(8, 4).astype(dtype))
+    previous = readonly(np.tanh(rng.randn(8, 5)).astype(dtype))
+    out = np.empty((8, 5), dtype=dtype)
+    _kernels.backprop_delta_py(layout.table, 1, readonly(params), delta, previous, out)
+    coef = layout.unpack(params.astype(np.float64))[0][1]
+    expected = (delta.astype(np.float64) @ coef.T) * (1 - previous.astype(np.float64) ** 2)
+    close(out, expected, dtype)
+
+
+def _inputs(dtype, n=23, n_features=6, sparse=False, seed=7):
+    X = np.random.RandomState(seed).randn(n, n_features)
+    X[X < 0.3] = 0.0  # some zeros, so the CSR form is genuinely sparse
+    X = X.astype(dtype)
+    if sparse:
+        X = sp.csr_matrix(X)
+        for part in (X.data, X.indices, X.indptr):
+            part.flags.writeable = False
+        return X
+    return readonly(X)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("chunk_rows", [1, 5, 512])
+def test_predict_matches_reference(dtype, sparse, chunk_rows):
+    layout, params = _network(dtype)
+    X = _inputs(dtype, sparse=sparse)
+    out = np.empty((X.shape[0], 3), dtype=dtype)
+    _kernels.predict(layout.table, readonly(params), *KernelInput(X).x_args, out, chunk_rows)
+    close(out, ref.forward(layout, params, X)[-1], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("loss", ["squared_error", "log_loss", "binary_log_loss", "poisson"])
+def test_loss_gradient_matches_reference(dtype, sparse, loss):
+    rng = np.random.RandomState(8)
+    layout, params = _network(dtype, loss=loss, activation="relu")
+    X = _inputs(dtype, sparse=sparse)
+    Y = _targets(loss, rng, X.shape[0], 3)
+    w = rng.uniform(0.5, 1.5, X.shape[0])
+    data = KernelInput(X, Y, w)
+    grads = np.empty_like(params)
+    value = _kernels.loss_gradient(
+        layout.table, _kernels.LOSS_CODES[loss], 0.01, readonly(params), *data.x_args,
+        readonly(data.Y), readonly(data.sample_weight), grads, layout.n_coefs, 4,
+    )  # fmt: skip
+    expected_value, expected_grad = ref.loss_and_gradient(layout, loss, 0.01, params, X, Y, w)
+    close(value, expected_value, dtype, 10)
+    close(grads, expected_grad, dtype, 10)
+
+
+def _optimizer(solver, n_params, dtype):
+    return {
+        "solver": solver, "learning_rate": 0.05, "momentum": 0.9, "nesterov": True,
+        "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "t": 0,
+        "velocity": np.zeros(n_params), "m": np.zeros(n_params), "v": np.zeros(n_params),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_train_epoch_matches_reference(dtype, solver, sparse, weighted):
+    rng = np.random.RandomState(9)
+    layout, params = _network(dtype, activation="logistic")
+    X = _inputs(dtype, sparse=sparse)
+    Y = _targets("log_loss", rng, X.shape[0], 3)
+    w = rng.uniform(0.5, 1.5, X.shape[0]) if weighted else None
+    data = KernelInput(X, Y, w)
+    order = readonly(rng.permutation(X.shape[0]).astype(np.intp))
+    batch_size = 5  # 23 rows: four full batches and a short one
+    opt = _optimizer(solver, layout.n_params, dtype)
+    options = {
+        "solver": _sgd_fast.SOLVER_CODES[solver], "loss": _kernels.LOSS_CODES["log_loss"],
+        "alpha": 0.01, "learning_rate": opt["learning_rate"], "momentum": opt["momentum"],
+        "nesterov": opt["nesterov"], "beta_1": opt["beta_1"], "beta_2": opt["beta_2"],
+        "epsilon": opt["epsilon"], "batch_size": batch_size, "n_coefs": layout.n_coefs,
+        "adam_steps": 0,
+    }  # fmt: skip
+    ours = params.copy()
+    moment_1 = np.zeros_like(params)
+    moment_2 = np.zeros_like(params) if solver == "adam" else np.empty(0, dtype)
+    workspace = np.empty(_sgd_fast.workspace_size(layout.table, batch_size, sparse), dtype)
+    result = _sgd_fast.train_epoch(
+        layout.table, *data.x_args, readonly(data.Y), readonly(data.sample_weight), order,
+        ours, np.empty_like(params), moment_1, moment_2, workspace, options,
+    )  # fmt: skip
+    loss_sum, expected = ref.sgd_epoch(
+        layout, "log_loss", 0.01, params, X, Y, w, order, batch_size, opt
+    )
+    assert result["status"] == _sgd_fast.EpochStatus.COMPLETED
+    assert result["n_batches"] == 5
+    assert result["adam_steps"] == (5 if solver == "adam" else 0)
+    close(result["loss_sum"], loss_sum, dtype, 10)
+    # Adam divides by sqrt(v): in float32 its steps carry larger relative rounding.
+    close(ours, expected, dtype, 50 if (solver == "adam" and dtype == np.float32) else 10)
+
+
+def test_train_epoch_reports_non_finite_loss():
+    layout, params = _network(np.float64, activation="relu", loss="squared_error")
+    X = np.full((4, 6), 1e300)
+    data = KernelInput(X, np.zeros((4, 3)))
+    options = {
+        "solver": 0, "loss": _kernels.LOSS_CODES["squared_error"], "alpha": 0.0,
+        "learning_rate": 0.1, "momentum": 0.0, "nesterov": False, "beta_1": 0.9,
+        "beta_2": 0.999, "epsilon": 1e-8, "batch_size": 2, "n_coefs": layout.n_coefs,
+        "adam_steps": 0,
+    }  # fmt: skip
+    before = params.copy()
+    result = _sgd_fast.train_epoch(
+        layout.table, *data.x_args, data.Y, data.sample_weight, np.arange(4),
+        params, np.empty_like(params), np.zeros_like(params), np.empty(0),
+        np.empty(_sgd_fast.workspace_size(layout.table, 2, False)), options,
+    )  # fmt: skip
+    assert result["status"] == _sgd_fast.EpochStatus.NON_FINITE
+    assert result["n_batches"] == 0
+    assert_allclose(params, before)  # stopped before updating with a non-finite gradient
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda k: k.update(order=np.array([0, 99])), "is not a row of X"),
+        (lambda k: k.update(workspace=np.empty(3)), "workspace must hold"),
+        (lambda k: k.update(grads=np.empty(2)), "same length as params"),
+        (lambda k: k.update(Y=np.zeros((4, 2))), "one column per output"),
+    ],
+)
+def test_train_epoch_rejects_inconsistent_arguments(change, message):
+    layout, params = _network(np.float64)
+    kwargs = dict(
+        X=np.zeros((4, 6)), Y=np.zeros((4, 3)), order=np.arange(4), grads=np.empty_like(params),
+        workspace=np.empty(_sgd_fast.workspace_size(layout.table, 2, False)),
+    )  # fmt: skip
+    change(kwargs)
+    options = {
+        "solver": 0, "loss": 1, "alpha": 0.0, "learning_rate": 0.1, "momentum": 0.0,
+        "nesterov": False, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "batch_size": 2,
+        "n_coefs": layout.n_coefs, "adam_steps": 0,
+    }  # fmt: skip
+    with pytest.raises((ValueError, IndexError), match=message):
+        _sgd_fast.train_epoch(
+            layout.table, kwargs["X"], np.empty(0), np.empty(0, np.int32), np.empty(0, np.int32),
+            kwargs["Y"], np.empty(0), kwargs["order"], params, kwargs["grads"],
+            np.zeros_like(params), np.empty(0), kwargs["workspace"], options,
+        )  # fmt: skip
