@@ -18,9 +18,15 @@ from ._kernels import LOSS_CODES, loss_gradient
 from ._kernels import predict as predict_kernel
 from ._layout import NetworkLayout
 from ._sgd_fast import SOLVER_CODES, EpochStatus, train_epoch, workspace_size
+from ._threading import blas_threads
 from ._version import __version__
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+# Rows per block in the full-batch paths: enough for efficient GEMMs, few enough that the
+# activations of one block stay small whatever the size of X.
+PREDICT_CHUNK_ROWS = 512
+LBFGS_CHUNK_ROWS = 1024
 
 DIVERGENCE_MESSAGE = (
     "Solver produced non-finite parameter weights. The input data may contain large "
@@ -396,7 +402,7 @@ class BaseBP(BaseEstimator, ABC):
             sw_val = data.sample_weight[val_idx] if data.sample_weight.size else None
             n_train = train_idx.shape[0]
         else:
-            train_idx = None
+            train_idx = X_val = y_val = sw_val = None
             n_train = data.n_samples
 
         batch_size = self._batch_size(n_train)
@@ -419,6 +425,21 @@ class BaseBP(BaseEstimator, ABC):
         }
         sample_idx = np.arange(n_train, dtype=np.intp)
 
+        with blas_threads(batch_size, layout.layer_units):
+            self._run_epochs(
+                data, layout, params, rng, incremental, optimizer, options, sample_idx,
+                train_idx, grads, workspace, snapshot,
+                (X_val, y_val, sw_val) if early_stopping else None,
+            )  # fmt: skip
+
+        if early_stopping:
+            np.copyto(params, self._best_params)
+
+    def _run_epochs(self, data, layout, params, rng, incremental, optimizer, options,
+                    sample_idx, train_idx, grads, workspace, snapshot, validation):
+        """The epoch loop: one train_epoch call per epoch, then the stopping rules."""
+        n_train = sample_idx.shape[0]
+        early_stopping = validation is not None
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
@@ -452,6 +473,7 @@ class BaseBP(BaseEstimator, ABC):
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
 
                 if early_stopping:
+                    X_val, y_val, sw_val = validation
                     output = self._forward(X_val, layout, params)
                     self._update_validation_score(output, y_val, sw_val, params)
                 else:
@@ -475,9 +497,6 @@ class BaseBP(BaseEstimator, ABC):
                     )
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
-
-        if early_stopping:
-            np.copyto(params, self._best_params)
 
     def _handle_divergence(self, early_stopping, n_train):
         """React to a non-finite loss or weight; the last finite epoch is already restored."""
@@ -564,7 +583,7 @@ class BaseBP(BaseEstimator, ABC):
             np.copyto(params, packed, casting="same_kind")
             loss = loss_gradient(
                 layout.table, loss_code, float(self.alpha), params, *data.x_args,
-                data.Y, data.sample_weight, grads, layout.n_coefs,
+                data.Y, data.sample_weight, grads, layout.n_coefs, LBFGS_CHUNK_ROWS,
             )  # fmt: skip
             return loss, grads.astype(np.float64)
 
@@ -573,14 +592,15 @@ class BaseBP(BaseEstimator, ABC):
             print("Iteration %d, loss = %.8f" % (report.iteration, intermediate_result.fun))
 
         report.iteration = 0
-        result = scipy.optimize.minimize(
-            loss_and_grad,
-            params.astype(np.float64),
-            method="L-BFGS-B",
-            jac=True,
-            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
-            callback=report if self.verbose else None,
-        )
+        with blas_threads(min(data.n_samples, LBFGS_CHUNK_ROWS), layout.layer_units):
+            result = scipy.optimize.minimize(
+                loss_and_grad,
+                params.astype(np.float64),
+                method="L-BFGS-B",
+                jac=True,
+                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+                callback=report if self.verbose else None,
+            )
         n_iter = result.get("nit", self.max_iter)
         if result.status != 0:
             warnings.warn(
@@ -598,7 +618,8 @@ class BaseBP(BaseEstimator, ABC):
     def _forward(self, data, layout, params):
         """Network outputs for a KernelInput, computed without the GIL."""
         out = np.empty((data.n_samples, layout.layer_units[-1]), dtype=params.dtype)
-        predict_kernel(layout.table, params, *data.x_args, out)
+        with blas_threads(min(data.n_samples, PREDICT_CHUNK_ROWS), layout.layer_units):
+            predict_kernel(layout.table, params, *data.x_args, out, PREDICT_CHUNK_ROWS)
         return out
 
     def _predict_raw(self, X):
