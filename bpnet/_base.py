@@ -587,20 +587,32 @@ class BaseBP(BaseEstimator, ABC):
             )  # fmt: skip
             return loss, grads.astype(np.float64)
 
-        def report(intermediate_result):
-            report.iteration += 1
-            print("Iteration %d, loss = %.8f" % (report.iteration, intermediate_result.fun))
+        # The last completed iterate, kept so that an interruption leaves a defined model.
+        last = {"x": params.astype(np.float64), "fun": np.nan, "nit": 0}
 
-        report.iteration = 0
-        with blas_threads(min(data.n_samples, LBFGS_CHUNK_ROWS), layout.layer_units):
-            result = scipy.optimize.minimize(
-                loss_and_grad,
-                params.astype(np.float64),
-                method="L-BFGS-B",
-                jac=True,
-                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
-                callback=report if self.verbose else None,
-            )
+        def record(intermediate_result):
+            last["x"][...] = intermediate_result.x
+            last["fun"] = float(intermediate_result.fun)
+            last["nit"] += 1
+            if self.verbose:
+                print("Iteration %d, loss = %.8f" % (last["nit"], last["fun"]))
+
+        try:
+            with blas_threads(min(data.n_samples, LBFGS_CHUNK_ROWS), layout.layer_units):
+                result = scipy.optimize.minimize(
+                    loss_and_grad,
+                    last["x"].copy(),
+                    method="L-BFGS-B",
+                    jac=True,
+                    options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+                    callback=record,
+                )
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+            np.copyto(params, last["x"], casting="same_kind")
+            self.n_iter_ = last["nit"]
+            self.loss_ = last["fun"] if last["nit"] else float(loss_and_grad(last["x"])[0])
+            return
         n_iter = result.get("nit", self.max_iter)
         if result.status != 0:
             warnings.warn(

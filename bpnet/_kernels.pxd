@@ -65,3 +65,5 @@ cdef double forward_backward(const Layer* layers, Py_ssize_t n_layers, int loss,
 cdef RowBlock make_block(const floating[:, ::1] X, const floating[::1] X_data,
                          const int[::1] X_indices, const int[::1] X_indptr,
                          Py_ssize_t row_start, Py_ssize_t n_rows) noexcept nogil
+
+cdef bint signal_pending() noexcept nogil

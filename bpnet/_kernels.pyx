@@ -10,6 +10,7 @@ from libc.float cimport DBL_EPSILON, FLT_EPSILON
 from libc.math cimport exp, log, tanh
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
+from cpython.exc cimport PyErr_CheckSignals, PyErr_Clear
 
 import numpy as np
 
@@ -369,6 +370,20 @@ cdef RowBlock make_block(const floating[:, ::1] X, const floating[::1] X_data,
     return block
 
 
+cdef bint signal_pending() noexcept nogil:
+    """Whether a signal handler (Ctrl-C) has raised; the exception is cleared.
+
+    Long nogil loops call this between blocks of work so that an interruption is noticed
+    promptly; the caller then stops and raises KeyboardInterrupt itself.
+    """
+    cdef bint pending = False
+    with gil:
+        if PyErr_CheckSignals() != 0:
+            PyErr_Clear()
+            pending = True
+    return pending
+
+
 def n_input_rows(const floating[:, ::1] X, const int[::1] X_indptr):
     """Number of rows in the dense-or-CSR input convention used by these entries."""
     return X.shape[0] if X.shape[0] > 0 else X_indptr.shape[0] - 1
@@ -396,10 +411,11 @@ def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params,
     cdef RowBlock block
     cdef Py_ssize_t i, k
     cdef floating* result
+    cdef bint interrupted = False
     try:
         with nogil:
             start = 0
-            while start < n_rows:
+            while start < n_rows and not interrupted:
                 stop = min(start + chunk_rows, n_rows)
                 block = make_block(X, X_data, X_indices, X_indptr, start, stop - start)
                 forward_network(layers, n_layers, &params[0], block, &acts[0])
@@ -408,8 +424,11 @@ def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params,
                     for k in range(n_out):
                         out[start + i, k] = result[i * n_out + k]
                 start = stop
+                interrupted = signal_pending()
     finally:
         free(layers)
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 def loss_gradient(const Py_ssize_t[:, ::1] layer_table, int loss, double alpha,
@@ -448,10 +467,11 @@ def loss_gradient(const Py_ssize_t[:, ::1] layer_table, int loss, double alpha,
     cdef double data_loss = 0.0, weight_sum = 0.0, sq_norm = 0.0
     cdef Py_ssize_t start, stop, i
     cdef RowBlock block
+    cdef bint interrupted = False
     try:
         with nogil:
             start = 0
-            while start < n_rows:
+            while start < n_rows and not interrupted:
                 stop = min(start + chunk_rows, n_rows)
                 block = make_block(X, X_data, X_indices, X_indptr, start, stop - start)
                 data_loss += forward_backward(
@@ -459,6 +479,7 @@ def loss_gradient(const Py_ssize_t[:, ::1] layer_table, int loss, double alpha,
                     sw + start if sw != NULL else NULL, &acts[0], &delta_a[0], &delta_b[0],
                     &grads[0], start > 0)
                 start = stop
+                interrupted = signal_pending()
             if sw != NULL:
                 for i in range(n_rows):
                     weight_sum += sw[i]
@@ -471,6 +492,8 @@ def loss_gradient(const Py_ssize_t[:, ::1] layer_table, int loss, double alpha,
                 grads[i] = grads[i] / weight_sum
     finally:
         free(layers)
+    if interrupted:
+        raise KeyboardInterrupt
     return data_loss / weight_sum + 0.5 * alpha * sq_norm / weight_sum
 
 

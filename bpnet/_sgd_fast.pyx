@@ -1,5 +1,4 @@
 # One epoch of minibatch training (gather, forward, loss, backward, update) in one nogil call.
-from cpython.exc cimport PyErr_CheckSignals, PyErr_Clear
 from cython cimport floating
 from libc.math cimport isfinite, pow, sqrt
 from libc.stdlib cimport free
@@ -7,7 +6,7 @@ from libc.string cimport memcpy
 
 from ._blas cimport dot
 from ._kernels cimport (Layer, RowBlock, forward_backward, layers_from_table, make_block,
-                        max_width, total_width)
+                        max_width, signal_pending, total_width)
 
 
 cpdef enum Solver:
@@ -222,11 +221,8 @@ cdef EpochResult run_epoch(const Layer* layers, Py_ssize_t n_layers,
         work_since_check += work_per_row * n_batch
         if work_since_check >= SIGNAL_CHECK_FLOPS:
             work_since_check = 0.0
-            with gil:
-                if PyErr_CheckSignals() != 0:
-                    PyErr_Clear()
-                    result.status = EpochStatus.INTERRUPTED
-            if result.status == EpochStatus.INTERRUPTED:
+            if signal_pending():
+                result.status = EpochStatus.INTERRUPTED
                 break
     return result
 
