@@ -317,26 +317,27 @@ class BaseBP(BaseEstimator, ABC):
             raise ValueError("sample_weight must contain at least one positive weight.")
         return sample_weight
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False, previous_state=None):
         hidden_sizes = self._hidden_sizes()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
-        X, Y = self._validate_input(X, y, incremental, reset=first_pass)
-        sample_weight = self._validate_sample_weight(sample_weight, X)
-        n_features = X.shape[1]
-        layer_units = [n_features, *hidden_sizes, Y.shape[1]]
+        # Validation sets a few attributes (n_features_in_, classes_, ...) as it goes; if it
+        # rejects the input, put everything back so a fitted model is never half-replaced.
+        # A caller that changed attributes before calling _fit passes the state before that.
+        if previous_state is None:
+            previous_state = self.__dict__.copy()
+        try:
+            X, Y = self._validate_input(X, y, incremental, reset=first_pass)
+            sample_weight = self._validate_sample_weight(sample_weight, X)
+            layer_units = [X.shape[1], *hidden_sizes, Y.shape[1]]
+            if not first_pass:
+                self._check_architecture(layer_units)
+        except Exception:
+            self.__dict__.clear()
+            self.__dict__.update(previous_state)
+            raise
         rng = check_random_state(self.random_state)
-
         if first_pass:
             self._initialize(Y, layer_units, X.dtype, rng)
-        else:
-            fitted_units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
-            if fitted_units != layer_units:
-                raise ValueError(
-                    f"The network has layer sizes {fitted_units}, but this data and "
-                    f"hidden_layer_sizes={self.hidden_layer_sizes} need {layer_units}. "
-                    "Set warm_start=False (or call fit instead of partial_fit) to start "
-                    "a new network."
-                )
         self.n_outputs_ = Y.shape[1]
         self._bpnet_version = __version__
 
@@ -353,6 +354,16 @@ class BaseBP(BaseEstimator, ABC):
         if not np.isfinite(params).all():
             raise ValueError(DIVERGENCE_MESSAGE)
         return self
+
+    def _check_architecture(self, layer_units):
+        fitted_units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
+        if fitted_units != layer_units:
+            raise ValueError(
+                f"The network has layer sizes {fitted_units}, but this data and "
+                f"hidden_layer_sizes={self.hidden_layer_sizes} need {layer_units}. "
+                "Set warm_start=False (or call fit instead of partial_fit) to start a "
+                "new network."
+            )
 
     def _batch_size(self, n_samples):
         if self.batch_size == "auto":

@@ -351,13 +351,16 @@ class BPClassifier(ClassifierMixin, BaseBP):
         self : object
             The updated estimator.
         """
+        previous_state = self.__dict__.copy()
         if self._is_first_partial_fit(classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        return self._fit(
+            X, y, sample_weight=sample_weight, incremental=True, previous_state=previous_state
+        )
 
     def _is_first_partial_fit(self, classes):
         """Check ``classes`` and tell whether this is the first call to partial_fit."""

@@ -114,3 +114,34 @@ def test_readme_quickstart_runs():
     exec(compile(snippets[0], "README.md", "exec"), namespace)
     assert namespace["model"].score(namespace["X_test"], namespace["y_test"]) > 0.9
     assert_allclose(namespace["ours"][-1].loss_curve_, namespace["theirs"][-1].loss_curve_, rtol=1e-7)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_rejected_input_leaves_a_fitted_model_unchanged(method):
+    X, y = digits_multiclass(120)
+    est = BPClassifier(hidden_layer_sizes=(6,), max_iter=5, random_state=0, solver="sgd")
+    est.fit(X, y)
+    before = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(est).items()}
+    coefs = [c.copy() for c in est.coefs_]
+    bad_X = X[:, :10]  # the wrong number of features for partial_fit; a new network for fit
+    bad_weights = -np.ones(len(X))
+    with pytest.raises(ValueError, match="sample_weight|non-negative|negative"):
+        getattr(est, method)(bad_X if method == "fit" else X, y, sample_weight=bad_weights)
+    assert set(vars(est)) == set(before)
+    assert est.n_features_in_ == X.shape[1]
+    for kept, original in zip(est.coefs_, coefs):
+        assert_array_equal(kept, original)
+    assert_array_equal(est.classes_, before["classes_"])
+    est.predict(X)  # still usable
+
+
+def test_first_partial_fit_with_bad_input_can_be_retried():
+    X, y = digits_multiclass(120)
+    est = BPClassifier(hidden_layer_sizes=(6,), solver="sgd", random_state=0)
+    with pytest.raises(ValueError):
+        est.partial_fit(np.full_like(X, np.nan), y, classes=np.unique(y))
+    assert not hasattr(est, "classes_")
+    with pytest.raises(ValueError, match="classes must be passed"):
+        est.partial_fit(X, y)  # still the first call: classes are still required
+    est.partial_fit(X, y, classes=np.unique(y))
+    assert_array_equal(est.classes_, np.unique(y))
