@@ -50,7 +50,7 @@ def test_no_decision_function():
 
 
 def test_every_check_collected_but_one():
-    all_checks = parametrize_with_checks(ESTIMATORS).args[1]
+    all_checks = list(parametrize_with_checks(ESTIMATORS).args[1])
     removed = len(all_checks) - len(CHECKS)
     n_classifiers = sum(isinstance(e, BPClassifier) for e in ESTIMATORS)
     assert removed == n_classifiers
