@@ -18,7 +18,7 @@ from ._kernels import LOSS_CODES, loss_gradient
 from ._kernels import predict as predict_kernel
 from ._layout import NetworkLayout
 from ._sgd_fast import SOLVER_CODES, EpochStatus, train_epoch, workspace_size
-from ._threading import blas_threads
+from ._threading import blas_threads, row_parallel
 from ._version import __version__
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -641,8 +641,16 @@ class BaseBP(BaseEstimator, ABC):
     def _forward(self, data, layout, params):
         """Network outputs for a KernelInput, computed without the GIL."""
         out = np.empty((data.n_samples, layout.layer_units[-1]), dtype=params.dtype)
-        with blas_threads(min(data.n_samples, PREDICT_CHUNK_ROWS), layout.layer_units):
-            predict_kernel(layout.table, params, *data.x_args, out, PREDICT_CHUNK_ROWS)
+
+        def predict_rows(start, stop):
+            predict_kernel(
+                layout.table, params, *data.x_args, out, PREDICT_CHUNK_ROWS, start, stop
+            )
+
+        # Rows are shared among the cores, each running single-threaded BLAS: for the
+        # small layers typical here that scales better than threads inside each product.
+        with blas_threads(1, [1, 1]):
+            row_parallel(predict_rows, data.n_samples, 2 * PREDICT_CHUNK_ROWS)
         return out
 
     def _predict_raw(self, X):

@@ -391,17 +391,27 @@ def n_input_rows(const floating[:, ::1] X, const int[::1] X_indptr):
 
 def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params,
             const floating[:, ::1] X, const floating[::1] X_data, const int[::1] X_indices,
-            const int[::1] X_indptr, floating[:, ::1] out, Py_ssize_t chunk_rows=512):
-    """Write the network's outputs for every input row into `out`, without the GIL.
+            const int[::1] X_indptr, floating[:, ::1] out, Py_ssize_t chunk_rows=512,
+            Py_ssize_t row_start=0, Py_ssize_t row_stop=-1):
+    """Write the network's outputs for input rows row_start...row_stop-1 into `out`.
 
+    Runs without the GIL, so several threads may fill disjoint row ranges of one `out`.
     X is dense, or, when it has zero rows, the input is the CSR matrix given by
-    (X_data, X_indices, X_indptr). Rows are processed in chunks of `chunk_rows`.
+    (X_data, X_indices, X_indptr). A negative `row_stop` means the last row. Rows are
+    processed in chunks of `chunk_rows`.
     """
     cdef Py_ssize_t n_rows = n_input_rows(X, X_indptr)
     cdef Py_ssize_t n_layers = layer_table.shape[0]
     cdef Py_ssize_t start, stop, width, n_out = layer_table[n_layers - 1, 1]
     if out.shape[0] != n_rows or out.shape[1] != n_out:
         raise ValueError(f"out must have shape ({n_rows}, {n_out})")
+    if X.shape[0] > 0 and X.shape[1] != layer_table[0, 0]:
+        raise ValueError("X must have one column per input of the first layer")
+    if row_stop < 0:
+        row_stop = n_rows
+    if not 0 <= row_start <= row_stop <= n_rows:
+        raise ValueError(f"the rows {row_start}...{row_stop} are not within X's {n_rows} rows")
+    n_rows = row_stop - row_start
     if n_rows == 0:
         return
     chunk_rows = max(1, min(chunk_rows, n_rows))
@@ -414,9 +424,9 @@ def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params,
     cdef bint interrupted = False
     try:
         with nogil:
-            start = 0
-            while start < n_rows and not interrupted:
-                stop = min(start + chunk_rows, n_rows)
+            start = row_start
+            while start < row_stop and not interrupted:
+                stop = min(start + chunk_rows, row_stop)
                 block = make_block(X, X_data, X_indices, X_indptr, start, stop - start)
                 forward_network(layers, n_layers, &params[0], block, &acts[0])
                 result = layer_output(layers, n_layers - 1, &acts[0], stop - start)
@@ -451,6 +461,8 @@ def loss_gradient(const Py_ssize_t[:, ::1] layer_table, int loss, double alpha,
         raise ValueError(f"Y must have shape ({n_rows}, {n_out})")
     if grads.shape[0] != n_params:
         raise ValueError("grads must have the same length as params")
+    if X.shape[0] > 0 and X.shape[1] != layer_table[0, 0]:
+        raise ValueError("X must have one column per input of the first layer")
     if sample_weight.shape[0] not in (0, n_rows):
         raise ValueError("sample_weight must be empty or have one weight per row")
     if n_rows == 0:

@@ -6,6 +6,8 @@ training several-fold (see benchmarks/). Products below PARALLEL_GEMM_WORK there
 on one thread; larger ones keep the BLAS library's own setting.
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 
 from threadpoolctl import ThreadpoolController
@@ -15,6 +17,7 @@ from threadpoolctl import ThreadpoolController
 PARALLEL_GEMM_WORK = 4_000_000
 
 _controller = None
+_executor = None
 
 
 def _get_controller():
@@ -35,3 +38,30 @@ def blas_threads(rows, layer_units):
     if largest_gemm_work(rows, layer_units) >= PARALLEL_GEMM_WORK:
         return nullcontext()
     return _get_controller().limit(limits=1, user_api="blas")
+
+
+def n_cores():
+    """Cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def row_parallel(function, n_rows, min_rows_per_task):
+    """Call ``function(start, stop)`` on row ranges covering ``range(n_rows)``, in parallel.
+
+    Used by prediction, whose kernel releases the GIL: each core takes a contiguous
+    share of the rows. Small inputs run in the calling thread.
+    """
+    n_tasks = min(n_cores(), n_rows // max(1, min_rows_per_task))
+    if n_tasks <= 1:
+        function(0, n_rows)
+        return
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=n_cores(), thread_name_prefix="bpnet")
+    bounds = [n_rows * i // n_tasks for i in range(n_tasks + 1)]
+    futures = [_executor.submit(function, a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    for future in futures:
+        future.result()
