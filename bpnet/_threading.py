@@ -1,20 +1,26 @@
-"""How many BLAS threads the kernels run with: one for small products, all for large ones.
+"""How many BLAS threads the kernels run with, decided by size and then by measurement.
 
-On small layers, an OpenBLAS GEMM that wakes a second thread costs more in hand-over
-than the thread saves, and when other work shares the cores the waiting threads can slow
-training several-fold (see benchmarks/). Products below PARALLEL_GEMM_WORK therefore run
-on one thread; larger ones keep the BLAS library's own setting.
+On small layers an OpenBLAS GEMM that wakes a second thread gains nothing, and whenever
+other work shares the cores, its threads wait at a barrier for a scheduler time slice:
+benchmarks/bench_threads.py measured fits slowed 1.3x to over 200x. So products below
+PARALLEL_GEMM_WORK always run on one thread. Above it, EpochThreading times epochs with
+one thread and with the library's default and keeps the faster, re-checking now and
+then, so the default is never much slower than one thread.
 """
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 from threadpoolctl import ThreadpoolController
 
-# Multiply-adds in the largest GEMM of one batch (rows * fan_in * fan_out) from which a
-# second BLAS thread pays off on this project's reference 2-core machine.
-PARALLEL_GEMM_WORK = 4_000_000
+# Multiply-adds in the largest GEMM of one batch (rows * fan_in * fan_out) below which a
+# second BLAS thread never paid off on this project's reference 2-core machine, even idle.
+PARALLEL_GEMM_WORK = 25_000_000
+
+# After settling, re-time the other choice once every this many epochs.
+RECHECK_EVERY = 10
 
 _controller = None
 _executor = None
@@ -33,11 +39,47 @@ def largest_gemm_work(rows, layer_units):
     return rows * max(a * b for a, b in zip(layer_units[:-1], layer_units[1:]))
 
 
-def blas_threads(rows, layer_units):
-    """A context manager that limits BLAS to one thread when the products are small."""
-    if largest_gemm_work(rows, layer_units) >= PARALLEL_GEMM_WORK:
-        return nullcontext()
+def one_blas_thread():
+    """A context manager that limits BLAS to one thread."""
     return _get_controller().limit(limits=1, user_api="blas")
+
+
+class EpochThreading:
+    """Chooses, call by call, between one BLAS thread and the library's default.
+
+    Use ``with policy.next_call():`` around each timed unit of work (an epoch, an L-BFGS
+    evaluation). Small products always get one thread. Large ones alternate for the first
+    two calls, then use whichever was faster, timing the other again every RECHECK_EVERY
+    calls, since the load on a shared machine changes.
+    """
+
+    def __init__(self, rows, layer_units):
+        self.adaptive = (
+            n_cores() > 1 and largest_gemm_work(rows, layer_units) >= PARALLEL_GEMM_WORK
+        )
+        self.seconds = {"one": None, "default": None}
+        self.calls = 0
+
+    def _choice(self):
+        if not self.adaptive:
+            return "one"
+        if self.seconds["default"] is None:
+            return "default"
+        if self.seconds["one"] is None:
+            return "one"
+        best = min(self.seconds, key=lambda k: self.seconds[k])
+        if self.calls % RECHECK_EVERY == 0:
+            return "default" if best == "one" else "one"
+        return best
+
+    @contextmanager
+    def next_call(self):
+        choice = self._choice()
+        start = time.perf_counter()
+        with one_blas_thread() if choice == "one" else nullcontext():
+            yield
+        self.seconds[choice] = time.perf_counter() - start
+        self.calls += 1
 
 
 def n_cores():
