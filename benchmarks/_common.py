@@ -97,8 +97,13 @@ def epoch_flops(n_rows, units):
 
 
 def timed(fn):
-    """Wall time of one call of fn(), in seconds, after a garbage collection."""
+    """Wall time of one call of fn(), in seconds, after a garbage collection.
+
+    The survivors are then frozen out of later collections: with torch imported a full
+    collection takes ~0.1 s, which would dominate the quick runs.
+    """
     gc.collect()
+    gc.freeze()
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
@@ -134,13 +139,18 @@ def quiet():
         yield
 
 
-def gemm_peak(dtype, size=1024, reps=5):
-    """Best GFLOP/s of a size^3 NumPy matmul with all BLAS threads, in `dtype`."""
+def gemm_peak(dtype, size=1024, reps=8, warmup=3):
+    """Best GFLOP/s of a size^3 NumPy matmul with all BLAS threads, in `dtype`.
+
+    A few untimed products first: the first ones run markedly slower (thread start,
+    page faults, clock ramp-up), and the peak is the best the machine can do.
+    """
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size)).astype(dtype)
     b = rng.standard_normal((size, size)).astype(dtype)
     out = np.empty((size, size), dtype=dtype)
-    np.matmul(a, b, out=out)  # warm up: thread pool start, page faults
+    for _ in range(warmup):
+        np.matmul(a, b, out=out)
     best = min(timed(lambda: np.matmul(a, b, out=out)) for _ in range(reps))
     return 2.0 * size**3 / best / 1e9
 
@@ -265,10 +275,12 @@ def markdown_table(headers, rows):
     return "\n".join(lines)
 
 
-def bar_plot(path, labels, series, title, ylabel, reference=None):
+def bar_plot(path, labels, series, title, ylabel, reference=None, log=True):
     """Horizontal grouped bars: series maps a legend name to one value per label.
 
-    A dashed line marks `reference` (e.g. speedup 1). Saved as PNG with the Agg backend.
+    A dashed line marks `reference` (e.g. speedup 1). The axis is logarithmic by default,
+    so ratios below and above 1 read alike and one outlier does not flatten the rest.
+    Saved as PNG with the Agg backend.
     """
     import matplotlib
 
@@ -285,6 +297,8 @@ def bar_plot(path, labels, series, title, ylabel, reference=None):
         ax.barh(y + (i - (k - 1) / 2) * height, vals, height, label=name)
     if reference is not None:
         ax.axvline(reference, color="k", linestyle="--", linewidth=1)
+    if log:
+        ax.set_xscale("log")
     ax.set_yticks(y)
     ax.set_yticklabels(labels, fontsize=8)
     ax.invert_yaxis()

@@ -22,6 +22,10 @@ PARALLEL_GEMM_WORK = 25_000_000
 # After settling, re-time the other choice once every this many epochs.
 RECHECK_EVERY = 10
 
+# "one" or "default" pins the choice for every product (for benchmarks and for users who
+# know their machine); anything else lets the policy decide. Read from BPNET_BLAS_THREADS.
+forced_choice = os.environ.get("BPNET_BLAS_THREADS", "auto")
+
 _controller = None
 _executor = None
 
@@ -61,6 +65,8 @@ class EpochThreading:
         self.calls = 0
 
     def _choice(self):
+        if forced_choice in ("one", "default"):
+            return forced_choice
         if not self.adaptive:
             return "one"
         if self.seconds["default"] is None:

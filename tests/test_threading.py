@@ -57,3 +57,11 @@ def test_parallel_prediction_equals_serial(monkeypatch):
     parallel = est.predict_proba(X)
     monkeypatch.setattr(_threading, "n_cores", lambda: 1)
     assert_array_equal(est.predict_proba(X), parallel)
+
+
+def test_forced_choice_overrides_the_policy(monkeypatch):
+    monkeypatch.setattr(_threading, "forced_choice", "default")
+    assert EpochThreading(rows=8, layer_units=[4, 3, 2])._choice() == "default"
+    monkeypatch.setattr(_threading, "forced_choice", "one")
+    monkeypatch.setattr(_threading, "n_cores", lambda: 2)
+    assert EpochThreading(rows=128, layer_units=[784, 256, 10])._choice() == "one"

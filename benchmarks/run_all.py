@@ -1,0 +1,103 @@
+"""Run the fit, predict and memory benchmarks and print a Markdown summary for the README.
+
+Usage::
+
+    python benchmarks/run_all.py                # full suite (under 10 minutes on 2 cores)
+    python benchmarks/run_all.py --quick        # smoke run (well under a minute)
+    python benchmarks/run_all.py --threads      # also the 1-vs-all BLAS threads study
+    python benchmarks/run_all.py --output-dir /some/dir
+
+Each benchmark writes its JSON (and PNG) into the output directory (default
+benchmarks/results/); the summary is also written there as summary.md.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+import bench_fit  # noqa: E402
+import bench_memory  # noqa: E402
+import bench_predict  # noqa: E402
+
+
+def summary(fit, predict, memory, threads=None):
+    info = fit["machine"]
+    lines = [
+        f"Machine: {info['cpu']}, {info['cpu_count']} cores; BLAS: {C.blas_summary(info)}; "
+        f"numpy {info['numpy']}, scikit-learn {info['sklearn']}, torch {info['torch'] or '—'}; "
+        "GEMM peak (1024^3, all cores): "
+        + ", ".join(f"{dt} {p:.0f} GFLOP/s" for dt, p in fit["gemm_peak_gflops"].items())
+        + ".",
+        "",
+        "### Fit (per epoch, median of interleaved repetitions)",
+        "",
+        C.markdown_table(bench_fit.SUMMARY_HEADERS, bench_fit.summary_rows(fit["results"])),
+        "",
+        "### predict_proba (same weights in both)",
+        "",
+        C.markdown_table(
+            ["case", "dtype", "rows", "bpnet rows/s", "MLP rows/s", "speedup", "allclose"],
+            [[r["case"], r["dtype"], r["n_rows"], r["rows_per_second"]["bpnet"],
+              r["rows_per_second"]["mlp"], r["speedup_vs_mlp"], r["allclose"]]
+             for r in predict["results"]]),
+        "",
+        "### Peak memory of fit",
+        "",
+        C.markdown_table(
+            ["case", "dtype", "solver", "batch", "X MB", "budget MB", "bpnet peak MB",
+             "MLP peak MB", "within budget"],
+            [[r["case"], r["dtype"], r["solver"], r["batch_size"], r["X_mb"], r["budget_mb"],
+              r["bpnet"]["peak_mb"], r["mlp"]["peak_mb"], r["bpnet"]["within_budget"]]
+             for r in memory["results"]]),
+    ]
+    if threads is not None:
+        n = threads["default_threads"]
+        lines += [
+            "",
+            f"### BLAS threads: 1 against {n} (bpnet fit)",
+            "",
+            C.markdown_table(
+                ["case", "dtype", "batch", "1 thread ms/epoch", f"{n} threads ms/epoch",
+                 "bpnet policy ms/epoch"],
+                [[r["case"], r["dtype"], r["batch_size"], r["ms_per_epoch_1_thread"],
+                  r[f"ms_per_epoch_{n}_threads"], r["ms_per_epoch_policy"]]
+                 for r in threads["results"]]),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smoke run of every benchmark")
+    parser.add_argument("--output-dir", type=Path, default=C.RESULTS_DIR)
+    parser.add_argument("--threads", action="store_true",
+                        help="also run bench_threads.py (adds a few minutes)")
+    args = parser.parse_args(argv)
+    out = args.output_dir
+    common = ["--quick"] if args.quick else []
+
+    start = time.perf_counter()
+    fit = bench_fit.main(common + ["--output", str(out / "bench_fit.json")])
+    predict = bench_predict.main(common + ["--output", str(out / "bench_predict.json")])
+    memory = bench_memory.main(common + ["--output", str(out / "bench_memory.json")])
+    threads = None
+    if args.threads:
+        import bench_threads
+
+        threads = bench_threads.main(common + ["--output", str(out / "bench_threads.json")])
+    elapsed = time.perf_counter() - start
+
+    text = summary(fit, predict, memory, threads)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.md").write_text(text)
+    print("\n" + "=" * 72 + "\n")
+    print(text)
+    print(f"total time {elapsed:.0f} s; wrote {out / 'summary.md'}")
+
+
+if __name__ == "__main__":
+    main()

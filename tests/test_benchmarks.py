@@ -1,0 +1,32 @@
+"""The benchmark suite runs in quick mode and writes well-formed results (never timed)."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_benchmarks_write_well_formed_results(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--quick",
+         "--output-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    fit = json.loads((tmp_path / "bench_fit.json").read_text())
+    predict = json.loads((tmp_path / "bench_predict.json").read_text())
+    memory = json.loads((tmp_path / "bench_memory.json").read_text())
+    assert fit["quick"] and fit["results"] and predict["results"] and memory["results"]
+    for row in fit["results"]:
+        assert row["dtype"] in ("float32", "float64") and row["solver"] in ("sgd", "adam")
+        for name, value in row["ms_per_epoch"].items():
+            assert math.isfinite(value) and value > 0, (name, row)
+        assert math.isfinite(row["speedup_vs_mlp"]) and row["speedup_vs_mlp"] > 0
+        assert 0 < row["fraction_of_peak"] and row["gflops"] > 0
+    for row in predict["results"]:
+        assert row["allclose"] is True
+    assert (tmp_path / "summary.md").read_text().count("|") > 10
+    assert (tmp_path / "bench_fit.png").stat().st_size > 0
