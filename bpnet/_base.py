@@ -18,7 +18,7 @@ from ._kernels import LOSS_CODES, loss_gradient
 from ._kernels import predict as predict_kernel
 from ._layout import NetworkLayout
 from ._sgd_fast import SOLVER_CODES, EpochStatus, train_epoch, workspace_size
-from ._threading import EpochThreading, one_blas_thread, row_parallel
+from ._threading import blas_threads, one_blas_thread, row_parallel
 from ._version import __version__
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -436,11 +436,12 @@ class BaseBP(BaseEstimator, ABC):
         }
         sample_idx = np.arange(n_train, dtype=np.intp)
 
-        self._run_epochs(
-            data, layout, params, rng, incremental, optimizer, options, sample_idx,
-            train_idx, grads, workspace, snapshot,
-            (X_val, y_val, sw_val) if early_stopping else None,
-        )  # fmt: skip
+        with blas_threads(batch_size, layout.layer_units):
+            self._run_epochs(
+                data, layout, params, rng, incremental, optimizer, options, sample_idx,
+                train_idx, grads, workspace, snapshot,
+                (X_val, y_val, sw_val) if early_stopping else None,
+            )  # fmt: skip
 
         if early_stopping:
             np.copyto(params, self._best_params)
@@ -450,7 +451,6 @@ class BaseBP(BaseEstimator, ABC):
         """The epoch loop: one train_epoch call per epoch, then the stopping rules."""
         n_train = sample_idx.shape[0]
         early_stopping = validation is not None
-        threading = EpochThreading(options["batch_size"], layout.layer_units)
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
@@ -463,12 +463,10 @@ class BaseBP(BaseEstimator, ABC):
                 snapshot.save(params, optimizer)
                 options["learning_rate"] = optimizer.learning_rate
                 options["adam_steps"] = optimizer.adam_steps
-                with threading.next_call():
-                    result = train_epoch(
-                        layout.table, *data.x_args, data.Y, data.sample_weight, order,
-                        params, grads, optimizer.moment_1, optimizer.moment_2, workspace,
-                        options,
-                    )  # fmt: skip
+                result = train_epoch(
+                    layout.table, *data.x_args, data.Y, data.sample_weight, order,
+                    params, grads, optimizer.moment_1, optimizer.moment_2, workspace, options,
+                )  # fmt: skip
                 if result["status"] == EpochStatus.INTERRUPTED:
                     snapshot.restore(params, optimizer)
                     raise KeyboardInterrupt
@@ -592,15 +590,12 @@ class BaseBP(BaseEstimator, ABC):
         loss_code = LOSS_CODES[self._loss_name()]
         grads = np.empty_like(params)
 
-        threading = EpochThreading(min(data.n_samples, LBFGS_CHUNK_ROWS), layout.layer_units)
-
         def loss_and_grad(packed):
             np.copyto(params, packed, casting="same_kind")
-            with threading.next_call():
-                loss = loss_gradient(
-                    layout.table, loss_code, float(self.alpha), params, *data.x_args,
-                    data.Y, data.sample_weight, grads, layout.n_coefs, LBFGS_CHUNK_ROWS,
-                )  # fmt: skip
+            loss = loss_gradient(
+                layout.table, loss_code, float(self.alpha), params, *data.x_args,
+                data.Y, data.sample_weight, grads, layout.n_coefs, LBFGS_CHUNK_ROWS,
+            )  # fmt: skip
             return loss, grads.astype(np.float64)
 
         # The last completed iterate, kept so that an interruption leaves a defined model.
@@ -614,14 +609,15 @@ class BaseBP(BaseEstimator, ABC):
                 print("Iteration %d, loss = %.8f" % (last["nit"], last["fun"]))
 
         try:
-            result = scipy.optimize.minimize(
-                loss_and_grad,
-                last["x"].copy(),
-                method="L-BFGS-B",
-                jac=True,
-                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
-                callback=record,
-            )
+            with blas_threads(min(data.n_samples, LBFGS_CHUNK_ROWS), layout.layer_units):
+                result = scipy.optimize.minimize(
+                    loss_and_grad,
+                    last["x"].copy(),
+                    method="L-BFGS-B",
+                    jac=True,
+                    options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+                    callback=record,
+                )
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
             np.copyto(params, last["x"], casting="same_kind")

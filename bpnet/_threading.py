@@ -1,29 +1,28 @@
-"""How many BLAS threads the kernels run with, decided by size and then by measurement.
+"""How many BLAS threads the kernels run with: one for small products, all for large ones.
 
 On small layers an OpenBLAS GEMM that wakes a second thread gains nothing, and whenever
-other work shares the cores, its threads wait at a barrier for a scheduler time slice:
+other work shares the cores its threads wait at a barrier for a scheduler time slice:
 benchmarks/bench_threads.py measured fits slowed 1.3x to over 200x. So products below
-PARALLEL_GEMM_WORK always run on one thread. Above it, EpochThreading times epochs with
-one thread and with the library's default and keeps the faster, re-checking now and
-then, so the default is never much slower than one thread.
+PARALLEL_GEMM_WORK run on one thread, and larger ones, where a second core pays on an
+idle machine, keep the BLAS library's setting.
+
+The choice depends on the shapes only, never on timings: OpenBLAS's results can differ
+in the last bits between thread counts, and a fit must give the same model every time.
 """
 
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 
 from threadpoolctl import ThreadpoolController
 
 # Multiply-adds in the largest GEMM of one batch (rows * fan_in * fan_out) below which a
-# second BLAS thread never paid off on this project's reference 2-core machine, even idle.
+# second BLAS thread never paid off on this project's reference 2-core machine, even idle
+# (benchmarks/results/bench_threads.json).
 PARALLEL_GEMM_WORK = 25_000_000
 
-# After settling, re-time the other choice once every this many epochs.
-RECHECK_EVERY = 10
-
-# "one" or "default" pins the choice for every product (for benchmarks and for users who
-# know their machine); anything else lets the policy decide. Read from BPNET_BLAS_THREADS.
+# "one" or "default" pins the choice for every product (for benchmarks, and for users
+# who know their machine); anything else keeps the size rule. Read from BPNET_BLAS_THREADS.
 forced_choice = os.environ.get("BPNET_BLAS_THREADS", "auto")
 
 _controller = None
@@ -48,44 +47,16 @@ def one_blas_thread():
     return _get_controller().limit(limits=1, user_api="blas")
 
 
-class EpochThreading:
-    """Chooses, call by call, between one BLAS thread and the library's default.
+def uses_one_thread(rows, layer_units):
+    """Whether products on blocks of ``rows`` rows run on one BLAS thread."""
+    if forced_choice in ("one", "default"):
+        return forced_choice == "one"
+    return largest_gemm_work(rows, layer_units) < PARALLEL_GEMM_WORK
 
-    Use ``with policy.next_call():`` around each timed unit of work (an epoch, an L-BFGS
-    evaluation). Small products always get one thread. Large ones alternate for the first
-    two calls, then use whichever was faster, timing the other again every RECHECK_EVERY
-    calls, since the load on a shared machine changes.
-    """
 
-    def __init__(self, rows, layer_units):
-        self.adaptive = (
-            n_cores() > 1 and largest_gemm_work(rows, layer_units) >= PARALLEL_GEMM_WORK
-        )
-        self.seconds = {"one": None, "default": None}
-        self.calls = 0
-
-    def _choice(self):
-        if forced_choice in ("one", "default"):
-            return forced_choice
-        if not self.adaptive:
-            return "one"
-        if self.seconds["default"] is None:
-            return "default"
-        if self.seconds["one"] is None:
-            return "one"
-        best = min(self.seconds, key=lambda k: self.seconds[k])
-        if self.calls % RECHECK_EVERY == 0:
-            return "default" if best == "one" else "one"
-        return best
-
-    @contextmanager
-    def next_call(self):
-        choice = self._choice()
-        start = time.perf_counter()
-        with one_blas_thread() if choice == "one" else nullcontext():
-            yield
-        self.seconds[choice] = time.perf_counter() - start
-        self.calls += 1
+def blas_threads(rows, layer_units):
+    """A context manager setting the BLAS threads for blocks of ``rows`` rows."""
+    return one_blas_thread() if uses_one_thread(rows, layer_units) else nullcontext()
 
 
 def n_cores():
