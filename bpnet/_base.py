@@ -106,29 +106,55 @@ class _OptimizerState:
 
 
 class _TrainingSnapshot:
-    """A copy of the parameters and optimizer state taken at the start of an epoch.
+    """The training state at the start of an epoch: weights, optimizer and records.
 
-    Restoring it after divergence or an interruption leaves the estimator exactly as it
-    was after the last complete epoch.
+    Restoring it after divergence or an interruption, wherever in the epoch that came,
+    leaves the estimator exactly as it was after the last complete epoch: weights,
+    optimizer state, n_iter_, t_, loss_, the curves and the stopping counters agree.
     """
 
-    def __init__(self, params, optimizer):
+    _RECORDS = ("n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_",
+                "_no_improvement_count")  # fmt: skip
+
+    def __init__(self, params, optimizer, best_params=None):
         self.params = np.empty_like(params)
         self.moment_1 = np.empty_like(optimizer.moment_1)
         self.moment_2 = np.empty_like(optimizer.moment_2)
+        self.best_params = None if best_params is None else np.empty_like(best_params)
         self.adam_steps = 0
+        self.learning_rate = optimizer.learning_rate
+        self.records = {}
+        self.curve_lengths = {}
 
-    def save(self, params, optimizer):
+    def save(self, estimator, params, optimizer):
         np.copyto(self.params, params)
         np.copyto(self.moment_1, optimizer.moment_1)
         np.copyto(self.moment_2, optimizer.moment_2)
+        if self.best_params is not None:
+            np.copyto(self.best_params, estimator._best_params)
         self.adam_steps = optimizer.adam_steps
+        self.learning_rate = optimizer.learning_rate
+        self.records = {name: getattr(estimator, name, None) for name in self._RECORDS}
+        self.curve_lengths = {
+            name: len(getattr(estimator, name))
+            for name in ("loss_curve_", "validation_scores_")
+            if isinstance(getattr(estimator, name, None), list)
+        }
 
-    def restore(self, params, optimizer):
+    def restore(self, estimator, params, optimizer):
         np.copyto(params, self.params)
         np.copyto(optimizer.moment_1, self.moment_1)
         np.copyto(optimizer.moment_2, self.moment_2)
+        if self.best_params is not None:
+            np.copyto(estimator._best_params, self.best_params)
         optimizer.adam_steps = self.adam_steps
+        optimizer.learning_rate = self.learning_rate
+        for name, value in self.records.items():
+            if value is None and not hasattr(estimator, name):
+                continue
+            setattr(estimator, name, value)
+        for name, length in self.curve_lengths.items():
+            del getattr(estimator, name)[length:]
 
 
 class BaseBP(BaseEstimator, ABC):
@@ -378,6 +404,23 @@ class BaseBP(BaseEstimator, ABC):
     def _validation_split(self, data, rng):
         """Row indices of the training and validation sets for early stopping."""
         stratify = self._stratify_labels(data.Y)
+        n_val = int(np.ceil(self.validation_fraction * data.n_samples))
+        needed, singleton_class = 2, False
+        if stratify is not None:
+            _, counts = np.unique(np.ravel(stratify) if np.ndim(stratify) == 2 else stratify,
+                                  return_counts=True)  # fmt: skip
+            needed = max(needed, len(counts))
+            singleton_class = counts.min() < 2
+        # A class with a single member gets train_test_split's own message, as in
+        # scikit-learn; every other shortfall gets ours, which gives the numbers.
+        if n_val < needed and not singleton_class:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' or the "
+                f"size of your dataset: validation_fraction={self.validation_fraction} of "
+                f"{data.n_samples} samples gives {n_val} validation sample(s), and early "
+                f"stopping needs at least {needed}"
+                + (" (one per class)." if needed > 2 else ".")
+            )
         train_idx, val_idx = train_test_split(
             np.arange(data.n_samples),
             random_state=rng,
@@ -419,7 +462,9 @@ class BaseBP(BaseEstimator, ABC):
         batch_size = self._batch_size(n_train)
         workspace = np.empty(workspace_size(layout.table, batch_size, data.sparse), dtype=dtype)
         grads = np.empty_like(params)
-        snapshot = _TrainingSnapshot(params, optimizer)
+        snapshot = _TrainingSnapshot(
+            params, optimizer, self._best_params if early_stopping else None
+        )
         options = {
             "solver": SOLVER_CODES[self.solver],
             "loss": LOSS_CODES[self._loss_name()],
@@ -451,8 +496,9 @@ class BaseBP(BaseEstimator, ABC):
         """The epoch loop: one train_epoch call per epoch, then the stopping rules."""
         n_train = sample_idx.shape[0]
         early_stopping = validation is not None
+        self.n_iter_ = 0
+        snapshot.save(self, params, optimizer)
         try:
-            self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
                     # RandomState.permutation(n) shuffles arange(n), which is the draw
@@ -460,7 +506,7 @@ class BaseBP(BaseEstimator, ABC):
                     sample_idx = sample_idx[rng.permutation(n_train)]
                 order = sample_idx if train_idx is None else train_idx[sample_idx]
 
-                snapshot.save(params, optimizer)
+                snapshot.save(self, params, optimizer)
                 options["learning_rate"] = optimizer.learning_rate
                 options["adam_steps"] = optimizer.adam_steps
                 result = train_epoch(
@@ -468,10 +514,9 @@ class BaseBP(BaseEstimator, ABC):
                     params, grads, optimizer.moment_1, optimizer.moment_2, workspace, options,
                 )  # fmt: skip
                 if result["status"] == EpochStatus.INTERRUPTED:
-                    snapshot.restore(params, optimizer)
                     raise KeyboardInterrupt
                 if result["status"] == EpochStatus.NON_FINITE:
-                    snapshot.restore(params, optimizer)
+                    snapshot.restore(self, params, optimizer)
                     self._handle_divergence(early_stopping, n_train)
                     break
                 optimizer.adam_steps = result["adam_steps"]
@@ -507,6 +552,8 @@ class BaseBP(BaseEstimator, ABC):
                         ConvergenceWarning,
                     )
         except KeyboardInterrupt:
+            # Wherever the interruption came, go back to the end of the last full epoch.
+            snapshot.restore(self, params, optimizer)
             warnings.warn("Training interrupted by user.")
 
     def _handle_divergence(self, early_stopping, n_train):
@@ -537,7 +584,9 @@ class BaseBP(BaseEstimator, ABC):
         if np.issubdtype(output.dtype, np.floating) and not np.isfinite(output).all():
             score = np.nan
         else:
-            score = float(self._validation_score(output, y_val, sample_weight))
+            # Huge but finite outputs of a diverging model may overflow in the score.
+            with np.errstate(over="ignore", invalid="ignore"):
+                score = float(self._validation_score(output, y_val, sample_weight))
         self.validation_scores_.append(score)
         if self.verbose:
             print("Validation score: %f" % score)

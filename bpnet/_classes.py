@@ -396,12 +396,11 @@ class BPClassifier(ClassifierMixin, BaseBP):
             The probability of each class, in the order of ``classes_``.
         """
         output = self._predict_raw(X)
-        if self.out_activation_ == "logistic":
-            # A logistic output rounds to exactly 0 or 1 beyond |z| ~ 37 in float64. Clip
-            # it as the training log-loss does, so every class keeps a probability in
-            # (0, 1) and predict_log_proba stays finite.
-            eps = np.finfo(output.dtype).eps
-            np.clip(output, eps, 1 - eps, out=output)
+        # Logistic and softmax outputs round to exactly 0 or 1 for extreme inputs. Clip
+        # them as the training log-loss does, so every class keeps a probability in
+        # (0, 1) and predict_log_proba stays finite.
+        eps = np.finfo(output.dtype).eps
+        np.clip(output, eps, 1 - eps, out=output)
         if self.n_outputs_ == 1:
             positive = output.ravel()
             return np.column_stack([1 - positive, positive])

@@ -10,7 +10,7 @@ from libc.float cimport DBL_EPSILON, FLT_EPSILON
 from libc.math cimport exp, log, tanh
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
-from cpython.exc cimport PyErr_CheckSignals, PyErr_Clear
+from cpython.exc cimport PyErr_Clear
 
 import numpy as np
 
@@ -370,6 +370,12 @@ cdef RowBlock make_block(const floating[:, ::1] X, const floating[::1] X_data,
     return block
 
 
+cdef extern from "Python.h":
+    # Declared here without Cython's `except -1`, so that a raised KeyboardInterrupt is
+    # seen as a return value instead of being reported as unraisable.
+    int check_signals "PyErr_CheckSignals" ()
+
+
 cdef bint signal_pending() noexcept nogil:
     """Whether a signal handler (Ctrl-C) has raised; the exception is cleared.
 
@@ -378,7 +384,7 @@ cdef bint signal_pending() noexcept nogil:
     """
     cdef bint pending = False
     with gil:
-        if PyErr_CheckSignals() != 0:
+        if check_signals() != 0:
             PyErr_Clear()
             pending = True
     return pending

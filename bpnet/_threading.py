@@ -11,8 +11,9 @@ in the last bits between thread counts, and a fit must give the same model every
 """
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager
 
 from threadpoolctl import ThreadpoolController
 
@@ -42,9 +43,66 @@ def largest_gemm_work(rows, layer_units):
     return rows * max(a * b for a, b in zip(layer_units[:-1], layer_units[1:]))
 
 
+class _BlasMode:
+    """A process-wide BLAS thread setting shared by every bpnet call that needs it.
+
+    OpenBLAS's thread count is global to the process, and its results can differ in the
+    last bits between counts. So bpnet calls running in several threads share one
+    setting: any number of calls wanting the same setting run together, and a call
+    wanting the other one waits until they finish (new arrivals queue behind it, so
+    neither side starves). The first call in sets the limit, the last one out restores
+    the count it found. A thread already inside runs nested calls under its setting.
+    """
+
+    def __init__(self):
+        self._condition = threading.Condition()
+        self._local = threading.local()
+        self._mode = None
+        self._active = 0
+        self._waiting = {"one": 0, "default": 0}
+        self._limiter = None
+
+    @contextmanager
+    def hold(self, mode):
+        if getattr(self._local, "depth", 0):
+            self._local.depth += 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
+            return
+        other = "default" if mode == "one" else "one"
+        with self._condition:
+            self._waiting[mode] += 1
+            while self._active and (self._mode != mode or self._waiting[other]):
+                self._condition.wait()
+            self._waiting[mode] -= 1
+            if not self._active:
+                self._mode = mode
+                if mode == "one":
+                    self._limiter = _get_controller().limit(limits=1, user_api="blas")
+            self._active += 1
+        self._local.depth = 1
+        try:
+            yield
+        finally:
+            self._local.depth = 0
+            with self._condition:
+                self._active -= 1
+                if not self._active:
+                    if self._limiter is not None:
+                        self._limiter.restore_original_limits()
+                        self._limiter = None
+                    self._mode = None
+                    self._condition.notify_all()
+
+
+_blas_mode = _BlasMode()
+
+
 def one_blas_thread():
-    """A context manager that limits BLAS to one thread."""
-    return _get_controller().limit(limits=1, user_api="blas")
+    """A context manager under which BLAS runs on one thread."""
+    return _blas_mode.hold("one")
 
 
 def uses_one_thread(rows, layer_units):
@@ -56,7 +114,7 @@ def uses_one_thread(rows, layer_units):
 
 def blas_threads(rows, layer_units):
     """A context manager setting the BLAS threads for blocks of ``rows`` rows."""
-    return one_blas_thread() if uses_one_thread(rows, layer_units) else nullcontext()
+    return _blas_mode.hold("one" if uses_one_thread(rows, layer_units) else "default")
 
 
 def n_cores():

@@ -1,0 +1,113 @@
+"""Small data sets and assertions shared by the reliability tests."""
+
+import contextlib
+import copy
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.testing import assert_array_equal
+from sklearn.exceptions import ConvergenceWarning
+
+
+def classification_data(n_samples=60, n_features=4, n_classes=2, seed=0):
+    """Standardised blobs-like data whose classes depend on the features."""
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n_samples, n_features)
+    scores = X @ rng.randn(n_features, n_classes)
+    y = np.argmax(scores, axis=1)
+    # Every class present at least twice, so stratified splits are possible.
+    y[: 2 * n_classes] = np.repeat(np.arange(n_classes), 2)
+    return X, y
+
+
+def regression_data(n_samples=60, n_features=4, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n_samples, n_features)
+    y = np.tanh(X @ rng.randn(n_features)) + 0.1 * rng.randn(n_samples)
+    return X, y
+
+
+def quiet_fit(estimator, X, y, **fit_params):
+    """fit, silencing the ConvergenceWarning that short test runs are expected to give."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator.fit(X, y, **fit_params)
+
+
+def quiet_partial_fit(estimator, X, y, **fit_params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator.partial_fit(X, y, **fit_params)
+
+
+def assert_same_model(a, b):
+    """Two fitted networks hold exactly the same weights (dtype included)."""
+    assert len(a.coefs_) == len(b.coefs_)
+    for got, expected in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        assert got.dtype == expected.dtype
+        assert_array_equal(got, expected)
+
+
+_FLAGS = ("C_CONTIGUOUS", "F_CONTIGUOUS", "WRITEABLE", "OWNDATA", "ALIGNED")
+
+
+def _state(obj):
+    """Everything observable about an input that fitting or predicting must not change."""
+    if sp.issparse(obj):
+        return {
+            "kind": "sparse",
+            "format": obj.format,
+            "shape": obj.shape,
+            "dtype": obj.dtype,
+            "data": obj.data.copy(),
+            "indices": obj.indices.copy(),
+            "indptr": obj.indptr.copy(),
+            "index_dtype": obj.indices.dtype,
+            "arrays": [_state(a) for a in (obj.data, obj.indices, obj.indptr)],
+        }
+    if isinstance(obj, np.ndarray):
+        return {
+            "kind": "ndarray",
+            "type": type(obj),
+            "shape": obj.shape,
+            "dtype": obj.dtype,
+            "strides": obj.strides,
+            "pointer": obj.__array_interface__["data"][0],
+            "flags": {name: obj.flags[name] for name in _FLAGS},
+            "values": obj.copy(),
+        }
+    return {"kind": "python", "value": copy.deepcopy(obj)}
+
+
+def _assert_state_equal(before, after):
+    assert before["kind"] == after["kind"]
+    if before["kind"] == "sparse":
+        for key in ("format", "shape", "dtype", "index_dtype"):
+            assert before[key] == after[key], key
+        for key in ("data", "indices", "indptr"):
+            assert_array_equal(before[key], after[key])
+        for b, a in zip(before["arrays"], after["arrays"]):
+            _assert_state_equal(b, a)
+    elif before["kind"] == "ndarray":
+        for key in ("type", "shape", "dtype", "strides", "pointer", "flags"):
+            assert before[key] == after[key], key
+        # assert_array_equal treats NaNs in the same places as equal.
+        assert_array_equal(before["values"], after["values"], strict=True)
+    else:
+        assert before["value"] == after["value"]
+
+
+@contextlib.contextmanager
+def unchanged(*inputs):
+    """Assert on exit that every input kept its values, dtype, shape, strides and flags.
+
+    The check runs also when the block raised (for example inside ``pytest.raises``),
+    so a rejected input is proven untouched too.
+    """
+    before = [_state(obj) for obj in inputs]
+    try:
+        yield
+    finally:
+        for b, obj in zip(before, inputs):
+            _assert_state_equal(b, _state(obj))
