@@ -15,6 +15,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
+import threadpoolctl
 from threadpoolctl import ThreadpoolController
 
 # Multiply-adds in the largest GEMM of one batch (rows * fan_in * fan_out) below which a
@@ -22,8 +23,15 @@ from threadpoolctl import ThreadpoolController
 # (benchmarks/results/bench_threads.json).
 PARALLEL_GEMM_WORK = 25_000_000
 
-# "one" or "default" pins the choice for every product (for benchmarks, and for users
-# who know their machine); anything else keeps the size rule. Read from BPNET_BLAS_THREADS.
+# Multiply-adds of one batch's forward pass (rows * weights) from which sharing its rows
+# between two threads pays off; each thread takes at least MIN_SPLIT_ROWS rows (the same
+# number as the kernel's own minimum).
+SPLIT_BATCH_WORK = 1_000_000
+MIN_SPLIT_ROWS = 16
+
+# "one" pins every product to one BLAS thread and never splits batches; "default" lets
+# every product use the BLAS library's threads; anything else keeps the size rules.
+# Read from BPNET_BLAS_THREADS.
 forced_choice = os.environ.get("BPNET_BLAS_THREADS", "auto")
 
 _controller = None
@@ -41,6 +49,18 @@ def _get_controller():
 def largest_gemm_work(rows, layer_units):
     """Multiply-adds of the largest layer product for a block of ``rows`` rows."""
     return rows * max(a * b for a, b in zip(layer_units[:-1], layer_units[1:]))
+
+
+def _release_blas_control():
+    """Let the calling thread change OpenBLAS's thread count.
+
+    threadpoolctl (3.6 and later) lets only the first thread that set a limit change it
+    again and silently ignores the others. bpnet makes every change under _BlasMode's
+    lock, whichever thread that is, so it hands the control over first.
+    """
+    controller_class = getattr(threadpoolctl, "OpenBLASController", None)
+    if hasattr(controller_class, "clear_controlling_thread"):
+        controller_class.clear_controlling_thread(force=True)
 
 
 class _BlasMode:
@@ -80,6 +100,7 @@ class _BlasMode:
             if not self._active:
                 self._mode = mode
                 if mode == "one":
+                    _release_blas_control()
                     self._limiter = _get_controller().limit(limits=1, user_api="blas")
             self._active += 1
         self._local.depth = 1
@@ -91,7 +112,9 @@ class _BlasMode:
                 self._active -= 1
                 if not self._active:
                     if self._limiter is not None:
+                        _release_blas_control()
                         self._limiter.restore_original_limits()
+                        _release_blas_control()
                         self._limiter = None
                     self._mode = None
                     self._condition.notify_all()
@@ -110,6 +133,21 @@ def uses_one_thread(rows, layer_units):
     if forced_choice in ("one", "default"):
         return forced_choice == "one"
     return largest_gemm_work(rows, layer_units) < PARALLEL_GEMM_WORK
+
+
+def splits_batches(batch_size, layer_units):
+    """Whether an epoch shares each batch's rows between two threads.
+
+    Each thread then runs single-threaded BLAS on half the rows, which uses a second core
+    far better than OpenBLAS's own threads do on products with a few dozen to a few
+    hundred rows (benchmarks/results/bench_threads.json). Below SPLIT_BATCH_WORK the
+    hand-over between the threads costs more than it saves. Like the BLAS rule, this
+    depends on shapes only, so a fit gives the same model every time.
+    """
+    if forced_choice == "one" or n_cores() < 2:
+        return False
+    n_weights = sum(a * b for a, b in zip(layer_units[:-1], layer_units[1:]))
+    return batch_size >= 2 * MIN_SPLIT_ROWS and batch_size * n_weights >= SPLIT_BATCH_WORK
 
 
 def blas_threads(rows, layer_units):

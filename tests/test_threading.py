@@ -50,3 +50,38 @@ def test_parallel_prediction_equals_serial(monkeypatch):
     parallel = est.predict_proba(X)
     monkeypatch.setattr(_threading, "n_cores", lambda: 1)
     assert_array_equal(est.predict_proba(X), parallel)
+
+
+def test_one_thread_limit_works_from_any_thread():
+    """threadpoolctl ignores limits from threads other than the first that set one,
+    unless control is handed over; bpnet's limit must hold in every thread."""
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    def blas_counts():
+        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+    with _threading.blas_threads(8, [4, 3, 2]):
+        assert blas_counts() == {1}
+    seen = {}
+
+    def in_thread():
+        with _threading.blas_threads(8, [4, 3, 2]):
+            seen["inside"] = blas_counts()
+        seen["after"] = blas_counts()
+
+    worker = threading.Thread(target=in_thread)
+    worker.start()
+    worker.join()
+    assert seen["inside"] == {1}
+    assert seen["after"] == blas_counts()  # restored to the setting found
+
+
+def test_split_batches_by_shape(monkeypatch):
+    monkeypatch.setattr(_threading, "n_cores", lambda: 2)
+    assert _threading.splits_batches(128, [784, 256, 10])
+    assert not _threading.splits_batches(16, [784, 256, 10])  # too few rows to share
+    assert not _threading.splits_batches(200, [10, 8, 1])  # too little work
+    monkeypatch.setattr(_threading, "forced_choice", "one")
+    assert not _threading.splits_batches(128, [784, 256, 10])
