@@ -18,7 +18,7 @@ from ._kernels import LOSS_CODES, loss_gradient
 from ._kernels import predict as predict_kernel
 from ._layout import NetworkLayout
 from ._sgd_fast import SOLVER_CODES, EpochStatus, train_epoch, workspace_size
-from ._threading import blas_threads, one_blas_thread, row_parallel, splits_batches
+from ._threading import blas_threads, one_blas_thread, row_parallel
 from ._version import __version__
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -478,14 +478,10 @@ class BaseBP(BaseEstimator, ABC):
             "batch_size": batch_size,
             "n_coefs": layout.n_coefs,
             "adam_steps": optimizer.adam_steps,
-            "split_batches": splits_batches(batch_size, layout.layer_units),
         }
         sample_idx = np.arange(n_train, dtype=np.intp)
 
-        threads = one_blas_thread() if options["split_batches"] else blas_threads(
-            batch_size, layout.layer_units
-        )
-        with threads:
+        with blas_threads(batch_size, layout.layer_units):
             self._run_epochs(
                 data, layout, params, rng, incremental, optimizer, options, sample_idx,
                 train_idx, grads, workspace, snapshot,

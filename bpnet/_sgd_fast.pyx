@@ -4,11 +4,7 @@ from libc.math cimport isfinite, pow, sqrt
 from libc.stdlib cimport free
 from libc.string cimport memcpy
 
-from cpython.pythread cimport (WAIT_LOCK, PyThread_acquire_lock, PyThread_allocate_lock,
-                                PyThread_free_lock, PyThread_release_lock,
-                                PyThread_start_new_thread, PyThread_type_lock)
-
-from ._blas cimport axpy, dot
+from ._blas cimport dot
 from ._kernels cimport (Layer, RowBlock, forward_backward, layers_from_table, make_block,
                         max_width, signal_pending, total_width)
 
@@ -23,8 +19,6 @@ cpdef enum EpochStatus:
     NON_FINITE = 1    # a batch loss or a parameter became NaN or infinite
     INTERRUPTED = 2   # a signal handler raised (Ctrl-C); the exception was cleared
 
-
-import numpy as np
 
 SOLVER_CODES = {"sgd": Solver.SGD, "adam": Solver.ADAM}
 
@@ -44,7 +38,6 @@ cdef struct EpochOptions:
     Py_ssize_t batch_size
     Py_ssize_t n_coefs      # coefficients come first in params, intercepts after
     long long adam_steps    # Adam's time step before this epoch
-    bint split_batches      # share each batch's rows with a second thread
 
 
 cdef struct EpochResult:
@@ -83,59 +76,6 @@ cdef WorkspaceLayout plan_workspace(const Layer* layers, Py_ssize_t n_layers,
     plan.delta_b = plan.delta_a + batch_size * max_width(layers, n_layers)
     plan.size = plan.delta_b + batch_size * max_width(layers, n_layers)
     return plan
-
-
-# Fewest rows each thread takes when a batch is split between two threads.
-cdef enum:
-    MIN_SPLIT_ROWS = 16
-
-
-# The second thread's share of a batch. The main thread fills in the rows and pointers,
-# releases `ready`, works on its own share, then waits on `done`; the helper computes its
-# rows' loss and unnormalised gradient into its own buffers. Pointers are untyped because
-# the thread entry point cannot be fused; `is_double` says which specialisation to run.
-ctypedef struct HalfBatch:
-    const Layer* layers
-    Py_ssize_t n_layers
-    int loss
-    bint is_double
-    bint stop
-    RowBlock block
-    const void* params
-    const void* y
-    const void* sample_weight
-    void* acts
-    void* delta_a
-    void* delta_b
-    void* grads
-    double data_loss
-    PyThread_type_lock ready
-    PyThread_type_lock done
-
-
-cdef void run_half(HalfBatch* task) noexcept nogil:
-    if task.is_double:
-        task.data_loss = forward_backward(
-            task.layers, task.n_layers, task.loss, <const double*> task.params, task.block,
-            <const double*> task.y, <const double*> task.sample_weight, <double*> task.acts,
-            <double*> task.delta_a, <double*> task.delta_b, <double*> task.grads, False)
-    else:
-        task.data_loss = forward_backward(
-            task.layers, task.n_layers, task.loss, <const float*> task.params, task.block,
-            <const float*> task.y, <const float*> task.sample_weight, <float*> task.acts,
-            <float*> task.delta_a, <float*> task.delta_b, <float*> task.grads, False)
-
-
-cdef void helper_thread(void* arg) noexcept nogil:
-    """Entry point of the second thread: one share per `ready`, until told to stop."""
-    cdef HalfBatch* task = <HalfBatch*> arg
-    while True:
-        PyThread_acquire_lock(task.ready, WAIT_LOCK)
-        if task.stop:
-            PyThread_release_lock(task.done)
-            return
-        run_half(task)
-        PyThread_release_lock(task.done)
 
 
 def workspace_size(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t batch_size, bint sparse):
@@ -194,8 +134,7 @@ cdef EpochResult run_epoch(const Layer* layers, Py_ssize_t n_layers,
                            const floating[:, ::1] Y, const floating[::1] sample_weight,
                            const Py_ssize_t[::1] order, floating* params, floating* grads,
                            floating* moment_1, floating* moment_2, floating* workspace,
-                           Py_ssize_t n_params, const EpochOptions* options,
-                           HalfBatch* helper) noexcept nogil:
+                           Py_ssize_t n_params, const EpochOptions* options) noexcept nogil:
     cdef bint sparse = X.shape[0] == 0
     cdef bint weighted = sample_weight.shape[0] > 0
     cdef Py_ssize_t n_rows = order.shape[0], n_features = layers[0].fan_in
@@ -205,7 +144,7 @@ cdef EpochResult run_epoch(const Layer* layers, Py_ssize_t n_layers,
     cdef floating* x_batch = workspace + plan.x_batch
     cdef floating* y_batch = workspace + plan.y_batch
     cdef floating* sw_batch = workspace + plan.sw_batch
-    cdef Py_ssize_t start, stop, n_batch, r, row, own_rows
+    cdef Py_ssize_t start, stop, n_batch, r, row
     cdef double weight_sum, data_loss, batch_loss, step_size
     cdef floating inverse_weight_sum
     cdef double coef_sq_norm, intercept_sq_norm, work_since_check = 0.0
@@ -243,38 +182,16 @@ cdef EpochResult run_epoch(const Layer* layers, Py_ssize_t n_layers,
                 weight_sum += sw_batch[r]
         if not weighted:
             weight_sum = n_batch
+        start = stop
 
         if weight_sum <= 0:
             # A batch whose weights are all zero carries no information: skip it rather
             # than divide by zero.
-            start = stop
             continue
-
-        # Split the batch with the helper thread when there is one and enough rows: it
-        # takes the second half; both gradients are summed before the update. The split
-        # depends only on the batch size, so results do not depend on timing.
-        own_rows = n_batch
-        if helper != NULL and n_batch >= 2 * MIN_SPLIT_ROWS:
-            own_rows = n_batch // 2
-            helper.block = block
-            helper.block.n_rows = n_batch - own_rows
-            if sparse:
-                helper.block.rows = &order[start + own_rows]
-            else:
-                helper.block.dense = x_batch + own_rows * n_features
-            helper.y = y_batch + own_rows * n_outputs
-            helper.sample_weight = sw_batch + own_rows if weighted else NULL
-            PyThread_release_lock(helper.ready)
-        block.n_rows = own_rows
         data_loss = forward_backward(
             layers, n_layers, options.loss, params, block, y_batch,
             sw_batch if weighted else NULL, workspace + plan.acts,
             workspace + plan.delta_a, workspace + plan.delta_b, grads, False)
-        if own_rows < n_batch:
-            PyThread_acquire_lock(helper.done, WAIT_LOCK)
-            data_loss += helper.data_loss
-            axpy(<int> n_params, <floating> 1.0, <const floating*> helper.grads, grads)
-        start = stop
         batch_loss = (data_loss + 0.5 * options.alpha * coef_sq_norm) / weight_sum
         if not isfinite(batch_loss):
             result.status = EpochStatus.NON_FINITE
@@ -362,75 +279,15 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table,
     cdef WorkspaceLayout plan = plan_workspace(layers, n_layers, options.batch_size,
                                                X.shape[0] == 0)
     cdef EpochResult result
-    cdef HalfBatch helper
-    cdef HalfBatch* helper_ptr = NULL
-    cdef floating[::1] helper_space
-    cdef Py_ssize_t width, deltas
     if workspace.shape[0] < plan.size:
         free(layers)
         raise ValueError(f"workspace must hold at least {plan.size} elements")
     try:
-        if options.split_batches and options.batch_size >= 2 * MIN_SPLIT_ROWS:
-            # The helper's own activations, deltas and gradient, for up to half a batch.
-            width = total_width(layers, n_layers)
-            deltas = max_width(layers, n_layers)
-            helper_space = np.empty(options.batch_size * (width + 2 * deltas) + n_params,
-                                    dtype=np.asarray(params).dtype)
-            helper_ptr = start_helper(&helper, layers, n_layers, options.loss, &params[0],
-                                      &helper_space[0], options.batch_size, width, deltas)
         with nogil:
             result = run_epoch(layers, n_layers, X, X_data, X_indices, X_indptr, Y,
                                sample_weight, order, &params[0], &grads[0], &moment_1[0],
                                &moment_2[0] if moment_2.shape[0] > 0 else NULL,
-                               &workspace[0], n_params, &options, helper_ptr)
+                               &workspace[0], n_params, &options)
     finally:
-        if helper_ptr != NULL:
-            stop_helper(helper_ptr)
         free(layers)
     return result
-
-
-cdef HalfBatch* start_helper(HalfBatch* helper, const Layer* layers, Py_ssize_t n_layers,
-                             int loss, floating* params, floating* space,
-                             Py_ssize_t batch_size, Py_ssize_t width, Py_ssize_t deltas):
-    """Set up the helper thread's share and start it; NULL if no thread could start."""
-    helper.layers = layers
-    helper.n_layers = n_layers
-    helper.loss = loss
-    helper.is_double = floating is double
-    helper.stop = False
-    helper.params = params
-    helper.acts = space
-    helper.delta_a = space + batch_size * width
-    helper.delta_b = space + batch_size * (width + deltas)
-    helper.grads = space + batch_size * (width + 2 * deltas)
-    helper.ready = PyThread_allocate_lock()
-    helper.done = PyThread_allocate_lock()
-    if helper.ready == NULL or helper.done == NULL:
-        free_helper_locks(helper)
-        return NULL
-    # Both locks start taken: `ready` is given by the main thread, `done` by the helper.
-    PyThread_acquire_lock(helper.ready, WAIT_LOCK)
-    PyThread_acquire_lock(helper.done, WAIT_LOCK)
-    if PyThread_start_new_thread(helper_thread, helper) == -1:
-        free_helper_locks(helper)
-        return NULL
-    return helper
-
-
-cdef void stop_helper(HalfBatch* helper) noexcept:
-    """Tell the helper thread to finish and wait until it no longer touches `helper`."""
-    helper.stop = True
-    with nogil:
-        PyThread_release_lock(helper.ready)
-        PyThread_acquire_lock(helper.done, WAIT_LOCK)
-    free_helper_locks(helper)
-
-
-cdef void free_helper_locks(HalfBatch* helper) noexcept:
-    if helper.ready != NULL:
-        PyThread_free_lock(helper.ready)
-        helper.ready = NULL
-    if helper.done != NULL:
-        PyThread_free_lock(helper.done)
-        helper.done = NULL

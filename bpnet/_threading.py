@@ -23,15 +23,8 @@ from threadpoolctl import ThreadpoolController
 # (benchmarks/results/bench_threads.json).
 PARALLEL_GEMM_WORK = 25_000_000
 
-# Multiply-adds of one batch's forward pass (rows * weights) from which sharing its rows
-# between two threads pays off; each thread takes at least MIN_SPLIT_ROWS rows (the same
-# number as the kernel's own minimum).
-SPLIT_BATCH_WORK = 1_000_000
-MIN_SPLIT_ROWS = 16
-
-# "one" pins every product to one BLAS thread and never splits batches; "default" lets
-# every product use the BLAS library's threads; anything else keeps the size rules.
-# Read from BPNET_BLAS_THREADS.
+# "one" pins every product to one BLAS thread, "default" lets every product use the BLAS
+# library's threads; anything else keeps the size rule. Read from BPNET_BLAS_THREADS.
 forced_choice = os.environ.get("BPNET_BLAS_THREADS", "auto")
 
 _controller = None
@@ -133,21 +126,6 @@ def uses_one_thread(rows, layer_units):
     if forced_choice in ("one", "default"):
         return forced_choice == "one"
     return largest_gemm_work(rows, layer_units) < PARALLEL_GEMM_WORK
-
-
-def splits_batches(batch_size, layer_units):
-    """Whether an epoch shares each batch's rows between two threads.
-
-    Each thread then runs single-threaded BLAS on half the rows, which uses a second core
-    far better than OpenBLAS's own threads do on products with a few dozen to a few
-    hundred rows (benchmarks/results/bench_threads.json). Below SPLIT_BATCH_WORK the
-    hand-over between the threads costs more than it saves. Like the BLAS rule, this
-    depends on shapes only, so a fit gives the same model every time.
-    """
-    if forced_choice == "one" or n_cores() < 2:
-        return False
-    n_weights = sum(a * b for a, b in zip(layer_units[:-1], layer_units[1:]))
-    return batch_size >= 2 * MIN_SPLIT_ROWS and batch_size * n_weights >= SPLIT_BATCH_WORK
 
 
 def blas_threads(rows, layer_units):

@@ -216,7 +216,7 @@ def test_train_epoch_matches_reference(dtype, solver, sparse, weighted):
         "alpha": 0.01, "learning_rate": opt["learning_rate"], "momentum": opt["momentum"],
         "nesterov": opt["nesterov"], "beta_1": opt["beta_1"], "beta_2": opt["beta_2"],
         "epsilon": opt["epsilon"], "batch_size": batch_size, "n_coefs": layout.n_coefs,
-        "adam_steps": 0, "split_batches": False,
+        "adam_steps": 0,
     }  # fmt: skip
     ours = params.copy()
     moment_1 = np.zeros_like(params)
@@ -245,7 +245,7 @@ def test_train_epoch_reports_non_finite_loss():
         "solver": 0, "loss": _kernels.LOSS_CODES["squared_error"], "alpha": 0.0,
         "learning_rate": 0.1, "momentum": 0.0, "nesterov": False, "beta_1": 0.9,
         "beta_2": 0.999, "epsilon": 1e-8, "batch_size": 2, "n_coefs": layout.n_coefs,
-        "adam_steps": 0, "split_batches": False,
+        "adam_steps": 0,
     }  # fmt: skip
     before = params.copy()
     result = _sgd_fast.train_epoch(
@@ -277,7 +277,7 @@ def test_train_epoch_rejects_inconsistent_arguments(change, message):
     options = {
         "solver": 0, "loss": 1, "alpha": 0.0, "learning_rate": 0.1, "momentum": 0.0,
         "nesterov": False, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "batch_size": 2,
-        "n_coefs": layout.n_coefs, "adam_steps": 0, "split_batches": False,
+        "n_coefs": layout.n_coefs, "adam_steps": 0,
     }  # fmt: skip
     with pytest.raises((ValueError, IndexError), match=message):
         _sgd_fast.train_epoch(
@@ -285,46 +285,3 @@ def test_train_epoch_rejects_inconsistent_arguments(change, message):
             kwargs["Y"], np.empty(0), kwargs["order"], params, kwargs["grads"],
             np.zeros_like(params), np.empty(0), kwargs["workspace"], options,
         )  # fmt: skip
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("solver", ["sgd", "adam"])
-@pytest.mark.parametrize("sparse", [False, True])
-def test_split_batches_match_the_reference(dtype, solver, sparse):
-    """Sharing each batch between two threads computes the same epoch."""
-    rng = np.random.RandomState(10)
-    layout, params = _network(dtype, activation="tanh")
-    X = _inputs(dtype, n=150, sparse=sparse, seed=11)
-    Y = _targets("log_loss", rng, X.shape[0], 3)
-    w = rng.uniform(0.5, 1.5, X.shape[0])
-    data = KernelInput(X, Y, w)
-    order = rng.permutation(X.shape[0]).astype(np.intp)
-    batch_size = 40  # three batches of 40 rows split 20/20, and a last one of 30 (15/15)
-    results = {}
-    for split in (False, True):
-        opt = _optimizer(solver, layout.n_params, dtype)
-        options = {
-            "solver": _sgd_fast.SOLVER_CODES[solver], "loss": _kernels.LOSS_CODES["log_loss"],
-            "alpha": 0.01, "learning_rate": 0.05, "momentum": 0.9, "nesterov": True,
-            "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "batch_size": batch_size,
-            "n_coefs": layout.n_coefs, "adam_steps": 0, "split_batches": split,
-        }  # fmt: skip
-        ours = params.copy()
-        result = _sgd_fast.train_epoch(
-            layout.table, *data.x_args, data.Y, data.sample_weight, order, ours,
-            np.empty_like(params), np.zeros_like(params),
-            np.zeros_like(params) if solver == "adam" else np.empty(0, dtype),
-            np.empty(_sgd_fast.workspace_size(layout.table, batch_size, sparse), dtype), options,
-        )  # fmt: skip
-        assert result["status"] == _sgd_fast.EpochStatus.COMPLETED
-        results[split] = (result["loss_sum"], ours)
-    loss_sum, expected = ref.sgd_epoch(
-        layout, "log_loss", 0.01, params, X, Y, w, order, batch_size,
-        _optimizer(solver, layout.n_params, dtype),
-    )  # fmt: skip
-    scale = 50 if (solver == "adam" and dtype == np.float32) else 10
-    for split in (False, True):
-        close(results[split][0], loss_sum, dtype, 10)
-        close(results[split][1], expected, dtype, scale)
-    # The two ways differ only in how the two halves' gradients are summed.
-    close(results[True][1], results[False][1], dtype, scale)

@@ -180,14 +180,3 @@ def _initial_intercepts(params, X, y):
         rng.uniform(-bound, bound, (fan_in, fan_out))
         intercepts.append(rng.uniform(-bound, bound, fan_out))
     return intercepts
-
-
-@pytest.mark.parametrize("solver", ["sgd", "adam"])
-def test_parity_when_batches_are_split_between_threads(solver, monkeypatch):
-    """A network large enough that each batch is shared between two threads."""
-    from bpnet import _threading
-
-    monkeypatch.setattr(_threading, "n_cores", lambda: 2)
-    params = {**BASE, "solver": solver, "hidden_layer_sizes": (200,), "batch_size": 100, "max_iter": 4}
-    assert _threading.splits_batches(100, [64, 200, 4])
-    assert_same_model(*fit_pair("multiclass", params))

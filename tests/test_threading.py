@@ -76,12 +76,3 @@ def test_one_thread_limit_works_from_any_thread():
     worker.join()
     assert seen["inside"] == {1}
     assert seen["after"] == blas_counts()  # restored to the setting found
-
-
-def test_split_batches_by_shape(monkeypatch):
-    monkeypatch.setattr(_threading, "n_cores", lambda: 2)
-    assert _threading.splits_batches(128, [784, 256, 10])
-    assert not _threading.splits_batches(16, [784, 256, 10])  # too few rows to share
-    assert not _threading.splits_batches(200, [10, 8, 1])  # too little work
-    monkeypatch.setattr(_threading, "forced_choice", "one")
-    assert not _threading.splits_batches(128, [784, 256, 10])
