@@ -25,7 +25,7 @@ _STOCHASTIC_SOLVERS = ("sgd", "adam")
 
 # Rows per block in the full-batch paths: enough for efficient GEMMs, few enough that the
 # activations of one block stay small whatever the size of X.
-PREDICT_CHUNK_ROWS = 512
+PREDICT_CHUNK_ROWS = 256
 LBFGS_CHUNK_ROWS = 1024
 
 DIVERGENCE_MESSAGE = (
