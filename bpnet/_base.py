@@ -43,8 +43,6 @@ class KernelInput:
 
     def __init__(self, X, Y=None, sample_weight=None, dtype=None):
         dtype = np.dtype(dtype if dtype is not None else X.dtype)
-        self.dtype = dtype
-        self.n_features = X.shape[1]
         self.sparse = sp.issparse(X)
         no_ints = np.empty(0, dtype=np.int32)
         if self.sparse:
@@ -91,7 +89,6 @@ class _OptimizerState:
 
     def __init__(self, solver, n_params, dtype, learning_rate_init):
         self.solver = solver
-        self.learning_rate_init = float(learning_rate_init)
         self.learning_rate = float(learning_rate_init)
         self.moment_1 = np.zeros(n_params, dtype=dtype)
         self.moment_2 = np.zeros(n_params if solver == "adam" else 0, dtype=dtype)
@@ -444,24 +441,39 @@ class BaseBP(BaseEstimator, ABC):
             self._optimizer = _OptimizerState(
                 self.solver, layout.n_params, dtype, self.learning_rate_init
             )
-        optimizer = self._optimizer
 
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        early_stopping = self.early_stopping
-        if early_stopping:
+        if self.early_stopping:
             train_idx, val_idx = self._validation_split(data, rng)
-            X_val = KernelInput(data.rows(val_idx), dtype=dtype)
-            y_val = self._validation_targets(data.Y, val_idx)
-            sw_val = data.sample_weight[val_idx] if data.sample_weight.size else None
+            validation = (
+                KernelInput(data.rows(val_idx), dtype=dtype),
+                self._validation_targets(data.Y, val_idx),
+                data.sample_weight[val_idx] if data.sample_weight.size else None,
+            )
             n_train = train_idx.shape[0]
         else:
-            train_idx = X_val = y_val = sw_val = None
+            train_idx = validation = None
             n_train = data.n_samples
 
+        self._run_epochs(data, layout, params, rng, incremental, train_idx, n_train, validation)
+
+        if self.early_stopping:
+            np.copyto(params, self._best_params)
+
+    def _run_epochs(self, data, layout, params, rng, incremental, train_idx, n_train, validation):
+        """The epoch loop: one train_epoch call per epoch, then the stopping rules.
+
+        Trains on the rows ``train_idx`` of ``data`` (all rows when it is None); with
+        early stopping, ``validation`` holds the validation inputs, targets and weights.
+        """
+        optimizer = self._optimizer
         batch_size = self._batch_size(n_train)
-        workspace = np.empty(workspace_size(layout.table, batch_size, data.sparse), dtype=dtype)
+        workspace = np.empty(
+            workspace_size(layout.table, batch_size, data.sparse), dtype=params.dtype
+        )
         grads = np.empty_like(params)
+        early_stopping = validation is not None
         snapshot = _TrainingSnapshot(
             params, optimizer, self._best_params if early_stopping else None
         )
@@ -480,81 +492,66 @@ class BaseBP(BaseEstimator, ABC):
             "adam_steps": optimizer.adam_steps,
         }
         sample_idx = np.arange(n_train, dtype=np.intp)
-
         with blas_threads(batch_size, layout.layer_units):
-            self._run_epochs(
-                data, layout, params, rng, incremental, optimizer, options, sample_idx,
-                train_idx, grads, workspace, snapshot,
-                (X_val, y_val, sw_val) if early_stopping else None,
-            )  # fmt: skip
+            self.n_iter_ = 0
+            snapshot.save(self, params, optimizer)
+            try:
+                for _ in range(self.max_iter):
+                    if self.shuffle:
+                        # RandomState.permutation(n) shuffles arange(n), which is the draw
+                        # scikit-learn's utils.shuffle makes, so the batches match MLP's.
+                        sample_idx = sample_idx[rng.permutation(n_train)]
+                    order = sample_idx if train_idx is None else train_idx[sample_idx]
 
-        if early_stopping:
-            np.copyto(params, self._best_params)
-
-    def _run_epochs(self, data, layout, params, rng, incremental, optimizer, options,
-                    sample_idx, train_idx, grads, workspace, snapshot, validation):
-        """The epoch loop: one train_epoch call per epoch, then the stopping rules."""
-        n_train = sample_idx.shape[0]
-        early_stopping = validation is not None
-        self.n_iter_ = 0
-        snapshot.save(self, params, optimizer)
-        try:
-            for _ in range(self.max_iter):
-                if self.shuffle:
-                    # RandomState.permutation(n) shuffles arange(n), which is the draw
-                    # scikit-learn's utils.shuffle makes, so the batches match MLP's.
-                    sample_idx = sample_idx[rng.permutation(n_train)]
-                order = sample_idx if train_idx is None else train_idx[sample_idx]
-
-                snapshot.save(self, params, optimizer)
-                options["learning_rate"] = optimizer.learning_rate
-                options["adam_steps"] = optimizer.adam_steps
-                result = train_epoch(
-                    layout.table, *data.x_args, data.Y, data.sample_weight, order,
-                    params, grads, optimizer.moment_1, optimizer.moment_2, workspace, options,
-                )  # fmt: skip
-                if result["status"] == EpochStatus.INTERRUPTED:
-                    raise KeyboardInterrupt
-                if result["status"] == EpochStatus.NON_FINITE:
-                    snapshot.restore(self, params, optimizer)
-                    self._handle_divergence(early_stopping, n_train)
-                    break
-                optimizer.adam_steps = result["adam_steps"]
-
-                self.n_iter_ += 1
-                self.loss_ = result["loss_sum"] / n_train
-                self.t_ += n_train
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-
-                if early_stopping:
-                    X_val, y_val, sw_val = validation
-                    output = self._forward(X_val, layout, params)
-                    self._update_validation_score(output, y_val, sw_val, params)
-                else:
-                    self._update_training_loss()
-
-                if self.learning_rate == "invscaling" and self.solver == "sgd":
-                    optimizer.learning_rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
-
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if self._trigger_stopping(early_stopping, optimizer):
+                    snapshot.save(self, params, optimizer)
+                    options["learning_rate"] = optimizer.learning_rate
+                    options["adam_steps"] = optimizer.adam_steps
+                    result = train_epoch(
+                        layout.table, *data.x_args, data.Y, data.sample_weight, order,
+                        params, grads, optimizer.moment_1, optimizer.moment_2, workspace, options,
+                    )  # fmt: skip
+                    if result["status"] == EpochStatus.INTERRUPTED:
+                        raise KeyboardInterrupt
+                    if result["status"] == EpochStatus.NON_FINITE:
+                        snapshot.restore(self, params, optimizer)
+                        self._handle_divergence(early_stopping, n_train)
                         break
-                    self._no_improvement_count = 0
+                    optimizer.adam_steps = result["adam_steps"]
 
-                if incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) reached and the "
-                        "optimization hasn't converged yet." % self.max_iter,
-                        ConvergenceWarning,
-                    )
-        except KeyboardInterrupt:
-            # Wherever the interruption came, go back to the end of the last full epoch.
-            snapshot.restore(self, params, optimizer)
-            warnings.warn("Training interrupted by user.")
+                    self.n_iter_ += 1
+                    self.loss_ = result["loss_sum"] / n_train
+                    self.t_ += n_train
+                    self.loss_curve_.append(self.loss_)
+                    if self.verbose:
+                        print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+
+                    if early_stopping:
+                        X_val, y_val, sw_val = validation
+                        output = self._forward(X_val, layout, params)
+                        self._update_validation_score(output, y_val, sw_val, params)
+                    else:
+                        self._update_training_loss()
+
+                    if self.learning_rate == "invscaling" and self.solver == "sgd":
+                        optimizer.learning_rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+
+                    if self._no_improvement_count > self.n_iter_no_change:
+                        if self._trigger_stopping(early_stopping, optimizer):
+                            break
+                        self._no_improvement_count = 0
+
+                    if incremental:
+                        break
+                    if self.n_iter_ == self.max_iter:
+                        warnings.warn(
+                            "Stochastic Optimizer: Maximum iterations (%d) reached and the "
+                            "optimization hasn't converged yet." % self.max_iter,
+                            ConvergenceWarning,
+                        )
+            except KeyboardInterrupt:
+                # Wherever the interruption came, go back to the end of the last full epoch.
+                snapshot.restore(self, params, optimizer)
+                warnings.warn("Training interrupted by user.")
 
     def _handle_divergence(self, early_stopping, n_train):
         """React to a non-finite loss or weight; the last finite epoch is already restored."""

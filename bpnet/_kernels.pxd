@@ -67,3 +67,5 @@ cdef RowBlock make_block(const floating[:, ::1] X, const floating[::1] X_data,
                          Py_ssize_t row_start, Py_ssize_t n_rows) noexcept nogil
 
 cdef bint signal_pending() noexcept nogil
+
+cdef Py_ssize_t n_input_rows(const floating[:, ::1] X, const int[::1] X_indptr) noexcept nogil

@@ -390,7 +390,7 @@ cdef bint signal_pending() noexcept nogil:
     return pending
 
 
-def n_input_rows(const floating[:, ::1] X, const int[::1] X_indptr):
+cdef Py_ssize_t n_input_rows(const floating[:, ::1] X, const int[::1] X_indptr) noexcept nogil:
     """Number of rows in the dense-or-CSR input convention used by these entries."""
     return X.shape[0] if X.shape[0] > 0 else X_indptr.shape[0] - 1
 

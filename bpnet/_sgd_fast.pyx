@@ -6,7 +6,7 @@ from libc.string cimport memcpy
 
 from ._blas cimport dot
 from ._kernels cimport (Layer, RowBlock, forward_backward, layers_from_table, make_block,
-                        max_width, signal_pending, total_width)
+                        max_width, n_input_rows, signal_pending, total_width)
 
 
 cpdef enum Solver:
@@ -252,7 +252,7 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table,
     exception, leaving the caller to decide what an interruption means.
     """
     cdef Py_ssize_t n_layers = layer_table.shape[0], n_params = params.shape[0]
-    cdef Py_ssize_t n_rows_in = X.shape[0] if X.shape[0] > 0 else X_indptr.shape[0] - 1
+    cdef Py_ssize_t n_rows_in = n_input_rows(X, X_indptr)
     cdef Py_ssize_t i
     if order.shape[0] == 0:
         raise ValueError("order must name at least one row")

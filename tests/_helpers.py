@@ -1,4 +1,4 @@
-"""Small data sets and assertions shared by the reliability tests."""
+"""Small data sets, estimator lists and assertions shared by the test modules."""
 
 import contextlib
 import copy
@@ -8,6 +8,14 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.testing import assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+from bpnet import BPClassifier, BPRegressor
+
+ESTIMATORS = [BPClassifier, BPRegressor]
+ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
+# The scikit-learn estimator each bpnet estimator mirrors.
+MLP_OF = {BPClassifier: MLPClassifier, BPRegressor: MLPRegressor}
 
 
 def classification_data(n_samples=60, n_features=4, n_classes=2, seed=0):

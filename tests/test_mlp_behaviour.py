@@ -14,16 +14,14 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits, load_iris, make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import MinMaxScaler, scale
 from sklearn.utils.validation import check_is_fitted
 
 import bpnet._base
 from bpnet import BPClassifier, BPRegressor
 
-ESTIMATORS = [BPClassifier, BPRegressor]
-ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
-MLP_OF = {BPClassifier: MLPClassifier, BPRegressor: MLPRegressor}
+from ._helpers import ACTIVATIONS, ESTIMATORS, MLP_OF
+
 
 
 def _digits(n_class, n_samples=200):

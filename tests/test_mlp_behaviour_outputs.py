@@ -18,14 +18,13 @@ from sklearn.datasets import load_digits, make_multilabel_classification, make_r
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import PoissonRegressor
 from sklearn.metrics import roc_auc_score
-from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.neural_network import MLPRegressor
 from sklearn.preprocessing import MinMaxScaler
 
 from bpnet import BPClassifier, BPRegressor
 
-ESTIMATORS = [BPClassifier, BPRegressor]
-ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
-MLP_OF = {BPClassifier: MLPClassifier, BPRegressor: MLPRegressor}
+from ._helpers import ACTIVATIONS, ESTIMATORS, MLP_OF
+
 
 X_DIGITS, Y_DIGITS = load_digits(n_class=2, return_X_y=True)  # raw pixels, 0..16
 X_BIN = MinMaxScaler().fit_transform(X_DIGITS[:200])
