@@ -18,7 +18,7 @@ from ._kernels import LOSS_CODES, loss_gradient
 from ._kernels import predict as predict_kernel
 from ._layout import NetworkLayout
 from ._sgd_fast import SOLVER_CODES, EpochStatus, train_epoch, workspace_size
-from ._threading import blas_threads, one_blas_thread, row_parallel
+from ._threading import blas_threads, epoch_blocks, epoch_team, one_blas_thread, row_parallel
 from ._version import __version__
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -491,8 +491,11 @@ class BaseBP(BaseEstimator, ABC):
             "n_coefs": layout.n_coefs,
             "adam_steps": optimizer.adam_steps,
         }
+        options.update(epoch_blocks(batch_size, layout.layer_units))
         sample_idx = np.arange(n_train, dtype=np.intp)
-        with blas_threads(batch_size, layout.layer_units):
+        # The epoch's own threads share each batch, each calling single-threaded BLAS.
+        with epoch_team(options) as n_threads, one_blas_thread():
+            options["n_threads"] = n_threads
             self.n_iter_ = 0
             snapshot.save(self, params, optimizer)
             try:

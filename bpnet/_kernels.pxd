@@ -49,18 +49,34 @@ cdef Py_ssize_t total_width(const Layer* layers, Py_ssize_t n_layers) noexcept n
 
 cdef Py_ssize_t max_width(const Layer* layers, Py_ssize_t n_layers) noexcept nogil
 
+cdef floating* layer_output(const Layer* layers, Py_ssize_t index, floating* acts,
+                           Py_ssize_t n_rows) noexcept nogil
+
 cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floating* params,
-                          RowBlock block, floating* acts) noexcept nogil
+                          RowBlock block, Py_ssize_t batch_rows, Py_ssize_t row_offset,
+                          floating* acts) noexcept nogil
 
 cdef double loss_and_delta(int loss, const floating* prob, const floating* y,
                            const floating* sample_weight, Py_ssize_t n_rows,
                            Py_ssize_t n_outputs, floating* delta) noexcept nogil
 
+cdef double forward_and_deltas(const Layer* layers, Py_ssize_t n_layers, int loss,
+                               const floating* params, RowBlock block, Py_ssize_t batch_rows,
+                               Py_ssize_t row_offset, const floating* y,
+                               const floating* sample_weight, floating* acts,
+                               floating* deltas) noexcept nogil
+
+cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* delta,
+                         floating* grads, Py_ssize_t in_start, Py_ssize_t in_stop,
+                         bint with_intercepts, bint accumulate) noexcept nogil
+
+cdef RowBlock layer_inputs(const Layer* layers, Py_ssize_t index, RowBlock block,
+                           floating* acts) noexcept nogil
+
 cdef double forward_backward(const Layer* layers, Py_ssize_t n_layers, int loss,
                              const floating* params, RowBlock block, const floating* y,
                              const floating* sample_weight, floating* acts,
-                             floating* delta_a, floating* delta_b, floating* grads,
-                             bint accumulate) noexcept nogil
+                             floating* deltas, floating* grads, bint accumulate) noexcept nogil
 
 cdef RowBlock make_block(const floating[:, ::1] X, const floating[::1] X_data,
                          const int[::1] X_indices, const int[::1] X_indptr,

@@ -203,24 +203,36 @@ cdef void forward_layer_csr(const Layer* layer, const floating* params, RowBlock
                           block.n_rows, fan_out)
 
 
-cdef inline floating* layer_output(const Layer* layers, Py_ssize_t index, floating* acts,
-                                   Py_ssize_t n_rows) noexcept nogil:
-    """Where layer `index` keeps its (n_rows, fan_out) outputs inside `acts`."""
+cdef floating* layer_output(const Layer* layers, Py_ssize_t index, floating* acts,
+                           Py_ssize_t n_rows) noexcept nogil:
+    """Where layer `index` keeps its (n_rows, fan_out) block inside a batch-wide buffer.
+
+    The forward pass keeps activations, and the backward pass deltas, in this layout:
+    layer by layer, each layer's rows contiguous.
+    """
     return acts + n_rows * total_width(layers, index)
 
 
 cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floating* params,
-                          RowBlock block, floating* acts) noexcept nogil:
-    """Run every layer; layer l's outputs land at layer_output(layers, l, acts, n_rows)."""
+                          RowBlock block, Py_ssize_t batch_rows, Py_ssize_t row_offset,
+                          floating* acts) noexcept nogil:
+    """Run every layer on the block's rows, rows row_offset... of a batch of batch_rows.
+
+    Layer l's outputs land in rows row_offset...row_offset+block.n_rows-1 of its block
+    layer_output(layers, l, acts, batch_rows), so that several blocks of one batch can
+    run separately (and at the same time) and leave the batch's activations behind.
+    """
     cdef Py_ssize_t l, n_rows = block.n_rows
-    cdef floating* out = acts
+    cdef floating* out = layer_output(layers, 0, acts, batch_rows) + row_offset * layers[0].fan_out
+    cdef floating* previous
     if block.dense != NULL:
         forward_layer(&layers[0], params, <const floating*> block.dense, n_rows, out)
     else:
         forward_layer_csr(&layers[0], params, block, out)
     for l in range(1, n_layers):
-        forward_layer(&layers[l], params, out, n_rows, out + n_rows * layers[l - 1].fan_out)
-        out += n_rows * layers[l - 1].fan_out
+        previous = out
+        out = layer_output(layers, l, acts, batch_rows) + row_offset * layers[l].fan_out
+        forward_layer(&layers[l], params, previous, n_rows, out)
 
 
 cdef double loss_and_delta(int loss, const floating* prob, const floating* y,
@@ -266,38 +278,46 @@ cdef double loss_and_delta(int loss, const floating* prob, const floating* y,
     return total
 
 
-cdef void layer_gradient(const Layer* layer, const floating* inputs, Py_ssize_t n_rows,
-                         const floating* delta, floating* grads, bint accumulate) noexcept nogil:
-    """dW = inputs^T delta and db = column sums of delta (added when accumulating)."""
-    cdef Py_ssize_t i, j, fan_out = layer.fan_out
-    cdef floating* grad_b = grads + layer.intercept_offset
-    gemm(True, False, <int> layer.fan_in, <int> fan_out, <int> n_rows, <floating> 1.0,
-         inputs, <int> layer.fan_in, delta, <int> fan_out,
-         <floating> (1.0 if accumulate else 0.0), grads + layer.coef_offset, <int> fan_out)
-    if not accumulate:
-        memset(grad_b, 0, fan_out * sizeof(floating))
-    for i in range(n_rows):
-        for j in range(fan_out):
-            grad_b[j] += delta[i * fan_out + j]
+cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* delta,
+                         floating* grads, Py_ssize_t in_start, Py_ssize_t in_stop,
+                         bint with_intercepts, bint accumulate) noexcept nogil:
+    """Rows in_start...in_stop-1 of dW = inputs^T delta, and db = column sums of delta.
 
-
-cdef void layer_gradient_csr(const Layer* layer, RowBlock block, const floating* delta,
-                             floating* grads, bint accumulate) noexcept nogil:
-    """The first layer's dW and db for CSR inputs, touching only their nonzeros."""
-    cdef const floating* data = <const floating*> block.csr_data
-    cdef Py_ssize_t r, row, p, j, fan_out = layer.fan_out
+    `inputs` holds the layer's input rows: dense, or CSR for the first layer (only its
+    nonzeros are touched). db is computed only `with_intercepts`. Each gradient entry
+    sums over the rows in the same order whatever the range, so splitting a layer's
+    gradient into ranges gives the same numbers as computing it whole. When
+    `accumulate`, the results are added to `grads` instead of replacing them.
+    """
+    cdef Py_ssize_t r, row, p, j, n_rows = inputs.n_rows, fan_out = layer.fan_out
     cdef floating* grad_w = grads + layer.coef_offset
     cdef floating* grad_b = grads + layer.intercept_offset
-    if not accumulate:
-        memset(grad_w, 0, layer.fan_in * fan_out * sizeof(floating))
-        memset(grad_b, 0, fan_out * sizeof(floating))
-    for r in range(block.n_rows):
-        row = block_row(block, r)
-        for p in range(block.csr_indptr[row], block.csr_indptr[row + 1]):
-            axpy(<int> fan_out, data[p], delta + r * fan_out,
-                 grad_w + block.csr_indices[p] * fan_out)
-        for j in range(fan_out):
-            grad_b[j] += delta[r * fan_out + j]
+    cdef const floating* data
+    if in_stop > in_start:
+        if inputs.dense != NULL:
+            gemm(True, False, <int> (in_stop - in_start), <int> fan_out, <int> n_rows,
+                 <floating> 1.0, <const floating*> inputs.dense + in_start,
+                 <int> layer.fan_in, delta, <int> fan_out,
+                 <floating> (1.0 if accumulate else 0.0), grad_w + in_start * fan_out,
+                 <int> fan_out)
+        else:
+            data = <const floating*> inputs.csr_data
+            if not accumulate:
+                memset(grad_w + in_start * fan_out, 0,
+                       (in_stop - in_start) * fan_out * sizeof(floating))
+            for r in range(n_rows):
+                row = block_row(inputs, r)
+                for p in range(inputs.csr_indptr[row], inputs.csr_indptr[row + 1]):
+                    j = inputs.csr_indices[p]
+                    if in_start <= j < in_stop:
+                        axpy(<int> fan_out, data[p], delta + r * fan_out,
+                             grad_w + j * fan_out)
+    if with_intercepts:
+        if not accumulate:
+            memset(grad_b, 0, fan_out * sizeof(floating))
+        for r in range(n_rows):
+            for j in range(fan_out):
+                grad_b[j] += delta[r * fan_out + j]
 
 
 cdef void backprop_delta(const Layer* layer, const floating* params, const floating* delta,
@@ -311,11 +331,48 @@ cdef void backprop_delta(const Layer* layer, const floating* params, const float
                           n_rows * layer.fan_in)
 
 
+cdef double forward_and_deltas(const Layer* layers, Py_ssize_t n_layers, int loss,
+                               const floating* params, RowBlock block, Py_ssize_t batch_rows,
+                               Py_ssize_t row_offset, const floating* y,
+                               const floating* sample_weight, floating* acts,
+                               floating* deltas) noexcept nogil:
+    """Forward pass, loss and every layer's delta for rows row_offset... of a batch.
+
+    `y` and `sample_weight` point at the block's own rows. Activations and deltas land
+    in the batch-wide buffers (see forward_network); each row depends on its own row
+    only, so blocks of one batch can run at the same time. Returns the weighted loss
+    summed over the block's rows.
+    """
+    cdef Py_ssize_t l, n_rows = block.n_rows, last = n_layers - 1
+    cdef double data_loss
+    cdef floating* delta
+    forward_network(layers, n_layers, params, block, batch_rows, row_offset, acts)
+    delta = layer_output(layers, last, deltas, batch_rows) + row_offset * layers[last].fan_out
+    data_loss = loss_and_delta(
+        loss, layer_output(layers, last, acts, batch_rows) + row_offset * layers[last].fan_out,
+        y, sample_weight, n_rows, layers[last].fan_out, delta)
+    for l in range(last, 0, -1):
+        backprop_delta(&layers[l], params, delta, n_rows, &layers[l - 1],
+                       layer_output(layers, l - 1, acts, batch_rows) + row_offset * layers[l].fan_in,
+                       layer_output(layers, l - 1, deltas, batch_rows) + row_offset * layers[l].fan_in)
+        delta = layer_output(layers, l - 1, deltas, batch_rows) + row_offset * layers[l].fan_in
+    return data_loss
+
+
+cdef RowBlock layer_inputs(const Layer* layers, Py_ssize_t index, RowBlock block,
+                           floating* acts) noexcept nogil:
+    """The rows that layer `index` reads: the batch's input block, or the previous layer's
+    activations (for a batch of block.n_rows rows)."""
+    cdef RowBlock inputs = block
+    if index > 0:
+        inputs.dense = layer_output(layers, index - 1, acts, block.n_rows)
+    return inputs
+
+
 cdef double forward_backward(const Layer* layers, Py_ssize_t n_layers, int loss,
                              const floating* params, RowBlock block, const floating* y,
                              const floating* sample_weight, floating* acts,
-                             floating* delta_a, floating* delta_b, floating* grads,
-                             bint accumulate) noexcept nogil:
+                             floating* deltas, floating* grads, bint accumulate) noexcept nogil:
     """Forward pass, loss and backward pass for one block of rows.
 
     Writes the unnormalised data gradient (sum over rows of weight * dloss/dparams) into
@@ -323,27 +380,12 @@ cdef double forward_backward(const Layer* layers, Py_ssize_t n_layers, int loss,
     The L2 term and the division by the weight sum are the caller's.
     """
     cdef Py_ssize_t l, n_rows = block.n_rows
-    cdef Py_ssize_t last = n_layers - 1
-    cdef floating* delta = delta_a
-    cdef floating* spare = delta_b
-    cdef floating* swap
-    cdef double data_loss
-    forward_network(layers, n_layers, params, block, acts)
-    data_loss = loss_and_delta(loss, layer_output(layers, last, acts, n_rows), y,
-                               sample_weight, n_rows, layers[last].fan_out, delta)
-    for l in range(last, 0, -1):
-        layer_gradient(&layers[l], layer_output(layers, l - 1, acts, n_rows), n_rows,
-                       delta, grads, accumulate)
-        backprop_delta(&layers[l], params, delta, n_rows, &layers[l - 1],
-                       layer_output(layers, l - 1, acts, n_rows), spare)
-        swap = delta
-        delta = spare
-        spare = swap
-    if block.dense != NULL:
-        layer_gradient(&layers[0], <const floating*> block.dense, n_rows, delta, grads,
-                       accumulate)
-    else:
-        layer_gradient_csr(&layers[0], block, delta, grads, accumulate)
+    cdef double data_loss = forward_and_deltas(layers, n_layers, loss, params, block, n_rows,
+                                               0, y, sample_weight, acts, deltas)
+    for l in range(n_layers):
+        layer_gradient(&layers[l], layer_inputs(layers, l, block, acts),
+                       layer_output(layers, l, deltas, n_rows), grads, 0, layers[l].fan_in,
+                       True, accumulate)
     return data_loss
 
 
@@ -434,7 +476,7 @@ def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params,
             while start < row_stop and not interrupted:
                 stop = min(start + chunk_rows, row_stop)
                 block = make_block(X, X_data, X_indices, X_indptr, start, stop - start)
-                forward_network(layers, n_layers, &params[0], block, &acts[0])
+                forward_network(layers, n_layers, &params[0], block, stop - start, 0, &acts[0])
                 result = layer_output(layers, n_layers - 1, &acts[0], stop - start)
                 for i in range(stop - start):
                     for k in range(n_out):
@@ -476,11 +518,9 @@ def loss_gradient(const Py_ssize_t[:, ::1] layer_table, int loss, double alpha,
     chunk_rows = max(1, min(chunk_rows, n_rows))
     cdef Layer* layers = layers_from_table(layer_table, params.shape[0])
     cdef Py_ssize_t width = total_width(layers, n_layers)
-    cdef Py_ssize_t delta_width = max_width(layers, n_layers)
     dtype = np.asarray(params).dtype
     cdef floating[::1] acts = np.empty(chunk_rows * width, dtype=dtype)
-    cdef floating[::1] delta_a = np.empty(chunk_rows * delta_width, dtype=dtype)
-    cdef floating[::1] delta_b = np.empty(chunk_rows * delta_width, dtype=dtype)
+    cdef floating[::1] deltas = np.empty(chunk_rows * width, dtype=dtype)
     cdef const floating* sw = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
     cdef double data_loss = 0.0, weight_sum = 0.0, sq_norm = 0.0
     cdef Py_ssize_t start, stop, i
@@ -494,8 +534,8 @@ def loss_gradient(const Py_ssize_t[:, ::1] layer_table, int loss, double alpha,
                 block = make_block(X, X_data, X_indices, X_indptr, start, stop - start)
                 data_loss += forward_backward(
                     layers, n_layers, loss, &params[0], block, &Y[start, 0],
-                    sw + start if sw != NULL else NULL, &acts[0], &delta_a[0], &delta_b[0],
-                    &grads[0], start > 0)
+                    sw + start if sw != NULL else NULL, &acts[0], &deltas[0], &grads[0],
+                    start > 0)
                 start = stop
                 interrupted = signal_pending()
             if sw != NULL:

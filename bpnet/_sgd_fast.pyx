@@ -1,12 +1,80 @@
-# One epoch of minibatch training (gather, forward, loss, backward, update) in one nogil call.
+# One epoch of minibatch training (gather, forward, loss, backward, update) in one nogil call,
+# shared by a small team of threads.
+#
+# Each batch runs in two phases. In the first, the batch's rows are cut into row blocks;
+# each block gathers its rows, runs the forward pass, the loss and the backward pass down
+# to every layer's delta, touching only its own rows. In the second, the parameters are
+# cut into blocks of coefficient rows (a layer's intercepts go with its first block); each
+# block computes its gradient from the whole batch's activations and deltas and applies
+# the optimizer step to its own parameters. The calling thread and its helper threads
+# claim blocks from a shared counter until none is left, and the phase ends when every
+# block is done.
+#
+# How the work is cut depends only on the shapes (EpochOptions.n_row_blocks and
+# n_param_blocks), never on the number of threads or on which thread ran a block: every
+# number the epoch produces is the same with one thread or several, loaded or idle. A
+# thread that the scheduler takes away simply claims fewer blocks.
 from cython cimport floating
 from libc.math cimport isfinite, pow, sqrt
-from libc.stdlib cimport free
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
 
 from ._blas cimport dot
-from ._kernels cimport (Layer, RowBlock, forward_backward, layers_from_table, make_block,
-                        max_width, n_input_rows, signal_pending, total_width)
+from ._kernels cimport (Layer, RowBlock, forward_and_deltas, layer_gradient, layer_inputs,
+                        layer_output, layers_from_table, make_block, n_input_rows,
+                        signal_pending, total_width)
+
+
+cdef extern from *:
+    """
+    /* The few atomic operations the thread team needs (GCC and Clang builtins). */
+    static inline long long bpnet_load(long long *p) {
+        return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+    }
+    static inline long long bpnet_load_relaxed(long long *p) {
+        return __atomic_load_n(p, __ATOMIC_RELAXED);
+    }
+    static inline void bpnet_store(long long *p, long long v) {
+        __atomic_store_n(p, v, __ATOMIC_RELEASE);
+    }
+    static inline void bpnet_store_relaxed(long long *p, long long v) {
+        __atomic_store_n(p, v, __ATOMIC_RELAXED);
+    }
+    static inline int bpnet_claim(long long *p, long long expected) {
+        return __atomic_compare_exchange_n(p, &expected, expected + 1, 0,
+                                           __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    }
+    static inline void bpnet_add(long long *p, long long v) {
+        __atomic_fetch_add(p, v, __ATOMIC_RELEASE);
+    }
+    static inline void bpnet_cpu_relax(void) {
+    #if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+    #elif defined(__aarch64__)
+        __asm__ __volatile__("yield");
+    #endif
+    }
+    """
+    long long atomic_load "bpnet_load" (long long* p) noexcept nogil
+    long long atomic_load_relaxed "bpnet_load_relaxed" (long long* p) noexcept nogil
+    void atomic_store "bpnet_store" (long long* p, long long v) noexcept nogil
+    void atomic_store_relaxed "bpnet_store_relaxed" (long long* p, long long v) noexcept nogil
+    bint atomic_claim "bpnet_claim" (long long* p, long long expected) noexcept nogil
+    void atomic_add "bpnet_add" (long long* p, long long v) noexcept nogil
+    void cpu_relax "bpnet_cpu_relax" () noexcept nogil
+
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef unsigned long pthread_t
+    ctypedef struct pthread_attr_t:
+        pass
+    int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
+                       void* (*start)(void*) noexcept nogil, void* arg)
+    int pthread_join(pthread_t thread, void** result)
+
+
+cdef extern from "<sched.h>" nogil:
+    int sched_yield()
 
 
 cpdef enum Solver:
@@ -38,6 +106,10 @@ cdef struct EpochOptions:
     Py_ssize_t batch_size
     Py_ssize_t n_coefs      # coefficients come first in params, intercepts after
     long long adam_steps    # Adam's time step before this epoch
+    Py_ssize_t n_row_blocks     # a batch's forward and backward passes run in this many
+    Py_ssize_t n_param_blocks   # row blocks, its gradient and update in about this many
+                                # parameter blocks; both decide the results
+    int n_threads               # threads sharing the blocks; never changes the results
 
 
 cdef struct EpochResult:
@@ -53,9 +125,75 @@ cdef struct WorkspaceLayout:
     Py_ssize_t y_batch
     Py_ssize_t sw_batch
     Py_ssize_t acts
-    Py_ssize_t delta_a
-    Py_ssize_t delta_b
+    Py_ssize_t deltas
     Py_ssize_t size
+
+
+# A block of parameters for the second phase: coefficient rows in_start...in_stop-1 of
+# one layer, with that layer's intercepts when `intercepts` is set.
+cdef struct ParamBlock:
+    Py_ssize_t layer
+    Py_ssize_t in_start
+    Py_ssize_t in_stop
+    bint intercepts
+
+
+# What the blocks of the current batch read and write. The calling thread fills it in
+# between phases; the value pointers are untyped because a struct cannot be fused.
+cdef struct BatchWork:
+    const Layer* layers
+    Py_ssize_t n_layers
+    const EpochOptions* options
+    RowBlock input              # the batch's input rows (dense rows gathered into x_batch)
+    const void* X               # dense X, or NULL for CSR input
+    const void* Y
+    const void* sample_weight   # NULL for unit weights
+    const Py_ssize_t* order     # the batch's rows of X
+    Py_ssize_t n_batch
+    Py_ssize_t n_row_blocks
+    const ParamBlock* param_blocks
+    void* params
+    void* grads
+    void* moment_1
+    void* moment_2
+    void* x_batch
+    void* y_batch
+    void* sw_batch
+    void* acts
+    void* deltas
+    double* row_loss            # per row block: weighted loss of its rows
+    double* coef_sq_norm        # per parameter block: squared norms after the update
+    double* intercept_sq_norm
+    double inverse_weight_sum
+    double step_size            # Adam's bias-corrected step
+
+
+# The counters the threads share. `claim` packs the phase number, the phase's kind, its
+# number of blocks and the next unclaimed block into one word, so that a thread still
+# looking at a finished phase can never claim a block of the next one; `done` counts
+# the current phase's finished blocks.
+cdef struct Team:
+    long long claim
+    long long padding[7]        # keep the two counters on separate cache lines
+    long long done
+    long long phase
+    int n_helpers
+    bint is_double
+    BatchWork* work
+
+
+cdef enum:
+    ROW_PHASE = 0
+    PARAM_PHASE = 1
+    EXIT_PHASE = 0x7fffffff
+    # Layout of Team.claim: phase << PHASE_SHIFT | kind << KIND_SHIFT
+    #                       | n_blocks << COUNT_SHIFT | next block
+    PHASE_SHIFT = 32
+    KIND_SHIFT = 30
+    COUNT_SHIFT = 15
+    MAX_BLOCKS = 32767
+    # Busy-wait rounds before a waiting thread starts yielding its core to other work.
+    SPIN_ROUNDS = 4000
 
 
 # Work, in floating-point operations, between two checks for a pending signal: a few
@@ -72,10 +210,28 @@ cdef WorkspaceLayout plan_workspace(const Layer* layers, Py_ssize_t n_layers,
     plan.y_batch = 0 if sparse else batch_size * layers[0].fan_in
     plan.sw_batch = plan.y_batch + batch_size * n_outputs
     plan.acts = plan.sw_batch + batch_size
-    plan.delta_a = plan.acts + batch_size * total_width(layers, n_layers)
-    plan.delta_b = plan.delta_a + batch_size * max_width(layers, n_layers)
-    plan.size = plan.delta_b + batch_size * max_width(layers, n_layers)
+    plan.deltas = plan.acts + batch_size * total_width(layers, n_layers)
+    plan.size = plan.deltas + batch_size * total_width(layers, n_layers)
     return plan
+
+
+def param_blocks(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t target):
+    """The parameter blocks of the update phase, as (layer, in_start, in_stop, intercepts)
+    tuples, for `target` blocks (for tests and benchmarks)."""
+    if target < 1:
+        raise ValueError("target must be at least 1")
+    cdef Py_ssize_t n_layers = layer_table.shape[0], i, count
+    cdef Layer* layers = layers_from_table(layer_table, -1)
+    cdef ParamBlock* blocks = <ParamBlock*> malloc(n_layers * target * sizeof(ParamBlock))
+    if blocks == NULL:
+        free(layers)
+        raise MemoryError()
+    count = plan_param_blocks(layers, n_layers, target, blocks)
+    out = [(blocks[i].layer, blocks[i].in_start, blocks[i].in_stop, bool(blocks[i].intercepts))
+           for i in range(count)]
+    free(blocks)
+    free(layers)
+    return out
 
 
 def workspace_size(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t batch_size, bint sparse):
@@ -84,6 +240,64 @@ def workspace_size(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t batch_size, 
     cdef WorkspaceLayout plan = plan_workspace(layers, layer_table.shape[0], batch_size, sparse)
     free(layers)
     return plan.size
+
+
+cdef Py_ssize_t plan_param_blocks(const Layer* layers, Py_ssize_t n_layers,
+                                  Py_ssize_t target, ParamBlock* blocks) noexcept nogil:
+    """Cut the parameters into about `target` blocks of similar work; returns the count.
+
+    Each layer gets a share of the blocks in proportion to its coefficients (at least
+    one, at most one per coefficient row) and is cut into equal runs of rows; its
+    intercepts go with its first block. `blocks` must hold n_layers * target entries.
+    """
+    cdef Py_ssize_t l, j, k, count = 0, total = 0, fan_in
+    for l in range(n_layers):
+        total += layers[l].fan_in * layers[l].fan_out
+    for l in range(n_layers):
+        fan_in = layers[l].fan_in
+        k = (2 * target * fan_in * layers[l].fan_out + total) // (2 * total)  # rounded
+        k = max(1, min(k, fan_in, target))
+        for j in range(k):
+            blocks[count].layer = l
+            blocks[count].in_start = fan_in * j // k
+            blocks[count].in_stop = fan_in * (j + 1) // k
+            blocks[count].intercepts = j == 0
+            count += 1
+    return count
+
+
+cdef void row_block(BatchWork* work, Py_ssize_t index, floating* params) noexcept nogil:
+    """Phase one for row block `index`: gather its rows, forward, loss and deltas."""
+    cdef const Layer* layers = work.layers
+    cdef Py_ssize_t n_batch = work.n_batch
+    cdef Py_ssize_t start = n_batch * index // work.n_row_blocks
+    cdef Py_ssize_t stop = n_batch * (index + 1) // work.n_row_blocks
+    cdef Py_ssize_t r, row, n_features = layers[0].fan_in
+    cdef Py_ssize_t n_outputs = layers[work.n_layers - 1].fan_out
+    cdef floating* x_batch = <floating*> work.x_batch
+    cdef floating* y_batch = <floating*> work.y_batch
+    cdef floating* sw_batch = <floating*> work.sw_batch
+    cdef const floating* sample_weight = <const floating*> work.sample_weight
+    cdef RowBlock block = work.input
+    block.n_rows = stop - start
+    if work.X != NULL:
+        for r in range(start, stop):
+            memcpy(x_batch + r * n_features,
+                   <const floating*> work.X + work.order[r] * n_features,
+                   n_features * sizeof(floating))
+        block.dense = x_batch + start * n_features
+    else:
+        block.rows = work.order + start
+    for r in range(start, stop):
+        row = work.order[r]
+        memcpy(y_batch + r * n_outputs, <const floating*> work.Y + row * n_outputs,
+               n_outputs * sizeof(floating))
+        if sample_weight != NULL:
+            sw_batch[r] = sample_weight[row]
+    work.row_loss[index] = forward_and_deltas(
+        layers, work.n_layers, work.options.loss, params, block, n_batch, start,
+        y_batch + start * n_outputs, sw_batch + start if sample_weight != NULL else NULL,
+        <floating*> work.acts, <floating*> work.deltas)
 
 
 # The update loops carry no reduction, so the compiler can vectorise them; the squared
@@ -128,28 +342,134 @@ cdef void adam_update(floating* params, const floating* grads, floating* first_m
         params[i] += -step_size * m / (sqrt(v) + epsilon)
 
 
-cdef EpochResult run_epoch(const Layer* layers, Py_ssize_t n_layers,
-                           const floating[:, ::1] X, const floating[::1] X_data,
-                           const int[::1] X_indices, const int[::1] X_indptr,
-                           const floating[:, ::1] Y, const floating[::1] sample_weight,
-                           const Py_ssize_t[::1] order, floating* params, floating* grads,
-                           floating* moment_1, floating* moment_2, floating* workspace,
-                           Py_ssize_t n_params, const EpochOptions* options) noexcept nogil:
-    cdef bint sparse = X.shape[0] == 0
-    cdef bint weighted = sample_weight.shape[0] > 0
-    cdef Py_ssize_t n_rows = order.shape[0], n_features = layers[0].fan_in
-    cdef Py_ssize_t n_outputs = layers[n_layers - 1].fan_out
-    cdef Py_ssize_t batch_size = options.batch_size, n_coefs = options.n_coefs
-    cdef WorkspaceLayout plan = plan_workspace(layers, n_layers, batch_size, sparse)
-    cdef floating* x_batch = workspace + plan.x_batch
-    cdef floating* y_batch = workspace + plan.y_batch
-    cdef floating* sw_batch = workspace + plan.sw_batch
-    cdef Py_ssize_t start, stop, n_batch, r, row
-    cdef double weight_sum, data_loss, batch_loss, step_size
-    cdef floating inverse_weight_sum
-    cdef double coef_sq_norm, intercept_sq_norm, work_since_check = 0.0
-    cdef double work_per_row = 6.0 * n_params
-    cdef RowBlock block
+cdef double update_range(BatchWork* work, floating* params, Py_ssize_t start,
+                         Py_ssize_t stop, floating alpha) noexcept nogil:
+    """Apply the optimizer step to params[start:stop]; returns their new squared norm."""
+    cdef const EpochOptions* options = work.options
+    cdef floating inverse_weight_sum = <floating> work.inverse_weight_sum
+    if options.solver == Solver.SGD:
+        sgd_update(params, <floating*> work.grads, <floating*> work.moment_1, start, stop,
+                   alpha, inverse_weight_sum, options)
+    else:
+        adam_update(params, <floating*> work.grads, <floating*> work.moment_1,
+                    <floating*> work.moment_2, start, stop, alpha, inverse_weight_sum,
+                    <floating> work.step_size, options)
+    return dot(<int> (stop - start), params + start, params + start)
+
+
+cdef void param_block(BatchWork* work, Py_ssize_t index, floating* params) noexcept nogil:
+    """Phase two for parameter block `index`: its gradient, then its optimizer step."""
+    cdef ParamBlock part = work.param_blocks[index]
+    cdef const Layer* layer = &work.layers[part.layer]
+    cdef RowBlock batch_input = work.input
+    cdef Py_ssize_t start = layer.coef_offset + part.in_start * layer.fan_out
+    cdef Py_ssize_t stop = layer.coef_offset + part.in_stop * layer.fan_out
+    batch_input.n_rows = work.n_batch
+    if work.X != NULL:
+        batch_input.dense = work.x_batch
+    else:
+        batch_input.rows = work.order
+    layer_gradient(layer, layer_inputs(work.layers, part.layer, batch_input,
+                                       <floating*> work.acts),
+                   layer_output(work.layers, part.layer, <floating*> work.deltas,
+                                work.n_batch),
+                   <floating*> work.grads, part.in_start, part.in_stop, part.intercepts, False)
+    work.coef_sq_norm[index] = update_range(work, params, start, stop,
+                                            <floating> work.options.alpha)
+    work.intercept_sq_norm[index] = 0.0
+    if part.intercepts:
+        work.intercept_sq_norm[index] = update_range(
+            work, params, layer.intercept_offset, layer.intercept_offset + layer.fan_out, 0)
+
+
+cdef void run_block(Team* team, long long kind, Py_ssize_t index) noexcept nogil:
+    cdef BatchWork* work = team.work
+    if team.is_double:
+        if kind == ROW_PHASE:
+            row_block(work, index, <double*> work.params)
+        else:
+            param_block(work, index, <double*> work.params)
+    else:
+        if kind == ROW_PHASE:
+            row_block(work, index, <float*> work.params)
+        else:
+            param_block(work, index, <float*> work.params)
+
+
+cdef inline void wait_a_little(long long* rounds) noexcept nogil:
+    """One round of waiting: busy at first, then yielding the core to other work."""
+    rounds[0] += 1
+    if rounds[0] < SPIN_ROUNDS:
+        cpu_relax()
+    else:
+        sched_yield()
+
+
+cdef void work_on_phase(Team* team, long long phase) noexcept nogil:
+    """Claim and run blocks of `phase` until none is left (or the phase has moved on)."""
+    cdef long long claim, index, n_blocks, kind
+    while True:
+        claim = atomic_load(&team.claim)
+        if claim >> PHASE_SHIFT != phase:
+            return
+        kind = (claim >> KIND_SHIFT) & 1
+        n_blocks = (claim >> COUNT_SHIFT) & MAX_BLOCKS
+        index = claim & MAX_BLOCKS
+        if index >= n_blocks:
+            return
+        if atomic_claim(&team.claim, claim):
+            run_block(team, kind, index)
+            atomic_add(&team.done, 1)
+
+
+cdef void* helper_main(void* arg) noexcept nogil:
+    """A helper thread: run the blocks of each new phase until told to stop."""
+    cdef Team* team = <Team*> arg
+    cdef long long phase, seen = 0, rounds = 0
+    while True:
+        phase = atomic_load(&team.claim) >> PHASE_SHIFT
+        if phase == EXIT_PHASE:
+            return NULL
+        if phase != seen:
+            work_on_phase(team, phase)
+            seen = phase
+            rounds = 0
+        else:
+            wait_a_little(&rounds)
+
+
+cdef void run_phase(Team* team, long long kind, Py_ssize_t n_blocks) noexcept nogil:
+    """Run blocks 0...n_blocks-1 of one phase on the team; returns when all are done."""
+    cdef Py_ssize_t index
+    cdef long long rounds = 0
+    if team.n_helpers == 0:
+        for index in range(n_blocks):
+            run_block(team, kind, index)
+        return
+    # Every block of the previous phase is done, so no thread touches `done` until the
+    # new phase is published by the release store below.
+    atomic_store_relaxed(&team.done, 0)
+    team.phase += 1
+    atomic_store(&team.claim, (team.phase << PHASE_SHIFT) | (kind << KIND_SHIFT)
+                 | ((<long long> n_blocks) << COUNT_SHIFT))
+    work_on_phase(team, team.phase)
+    while atomic_load(&team.done) < n_blocks:
+        wait_a_little(&rounds)
+
+
+cdef EpochResult run_epoch(Team* team, const floating[::1] sample_weight,
+                           Py_ssize_t n_rows, Py_ssize_t n_params,
+                           Py_ssize_t n_param_blocks) noexcept nogil:
+    """The calling thread's side of the epoch: batches, phases, checks."""
+    cdef BatchWork* work = team.work
+    cdef const EpochOptions* options = work.options
+    cdef const Py_ssize_t* order = work.order
+    cdef bint weighted = work.sample_weight != NULL
+    cdef Py_ssize_t batch_size = options.batch_size
+    cdef Py_ssize_t start, stop, n_batch, r, b
+    cdef double weight_sum, data_loss, batch_loss, coef_sq_norm, intercept_sq_norm
+    cdef double work_since_check = 0.0, work_per_row = 6.0 * n_params
+    cdef ParamBlock part
     cdef EpochResult result
     result.loss_sum = 0.0
     result.adam_steps = options.adam_steps
@@ -157,65 +477,55 @@ cdef EpochResult run_epoch(const Layer* layers, Py_ssize_t n_layers,
     result.n_batches = 0
 
     # The L2 term of each batch's loss uses the coefficients before its update; their
-    # squared norm is taken once here and then after each update, for the next batch.
-    coef_sq_norm = dot(<int> n_coefs, params, params)
-    block = make_block(X, X_data, X_indices, X_indptr, 0, 0)
+    # squared norm is taken once here (block by block, as the updates do) and then
+    # after each update, for the next batch.
+    coef_sq_norm = 0.0
+    for b in range(n_param_blocks):
+        part = work.param_blocks[b]
+        start = work.layers[part.layer].coef_offset + part.in_start * work.layers[part.layer].fan_out
+        stop = work.layers[part.layer].coef_offset + part.in_stop * work.layers[part.layer].fan_out
+        coef_sq_norm += dot(<int> (stop - start), <floating*> work.params + start,
+                            <floating*> work.params + start)
     start = 0
     while start < n_rows:
         stop = min(start + batch_size, n_rows)
         n_batch = stop - start
-        # Gather the batch's rows into the preallocated buffers; CSR rows are read in place.
-        block.n_rows = n_batch
-        if sparse:
-            block.rows = &order[start]
-        else:
-            for r in range(n_batch):
-                memcpy(x_batch + r * n_features, &X[order[start + r], 0],
-                       n_features * sizeof(floating))
-            block.dense = x_batch
-        weight_sum = 0.0
-        for r in range(n_batch):
-            row = order[start + r]
-            memcpy(y_batch + r * n_outputs, &Y[row, 0], n_outputs * sizeof(floating))
-            if weighted:
-                sw_batch[r] = sample_weight[row]
-                weight_sum += sw_batch[r]
-        if not weighted:
-            weight_sum = n_batch
+        weight_sum = n_batch
+        if weighted:
+            weight_sum = 0.0
+            for r in range(start, stop):
+                weight_sum += sample_weight[order[r]]
+        work.order = order + start
+        work.n_batch = n_batch
+        work.n_row_blocks = min(options.n_row_blocks, n_batch)
         start = stop
-
         if weight_sum <= 0:
             # A batch whose weights are all zero carries no information: skip it rather
             # than divide by zero.
             continue
-        data_loss = forward_backward(
-            layers, n_layers, options.loss, params, block, y_batch,
-            sw_batch if weighted else NULL, workspace + plan.acts,
-            workspace + plan.delta_a, workspace + plan.delta_b, grads, False)
+
+        run_phase(team, ROW_PHASE, work.n_row_blocks)
+        data_loss = 0.0
+        for b in range(work.n_row_blocks):
+            data_loss += work.row_loss[b]
         batch_loss = (data_loss + 0.5 * options.alpha * coef_sq_norm) / weight_sum
         if not isfinite(batch_loss):
             result.status = EpochStatus.NON_FINITE
             break
         result.loss_sum += batch_loss * n_batch
 
-        inverse_weight_sum = 1.0 / weight_sum
-        if options.solver == Solver.SGD:
-            sgd_update(params, grads, moment_1, 0, n_coefs, <floating> options.alpha,
-                       inverse_weight_sum, options)
-            sgd_update(params, grads, moment_1, n_coefs, n_params, 0, inverse_weight_sum,
-                       options)
-        else:
+        work.inverse_weight_sum = <floating> (1.0 / weight_sum)
+        if options.solver == Solver.ADAM:
             result.adam_steps += 1
-            step_size = (options.learning_rate
-                         * sqrt(1 - pow(options.beta_2, <double> result.adam_steps))
-                         / (1 - pow(options.beta_1, <double> result.adam_steps)))
-            adam_update(params, grads, moment_1, moment_2, 0, n_coefs,
-                        <floating> options.alpha, inverse_weight_sum, <floating> step_size,
-                        options)
-            adam_update(params, grads, moment_1, moment_2, n_coefs, n_params, 0,
-                        inverse_weight_sum, <floating> step_size, options)
-        coef_sq_norm = dot(<int> n_coefs, params, params)
-        intercept_sq_norm = dot(<int> (n_params - n_coefs), params + n_coefs, params + n_coefs)
+            work.step_size = (options.learning_rate
+                              * sqrt(1 - pow(options.beta_2, <double> result.adam_steps))
+                              / (1 - pow(options.beta_1, <double> result.adam_steps)))
+        run_phase(team, PARAM_PHASE, n_param_blocks)
+        coef_sq_norm = 0.0
+        intercept_sq_norm = 0.0
+        for b in range(n_param_blocks):
+            coef_sq_norm += work.coef_sq_norm[b]
+            intercept_sq_norm += work.intercept_sq_norm[b]
         result.n_batches += 1
         # The squared norms are NaN or infinite as soon as any parameter is: divergence is
         # caught at the update that causes it, by the norm the loss needs anyway.
@@ -275,19 +585,78 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table,
     for i in range(order.shape[0]):
         if not 0 <= order[i] < n_rows_in:
             raise IndexError(f"order[{i}] = {order[i]} is not a row of X")
+    if not (1 <= options.n_row_blocks <= MAX_BLOCKS and 1 <= options.n_param_blocks
+            and n_layers * options.n_param_blocks <= MAX_BLOCKS and options.n_threads >= 1):
+        raise ValueError(f"n_row_blocks and n_param_blocks must be at least 1 and give at "
+                         f"most {MAX_BLOCKS} blocks; n_threads must be at least 1")
     cdef Layer* layers = layers_from_table(layer_table, n_params)
     cdef WorkspaceLayout plan = plan_workspace(layers, n_layers, options.batch_size,
                                                X.shape[0] == 0)
-    cdef EpochResult result
     if workspace.shape[0] < plan.size:
         free(layers)
         raise ValueError(f"workspace must hold at least {plan.size} elements")
+    cdef Py_ssize_t n_row_blocks = min(options.n_row_blocks, options.batch_size)
+    cdef ParamBlock* param_blocks = <ParamBlock*> malloc(
+        n_layers * options.n_param_blocks * sizeof(ParamBlock))
+    cdef double* sums = <double*> calloc(n_row_blocks + 2 * n_layers * options.n_param_blocks,
+                                         sizeof(double))
+    cdef pthread_t* helpers = <pthread_t*> malloc(options.n_threads * sizeof(pthread_t))
+    if param_blocks == NULL or sums == NULL or helpers == NULL:
+        free(layers)
+        free(param_blocks)
+        free(sums)
+        free(helpers)
+        raise MemoryError()
+    cdef Py_ssize_t n_param_blocks = plan_param_blocks(layers, n_layers, options.n_param_blocks,
+                                                       param_blocks)
+    cdef BatchWork work
+    cdef Team team
+    work.layers = layers
+    work.n_layers = n_layers
+    work.options = &options
+    work.input = make_block(X, X_data, X_indices, X_indptr, 0, 0)
+    work.X = &X[0, 0] if X.shape[0] > 0 else NULL
+    work.Y = &Y[0, 0]
+    work.sample_weight = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    work.order = &order[0]
+    work.param_blocks = param_blocks
+    work.params = &params[0]
+    work.grads = &grads[0]
+    work.moment_1 = &moment_1[0]
+    work.moment_2 = &moment_2[0] if moment_2.shape[0] > 0 else NULL
+    work.x_batch = &workspace[plan.x_batch]
+    work.y_batch = &workspace[plan.y_batch]
+    work.sw_batch = &workspace[plan.sw_batch]
+    work.acts = &workspace[plan.acts]
+    work.deltas = &workspace[plan.deltas]
+    work.row_loss = sums
+    work.coef_sq_norm = sums + n_row_blocks
+    work.intercept_sq_norm = sums + n_row_blocks + n_param_blocks
+    team.claim = 0
+    team.done = 0
+    team.phase = 0
+    team.is_double = floating is double
+    team.work = &work
+    team.n_helpers = 0
+    cdef int n_helpers = <int> min(options.n_threads - 1,
+                                   max(n_row_blocks, n_param_blocks) - 1)
+    cdef EpochResult result
     try:
         with nogil:
-            result = run_epoch(layers, n_layers, X, X_data, X_indices, X_indptr, Y,
-                               sample_weight, order, &params[0], &grads[0], &moment_1[0],
-                               &moment_2[0] if moment_2.shape[0] > 0 else NULL,
-                               &workspace[0], n_params, &options)
+            while team.n_helpers < n_helpers:
+                # A helper that cannot be started only means fewer threads.
+                if pthread_create(&helpers[team.n_helpers], NULL, helper_main, &team) != 0:
+                    break
+                team.n_helpers += 1
+            result = run_epoch(&team, sample_weight, order.shape[0], n_params,
+                               n_param_blocks)
+            if team.n_helpers > 0:
+                atomic_store(&team.claim, (<long long> EXIT_PHASE) << PHASE_SHIFT)
+                for i in range(team.n_helpers):
+                    pthread_join(helpers[i], NULL)
     finally:
         free(layers)
+        free(param_blocks)
+        free(sums)
+        free(helpers)
     return result

@@ -74,6 +74,12 @@ class _BlasMode:
         self._active = 0
         self._waiting = {"one": 0, "default": 0}
         self._limiter = None
+        self._outer = None
+
+    def outer_threads(self):
+        """The BLAS thread count found before bpnet limited it to one, if it has."""
+        with self._condition:
+            return self._outer if self._limiter is not None else None
 
     @contextmanager
     def hold(self, mode):
@@ -94,6 +100,8 @@ class _BlasMode:
                 self._mode = mode
                 if mode == "one":
                     _release_blas_control()
+                    libs = _get_controller().select(user_api="blas").lib_controllers
+                    self._outer = min((lib.num_threads for lib in libs), default=None)
                     self._limiter = _get_controller().limit(limits=1, user_api="blas")
             self._active += 1
         self._local.depth = 1
@@ -158,3 +166,88 @@ def row_parallel(function, n_rows, min_rows_per_task):
     futures = [_executor.submit(function, a, b) for a, b in zip(bounds[:-1], bounds[1:])]
     for future in futures:
         future.result()
+
+
+
+# --- the epoch's own thread team -----------------------------------------------------
+# Minibatch training does not rely on threads inside BLAS: train_epoch cuts each batch
+# into blocks (rows for the forward and backward passes, parameters for the gradient and
+# update) and a small team of threads, each calling single-threaded BLAS, claims them.
+# The cut depends on the shapes only, so the results never depend on the team's size.
+
+# The most blocks each phase is cut into. Cutting rows makes every product of the
+# forward and backward passes smaller, so two row blocks; cutting parameters only makes
+# the gradient products shorter, and four blocks balance two threads better when the
+# layers differ in size (benchmarks/bench_threads.py).
+MAX_ROW_BLOCKS = 2
+MAX_PARAM_BLOCKS = 4
+
+# Multiply-adds a block must carry for a cut to pay. Below it, moving the block's rows
+# and weights between the cores' caches costs more than the second core saves: digits
+# with 100 hidden units gains nothing below batches of about 128 rows
+# (benchmarks/bench_threads.py).
+MIN_BLOCK_WORK = 500_000
+
+# BPNET_NUM_THREADS caps the team; by default it follows the BLAS thread limit in force
+# (so threadpoolctl.threadpool_limits(1) or OPENBLAS_NUM_THREADS=1 mean one thread) and
+# the cores this process may use.
+_requested_threads = os.environ.get("BPNET_NUM_THREADS", "")
+
+_team_lock = threading.Lock()
+_team_threads_in_use = 0
+
+
+def epoch_blocks(batch_size, layer_units):
+    """How train_epoch cuts a batch: ``{"n_row_blocks": ..., "n_param_blocks": ...}``.
+
+    The forward and backward passes of a batch carry about twice the multiply-adds of
+    its gradient and update, batch_size * n_weights.
+    """
+    n_weights = sum(a * b for a, b in zip(layer_units[:-1], layer_units[1:]))
+    gradient_work = batch_size * n_weights
+
+    def blocks(work, most):
+        return int(max(1, min(most, work // MIN_BLOCK_WORK)))
+
+    return {
+        "n_row_blocks": blocks(2 * gradient_work, min(MAX_ROW_BLOCKS, batch_size)),
+        "n_param_blocks": blocks(gradient_work, min(MAX_PARAM_BLOCKS, max(layer_units[:-1]))),
+    }
+
+
+def _blas_thread_limit():
+    """The BLAS thread count in force outside bpnet's own temporary limits."""
+    outer = _blas_mode.outer_threads()
+    if outer is not None:
+        return outer
+    counts = [lib.num_threads for lib in _get_controller().select(user_api="blas").lib_controllers]
+    return min(counts) if counts else n_cores()
+
+
+def team_limit():
+    """The most threads one epoch may use."""
+    if _requested_threads:
+        try:
+            return max(1, int(_requested_threads))
+        except ValueError:
+            pass
+    return max(1, min(n_cores(), _blas_thread_limit()))
+
+
+@contextmanager
+def epoch_team(blocks):
+    """Reserve threads for a fit's epochs; yields how many it may use (at least one).
+
+    Fits running at the same time (GridSearchCV with a threading backend, say) share the
+    cores: each takes what the others have left, so they do not crowd one another.
+    """
+    global _team_threads_in_use
+    wanted = min(team_limit(), max(blocks["n_row_blocks"], blocks["n_param_blocks"]))
+    with _team_lock:
+        granted = max(1, min(wanted, n_cores() - _team_threads_in_use))
+        _team_threads_in_use += granted
+    try:
+        yield granted
+    finally:
+        with _team_lock:
+            _team_threads_in_use -= granted

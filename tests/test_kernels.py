@@ -189,6 +189,18 @@ def test_loss_gradient_matches_reference(dtype, sparse, loss):
     close(grads, expected_grad, dtype, 10)
 
 
+# How train_epoch cuts each batch and how many threads share the blocks: the serial
+# default, and cuts with one and with several threads (the team size must never change
+# a result).
+SERIAL = {"n_row_blocks": 1, "n_param_blocks": 1, "n_threads": 1}
+TEAMS = [
+    SERIAL,
+    {"n_row_blocks": 2, "n_param_blocks": 3, "n_threads": 1},
+    {"n_row_blocks": 2, "n_param_blocks": 3, "n_threads": 2},
+    {"n_row_blocks": 5, "n_param_blocks": 9, "n_threads": 3},
+]
+
+
 def _optimizer(solver, n_params, dtype):
     return {
         "solver": solver, "learning_rate": 0.05, "momentum": 0.9, "nesterov": True,
@@ -201,7 +213,8 @@ def _optimizer(solver, n_params, dtype):
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_train_epoch_matches_reference(dtype, solver, sparse, weighted):
+@pytest.mark.parametrize("team", TEAMS, ids=lambda t: "r{n_row_blocks}p{n_param_blocks}t{n_threads}".format(**t))
+def test_train_epoch_matches_reference(dtype, solver, sparse, weighted, team):
     rng = np.random.RandomState(9)
     layout, params = _network(dtype, activation="logistic")
     X = _inputs(dtype, sparse=sparse)
@@ -216,7 +229,7 @@ def test_train_epoch_matches_reference(dtype, solver, sparse, weighted):
         "alpha": 0.01, "learning_rate": opt["learning_rate"], "momentum": opt["momentum"],
         "nesterov": opt["nesterov"], "beta_1": opt["beta_1"], "beta_2": opt["beta_2"],
         "epsilon": opt["epsilon"], "batch_size": batch_size, "n_coefs": layout.n_coefs,
-        "adam_steps": 0,
+        "adam_steps": 0, **team,
     }  # fmt: skip
     ours = params.copy()
     moment_1 = np.zeros_like(params)
@@ -245,7 +258,7 @@ def test_train_epoch_reports_non_finite_loss():
         "solver": 0, "loss": _kernels.LOSS_CODES["squared_error"], "alpha": 0.0,
         "learning_rate": 0.1, "momentum": 0.0, "nesterov": False, "beta_1": 0.9,
         "beta_2": 0.999, "epsilon": 1e-8, "batch_size": 2, "n_coefs": layout.n_coefs,
-        "adam_steps": 0,
+        "adam_steps": 0, **SERIAL,
     }  # fmt: skip
     before = params.copy()
     result = _sgd_fast.train_epoch(
@@ -265,19 +278,23 @@ def test_train_epoch_reports_non_finite_loss():
         (lambda k: k.update(workspace=np.empty(3)), "workspace must hold"),
         (lambda k: k.update(grads=np.empty(2)), "same length as params"),
         (lambda k: k.update(Y=np.zeros((4, 2))), "one column per output"),
+        (lambda k: k.update(n_row_blocks=0), "n_row_blocks and n_param_blocks must be"),
+        (lambda k: k.update(n_param_blocks=10**6), "n_row_blocks and n_param_blocks must be"),
+        (lambda k: k.update(n_threads=0), "n_threads must be at least 1"),
     ],
 )
 def test_train_epoch_rejects_inconsistent_arguments(change, message):
     layout, params = _network(np.float64)
     kwargs = dict(
         X=np.zeros((4, 6)), Y=np.zeros((4, 3)), order=np.arange(4), grads=np.empty_like(params),
-        workspace=np.empty(_sgd_fast.workspace_size(layout.table, 2, False)),
+        workspace=np.empty(_sgd_fast.workspace_size(layout.table, 2, False)), **SERIAL,
     )  # fmt: skip
     change(kwargs)
     options = {
         "solver": 0, "loss": 1, "alpha": 0.0, "learning_rate": 0.1, "momentum": 0.0,
         "nesterov": False, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "batch_size": 2,
         "n_coefs": layout.n_coefs, "adam_steps": 0,
+        **{key: kwargs[key] for key in SERIAL},
     }  # fmt: skip
     with pytest.raises((ValueError, IndexError), match=message):
         _sgd_fast.train_epoch(
@@ -285,3 +302,56 @@ def test_train_epoch_rejects_inconsistent_arguments(change, message):
             kwargs["Y"], np.empty(0), kwargs["order"], params, kwargs["grads"],
             np.zeros_like(params), np.empty(0), kwargs["workspace"], options,
         )  # fmt: skip
+
+
+@pytest.mark.parametrize("target", [1, 2, 3, 4, 7, 50])
+@pytest.mark.parametrize("hidden", [(5, 4), (40,), (3, 30, 2)])
+def test_param_blocks_cover_every_parameter_once(target, hidden):
+    layout, _ = _network(np.float64, hidden=hidden)
+    blocks = _sgd_fast.param_blocks(layout.table, target)
+    assert len(blocks) <= len(layout.table) * target
+    covered = np.zeros(layout.n_params, dtype=int)
+    for layer, start, stop, intercepts in blocks:
+        fan_in, fan_out, coef_offset, intercept_offset = layout.table[layer, :4]
+        assert 0 <= start < stop <= fan_in
+        covered[coef_offset + start * fan_out : coef_offset + stop * fan_out] += 1
+        if intercepts:
+            covered[intercept_offset : intercept_offset + fan_out] += 1
+    assert (covered == 1).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("blocks", [(2, 3), (3, 2), (7, 11)])
+def test_train_epoch_same_numbers_with_any_number_of_threads(dtype, sparse, blocks):
+    """The team only shares out the blocks: the results are bit for bit the same."""
+    rng = np.random.RandomState(10)
+    layout, params = _network(dtype, hidden=(30, 20), activation="relu")
+    X = _inputs(dtype, sparse=sparse, n=400)
+    Y = _targets("log_loss", rng, X.shape[0], 3)
+    data = KernelInput(X, Y, rng.uniform(0, 2, X.shape[0]))
+    order = readonly(rng.permutation(X.shape[0]).astype(np.intp))
+    batch_size = 32
+    results = []
+    for n_threads in (1, 2, 4):
+        options = {
+            "solver": _sgd_fast.SOLVER_CODES["adam"], "loss": _kernels.LOSS_CODES["log_loss"],
+            "alpha": 0.01, "learning_rate": 0.01, "momentum": 0.9, "nesterov": True,
+            "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "batch_size": batch_size,
+            "n_coefs": layout.n_coefs, "adam_steps": 0, "n_row_blocks": blocks[0],
+            "n_param_blocks": blocks[1], "n_threads": n_threads,
+        }  # fmt: skip
+        ours = params.copy()
+        moments = np.zeros_like(params), np.zeros_like(params)
+        workspace = np.empty(_sgd_fast.workspace_size(layout.table, batch_size, sparse), dtype)
+        for _ in range(3):
+            result = _sgd_fast.train_epoch(
+                layout.table, *data.x_args, readonly(data.Y), readonly(data.sample_weight),
+                order,
+                ours, np.empty_like(params), *moments, workspace, options,
+            )  # fmt: skip
+            options["adam_steps"] = result["adam_steps"]
+        results.append((ours, result["loss_sum"]))
+    for ours, loss_sum in results[1:]:
+        assert np.array_equal(ours, results[0][0])
+        assert loss_sum == results[0][1]

@@ -1,4 +1,4 @@
-"""The BLAS threading policy: one thread for small products, all for large ones."""
+"""Threading: the BLAS policy for full-batch products, the epoch team for minibatches."""
 
 import numpy as np
 from numpy.testing import assert_array_equal
@@ -76,3 +76,63 @@ def test_one_thread_limit_works_from_any_thread():
     worker.join()
     assert seen["inside"] == {1}
     assert seen["after"] == blas_counts()  # restored to the setting found
+
+
+def test_epoch_blocks_cut_only_batches_worth_sharing():
+    # digits-sized network: batches below ~128 rows stay whole, larger ones are cut.
+    assert _threading.epoch_blocks(32, [64, 100, 10]) == {"n_row_blocks": 1, "n_param_blocks": 1}
+    cut = _threading.epoch_blocks(200, [64, 100, 10])
+    assert cut["n_row_blocks"] == _threading.MAX_ROW_BLOCKS and cut["n_param_blocks"] > 1
+    wide = _threading.epoch_blocks(128, [784, 256, 10])
+    assert wide == {
+        "n_row_blocks": _threading.MAX_ROW_BLOCKS,
+        "n_param_blocks": _threading.MAX_PARAM_BLOCKS,
+    }
+    # Never more row blocks than rows, nor parameter blocks than coefficient rows.
+    assert _threading.epoch_blocks(1, [5000, 5000, 2])["n_row_blocks"] == 1
+    assert _threading.epoch_blocks(10**6, [1, 1])["n_param_blocks"] == 1
+
+
+def _team_size(batch_size=128, units=(784, 256, 10)):
+    with _threading.epoch_team(_threading.epoch_blocks(batch_size, list(units))) as n:
+        return n
+
+
+def test_epoch_team_follows_the_blas_limit_and_the_environment(monkeypatch):
+    from threadpoolctl import threadpool_limits
+
+    monkeypatch.setattr(_threading, "n_cores", lambda: 2)
+    assert _team_size() == 2
+    assert _team_size(batch_size=8, units=(4, 3, 2)) == 1  # one block: nothing to share
+    with threadpool_limits(1):
+        assert _team_size() == 1
+    monkeypatch.setattr(_threading, "_requested_threads", "1")
+    assert _team_size() == 1
+
+
+def test_concurrent_epoch_teams_share_the_cores(monkeypatch):
+    monkeypatch.setattr(_threading, "n_cores", lambda: 2)
+    blocks = _threading.epoch_blocks(128, [784, 256, 10])
+    with _threading.epoch_team(blocks) as first:
+        with _threading.epoch_team(blocks) as second:
+            assert (first, second) == (2, 1)
+    assert _team_size() == 2  # everything given back
+
+
+def test_fit_is_the_same_with_one_thread_or_a_team(monkeypatch):
+    """The team size changes only the speed: the fitted model is bit for bit the same."""
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(2000, 40), rng.randint(4, size=2000)
+    params = dict(hidden_layer_sizes=(64, 32), batch_size=256, max_iter=4, random_state=0)
+    assert _threading.epoch_blocks(256, [40, 64, 32, 4])["n_row_blocks"] > 1
+    models = []
+    for threads in ("1", "2", "3"):
+        monkeypatch.setattr(_threading, "_requested_threads", threads)
+        for solver in ("sgd", "adam"):
+            models.append(BPClassifier(solver=solver, **params).fit(X, y))
+    for solver_index in (0, 1):
+        reference = models[solver_index]
+        for other in models[solver_index + 2 :: 2]:
+            assert other.loss_curve_ == reference.loss_curve_
+            for a, b in zip(other.coefs_ + other.intercepts_, reference.coefs_ + reference.intercepts_):
+                assert_array_equal(a, b)
