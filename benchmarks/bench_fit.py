@@ -132,18 +132,19 @@ def torch_runner(torch, X, y, hidden, batch, solver, epochs, alpha=1e-4, lr=1e-3
 
 
 def matched_torch_threads(batch, units):
-    """Threads for the PyTorch loop: the BLAS thread count bpnet itself uses for the case.
+    """Threads for the PyTorch loop: as many as bpnet's epoch team uses for the case.
 
     With two threads on small products, torch's OpenMP barriers stall whenever another
     process holds a core (tens of times slower on a loaded machine), so giving torch its
     default there would measure the machine's load, not the library. Both get the same
-    thread budget instead: one thread below bpnet's GEMM-size threshold, all above it.
+    thread budget instead: one thread where bpnet keeps batches whole, its team's size
+    where it cuts them.
     """
     try:
-        from bpnet._threading import PARALLEL_GEMM_WORK, largest_gemm_work
+        from bpnet._threading import epoch_blocks, team_limit
     except ImportError:
         return None
-    return None if largest_gemm_work(batch, units) >= PARALLEL_GEMM_WORK else 1
+    return min(team_limit(), max(epoch_blocks(batch, units).values()))
 
 
 def run_case(name, hidden, batch, epochs, solver, dtype, reps, torch, peak,

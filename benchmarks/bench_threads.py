@@ -1,17 +1,18 @@
-"""BPClassifier fit time with 1 BLAS thread against the default thread count, per shape.
+"""BPClassifier fit time on one thread against its thread team, per shape.
 
-OpenBLAS parallelises each GEMM over its threads; for the small products of minibatch
-training, waking and joining the threads can cost more than the product itself, and
-the threads spin while bpnet runs its single-threaded steps (activations, updates).
-This script times bpnet's fit under ``threadpoolctl.threadpool_limits(1)``, under the
-default limits (all cores) with bpnet's own thread policy switched off, and with that
-policy as shipped (when bpnet has one), interleaved, for shapes that span small to
-large GEMMs, and reports which ones prefer one thread. It feeds the estimator's
-threading policy. Run it on a quiet machine as well as a loaded one: other processes
-on the cores change the answer.
+bpnet trains each minibatch on a small team of threads (bpnet/_threading.py): the batch
+is cut into row blocks and parameter blocks, by shape alone, and the threads claim them.
+Cutting a batch pays only when each block carries enough work to outweigh moving its
+rows and weights between the cores' caches. This script times, per shape:
 
-Shape measures reported per case: ``batch * max width`` (the largest activation block
-of one batch) and the largest single GEMM of a batch in flops (2 batch fan_in fan_out).
+- ``1 thread``: under ``threadpoolctl.threadpool_limits(1)``, which bpnet's team follows;
+- ``always cut``: the team on every core with every batch cut into the most blocks
+  (the size threshold switched off);
+- ``bpnet policy``: the default, which cuts only above MIN_BLOCK_WORK.
+
+It feeds the thresholds in bpnet/_threading.py. Run it on a quiet machine as well as a
+loaded one: the blocks are claimed dynamically, so a core taken by another process
+costs at most the block it was running.
 
 Usage::
 
@@ -75,26 +76,23 @@ def main(argv=None):
 
     from bpnet import BPClassifier
 
+    from bpnet import _threading as policy
+
     info = C.machine_info()
-    n_default = max(p["num_threads"] for p in info["threadpools"] if p["user_api"] == "blas")
-    print(f"BLAS: {C.blas_summary(info)}; comparing 1 thread with {n_default}", flush=True)
+    n_team = policy.team_limit()
+    print(f"BLAS: {C.blas_summary(info)}; comparing 1 thread with a team of {n_team}",
+          flush=True)
 
-    try:  # bpnet's own policy (one thread below a GEMM size), if this version has one
-        from bpnet import _threading as policy
-    except ImportError:
-        policy = None
-
-    def runner(X, y, params, n_threads, use_policy=True):
+    def runner(X, y, params, n_threads=None, always_cut=False):
         def run():
-            saved = policy.forced_choice if policy is not None else None
-            if policy is not None and not use_policy:
-                policy.forced_choice = "default"  # every product may use all threads
+            saved = policy.MIN_BLOCK_WORK
+            if always_cut:
+                policy.MIN_BLOCK_WORK = 1
             try:
                 with threadpool_limits(n_threads), C.quiet():
                     BPClassifier(**params).fit(X, y)
             finally:
-                if policy is not None:
-                    policy.forced_choice = saved
+                policy.MIN_BLOCK_WORK = saved
         return run
 
     records = []
@@ -106,48 +104,51 @@ def main(argv=None):
             units = C.layer_units(X.shape[1], hidden, len(np.unique(y)))
             params = dict(hidden_layer_sizes=hidden, batch_size=batch, solver=args.solver,
                           max_iter=epochs, random_state=0, **C.FIXED_EPOCHS)
-            runners = {"1": runner(X, y, params, 1),
-                       "default": runner(X, y, params, None, use_policy=False)}
-            if policy is not None:
-                runners["policy"] = runner(X, y, params, None)
+            runners = {"1": runner(X, y, params, n_threads=1),
+                       "cut": runner(X, y, params, always_cut=True),
+                       "policy": runner(X, y, params)}
             C.interleave(runners, 1)  # warm-up
             times = C.interleave(runners, args.reps)
-            t1 = C.median(times["1"]) / epochs
-            tn = C.median(times["default"]) / epochs
-            tp = C.median(times["policy"]) / epochs if policy is not None else None
-            biggest_gemm = max(2 * batch * a * b for a, b in zip(units[:-1], units[1:]))
+            t1, tc, tp = (C.median(times[key]) / epochs for key in ("1", "cut", "policy"))
+            blocks = policy.epoch_blocks(batch, units)
+            work = batch * sum(a * b for a, b in zip(units[:-1], units[1:]))
             rec = {
                 "case": f"{name}[:{X.shape[0]}] h{'x'.join(map(str, hidden))}",
                 "dtype": dt,
                 "batch_size": batch,
                 "layer_units": units,
-                "batch_x_max_width": batch * max(units),
-                "largest_gemm_flops": biggest_gemm,
+                "gradient_work_per_batch": work,
+                "policy_blocks": blocks,
+                "team_threads": n_team,
                 "ms_per_epoch_1_thread": 1e3 * t1,
-                f"ms_per_epoch_{n_default}_threads": 1e3 * tn,
-                "ratio_default_over_1": tn / t1,
-                "ms_per_epoch_policy": None if tp is None else 1e3 * tp,
-                "prefers": "1" if t1 < tn else str(n_default),
+                "ms_per_epoch_always_cut": 1e3 * tc,
+                "ms_per_epoch_policy": 1e3 * tp,
+                "speedup_always_cut": t1 / tc,
+                "speedup_policy": t1 / tp,
                 "ms_range_1_thread": [1e3 * t / epochs for t in C.spread(times["1"])],
-                "ms_range_default": [1e3 * t / epochs for t in C.spread(times["default"])],
+                "ms_range_always_cut": [1e3 * t / epochs for t in C.spread(times["cut"])],
+                "ms_range_policy": [1e3 * t / epochs for t in C.spread(times["policy"])],
             }
             records.append(rec)
-            print(f"{rec['case']:<32} b{batch:<5} {dt:<8} batch*width {batch * max(units):>7}  "
-                  f"1 thread {1e3 * t1:8.2f}  {n_default} threads {1e3 * tn:8.2f} ms/epoch  "
-                  f"({n_default}t/1t = {tn / t1:.2f})"
-                  + ("" if tp is None else f"  bpnet policy {1e3 * tp:8.2f}"), flush=True)
+            print(f"{rec['case']:<32} b{batch:<5} {dt:<8} work {work:>10}  "
+                  f"1 thread {1e3 * t1:8.2f}  always cut {1e3 * tc:8.2f}  "
+                  f"policy {1e3 * tp:8.2f} ms/epoch  (blocks {blocks['n_row_blocks']}+"
+                  f"{blocks['n_param_blocks']}, x{t1 / tp:.2f})", flush=True)
 
     payload = {"benchmark": "threads", "quick": args.quick, "machine": info,
-               "solver": args.solver, "default_threads": n_default,
+               "solver": args.solver, "team_threads": n_team,
+               "min_block_work": policy.MIN_BLOCK_WORK,
                "load_average_at_end": os.getloadavg(), "results": records}
     path = C.write_json(args.output, payload)
     print()
     print(C.markdown_table(
-        ["case", "dtype", "batch", "batch x max width", "1 thread ms/epoch",
-         f"{n_default} threads ms/epoch", "ratio", "prefers", "bpnet policy ms/epoch"],
-        [[r["case"], r["dtype"], r["batch_size"], r["batch_x_max_width"],
-          r["ms_per_epoch_1_thread"], r[f"ms_per_epoch_{n_default}_threads"],
-          r["ratio_default_over_1"], r["prefers"], r["ms_per_epoch_policy"]]
+        ["case", "dtype", "batch", "work per batch", "blocks (rows+params)",
+         "1 thread ms/epoch", "always cut ms/epoch", "bpnet policy ms/epoch",
+         "policy speedup"],
+        [[r["case"], r["dtype"], r["batch_size"], r["gradient_work_per_batch"],
+          f"{r['policy_blocks']['n_row_blocks']}+{r['policy_blocks']['n_param_blocks']}",
+          r["ms_per_epoch_1_thread"], r["ms_per_epoch_always_cut"],
+          r["ms_per_epoch_policy"], r["speedup_policy"]]
          for r in records]))
     print(f"\nwrote {path}")
     return payload

@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/run_all.py                # full suite (under 10 minutes on 2 cores)
     python benchmarks/run_all.py --quick        # smoke run (well under a minute)
-    python benchmarks/run_all.py --threads      # also the 1-vs-all BLAS threads study
+    python benchmarks/run_all.py --threads      # also the one-thread-vs-team study
     python benchmarks/run_all.py --output-dir /some/dir
 
 Each benchmark writes its JSON (and PNG) into the output directory (default
@@ -54,16 +54,17 @@ def summary(fit, predict, memory, threads=None):
              for r in memory["results"]]),
     ]
     if threads is not None:
-        n = threads["default_threads"]
         lines += [
             "",
-            f"### BLAS threads: 1 against {n} (bpnet fit)",
+            f"### bpnet fit: one thread against a team of {threads['team_threads']}",
             "",
             C.markdown_table(
-                ["case", "dtype", "batch", "1 thread ms/epoch", f"{n} threads ms/epoch",
-                 "bpnet policy ms/epoch"],
-                [[r["case"], r["dtype"], r["batch_size"], r["ms_per_epoch_1_thread"],
-                  r[f"ms_per_epoch_{n}_threads"], r["ms_per_epoch_policy"]]
+                ["case", "dtype", "batch", "blocks (rows+params)", "1 thread ms/epoch",
+                 "always cut ms/epoch", "bpnet policy ms/epoch", "policy speedup"],
+                [[r["case"], r["dtype"], r["batch_size"],
+                  f"{r['policy_blocks']['n_row_blocks']}+{r['policy_blocks']['n_param_blocks']}",
+                  r["ms_per_epoch_1_thread"], r["ms_per_epoch_always_cut"],
+                  r["ms_per_epoch_policy"], r["speedup_policy"]]
                  for r in threads["results"]]),
         ]
     return "\n".join(lines) + "\n"
