@@ -96,14 +96,23 @@ def epoch_flops(n_rows, units):
 # --- timing -------------------------------------------------------------------------
 
 
+# Pause before each timed call. OpenBLAS's worker threads busy-wait for about 0.1 s
+# after their last product before they sleep, and OpenMP runtimes (torch's) spin too:
+# without a pause each contender would be timed while the previous contender's threads
+# still hold the other core.
+SETTLE_SECONDS = 0.2
+
+
 def timed(fn):
     """Wall time of one call of fn(), in seconds, after a garbage collection.
 
     The survivors are then frozen out of later collections: with torch imported a full
-    collection takes ~0.1 s, which would dominate the quick runs.
+    collection takes ~0.1 s, which would dominate the quick runs. The call starts after
+    SETTLE_SECONDS, once other contenders' worker threads have gone to sleep.
     """
     gc.collect()
     gc.freeze()
+    time.sleep(SETTLE_SECONDS)
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start

@@ -18,7 +18,15 @@ from ._kernels import LOSS_CODES, loss_gradient
 from ._kernels import predict as predict_kernel
 from ._layout import NetworkLayout
 from ._sgd_fast import SOLVER_CODES, EpochStatus, train_epoch, workspace_size
-from ._threading import blas_threads, epoch_blocks, epoch_team, one_blas_thread, row_parallel
+from ._threading import (
+    blas_threads,
+    epoch_blocks,
+    epoch_team,
+    one_blas_thread,
+    remember_team_backoff,
+    row_parallel,
+    team_backoff,
+)
 from ._version import __version__
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -509,10 +517,12 @@ class BaseBP(BaseEstimator, ABC):
                     snapshot.save(self, params, optimizer)
                     options["learning_rate"] = optimizer.learning_rate
                     options["adam_steps"] = optimizer.adam_steps
+                    options.update(team_backoff())
                     result = train_epoch(
                         layout.table, *data.x_args, data.Y, data.sample_weight, order,
                         params, grads, optimizer.moment_1, optimizer.moment_2, workspace, options,
                     )  # fmt: skip
+                    remember_team_backoff(result)  # a speed matter only
                     if result["status"] == EpochStatus.INTERRUPTED:
                         raise KeyboardInterrupt
                     if result["status"] == EpochStatus.NON_FINITE:

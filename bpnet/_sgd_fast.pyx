@@ -18,6 +18,7 @@ from cython cimport floating
 from libc.math cimport isfinite, pow, sqrt, sqrtf
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
+from posix.time cimport CLOCK_MONOTONIC, CLOCK_THREAD_CPUTIME_ID, clock_gettime, timespec
 
 from ._blas cimport dot
 from ._kernels cimport (Layer, RowBlock, forward_and_deltas, layer_gradient, layer_inputs,
@@ -47,6 +48,18 @@ cdef extern from *:
     static inline void bpnet_add(long long *p, long long v) {
         __atomic_fetch_add(p, v, __ATOMIC_RELEASE);
     }
+    /* Sequentially consistent: a thread going to sleep announces itself and then reads
+       the claim word, while the publishing thread writes the claim word and then looks
+       for sleepers; one of the two always sees the other. */
+    static inline long long bpnet_load_sc(long long *p) {
+        return __atomic_load_n(p, __ATOMIC_SEQ_CST);
+    }
+    static inline void bpnet_store_sc(long long *p, long long v) {
+        __atomic_store_n(p, v, __ATOMIC_SEQ_CST);
+    }
+    static inline void bpnet_add_sc(long long *p, long long v) {
+        __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+    }
     static inline void bpnet_cpu_relax(void) {
     #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
@@ -61,6 +74,9 @@ cdef extern from *:
     void atomic_store_relaxed "bpnet_store_relaxed" (long long* p, long long v) noexcept nogil
     bint atomic_claim "bpnet_claim" (long long* p, long long expected) noexcept nogil
     void atomic_add "bpnet_add" (long long* p, long long v) noexcept nogil
+    long long atomic_load_sc "bpnet_load_sc" (long long* p) noexcept nogil
+    void atomic_store_sc "bpnet_store_sc" (long long* p, long long v) noexcept nogil
+    void atomic_add_sc "bpnet_add_sc" (long long* p, long long v) noexcept nogil
     void cpu_relax "bpnet_cpu_relax" () noexcept nogil
 
 
@@ -68,9 +84,21 @@ cdef extern from "<pthread.h>" nogil:
     ctypedef unsigned long pthread_t
     ctypedef struct pthread_attr_t:
         pass
+    ctypedef struct pthread_mutex_t:
+        pass
+    ctypedef struct pthread_cond_t:
+        pass
     int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
                        void* (*start)(void*) noexcept nogil, void* arg)
     int pthread_join(pthread_t thread, void** result)
+    int pthread_mutex_init(pthread_mutex_t* mutex, const void* attr)
+    int pthread_mutex_destroy(pthread_mutex_t* mutex)
+    int pthread_mutex_lock(pthread_mutex_t* mutex)
+    int pthread_mutex_unlock(pthread_mutex_t* mutex)
+    int pthread_cond_init(pthread_cond_t* cond, const void* attr)
+    int pthread_cond_destroy(pthread_cond_t* cond)
+    int pthread_cond_wait(pthread_cond_t* cond, pthread_mutex_t* mutex)
+    int pthread_cond_broadcast(pthread_cond_t* cond)
 
 
 cdef extern from "<sched.h>" nogil:
@@ -110,6 +138,8 @@ cdef struct EpochOptions:
     Py_ssize_t n_param_blocks   # row blocks, its gradient and update in about this many
                                 # parameter blocks; both decide the results
     int n_threads               # threads sharing the blocks; never changes the results
+    long long solo_phases       # the team's back-off state (see Team), carried from one
+    long long backoff           # epoch to the next through EpochResult
 
 
 cdef struct EpochResult:
@@ -117,6 +147,8 @@ cdef struct EpochResult:
     long long adam_steps
     int status
     Py_ssize_t n_batches    # batches whose update was applied
+    long long solo_phases   # the team's back-off state, for the next epoch's options
+    long long backoff
 
 
 # Offsets of the buffers carved out of the one workspace array, in elements.
@@ -180,6 +212,16 @@ cdef struct Team:
     int n_helpers
     bint is_double
     BatchWork* work
+    # When a helper keeps the calling thread waiting (its core is taken by another
+    # process), the calling thread runs the next `solo_phases` phases alone, backing
+    # off for twice as long each time it happens again in a row.
+    long long solo_phases
+    long long backoff
+    # A helper that has waited long for a new phase sleeps on `wake` instead of
+    # holding its core (which another process, or the calling thread, may need).
+    long long sleepers
+    pthread_mutex_t lock
+    pthread_cond_t wake
 
 
 cdef enum:
@@ -192,8 +234,13 @@ cdef enum:
     KIND_SHIFT = 30
     COUNT_SHIFT = 15
     MAX_BLOCKS = 32767
-    # Busy-wait rounds before a waiting thread starts yielding its core to other work.
+    # Busy-wait rounds before a waiting thread starts yielding its core to other work,
+    # and rounds (of either kind) before a helper goes to sleep until the next phase.
     SPIN_ROUNDS = 4000
+    SLEEP_ROUNDS = 4200
+    # Phases the calling thread runs alone after a stall: first, and at most.
+    FIRST_BACKOFF = 64
+    MAX_BACKOFF = 8192
 
 
 # Work, in floating-point operations, between two checks for a pending signal: a few
@@ -439,27 +486,74 @@ cdef void* helper_main(void* arg) noexcept nogil:
             work_on_phase(team, phase)
             seen = phase
             rounds = 0
-        else:
+        elif rounds < SLEEP_ROUNDS:
             wait_a_little(&rounds)
+        else:
+            pthread_mutex_lock(&team.lock)
+            atomic_add_sc(&team.sleepers, 1)
+            while atomic_load_sc(&team.claim) >> PHASE_SHIFT == seen:
+                pthread_cond_wait(&team.wake, &team.lock)
+            atomic_add_sc(&team.sleepers, -1)
+            pthread_mutex_unlock(&team.lock)
+            rounds = 0
+
+
+cdef void publish(Team* team, long long claim) noexcept nogil:
+    """Start a phase (or tell the helpers to exit), waking any helper that sleeps."""
+    atomic_store_sc(&team.claim, claim)
+    if atomic_load_sc(&team.sleepers) > 0:
+        pthread_mutex_lock(&team.lock)
+        pthread_cond_broadcast(&team.wake)
+        pthread_mutex_unlock(&team.lock)
+
+
+cdef inline double seconds(int clock) noexcept nogil:
+    cdef timespec now
+    clock_gettime(clock, &now)
+    return now.tv_sec + 1e-9 * now.tv_nsec
 
 
 cdef void run_phase(Team* team, long long kind, Py_ssize_t n_blocks) noexcept nogil:
-    """Run blocks 0...n_blocks-1 of one phase on the team; returns when all are done."""
+    """Run blocks 0...n_blocks-1 of one phase on the team; returns when all are done.
+
+    Who runs which block never changes a result, so the calling thread is free to run a
+    phase alone: it does so when it has no helpers, and for a while after a phase showed
+    that the machine is busier than the team: a helper made it wait half as long as its
+    own share of the work took (another process held the helper's core), or the calling
+    thread itself lost its core for a quarter of the phase. A team on a busy machine is
+    thus not much slower than one thread, and a helper left without work goes to sleep.
+    """
     cdef Py_ssize_t index
     cdef long long rounds = 0
-    if team.n_helpers == 0:
+    cdef double start, cpu_start, own_done, all_done, cpu_used
+    if team.n_helpers == 0 or team.solo_phases > 0:
+        if team.solo_phases > 0:
+            team.solo_phases -= 1
         for index in range(n_blocks):
             run_block(team, kind, index)
         return
+    start = seconds(CLOCK_MONOTONIC)
+    cpu_start = seconds(CLOCK_THREAD_CPUTIME_ID)
     # Every block of the previous phase is done, so no thread touches `done` until the
     # new phase is published by the release store below.
     atomic_store_relaxed(&team.done, 0)
     team.phase += 1
-    atomic_store(&team.claim, (team.phase << PHASE_SHIFT) | (kind << KIND_SHIFT)
-                 | ((<long long> n_blocks) << COUNT_SHIFT))
+    publish(team, (team.phase << PHASE_SHIFT) | (kind << KIND_SHIFT)
+            | ((<long long> n_blocks) << COUNT_SHIFT))
     work_on_phase(team, team.phase)
+    own_done = seconds(CLOCK_MONOTONIC)
     while atomic_load(&team.done) < n_blocks:
         wait_a_little(&rounds)
+    all_done = seconds(CLOCK_MONOTONIC)
+    cpu_used = seconds(CLOCK_THREAD_CPUTIME_ID) - cpu_start
+    if (all_done - own_done > 0.5 * (own_done - start)
+            or all_done - start - cpu_used > 0.25 * (all_done - start)):
+        team.backoff = min(2 * team.backoff, MAX_BACKOFF) if team.backoff else FIRST_BACKOFF
+        team.solo_phases = team.backoff
+    else:
+        # Forget slowly: another process sharing a core runs in time slices, and the
+        # phases that happen to fall between its slices say little about the next ones.
+        team.backoff //= 2
 
 
 cdef EpochResult run_epoch(Team* team, const floating[::1] sample_weight,
@@ -640,11 +734,18 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table,
     team.claim = 0
     team.done = 0
     team.phase = 0
+    team.sleepers = 0
+    pthread_mutex_init(&team.lock, NULL)
+    pthread_cond_init(&team.wake, NULL)
+    team.solo_phases = max(0, options.solo_phases)
+    team.backoff = min(max(0, options.backoff), MAX_BACKOFF)
     team.is_double = floating is double
     team.work = &work
     team.n_helpers = 0
     cdef int n_helpers = <int> min(options.n_threads - 1,
                                    max(n_row_blocks, n_param_blocks) - 1)
+    if team.solo_phases >= 2 * ((order.shape[0] + options.batch_size - 1) // options.batch_size):
+        n_helpers = 0  # backing off for the whole epoch: no helper to start
     cdef EpochResult result
     try:
         with nogil:
@@ -655,11 +756,15 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table,
                 team.n_helpers += 1
             result = run_epoch(&team, sample_weight, order.shape[0], n_params,
                                n_param_blocks)
+            result.solo_phases = team.solo_phases
+            result.backoff = team.backoff
             if team.n_helpers > 0:
-                atomic_store(&team.claim, (<long long> EXIT_PHASE) << PHASE_SHIFT)
+                publish(&team, (<long long> EXIT_PHASE) << PHASE_SHIFT)
                 for i in range(team.n_helpers):
                     pthread_join(helpers[i], NULL)
     finally:
+        pthread_cond_destroy(&team.wake)
+        pthread_mutex_destroy(&team.lock)
         free(layers)
         free(param_blocks)
         free(sums)

@@ -192,12 +192,12 @@ def test_loss_gradient_matches_reference(dtype, sparse, loss):
 # How train_epoch cuts each batch and how many threads share the blocks: the serial
 # default, and cuts with one and with several threads (the team size must never change
 # a result).
-SERIAL = {"n_row_blocks": 1, "n_param_blocks": 1, "n_threads": 1}
+SERIAL = {"n_row_blocks": 1, "n_param_blocks": 1, "n_threads": 1, "solo_phases": 0, "backoff": 0}
 TEAMS = [
     SERIAL,
-    {"n_row_blocks": 2, "n_param_blocks": 3, "n_threads": 1},
-    {"n_row_blocks": 2, "n_param_blocks": 3, "n_threads": 2},
-    {"n_row_blocks": 5, "n_param_blocks": 9, "n_threads": 3},
+    {**SERIAL, "n_row_blocks": 2, "n_param_blocks": 3},
+    {**SERIAL, "n_row_blocks": 2, "n_param_blocks": 3, "n_threads": 2},
+    {**SERIAL, "n_row_blocks": 5, "n_param_blocks": 9, "n_threads": 3},
 ]
 
 
@@ -339,7 +339,8 @@ def test_train_epoch_same_numbers_with_any_number_of_threads(dtype, sparse, bloc
             "alpha": 0.01, "learning_rate": 0.01, "momentum": 0.9, "nesterov": True,
             "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "batch_size": batch_size,
             "n_coefs": layout.n_coefs, "adam_steps": 0, "n_row_blocks": blocks[0],
-            "n_param_blocks": blocks[1], "n_threads": n_threads,
+            "n_param_blocks": blocks[1], "n_threads": n_threads, "solo_phases": 0,
+            "backoff": 0,
         }  # fmt: skip
         ours = params.copy()
         moments = np.zeros_like(params), np.zeros_like(params)
