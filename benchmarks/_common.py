@@ -99,8 +99,9 @@ def epoch_flops(n_rows, units):
 # Pause before each timed call. OpenBLAS's worker threads busy-wait for about 0.1 s
 # after their last product before they sleep, and OpenMP runtimes (torch's) spin too:
 # without a pause each contender would be timed while the previous contender's threads
-# still hold the other core.
-SETTLE_SECONDS = 0.2
+# still hold the other core. Smoke runs (--quick) skip the pause.
+SETTLE_SECONDS_FULL = 0.2
+SETTLE_SECONDS = SETTLE_SECONDS_FULL
 
 
 def timed(fn):

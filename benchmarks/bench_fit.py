@@ -267,6 +267,7 @@ def main(argv=None):
                              "own), or a number")
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
+    C.SETTLE_SECONDS = 0.0 if args.quick else C.SETTLE_SECONDS_FULL
     if args.reps < 3:
         parser.error("--reps must be at least 3 (the median of 3 or more)")
 

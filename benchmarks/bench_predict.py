@@ -106,6 +106,7 @@ def main(argv=None):
                         choices=["float32", "float64"])
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
+    C.SETTLE_SECONDS = 0.0 if args.quick else C.SETTLE_SECONDS_FULL
     if args.reps < 3:
         parser.error("--reps must be at least 3")
     n_pred = args.rows or (20000 if args.quick else 100000)

@@ -68,6 +68,7 @@ def main(argv=None):
     parser.add_argument("--dtypes", nargs="+", default=None, choices=["float32", "float64"])
     parser.add_argument("--solver", default="sgd", choices=["sgd", "adam"])
     args = parser.parse_args(argv)
+    C.SETTLE_SECONDS = 0.0 if args.quick else C.SETTLE_SECONDS_FULL
     if args.reps < 3:
         parser.error("--reps must be at least 3")
     dtypes = args.dtypes or (["float64"] if args.quick else ["float32", "float64"])
