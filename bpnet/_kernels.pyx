@@ -7,7 +7,7 @@
 #   3. thin Python entries that validate shapes, release the GIL and call layer 2.
 # Every kernel is fused over float32/float64 through `cython.floating`.
 from libc.float cimport DBL_EPSILON, FLT_EPSILON
-from libc.math cimport exp, log, tanh
+from libc.math cimport exp, expf, log, tanh, tanhf
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 from cpython.exc cimport PyErr_Clear
@@ -40,9 +40,24 @@ LAYER_TABLE_COLUMNS = ("fan_in", "fan_out", "coef_offset", "intercept_offset", "
 # The derivatives are written in terms of the activation's output a = f(z), which is what
 # the forward pass keeps.
 
+# float32 layers use the single-precision functions, as NumPy does for float32 arrays:
+# they are about twice as fast, and the result is rounded to float32 anyway.
+
+cdef inline floating fexp(floating z) noexcept nogil:
+    if floating is float:
+        return expf(z)
+    else:
+        return exp(z)
+
+cdef inline floating ftanh(floating z) noexcept nogil:
+    if floating is float:
+        return tanhf(z)
+    else:
+        return tanh(z)
+
 cdef inline floating logistic(floating z) noexcept nogil:
     # exp(-z) overflows to inf for very negative z, giving exactly 0, never NaN.
-    return 1.0 / (1.0 + exp(-z))
+    return 1 / (1 + fexp(-z))
 
 cdef inline floating logistic_derivative(floating a, floating delta) noexcept nogil:
     return delta * a * (1 - a)
@@ -133,13 +148,13 @@ cdef void add_bias_and_activate(const floating* intercept, int activation, float
                 row[j] = relu(row[j] + intercept[j])
         elif activation == Activation.TANH:
             for j in range(n_cols):
-                row[j] = tanh(row[j] + intercept[j])
+                row[j] = ftanh(row[j] + intercept[j])
         elif activation == Activation.LOGISTIC:
             for j in range(n_cols):
                 row[j] = logistic(row[j] + intercept[j])
         elif activation == Activation.EXP:
             for j in range(n_cols):
-                row[j] = exp(row[j] + intercept[j])
+                row[j] = fexp(row[j] + intercept[j])
         elif activation == Activation.SOFTMAX:
             # Shift by the row maximum so that exp never overflows.
             for j in range(n_cols):
@@ -150,7 +165,7 @@ cdef void add_bias_and_activate(const floating* intercept, int activation, float
                     row_max = row[j]
             total = 0
             for j in range(n_cols):
-                row[j] = exp(row[j] - row_max)
+                row[j] = fexp(row[j] - row_max)
                 total += row[j]
             for j in range(n_cols):
                 row[j] /= total
