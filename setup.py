@@ -11,8 +11,9 @@ DEBUG = os.environ.get("BPNET_DEBUG", "0") not in ("", "0")
 # BPNET_NATIVE=1 tunes the code for the building machine; wheels stay portable without it.
 NATIVE = os.environ.get("BPNET_NATIVE", "0") not in ("", "0")
 
-# -fno-math-errno lets sqrt vectorise (nothing here reads errno).
-compile_args = ["-O3" if not DEBUG else "-O0", "-fno-math-errno"]
+# -fno-math-errno lets sqrt vectorise (nothing here reads errno). -pthread: the epoch
+# kernel runs a small team of POSIX threads.
+compile_args = ["-O3" if not DEBUG else "-O0", "-fno-math-errno", "-pthread"]
 if DEBUG:
     compile_args.append("-g")
 if NATIVE:
@@ -36,6 +37,7 @@ extensions = [
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
         extra_compile_args=compile_args,
+        extra_link_args=["-pthread"],
     )
     for name in modules
 ]
