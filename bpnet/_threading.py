@@ -1,13 +1,19 @@
-"""How many BLAS threads the kernels run with: one for small products, all for large ones.
+"""How bpnet uses the cores.
 
-On small layers an OpenBLAS GEMM that wakes a second thread gains nothing, and whenever
-other work shares the cores its threads wait at a barrier for a scheduler time slice:
-benchmarks/bench_threads.py measured fits slowed 1.3x to over 200x. So products below
-PARALLEL_GEMM_WORK run on one thread, and larger ones, where a second core pays on an
-idle machine, keep the BLAS library's setting.
+Minibatch training (sgd, adam) runs each epoch on its own small team of threads inside
+one nogil call: a batch is cut, by shape alone, into row blocks and parameter blocks that
+the threads claim, each calling single-threaded BLAS (epoch_blocks, epoch_team). Because
+the cut never depends on the number of threads, neither do the results.
 
-The choice depends on the shapes only, never on timings: OpenBLAS's results can differ
-in the last bits between thread counts, and a fit must give the same model every time.
+The full-batch products of lbfgs run inside BLAS instead: on one thread below
+PARALLEL_GEMM_WORK multiply-adds, where a second OpenBLAS thread never paid off and, with
+other work sharing the cores, waits at its barrier for a scheduler time slice
+(benchmarks/bench_threads.py measured fits slowed 1.3x to over 200x), and with the BLAS
+library's setting above it. That choice too depends on the shapes only, never on timings:
+OpenBLAS's results can differ in the last bits between thread counts, and a fit must
+give the same model every time.
+
+Prediction splits the rows among the cores (row_parallel), each with one BLAS thread.
 """
 
 import os
@@ -20,7 +26,8 @@ from threadpoolctl import ThreadpoolController
 
 # Multiply-adds in the largest GEMM of one batch (rows * fan_in * fan_out) below which a
 # second BLAS thread never paid off on this project's reference 2-core machine, even idle
-# (benchmarks/results/bench_threads.json).
+# (measured by bench_threads.py on minibatch products, before the epoch team replaced
+# BLAS threads there; it now applies to lbfgs's 1024-row chunks).
 PARALLEL_GEMM_WORK = 25_000_000
 
 # "one" pins every product to one BLAS thread, "default" lets every product use the BLAS
