@@ -356,3 +356,38 @@ def test_train_epoch_same_numbers_with_any_number_of_threads(dtype, sparse, bloc
     for ours, loss_sum in results[1:]:
         assert np.array_equal(ours, results[0][0])
         assert loss_sum == results[0][1]
+
+
+@pytest.mark.parametrize("solo_phases", [0, 1, 30])
+def test_train_epoch_back_off_changes_nothing(solo_phases):
+    """Phases run alone during a back-off, then shared again, give the same numbers.
+
+    Thirty phases of a wide layer run alone take long enough for the helpers to go to
+    sleep; the first shared phase after them must wake them.
+    """
+    rng = np.random.RandomState(12)
+    layout, params = _network(np.float64, hidden=(300,), activation="relu", n_features=40)
+    X = readonly(rng.randn(2000, 40))
+    data = KernelInput(X, _targets("log_loss", rng, 2000, 3))
+    order = readonly(rng.permutation(2000).astype(np.intp))
+    outcomes = []
+    for n_threads, solo in ((1, 0), (2, solo_phases), (3, solo_phases)):
+        options = {
+            "solver": _sgd_fast.SOLVER_CODES["sgd"], "loss": _kernels.LOSS_CODES["log_loss"],
+            "alpha": 1e-4, "learning_rate": 0.01, "momentum": 0.9, "nesterov": True,
+            "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "batch_size": 50,
+            "n_coefs": layout.n_coefs, "adam_steps": 0, "n_row_blocks": 2,
+            "n_param_blocks": 4, "n_threads": n_threads, "solo_phases": solo, "backoff": solo,
+        }  # fmt: skip
+        ours = params.copy()
+        result = _sgd_fast.train_epoch(
+            layout.table, *data.x_args, readonly(data.Y), readonly(data.sample_weight), order,
+            ours, np.empty_like(params), np.zeros_like(params), np.empty(0),
+            np.empty(_sgd_fast.workspace_size(layout.table, 50, False)), options,
+        )  # fmt: skip
+        assert result["status"] == _sgd_fast.EpochStatus.COMPLETED
+        assert 0 <= result["solo_phases"] and 0 <= result["backoff"]
+        outcomes.append((ours, result["loss_sum"]))
+    for ours, loss_sum in outcomes[1:]:
+        assert np.array_equal(ours, outcomes[0][0])
+        assert loss_sum == outcomes[0][1]
