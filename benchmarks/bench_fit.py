@@ -249,7 +249,7 @@ def main(argv=None):
                         help="tiny subset, 1-2 epochs, 3 repetitions (seconds)")
     parser.add_argument("--output", type=Path, default=C.default_output("bench_fit.json"),
                         help="JSON path; the plot is written beside it as .png")
-    parser.add_argument("--reps", type=int, default=3, help="repetitions (median; >= 3)")
+    parser.add_argument("--reps", type=int, default=5, help="repetitions (median; >= 3)")
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"],
                         choices=["float32", "float64"])
     parser.add_argument("--solvers", nargs="+", default=["sgd", "adam"], choices=["sgd", "adam"])
