@@ -6,6 +6,7 @@ Usage::
     python benchmarks/run_all.py --quick        # smoke run (well under a minute)
     python benchmarks/run_all.py --threads      # also the one-thread-vs-team study
     python benchmarks/run_all.py --output-dir /some/dir
+    python benchmarks/run_all.py --threads --readme   # also refresh README.md's tables
 
 Each benchmark writes its JSON (and PNG) into the output directory (default
 benchmarks/results/); the summary is also written there as summary.md.
@@ -77,6 +78,8 @@ def main(argv=None):
     parser.add_argument("--output-dir", type=Path, default=C.RESULTS_DIR)
     parser.add_argument("--threads", action="store_true",
                         help="also run bench_threads.py (adds a few minutes)")
+    parser.add_argument("--readme", action="store_true",
+                        help="write the summary between README.md's performance-table markers")
     args = parser.parse_args(argv)
     out = args.output_dir
     common = ["--quick"] if args.quick else []
@@ -98,6 +101,23 @@ def main(argv=None):
     print("\n" + "=" * 72 + "\n")
     print(text)
     print(f"total time {elapsed:.0f} s; wrote {out / 'summary.md'}")
+    if args.readme:
+        update_readme(text)
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+START, END = "<!-- performance-table:start -->", "<!-- performance-table:end -->"
+
+
+def update_readme(text, path=README):
+    """Replace what lies between the README's performance-table markers with `text`
+    (its headings one level down, under the README's own)."""
+    readme = path.read_text()
+    head, rest = readme.split(START, 1)
+    _, tail = rest.split(END, 1)
+    body = text.replace("\n### ", "\n#### ")
+    path.write_text(f"{head}{START}\n{body}{END}{tail}")
+    print(f"updated {path}")
 
 
 if __name__ == "__main__":
