@@ -149,6 +149,7 @@ cdef struct EpochResult:
     Py_ssize_t n_batches    # batches whose update was applied
     long long solo_phases   # the team's back-off state, for the next epoch's options
     long long backoff
+    long long shared_phases # phases the team shared (the rest ran on the calling thread)
 
 
 # Offsets of the buffers carved out of the one workspace array, in elements.
@@ -241,6 +242,11 @@ cdef enum:
     # Phases the calling thread runs alone after a stall: first, and at most.
     FIRST_BACKOFF = 64
     MAX_BACKOFF = 8192
+
+# A phase counts as stalled only if the wait or the lost core time also exceeds this:
+# another process takes a core for milliseconds, while interrupts and timer ticks cost
+# microseconds that must not make the team back off.
+cdef double STALL_SECONDS = 100e-6
 
 
 # Work, in floating-point operations, between two checks for a pending signal: a few
@@ -498,13 +504,18 @@ cdef void* helper_main(void* arg) noexcept nogil:
             rounds = 0
 
 
-cdef void publish(Team* team, long long claim) noexcept nogil:
-    """Start a phase (or tell the helpers to exit), waking any helper that sleeps."""
+cdef bint publish(Team* team, long long claim) noexcept nogil:
+    """Start a phase (or tell the helpers to exit), waking any helper that sleeps.
+
+    Returns whether a helper had to be woken.
+    """
     atomic_store_sc(&team.claim, claim)
     if atomic_load_sc(&team.sleepers) > 0:
         pthread_mutex_lock(&team.lock)
         pthread_cond_broadcast(&team.wake)
         pthread_mutex_unlock(&team.lock)
+        return True
+    return False
 
 
 cdef inline double seconds(int clock) noexcept nogil:
@@ -525,7 +536,8 @@ cdef void run_phase(Team* team, long long kind, Py_ssize_t n_blocks) noexcept no
     """
     cdef Py_ssize_t index
     cdef long long rounds = 0
-    cdef double start, cpu_start, own_done, all_done, cpu_used
+    cdef double start, cpu_start, own_done, all_done, cpu_used, waited, lost
+    cdef bint woke_helpers
     if team.n_helpers == 0 or team.solo_phases > 0:
         if team.solo_phases > 0:
             team.solo_phases -= 1
@@ -538,16 +550,23 @@ cdef void run_phase(Team* team, long long kind, Py_ssize_t n_blocks) noexcept no
     # new phase is published by the release store below.
     atomic_store_relaxed(&team.done, 0)
     team.phase += 1
-    publish(team, (team.phase << PHASE_SHIFT) | (kind << KIND_SHIFT)
-            | ((<long long> n_blocks) << COUNT_SHIFT))
+    woke_helpers = publish(team, (team.phase << PHASE_SHIFT) | (kind << KIND_SHIFT)
+                           | ((<long long> n_blocks) << COUNT_SHIFT))
     work_on_phase(team, team.phase)
     own_done = seconds(CLOCK_MONOTONIC)
     while atomic_load(&team.done) < n_blocks:
         wait_a_little(&rounds)
     all_done = seconds(CLOCK_MONOTONIC)
     cpu_used = seconds(CLOCK_THREAD_CPUTIME_ID) - cpu_start
-    if (all_done - own_done > 0.5 * (own_done - start)
-            or all_done - start - cpu_used > 0.25 * (all_done - start)):
+    if woke_helpers or team.phase == 1:
+        # A helper just started, or woken from sleep, starts late: this phase says
+        # nothing about the machine (it is the epoch's first, or the first after a
+        # back-off), the next one will.
+        return
+    waited = all_done - own_done
+    lost = all_done - start - cpu_used
+    if ((waited > 0.5 * (own_done - start) and waited > STALL_SECONDS)
+            or (lost > 0.25 * (all_done - start) and lost > STALL_SECONDS)):
         team.backoff = min(2 * team.backoff, MAX_BACKOFF) if team.backoff else FIRST_BACKOFF
         team.solo_phases = team.backoff
     else:
@@ -758,6 +777,7 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table,
                                n_param_blocks)
             result.solo_phases = team.solo_phases
             result.backoff = team.backoff
+            result.shared_phases = team.phase
             if team.n_helpers > 0:
                 publish(&team, (<long long> EXIT_PHASE) << PHASE_SHIFT)
                 for i in range(team.n_helpers):
