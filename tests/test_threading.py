@@ -1,6 +1,7 @@
 """Threading: the BLAS policy for full-batch products, the epoch team for minibatches."""
 
 import numpy as np
+import pytest
 from numpy.testing import assert_array_equal
 
 from bpnet import BPClassifier, _threading
@@ -119,6 +120,7 @@ def test_concurrent_epoch_teams_share_the_cores(monkeypatch):
     assert _team_size() == 2  # everything given back
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_fit_is_the_same_with_one_thread_or_a_team(monkeypatch):
     """The team size changes only the speed: the fitted model is bit for bit the same."""
     rng = np.random.RandomState(0)
