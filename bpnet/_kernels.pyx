@@ -83,11 +83,24 @@ cdef inline floating clip_probability(floating p, floating eps) noexcept nogil:
 
 # --- 2. loops over a batch -----------------------------------------------------------
 
+cdef inline Py_ssize_t weight_range_start(const Py_ssize_t[:, ::1] table, Py_ssize_t k) noexcept:
+    """Start of weight range k: layer k // 2's coefficients (k even) or intercepts (odd)."""
+    return table[k // 2, 2] if k % 2 == 0 else table[k // 2, 3]
+
+
+cdef inline Py_ssize_t weight_range_stop(const Py_ssize_t[:, ::1] table, Py_ssize_t k) noexcept:
+    cdef Py_ssize_t layer = k // 2
+    if k % 2 == 0:
+        return table[layer, 2] + table[layer, 0] * table[layer, 1]
+    return table[layer, 3] + table[layer, 1]
+
+
 cdef Layer* layers_from_table(const Py_ssize_t[:, ::1] table, Py_ssize_t n_params) except NULL:
     """Copy a (n_layers, 5) table into a malloc'ed Layer array; the caller frees it.
 
     The table is checked to chain (each fan_in is the previous fan_out) and, unless
-    n_params is negative, to fit inside a parameter vector of that length.
+    n_params is negative, to fit inside a parameter vector of that length without two
+    layers sharing a parameter.
     """
     cdef Py_ssize_t i, n_layers = table.shape[0]
     if table.shape[1] != 5 or n_layers < 1:
@@ -103,6 +116,14 @@ cdef Layer* layers_from_table(const Py_ssize_t[:, ::1] table, Py_ssize_t n_param
             raise ValueError(f"layer {i}'s weights do not fit in {n_params} parameters")
         if not 0 <= table[i, 4] <= Activation.EXP:
             raise ValueError(f"layer {i} has an unknown activation code {table[i, 4]}")
+    if n_params >= 0:
+        # Blocks of one epoch write their layers' weights at the same time: no two of
+        # the weight ranges may overlap.
+        for i in range(2 * n_layers):
+            for j in range(i + 1, 2 * n_layers):
+                if (weight_range_start(table, i) < weight_range_stop(table, j)
+                        and weight_range_start(table, j) < weight_range_stop(table, i)):
+                    raise ValueError(f"layers {i // 2} and {j // 2} share parameters")
     cdef Layer* layers = <Layer*> malloc(n_layers * sizeof(Layer))
     if layers == NULL:
         raise MemoryError()

@@ -12,8 +12,10 @@
 #
 # How the work is cut depends only on the shapes (EpochOptions.n_row_blocks and
 # n_param_blocks), never on the number of threads or on which thread ran a block: every
-# number the epoch produces is the same with one thread or several, loaded or idle. A
-# thread that the scheduler takes away simply claims fewer blocks.
+# number the epoch produces is the same with one thread or several, loaded or idle,
+# provided BLAS itself runs single-threaded (the estimators make sure of that; OpenBLAS
+# can round differently with more threads). A thread that the scheduler takes away
+# simply claims fewer blocks.
 from cython cimport floating
 from libc.math cimport isfinite, pow, sqrt, sqrtf
 from libc.stdlib cimport calloc, free, malloc
@@ -207,8 +209,9 @@ cdef struct BatchWork:
 # the current phase's finished blocks.
 cdef struct Team:
     long long claim
-    long long padding[7]        # keep the two counters on separate cache lines
+    long long padding[7]        # keep the two counters on cache lines of their own
     long long done
+    long long padding_2[7]
     long long phase
     int n_helpers
     bint is_double
@@ -271,9 +274,9 @@ cdef WorkspaceLayout plan_workspace(const Layer* layers, Py_ssize_t n_layers,
 def param_blocks(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t target):
     """The parameter blocks of the update phase, as (layer, in_start, in_stop, intercepts)
     tuples, for `target` blocks (for tests and benchmarks)."""
-    if target < 1:
-        raise ValueError("target must be at least 1")
     cdef Py_ssize_t n_layers = layer_table.shape[0], i, count
+    if not 1 <= target <= MAX_BLOCKS // max(1, n_layers):
+        raise ValueError(f"target must be at least 1 and give at most {MAX_BLOCKS} blocks")
     cdef Layer* layers = layers_from_table(layer_table, -1)
     cdef ParamBlock* blocks = <ParamBlock*> malloc(n_layers * target * sizeof(ParamBlock))
     if blocks == NULL:
@@ -538,7 +541,9 @@ cdef void run_phase(Team* team, long long kind, Py_ssize_t n_blocks) noexcept no
     cdef long long rounds = 0
     cdef double start, cpu_start, own_done, all_done, cpu_used, waited, lost
     cdef bint woke_helpers
-    if team.n_helpers == 0 or team.solo_phases > 0:
+    if team.n_helpers == 0 or team.solo_phases > 0 or team.phase >= EXIT_PHASE - 1:
+        # (An epoch of over a billion batches runs its last ones alone rather than let
+        # the phase number reach the one that tells the helpers to exit.)
         if team.solo_phases > 0:
             team.solo_phases -= 1
         for index in range(n_blocks):
@@ -570,8 +575,8 @@ cdef void run_phase(Team* team, long long kind, Py_ssize_t n_blocks) noexcept no
         team.backoff = min(2 * team.backoff, MAX_BACKOFF) if team.backoff else FIRST_BACKOFF
         team.solo_phases = team.backoff
     else:
-        # Forget slowly: another process sharing a core runs in time slices, and the
-        # phases that happen to fall between its slices say little about the next ones.
+        # Halve rather than forget: another process sharing a core runs in time slices,
+        # and the phases that fall between its slices say little about the next ones.
         team.backoff //= 2
 
 
@@ -676,6 +681,12 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table,
     `grads` and `workspace` are scratch space (see workspace_size). Returns a dict with
     loss_sum, adam_steps, status (an EpochStatus) and n_batches.
 
+    The batches are cut into options['n_row_blocks'] row blocks and about
+    options['n_param_blocks'] parameter blocks, shared by options['n_threads'] threads;
+    the results depend on the cut, not on the threads, as long as BLAS runs
+    single-threaded. options['solo_phases'] and options['backoff'] carry the team's
+    back-off from the previous epoch (the result returns them, with shared_phases).
+
     A pending signal (Ctrl-C) stops the epoch with status INTERRUPTED and clears the
     exception, leaving the caller to decide what an interruption means.
     """
@@ -703,8 +714,10 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table,
     for i in range(order.shape[0]):
         if not 0 <= order[i] < n_rows_in:
             raise IndexError(f"order[{i}] = {order[i]} is not a row of X")
-    if not (1 <= options.n_row_blocks <= MAX_BLOCKS and 1 <= options.n_param_blocks
-            and n_layers * options.n_param_blocks <= MAX_BLOCKS and options.n_threads >= 1):
+    # Compared without multiplying, so that no product can overflow.
+    if not (1 <= options.n_row_blocks <= MAX_BLOCKS
+            and 1 <= options.n_param_blocks <= MAX_BLOCKS // n_layers
+            and options.n_threads >= 1):
         raise ValueError(f"n_row_blocks and n_param_blocks must be at least 1 and give at "
                          f"most {MAX_BLOCKS} blocks; n_threads must be at least 1")
     cdef Layer* layers = layers_from_table(layer_table, n_params)
@@ -718,7 +731,8 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table,
         n_layers * options.n_param_blocks * sizeof(ParamBlock))
     cdef double* sums = <double*> calloc(n_row_blocks + 2 * n_layers * options.n_param_blocks,
                                          sizeof(double))
-    cdef pthread_t* helpers = <pthread_t*> malloc(options.n_threads * sizeof(pthread_t))
+    cdef int n_helpers = <int> min(options.n_threads - 1, MAX_BLOCKS)
+    cdef pthread_t* helpers = <pthread_t*> malloc(max(1, n_helpers) * sizeof(pthread_t))
     if param_blocks == NULL or sums == NULL or helpers == NULL:
         free(layers)
         free(param_blocks)
@@ -754,15 +768,18 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table,
     team.done = 0
     team.phase = 0
     team.sleepers = 0
-    pthread_mutex_init(&team.lock, NULL)
-    pthread_cond_init(&team.wake, NULL)
+    if pthread_mutex_init(&team.lock, NULL) != 0:
+        n_helpers = 0  # no way to sleep and wake: run on the calling thread alone
+    elif pthread_cond_init(&team.wake, NULL) != 0:
+        pthread_mutex_destroy(&team.lock)
+        n_helpers = 0
+    cdef bint synchronised = n_helpers > 0
     team.solo_phases = max(0, options.solo_phases)
     team.backoff = min(max(0, options.backoff), MAX_BACKOFF)
     team.is_double = floating is double
     team.work = &work
     team.n_helpers = 0
-    cdef int n_helpers = <int> min(options.n_threads - 1,
-                                   max(n_row_blocks, n_param_blocks) - 1)
+    n_helpers = <int> min(n_helpers, max(n_row_blocks, n_param_blocks) - 1)
     if team.solo_phases >= 2 * ((order.shape[0] + options.batch_size - 1) // options.batch_size):
         n_helpers = 0  # backing off for the whole epoch: no helper to start
     cdef EpochResult result
@@ -783,8 +800,9 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table,
                 for i in range(team.n_helpers):
                     pthread_join(helpers[i], NULL)
     finally:
-        pthread_cond_destroy(&team.wake)
-        pthread_mutex_destroy(&team.lock)
+        if synchronised:
+            pthread_cond_destroy(&team.wake)
+            pthread_mutex_destroy(&team.lock)
         free(layers)
         free(param_blocks)
         free(sums)

@@ -280,6 +280,8 @@ def test_train_epoch_reports_non_finite_loss():
         (lambda k: k.update(Y=np.zeros((4, 2))), "one column per output"),
         (lambda k: k.update(n_row_blocks=0), "n_row_blocks and n_param_blocks must be"),
         (lambda k: k.update(n_param_blocks=10**6), "n_row_blocks and n_param_blocks must be"),
+        # Large enough that n_layers * n_param_blocks would wrap around in C.
+        (lambda k: k.update(n_param_blocks=2**62), "n_row_blocks and n_param_blocks must be"),
         (lambda k: k.update(n_threads=0), "n_threads must be at least 1"),
     ],
 )
@@ -391,3 +393,14 @@ def test_train_epoch_back_off_changes_nothing(solo_phases):
     for ours, loss_sum in outcomes[1:]:
         assert np.array_equal(ours, outcomes[0][0])
         assert loss_sum == outcomes[0][1]
+
+
+def test_layer_tables_whose_weights_overlap_are_rejected():
+    layout, params = _network(np.float64)
+    table = layout.table.copy()
+    table[1, 2] = table[0, 2] + 1  # layer 1's coefficients start inside layer 0's
+    with pytest.raises(ValueError, match="share parameters"):
+        _kernels.predict(table, params, *KernelInput(np.zeros((2, 6))).x_args,
+                         np.empty((2, 3)))
+    with pytest.raises(ValueError, match="at most"):
+        _sgd_fast.param_blocks(layout.table, 2**62)
