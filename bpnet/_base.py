@@ -502,7 +502,8 @@ class BaseBP(BaseEstimator, ABC):
         options.update(epoch_blocks(batch_size, layout.layer_units))
         sample_idx = np.arange(n_train, dtype=np.intp)
         # The epoch's own threads share each batch, each calling single-threaded BLAS.
-        with epoch_team(options) as n_threads, one_blas_thread():
+        epoch_flops = 6 * n_train * layout.n_params
+        with epoch_team(options, epoch_flops) as n_threads, one_blas_thread():
             options["n_threads"] = n_threads
             self.n_iter_ = 0
             snapshot.save(self, params, optimizer)

@@ -221,6 +221,12 @@ cdef struct Team:
     # off for twice as long each time it happens again in a row.
     long long solo_phases
     long long backoff
+    # Shared phases since the last verdict: the calling thread's own work, its wait for
+    # the helpers, the core time it lost, and the wall time, in seconds.
+    double window_own
+    double window_waited
+    double window_lost
+    double window_wall
     # A helper that has waited long for a new phase sleeps on `wake` instead of
     # holding its core (which another process, or the calling thread, may need).
     long long sleepers
@@ -246,9 +252,11 @@ cdef enum:
     FIRST_BACKOFF = 64
     MAX_BACKOFF = 8192
 
-# A phase counts as stalled only if the wait or the lost core time also exceeds this:
-# another process takes a core for milliseconds, while interrupts and timer ticks cost
-# microseconds that must not make the team back off.
+# Shared phases are judged together until they span WINDOW_SECONDS (or the epoch ends),
+# so that many short phases each a little late add up. A window counts as stalled only
+# if the wait or the lost core time also exceeds STALL_SECONDS: interrupts and timer
+# ticks cost microseconds that must not make the team back off.
+cdef double WINDOW_SECONDS = 1e-3
 cdef double STALL_SECONDS = 100e-6
 
 
@@ -531,15 +539,14 @@ cdef void run_phase(Team* team, long long kind, Py_ssize_t n_blocks) noexcept no
     """Run blocks 0...n_blocks-1 of one phase on the team; returns when all are done.
 
     Who runs which block never changes a result, so the calling thread is free to run a
-    phase alone: it does so when it has no helpers, and for a while after a phase showed
-    that the machine is busier than the team: a helper made it wait half as long as its
-    own share of the work took (another process held the helper's core), or the calling
-    thread itself lost its core for a quarter of the phase. A team on a busy machine is
-    thus not much slower than one thread, and a helper left without work goes to sleep.
+    phase alone: it does so when it has no helpers, and for a while after the shared
+    phases showed that the machine is busier than the team (see judge_window). A team on
+    a busy machine is thus not much slower than one thread, and a helper left without
+    work goes to sleep.
     """
     cdef Py_ssize_t index
     cdef long long rounds = 0
-    cdef double start, cpu_start, own_done, all_done, cpu_used, waited, lost
+    cdef double start, cpu_start, own_done, all_done, cpu_used
     cdef bint woke_helpers
     if team.n_helpers == 0 or team.solo_phases > 0 or team.phase >= EXIT_PHASE - 1:
         # (An epoch of over a billion batches runs its last ones alone rather than let
@@ -568,16 +575,34 @@ cdef void run_phase(Team* team, long long kind, Py_ssize_t n_blocks) noexcept no
         # nothing about the machine (it is the epoch's first, or the first after a
         # back-off), the next one will.
         return
-    waited = all_done - own_done
-    lost = all_done - start - cpu_used
-    if ((waited > 0.5 * (own_done - start) and waited > STALL_SECONDS)
-            or (lost > 0.25 * (all_done - start) and lost > STALL_SECONDS)):
+    team.window_own += own_done - start
+    team.window_waited += all_done - own_done
+    team.window_lost += all_done - start - cpu_used
+    team.window_wall += all_done - start
+    if team.window_wall >= WINDOW_SECONDS:
+        judge_window(team)
+
+
+cdef void judge_window(Team* team) noexcept nogil:
+    """Back off if the shared phases since the last verdict show a busy machine.
+
+    The helpers made the calling thread wait half as long as its own work took (another
+    process held a helper's core), or the calling thread lost a quarter of the time to
+    other threads. Each stalled window doubles the back-off; a good one halves it.
+    """
+    if ((team.window_waited > 0.5 * team.window_own and team.window_waited > STALL_SECONDS)
+            or (team.window_lost > 0.25 * team.window_wall
+                and team.window_lost > STALL_SECONDS)):
         team.backoff = min(2 * team.backoff, MAX_BACKOFF) if team.backoff else FIRST_BACKOFF
         team.solo_phases = team.backoff
     else:
         # Halve rather than forget: another process sharing a core runs in time slices,
         # and the phases that fall between its slices say little about the next ones.
         team.backoff //= 2
+    team.window_own = 0.0
+    team.window_waited = 0.0
+    team.window_lost = 0.0
+    team.window_wall = 0.0
 
 
 cdef EpochResult run_epoch(Team* team, const floating[::1] sample_weight,
@@ -774,6 +799,10 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table,
         pthread_mutex_destroy(&team.lock)
         n_helpers = 0
     cdef bint synchronised = n_helpers > 0
+    team.window_own = 0.0
+    team.window_waited = 0.0
+    team.window_lost = 0.0
+    team.window_wall = 0.0
     team.solo_phases = max(0, options.solo_phases)
     team.backoff = min(max(0, options.backoff), MAX_BACKOFF)
     team.is_double = floating is double
@@ -792,6 +821,8 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table,
                 team.n_helpers += 1
             result = run_epoch(&team, sample_weight, order.shape[0], n_params,
                                n_param_blocks)
+            if team.window_wall > 0:
+                judge_window(&team)  # the epoch's last, shorter window
             result.solo_phases = team.solo_phases
             result.backoff = team.backoff
             result.shared_phases = team.phase

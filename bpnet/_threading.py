@@ -195,6 +195,15 @@ MAX_PARAM_BLOCKS = 4
 # (benchmarks/bench_threads.py).
 MIN_BLOCK_WORK = 500_000
 
+# Floating-point operations an epoch must carry (about 6 * rows * weights) for a team to
+# pay. Helper threads are started and joined once per epoch; on an idle machine that
+# costs tens of microseconds, but when another process keeps a core busy (even
+# OpenBLAS's worker threads, which spin for about 0.1 s after their last product) a
+# helper can wait a scheduler time slice to start or to finish. An epoch of digits with
+# 100 hidden units (about 60 MFLOP, 1-2 ms) was measured twice as slow that way, so
+# such short epochs run on the calling thread alone.
+MIN_EPOCH_FLOPS = 200_000_000
+
 # BPNET_NUM_THREADS caps the team; by default it follows the BLAS thread limit in force
 # (so threadpoolctl.threadpool_limits(1) or OPENBLAS_NUM_THREADS=1 mean one thread) and
 # the cores this process may use.
@@ -259,14 +268,18 @@ def remember_team_backoff(result):
 
 
 @contextmanager
-def epoch_team(blocks):
+def epoch_team(blocks, epoch_flops=None):
     """Reserve threads for a fit's epochs; yields how many it may use (at least one).
 
-    Fits running at the same time (GridSearchCV with a threading backend, say) share the
-    cores: each takes what the others have left, so they do not crowd one another.
+    ``epoch_flops`` is the work of one epoch (about 6 * rows * weights); below
+    MIN_EPOCH_FLOPS the epochs run on one thread. Fits running at the same time
+    (GridSearchCV with a threading backend, say) share the cores: each takes what the
+    others have left, so they do not crowd one another.
     """
     global _team_threads_in_use
     wanted = min(team_limit(), max(blocks["n_row_blocks"], blocks["n_param_blocks"]))
+    if epoch_flops is not None and epoch_flops < MIN_EPOCH_FLOPS:
+        wanted = 1
     with _team_lock:
         granted = max(1, min(wanted, n_cores() - _team_threads_in_use))
         _team_threads_in_use += granted

@@ -107,6 +107,9 @@ def test_epoch_team_follows_the_blas_limit_and_the_environment(monkeypatch):
     assert _team_size(batch_size=8, units=(4, 3, 2)) == 1  # one block: nothing to share
     with threadpool_limits(1):
         assert _team_size() == 1
+    blocks = _threading.epoch_blocks(128, [784, 256, 10])
+    with _threading.epoch_team(blocks, _threading.MIN_EPOCH_FLOPS - 1) as short_epochs:
+        assert short_epochs == 1  # too little work per epoch to start helpers
     monkeypatch.setattr(_threading, "_requested_threads", "1")
     assert _team_size() == 1
 
@@ -127,6 +130,7 @@ def test_fit_is_the_same_with_one_thread_or_a_team(monkeypatch):
     X, y = rng.randn(2000, 40), rng.randint(4, size=2000)
     params = dict(hidden_layer_sizes=(64, 32), batch_size=256, max_iter=4, random_state=0)
     assert _threading.epoch_blocks(256, [40, 64, 32, 4])["n_row_blocks"] > 1
+    monkeypatch.setattr(_threading, "MIN_EPOCH_FLOPS", 0)  # a team even for short epochs
     models = []
     for threads in ("1", "2", "3"):
         monkeypatch.setattr(_threading, "_requested_threads", threads)
