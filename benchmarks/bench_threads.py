@@ -7,8 +7,9 @@ rows and weights between the cores' caches. This script times, per shape:
 
 - ``1 thread``: under ``threadpoolctl.threadpool_limits(1)``, which bpnet's team follows;
 - ``always cut``: the team on every core with every batch cut into the most blocks
-  (the size threshold switched off);
-- ``bpnet policy``: the default, which cuts only above MIN_BLOCK_WORK.
+  (the size thresholds switched off);
+- ``bpnet policy``: the default, which cuts only above MIN_BLOCK_WORK and starts
+  helpers only for epochs above MIN_EPOCH_FLOPS.
 
 It feeds the thresholds in bpnet/_threading.py. Run it on a quiet machine as well as a
 loaded one: the blocks are claimed dynamically, so a core taken by another process
@@ -86,14 +87,14 @@ def main(argv=None):
 
     def runner(X, y, params, n_threads=None, always_cut=False):
         def run():
-            saved = policy.MIN_BLOCK_WORK
+            saved = policy.MIN_BLOCK_WORK, policy.MIN_EPOCH_FLOPS
             if always_cut:
-                policy.MIN_BLOCK_WORK = 1
+                policy.MIN_BLOCK_WORK, policy.MIN_EPOCH_FLOPS = 1, 0
             try:
                 with threadpool_limits(n_threads), C.quiet():
                     BPClassifier(**params).fit(X, y)
             finally:
-                policy.MIN_BLOCK_WORK = saved
+                policy.MIN_BLOCK_WORK, policy.MIN_EPOCH_FLOPS = saved
         return run
 
     records = []
@@ -113,6 +114,9 @@ def main(argv=None):
             t1, tc, tp = (C.median(times[key]) / epochs for key in ("1", "cut", "policy"))
             blocks = policy.epoch_blocks(batch, units)
             work = batch * sum(a * b for a, b in zip(units[:-1], units[1:]))
+            n_params = sum(a * b + b for a, b in zip(units[:-1], units[1:]))
+            short = 6 * X.shape[0] * n_params < policy.MIN_EPOCH_FLOPS
+            policy_threads = 1 if short else min(n_team, max(blocks.values()))
             rec = {
                 "case": f"{name}[:{X.shape[0]}] h{'x'.join(map(str, hidden))}",
                 "dtype": dt,
@@ -120,6 +124,7 @@ def main(argv=None):
                 "layer_units": units,
                 "gradient_work_per_batch": work,
                 "policy_blocks": blocks,
+                "policy_threads": policy_threads,
                 "team_threads": n_team,
                 "ms_per_epoch_1_thread": 1e3 * t1,
                 "ms_per_epoch_always_cut": 1e3 * tc,

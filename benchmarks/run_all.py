@@ -60,10 +60,12 @@ def summary(fit, predict, memory, threads=None):
             f"### bpnet fit: one thread against a team of {threads['team_threads']}",
             "",
             C.markdown_table(
-                ["case", "dtype", "batch", "blocks (rows+params)", "1 thread ms/epoch",
-                 "always cut ms/epoch", "bpnet policy ms/epoch", "policy speedup"],
+                ["case", "dtype", "batch", "blocks (rows+params)", "policy threads",
+                 "1 thread ms/epoch", "always cut ms/epoch", "bpnet policy ms/epoch",
+                 "policy speedup"],
                 [[r["case"], r["dtype"], r["batch_size"],
                   f"{r['policy_blocks']['n_row_blocks']}+{r['policy_blocks']['n_param_blocks']}",
+                  r.get("policy_threads", "—"),
                   r["ms_per_epoch_1_thread"], r["ms_per_epoch_always_cut"],
                   r["ms_per_epoch_policy"], r["speedup_policy"]]
                  for r in threads["results"]]),
