@@ -131,20 +131,20 @@ def torch_runner(torch, X, y, hidden, batch, solver, epochs, alpha=1e-4, lr=1e-3
     return run
 
 
-def matched_torch_threads(batch, units):
+def matched_torch_threads(batch, units, n_rows):
     """Threads for the PyTorch loop: as many as bpnet's epoch team uses for the case.
 
     With two threads on small products, torch's OpenMP barriers stall whenever another
     process holds a core (tens of times slower on a loaded machine), so giving torch its
     default there would measure the machine's load, not the library. Both get the same
-    thread budget instead: one thread where bpnet keeps batches whole, its team's size
-    where it cuts them.
+    thread budget instead: one thread where bpnet trains on one, its team's size where
+    it shares batches.
     """
     try:
-        from bpnet._threading import epoch_blocks, team_limit
+        from bpnet._threading import epoch_blocks, epoch_threads
     except ImportError:
         return None
-    return min(team_limit(), max(epoch_blocks(batch, units).values()))
+    return epoch_threads(epoch_blocks(batch, units), 6 * n_rows * C.n_params(units))
 
 
 def run_case(name, hidden, batch, epochs, solver, dtype, reps, torch, peak,
@@ -164,7 +164,8 @@ def run_case(name, hidden, batch, epochs, solver, dtype, reps, torch, peak,
     n_torch_threads = None
     if torch is not None:
         if torch_threads == "matched":
-            n_torch_threads = matched_torch_threads(batch, units) or torch_default_threads(torch)
+            n_torch_threads = (matched_torch_threads(batch, units, n)
+                               or torch_default_threads(torch))
         elif torch_threads == "default":
             n_torch_threads = torch_default_threads(torch)
         else:

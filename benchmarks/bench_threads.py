@@ -114,9 +114,7 @@ def main(argv=None):
             t1, tc, tp = (C.median(times[key]) / epochs for key in ("1", "cut", "policy"))
             blocks = policy.epoch_blocks(batch, units)
             work = batch * sum(a * b for a, b in zip(units[:-1], units[1:]))
-            n_params = sum(a * b + b for a, b in zip(units[:-1], units[1:]))
-            short = 6 * X.shape[0] * n_params < policy.MIN_EPOCH_FLOPS
-            policy_threads = 1 if short else min(n_team, max(blocks.values()))
+            policy_threads = policy.epoch_threads(blocks, 6 * X.shape[0] * C.n_params(units))
             rec = {
                 "case": f"{name}[:{X.shape[0]}] h{'x'.join(map(str, hidden))}",
                 "dtype": dt,

@@ -496,7 +496,6 @@ class BaseBP(BaseEstimator, ABC):
             "beta_2": float(self.beta_2),
             "epsilon": float(self.epsilon),
             "batch_size": batch_size,
-            "n_coefs": layout.n_coefs,
             "adam_steps": optimizer.adam_steps,
         }
         options.update(epoch_blocks(batch_size, layout.layer_units))

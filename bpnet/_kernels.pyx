@@ -240,13 +240,14 @@ cdef void forward_layer_csr(const Layer* layer, const floating* params, RowBlock
 
 
 cdef floating* layer_output(const Layer* layers, Py_ssize_t index, floating* acts,
-                           Py_ssize_t n_rows) noexcept nogil:
-    """Where layer `index` keeps its (n_rows, fan_out) block inside a batch-wide buffer.
+                           Py_ssize_t n_rows, Py_ssize_t row) noexcept nogil:
+    """Where layer `index` keeps row `row` of its (n_rows, fan_out) block inside a
+    batch-wide buffer.
 
     The forward pass keeps activations, and the backward pass deltas, in this layout:
     layer by layer, each layer's rows contiguous.
     """
-    return acts + n_rows * total_width(layers, index)
+    return acts + n_rows * total_width(layers, index) + row * layers[index].fan_out
 
 
 cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floating* params,
@@ -255,11 +256,11 @@ cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floati
     """Run every layer on the block's rows, rows row_offset... of a batch of batch_rows.
 
     Layer l's outputs land in rows row_offset...row_offset+block.n_rows-1 of its block
-    layer_output(layers, l, acts, batch_rows), so that several blocks of one batch can
+    layer_output(layers, l, acts, batch_rows, 0), so that several blocks of one batch can
     run separately (and at the same time) and leave the batch's activations behind.
     """
     cdef Py_ssize_t l, n_rows = block.n_rows
-    cdef floating* out = layer_output(layers, 0, acts, batch_rows) + row_offset * layers[0].fan_out
+    cdef floating* out = layer_output(layers, 0, acts, batch_rows, row_offset)
     cdef floating* previous
     if block.dense != NULL:
         forward_layer(&layers[0], params, <const floating*> block.dense, n_rows, out)
@@ -267,7 +268,7 @@ cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floati
         forward_layer_csr(&layers[0], params, block, out)
     for l in range(1, n_layers):
         previous = out
-        out = layer_output(layers, l, acts, batch_rows) + row_offset * layers[l].fan_out
+        out = layer_output(layers, l, acts, batch_rows, row_offset)
         forward_layer(&layers[l], params, previous, n_rows, out)
 
 
@@ -382,16 +383,16 @@ cdef double forward_and_deltas(const Layer* layers, Py_ssize_t n_layers, int los
     cdef Py_ssize_t l, n_rows = block.n_rows, last = n_layers - 1
     cdef double data_loss
     cdef floating* delta
+    cdef floating* previous_delta
     forward_network(layers, n_layers, params, block, batch_rows, row_offset, acts)
-    delta = layer_output(layers, last, deltas, batch_rows) + row_offset * layers[last].fan_out
-    data_loss = loss_and_delta(
-        loss, layer_output(layers, last, acts, batch_rows) + row_offset * layers[last].fan_out,
-        y, sample_weight, n_rows, layers[last].fan_out, delta)
+    delta = layer_output(layers, last, deltas, batch_rows, row_offset)
+    data_loss = loss_and_delta(loss, layer_output(layers, last, acts, batch_rows, row_offset),
+                               y, sample_weight, n_rows, layers[last].fan_out, delta)
     for l in range(last, 0, -1):
+        previous_delta = layer_output(layers, l - 1, deltas, batch_rows, row_offset)
         backprop_delta(&layers[l], params, delta, n_rows, &layers[l - 1],
-                       layer_output(layers, l - 1, acts, batch_rows) + row_offset * layers[l].fan_in,
-                       layer_output(layers, l - 1, deltas, batch_rows) + row_offset * layers[l].fan_in)
-        delta = layer_output(layers, l - 1, deltas, batch_rows) + row_offset * layers[l].fan_in
+                       layer_output(layers, l - 1, acts, batch_rows, row_offset), previous_delta)
+        delta = previous_delta
     return data_loss
 
 
@@ -401,7 +402,7 @@ cdef RowBlock layer_inputs(const Layer* layers, Py_ssize_t index, RowBlock block
     activations (for a batch of block.n_rows rows)."""
     cdef RowBlock inputs = block
     if index > 0:
-        inputs.dense = layer_output(layers, index - 1, acts, block.n_rows)
+        inputs.dense = layer_output(layers, index - 1, acts, block.n_rows, 0)
     return inputs
 
 
@@ -420,7 +421,7 @@ cdef double forward_backward(const Layer* layers, Py_ssize_t n_layers, int loss,
                                                0, y, sample_weight, acts, deltas)
     for l in range(n_layers):
         layer_gradient(&layers[l], layer_inputs(layers, l, block, acts),
-                       layer_output(layers, l, deltas, n_rows), grads, 0, layers[l].fan_in,
+                       layer_output(layers, l, deltas, n_rows, 0), grads, 0, layers[l].fan_in,
                        True, accumulate)
     return data_loss
 
@@ -513,7 +514,7 @@ def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params,
                 stop = min(start + chunk_rows, row_stop)
                 block = make_block(X, X_data, X_indices, X_indptr, start, stop - start)
                 forward_network(layers, n_layers, &params[0], block, stop - start, 0, &acts[0])
-                result = layer_output(layers, n_layers - 1, &acts[0], stop - start)
+                result = layer_output(layers, n_layers - 1, &acts[0], stop - start, 0)
                 for i in range(stop - start):
                     for k in range(n_out):
                         out[start + i, k] = result[i * n_out + k]

@@ -30,37 +30,23 @@ from ._kernels cimport (Layer, RowBlock, forward_and_deltas, layer_gradient, lay
 
 cdef extern from *:
     """
-    /* The few atomic operations the thread team needs (GCC and Clang builtins). */
+    /* The few atomic operations the thread team needs (GCC and Clang builtins). All are
+       sequentially consistent: besides publishing a phase (release) and reading it
+       (acquire), a helper going to sleep announces itself and then reads the claim word
+       while the publishing thread writes the claim word and then looks for sleepers, and
+       only a single total order guarantees that one of the two sees the other. */
     static inline long long bpnet_load(long long *p) {
-        return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-    }
-    static inline long long bpnet_load_relaxed(long long *p) {
-        return __atomic_load_n(p, __ATOMIC_RELAXED);
+        return __atomic_load_n(p, __ATOMIC_SEQ_CST);
     }
     static inline void bpnet_store(long long *p, long long v) {
-        __atomic_store_n(p, v, __ATOMIC_RELEASE);
+        __atomic_store_n(p, v, __ATOMIC_SEQ_CST);
     }
-    static inline void bpnet_store_relaxed(long long *p, long long v) {
-        __atomic_store_n(p, v, __ATOMIC_RELAXED);
+    static inline void bpnet_add(long long *p, long long v) {
+        __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
     }
     static inline int bpnet_claim(long long *p, long long expected) {
         return __atomic_compare_exchange_n(p, &expected, expected + 1, 0,
-                                           __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
-    }
-    static inline void bpnet_add(long long *p, long long v) {
-        __atomic_fetch_add(p, v, __ATOMIC_RELEASE);
-    }
-    /* Sequentially consistent: a thread going to sleep announces itself and then reads
-       the claim word, while the publishing thread writes the claim word and then looks
-       for sleepers; one of the two always sees the other. */
-    static inline long long bpnet_load_sc(long long *p) {
-        return __atomic_load_n(p, __ATOMIC_SEQ_CST);
-    }
-    static inline void bpnet_store_sc(long long *p, long long v) {
-        __atomic_store_n(p, v, __ATOMIC_SEQ_CST);
-    }
-    static inline void bpnet_add_sc(long long *p, long long v) {
-        __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+                                           __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
     }
     static inline void bpnet_cpu_relax(void) {
     #if defined(__x86_64__) || defined(__i386__)
@@ -71,14 +57,9 @@ cdef extern from *:
     }
     """
     long long atomic_load "bpnet_load" (long long* p) noexcept nogil
-    long long atomic_load_relaxed "bpnet_load_relaxed" (long long* p) noexcept nogil
     void atomic_store "bpnet_store" (long long* p, long long v) noexcept nogil
-    void atomic_store_relaxed "bpnet_store_relaxed" (long long* p, long long v) noexcept nogil
-    bint atomic_claim "bpnet_claim" (long long* p, long long expected) noexcept nogil
     void atomic_add "bpnet_add" (long long* p, long long v) noexcept nogil
-    long long atomic_load_sc "bpnet_load_sc" (long long* p) noexcept nogil
-    void atomic_store_sc "bpnet_store_sc" (long long* p, long long v) noexcept nogil
-    void atomic_add_sc "bpnet_add_sc" (long long* p, long long v) noexcept nogil
+    bint atomic_claim "bpnet_claim" (long long* p, long long expected) noexcept nogil
     void cpu_relax "bpnet_cpu_relax" () noexcept nogil
 
 
@@ -134,7 +115,6 @@ cdef struct EpochOptions:
     double beta_2
     double epsilon
     Py_ssize_t batch_size
-    Py_ssize_t n_coefs      # coefficients come first in params, intercepts after
     long long adam_steps    # Adam's time step before this epoch
     Py_ssize_t n_row_blocks     # a batch's forward and backward passes run in this many
     Py_ssize_t n_param_blocks   # row blocks, its gradient and update in about this many
@@ -151,7 +131,6 @@ cdef struct EpochResult:
     Py_ssize_t n_batches    # batches whose update was applied
     long long solo_phases   # the team's back-off state, for the next epoch's options
     long long backoff
-    long long shared_phases # phases the team shared (the rest ran on the calling thread)
 
 
 # Offsets of the buffers carved out of the one workspace array, in elements.
@@ -426,13 +405,18 @@ cdef double update_range(BatchWork* work, floating* params, Py_ssize_t start,
     return dot(<int> (stop - start), params + start, params + start)
 
 
+cdef inline Py_ssize_t coef_index(const Layer* layer, Py_ssize_t row) noexcept nogil:
+    """Where coefficient row `row` of `layer` starts in the parameter vector."""
+    return layer.coef_offset + row * layer.fan_out
+
+
 cdef void param_block(BatchWork* work, Py_ssize_t index, floating* params) noexcept nogil:
     """Phase two for parameter block `index`: its gradient, then its optimizer step."""
     cdef ParamBlock part = work.param_blocks[index]
     cdef const Layer* layer = &work.layers[part.layer]
     cdef RowBlock batch_input = work.input
-    cdef Py_ssize_t start = layer.coef_offset + part.in_start * layer.fan_out
-    cdef Py_ssize_t stop = layer.coef_offset + part.in_stop * layer.fan_out
+    cdef Py_ssize_t start = coef_index(layer, part.in_start)
+    cdef Py_ssize_t stop = coef_index(layer, part.in_stop)
     batch_input.n_rows = work.n_batch
     if work.X != NULL:
         batch_input.dense = work.x_batch
@@ -441,7 +425,7 @@ cdef void param_block(BatchWork* work, Py_ssize_t index, floating* params) noexc
     layer_gradient(layer, layer_inputs(work.layers, part.layer, batch_input,
                                        <floating*> work.acts),
                    layer_output(work.layers, part.layer, <floating*> work.deltas,
-                                work.n_batch),
+                                work.n_batch, 0),
                    <floating*> work.grads, part.in_start, part.in_stop, part.intercepts, False)
     work.coef_sq_norm[index] = update_range(work, params, start, stop,
                                             <floating> work.options.alpha)
@@ -507,10 +491,10 @@ cdef void* helper_main(void* arg) noexcept nogil:
             wait_a_little(&rounds)
         else:
             pthread_mutex_lock(&team.lock)
-            atomic_add_sc(&team.sleepers, 1)
-            while atomic_load_sc(&team.claim) >> PHASE_SHIFT == seen:
+            atomic_add(&team.sleepers, 1)
+            while atomic_load(&team.claim) >> PHASE_SHIFT == seen:
                 pthread_cond_wait(&team.wake, &team.lock)
-            atomic_add_sc(&team.sleepers, -1)
+            atomic_add(&team.sleepers, -1)
             pthread_mutex_unlock(&team.lock)
             rounds = 0
 
@@ -520,8 +504,8 @@ cdef bint publish(Team* team, long long claim) noexcept nogil:
 
     Returns whether a helper had to be woken.
     """
-    atomic_store_sc(&team.claim, claim)
-    if atomic_load_sc(&team.sleepers) > 0:
+    atomic_store(&team.claim, claim)
+    if atomic_load(&team.sleepers) > 0:
         pthread_mutex_lock(&team.lock)
         pthread_cond_broadcast(&team.wake)
         pthread_mutex_unlock(&team.lock)
@@ -559,8 +543,8 @@ cdef void run_phase(Team* team, long long kind, Py_ssize_t n_blocks) noexcept no
     start = seconds(CLOCK_MONOTONIC)
     cpu_start = seconds(CLOCK_THREAD_CPUTIME_ID)
     # Every block of the previous phase is done, so no thread touches `done` until the
-    # new phase is published by the release store below.
-    atomic_store_relaxed(&team.done, 0)
+    # new phase is published below.
+    atomic_store(&team.done, 0)
     team.phase += 1
     woke_helpers = publish(team, (team.phase << PHASE_SHIFT) | (kind << KIND_SHIFT)
                            | ((<long long> n_blocks) << COUNT_SHIFT))
@@ -630,8 +614,8 @@ cdef EpochResult run_epoch(Team* team, const floating[::1] sample_weight,
     coef_sq_norm = 0.0
     for b in range(n_param_blocks):
         part = work.param_blocks[b]
-        start = work.layers[part.layer].coef_offset + part.in_start * work.layers[part.layer].fan_out
-        stop = work.layers[part.layer].coef_offset + part.in_stop * work.layers[part.layer].fan_out
+        start = coef_index(&work.layers[part.layer], part.in_start)
+        stop = coef_index(&work.layers[part.layer], part.in_stop)
         coef_sq_norm += dot(<int> (stop - start), <floating*> work.params + start,
                             <floating*> work.params + start)
     start = 0
@@ -710,7 +694,7 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table,
     options['n_param_blocks'] parameter blocks, shared by options['n_threads'] threads;
     the results depend on the cut, not on the threads, as long as BLAS runs
     single-threaded. options['solo_phases'] and options['backoff'] carry the team's
-    back-off from the previous epoch (the result returns them, with shared_phases).
+    back-off from the previous epoch (the result returns them for the next).
 
     A pending signal (Ctrl-C) stops the epoch with status INTERRUPTED and clears the
     exception, leaving the caller to decide what an interruption means.
@@ -728,8 +712,6 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table,
         raise ValueError("grads and moment_1 must have the same length as params")
     if options.solver == Solver.ADAM and moment_2.shape[0] != n_params:
         raise ValueError("Adam needs moment_2 with the same length as params")
-    if not 0 <= options.n_coefs <= n_params:
-        raise ValueError("n_coefs must lie within params")
     if Y.shape[0] != n_rows_in or Y.shape[1] != layer_table[n_layers - 1, 1]:
         raise ValueError("Y must have one row per input row and one column per output")
     if sample_weight.shape[0] not in (0, n_rows_in):
@@ -825,7 +807,6 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table,
                 judge_window(&team)  # the epoch's last, shorter window
             result.solo_phases = team.solo_phases
             result.backoff = team.backoff
-            result.shared_phases = team.phase
             if team.n_helpers > 0:
                 publish(&team, (<long long> EXIT_PHASE) << PHASE_SHIFT)
                 for i in range(team.n_helpers):

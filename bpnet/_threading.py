@@ -51,6 +51,12 @@ def largest_gemm_work(rows, layer_units):
     return rows * max(a * b for a, b in zip(layer_units[:-1], layer_units[1:]))
 
 
+def _current_blas_threads():
+    """The smallest thread count among the loaded BLAS libraries, or None if none is."""
+    libs = _get_controller().select(user_api="blas").lib_controllers
+    return min((lib.num_threads for lib in libs), default=None)
+
+
 def _release_blas_control():
     """Let the calling thread change OpenBLAS's thread count.
 
@@ -107,8 +113,7 @@ class _BlasMode:
                 self._mode = mode
                 if mode == "one":
                     _release_blas_control()
-                    libs = _get_controller().select(user_api="blas").lib_controllers
-                    self._outer = min((lib.num_threads for lib in libs), default=None)
+                    self._outer = _current_blas_threads()
                     self._limiter = _get_controller().limit(limits=1, user_api="blas")
             self._active += 1
         self._local.depth = 1
@@ -243,8 +248,8 @@ def _blas_thread_limit():
     outer = _blas_mode.outer_threads()
     if outer is not None:
         return outer
-    counts = [lib.num_threads for lib in _get_controller().select(user_api="blas").lib_controllers]
-    return min(counts) if counts else n_cores()
+    current = _current_blas_threads()
+    return current if current is not None else n_cores()
 
 
 def team_limit():
@@ -267,6 +272,17 @@ def remember_team_backoff(result):
     _team_backoff.update(solo_phases=result["solo_phases"], backoff=result["backoff"])
 
 
+def epoch_threads(blocks, epoch_flops=None):
+    """Threads the policy gives a fit's epochs, before sharing the cores with other fits.
+
+    One when the batch is not cut or the epoch (``epoch_flops``, about 6 * rows *
+    weights) is under MIN_EPOCH_FLOPS; otherwise one per block, up to team_limit().
+    """
+    if epoch_flops is not None and epoch_flops < MIN_EPOCH_FLOPS:
+        return 1
+    return min(team_limit(), max(blocks["n_row_blocks"], blocks["n_param_blocks"]))
+
+
 @contextmanager
 def epoch_team(blocks, epoch_flops=None):
     """Reserve threads for a fit's epochs; yields how many it may use (at least one).
@@ -277,9 +293,7 @@ def epoch_team(blocks, epoch_flops=None):
     others have left, so they do not crowd one another.
     """
     global _team_threads_in_use
-    wanted = min(team_limit(), max(blocks["n_row_blocks"], blocks["n_param_blocks"]))
-    if epoch_flops is not None and epoch_flops < MIN_EPOCH_FLOPS:
-        wanted = 1
+    wanted = epoch_threads(blocks, epoch_flops)
     with _team_lock:
         granted = max(1, min(wanted, n_cores() - _team_threads_in_use))
         _team_threads_in_use += granted

@@ -228,7 +228,7 @@ def test_train_epoch_matches_reference(dtype, solver, sparse, weighted, team):
         "solver": _sgd_fast.SOLVER_CODES[solver], "loss": _kernels.LOSS_CODES["log_loss"],
         "alpha": 0.01, "learning_rate": opt["learning_rate"], "momentum": opt["momentum"],
         "nesterov": opt["nesterov"], "beta_1": opt["beta_1"], "beta_2": opt["beta_2"],
-        "epsilon": opt["epsilon"], "batch_size": batch_size, "n_coefs": layout.n_coefs,
+        "epsilon": opt["epsilon"], "batch_size": batch_size,
         "adam_steps": 0, **team,
     }  # fmt: skip
     ours = params.copy()
@@ -257,7 +257,7 @@ def test_train_epoch_reports_non_finite_loss():
     options = {
         "solver": 0, "loss": _kernels.LOSS_CODES["squared_error"], "alpha": 0.0,
         "learning_rate": 0.1, "momentum": 0.0, "nesterov": False, "beta_1": 0.9,
-        "beta_2": 0.999, "epsilon": 1e-8, "batch_size": 2, "n_coefs": layout.n_coefs,
+        "beta_2": 0.999, "epsilon": 1e-8, "batch_size": 2,
         "adam_steps": 0, **SERIAL,
     }  # fmt: skip
     before = params.copy()
@@ -295,7 +295,7 @@ def test_train_epoch_rejects_inconsistent_arguments(change, message):
     options = {
         "solver": 0, "loss": 1, "alpha": 0.0, "learning_rate": 0.1, "momentum": 0.0,
         "nesterov": False, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "batch_size": 2,
-        "n_coefs": layout.n_coefs, "adam_steps": 0,
+        "adam_steps": 0,
         **{key: kwargs[key] for key in SERIAL},
     }  # fmt: skip
     with pytest.raises((ValueError, IndexError), match=message):
@@ -340,7 +340,7 @@ def test_train_epoch_same_numbers_with_any_number_of_threads(dtype, sparse, bloc
             "solver": _sgd_fast.SOLVER_CODES["adam"], "loss": _kernels.LOSS_CODES["log_loss"],
             "alpha": 0.01, "learning_rate": 0.01, "momentum": 0.9, "nesterov": True,
             "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "batch_size": batch_size,
-            "n_coefs": layout.n_coefs, "adam_steps": 0, "n_row_blocks": blocks[0],
+            "adam_steps": 0, "n_row_blocks": blocks[0],
             "n_param_blocks": blocks[1], "n_threads": n_threads, "solo_phases": 0,
             "backoff": 0,
         }  # fmt: skip
@@ -378,7 +378,7 @@ def test_train_epoch_back_off_changes_nothing(solo_phases):
             "solver": _sgd_fast.SOLVER_CODES["sgd"], "loss": _kernels.LOSS_CODES["log_loss"],
             "alpha": 1e-4, "learning_rate": 0.01, "momentum": 0.9, "nesterov": True,
             "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "batch_size": 50,
-            "n_coefs": layout.n_coefs, "adam_steps": 0, "n_row_blocks": 2,
+            "adam_steps": 0, "n_row_blocks": 2,
             "n_param_blocks": 4, "n_threads": n_threads, "solo_phases": solo, "backoff": solo,
         }  # fmt: skip
         ours = params.copy()
