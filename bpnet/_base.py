@@ -14,7 +14,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._kernels import LOSS_CODES, loss_gradient
+from ._kernels import loss_gradient
+from ._losses import loss_function
 from ._kernels import predict as predict_kernel
 from ._layout import NetworkLayout
 from ._sgd_fast import SOLVER_CODES, EpochStatus, train_epoch, workspace_size
@@ -23,9 +24,7 @@ from ._threading import (
     epoch_blocks,
     epoch_team,
     one_blas_thread,
-    remember_team_backoff,
     row_parallel,
-    team_backoff,
 )
 from ._version import __version__
 
@@ -46,7 +45,8 @@ class KernelInput:
     """X, Y and sample weights in the form the Cython kernels read.
 
     Dense X is kept C-contiguous (copied once only if it is not); CSC input becomes CSR.
-    The kernels take a dense matrix, or a matrix with no rows plus the three CSR arrays.
+    The kernels take a flag saying which, then a dense matrix (with no rows when sparse)
+    and the three CSR arrays (empty when dense).
     """
 
     def __init__(self, X, Y=None, sample_weight=None, dtype=None):
@@ -80,7 +80,7 @@ class KernelInput:
     @property
     def x_args(self):
         """The four X arguments of the kernels."""
-        return self.dense, self.data, self.indices, self.indptr
+        return self.sparse, self.dense, self.data, self.indices, self.indptr
 
     def rows(self, indices):
         """X restricted to some rows, in the original (dense or CSR) form."""
@@ -487,7 +487,7 @@ class BaseBP(BaseEstimator, ABC):
         )
         options = {
             "solver": SOLVER_CODES[self.solver],
-            "loss": LOSS_CODES[self._loss_name()],
+            "loss": loss_function(self._loss_name()),
             "alpha": float(self.alpha),
             "learning_rate": optimizer.learning_rate,
             "momentum": float(self.momentum),
@@ -517,12 +517,10 @@ class BaseBP(BaseEstimator, ABC):
                     snapshot.save(self, params, optimizer)
                     options["learning_rate"] = optimizer.learning_rate
                     options["adam_steps"] = optimizer.adam_steps
-                    options.update(team_backoff())
                     result = train_epoch(
                         layout.table, *data.x_args, data.Y, data.sample_weight, order,
                         params, grads, optimizer.moment_1, optimizer.moment_2, workspace, options,
                     )  # fmt: skip
-                    remember_team_backoff(result)  # a speed matter only
                     if result["status"] == EpochStatus.INTERRUPTED:
                         raise KeyboardInterrupt
                     if result["status"] == EpochStatus.NON_FINITE:
@@ -646,7 +644,7 @@ class BaseBP(BaseEstimator, ABC):
         return False
 
     def _fit_lbfgs(self, data, layout, params):
-        loss_code = LOSS_CODES[self._loss_name()]
+        loss_code = loss_function(self._loss_name())
         grads = np.empty_like(params)
 
         def loss_and_grad(packed):

@@ -1,84 +1,45 @@
-# Per-layer kernels: activations beside their derivatives, layer forward and backward
-# passes, output losses, and the full-batch entries (prediction, loss and gradient).
+# Per-layer kernels: layer forward and backward passes, and the full-batch entries
+# (prediction, loss and gradient).
 #
 # Three layers, as in scikit-learn's _loss module:
-#   1. `cdef inline ... noexcept nogil` element math (an activation and its derivative);
-#   2. `nogil` loops over a batch (forward_layer, loss_and_delta, layer_gradient, ...);
+#   1. `cdef inline ... noexcept nogil` element math, kept beside each other in
+#      _activations.pxd (an activation and its derivative) and _losses.pxd (a loss and
+#      its gradient);
+#   2. `nogil` loops over a batch (forward_layer, layer_gradient, backprop_delta, ...);
 #   3. thin Python entries that validate shapes, release the GIL and call layer 2.
 # Every kernel is fused over float32/float64 through `cython.floating`.
-from libc.float cimport DBL_EPSILON, FLT_EPSILON
-from libc.math cimport exp, expf, log, tanh, tanhf
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 from cpython.exc cimport PyErr_Clear
 
 import numpy as np
 
+from ._activations cimport N_ACTIVATIONS, activation_derivative, add_bias_and_activate
 from ._blas cimport axpy, gemm
+from ._losses cimport LossFunction, N_LOSSES, loss_and_delta
 
-ACTIVATION_CODES = {
-    "identity": Activation.IDENTITY,
-    "logistic": Activation.LOGISTIC,
-    "tanh": Activation.TANH,
-    "relu": Activation.RELU,
-    "softmax": Activation.SOFTMAX,
-    "exp": Activation.EXP,
-}
-
-LOSS_CODES = {
-    "squared_error": Loss.SQUARED_ERROR,
-    "log_loss": Loss.LOG_LOSS,
-    "binary_log_loss": Loss.BINARY_LOG_LOSS,
-    "poisson": Loss.POISSON,
-}
+from ._activations import ACTIVATION_CODES  # noqa: F401  (the kernels' activation names)
+from ._losses import LOSS_CODES, loss_function  # noqa: F401  (and their loss names)
 
 # Columns of the layer table that Python builds (see bpnet/_layout.py).
 LAYER_TABLE_COLUMNS = ("fan_in", "fan_out", "coef_offset", "intercept_offset", "activation")
 
 
-# --- 1. element math: each activation next to its derivative -------------------------
-# The derivatives are written in terms of the activation's output a = f(z), which is what
-# the forward pass keeps.
+cdef class CBuffer:
+    """``n_bytes`` of zeroed C memory, freed with the object.
 
-# float32 layers use the single-precision functions, as NumPy does for float32 arrays:
-# they are about twice as fast, and the result is rounded to float32 anyway.
+    Kernels that need C memory (tables of structs) hold it this way, so that an
+    exception anywhere between the allocation and the end of the kernel cannot leak it.
+    """
 
-cdef inline floating fexp(floating z) noexcept nogil:
-    if floating is float:
-        return expf(z)
-    else:
-        return exp(z)
+    def __cinit__(self, Py_ssize_t n_bytes):
+        self.data = malloc(max(1, n_bytes))
+        if self.data == NULL:
+            raise MemoryError()
+        memset(self.data, 0, max(1, n_bytes))
 
-cdef inline floating ftanh(floating z) noexcept nogil:
-    if floating is float:
-        return tanhf(z)
-    else:
-        return tanh(z)
-
-cdef inline floating logistic(floating z) noexcept nogil:
-    # exp(-z) overflows to inf for very negative z, giving exactly 0, never NaN.
-    return 1 / (1 + fexp(-z))
-
-cdef inline floating logistic_derivative(floating a, floating delta) noexcept nogil:
-    return delta * a * (1 - a)
-
-cdef inline floating tanh_derivative(floating a, floating delta) noexcept nogil:
-    return delta * (1 - a * a)
-
-cdef inline floating relu(floating z) noexcept nogil:
-    # `z < 0` rather than `z > 0 ? z : 0` so that NaN propagates and divergence shows.
-    return 0 if z < 0 else z
-
-cdef inline floating relu_derivative(floating a, floating delta) noexcept nogil:
-    return 0 if a == 0 else delta
-
-
-cdef inline floating clip_probability(floating p, floating eps) noexcept nogil:
-    if p < eps:
-        return eps
-    if p > 1 - eps:
-        return 1 - eps
-    return p
+    def __dealloc__(self):
+        free(self.data)
 
 
 # --- 2. loops over a batch -----------------------------------------------------------
@@ -95,8 +56,8 @@ cdef inline Py_ssize_t weight_range_stop(const Py_ssize_t[:, ::1] table, Py_ssiz
     return table[layer, 3] + table[layer, 1]
 
 
-cdef Layer* layers_from_table(const Py_ssize_t[:, ::1] table, Py_ssize_t n_params) except NULL:
-    """Copy a (n_layers, 5) table into a malloc'ed Layer array; the caller frees it.
+cdef CBuffer layers_from_table(const Py_ssize_t[:, ::1] table, Py_ssize_t n_params):
+    """Copy a (n_layers, 5) table into a buffer of Layer structs.
 
     The table is checked to chain (each fan_in is the previous fan_out) and, unless
     n_params is negative, to fit inside a parameter vector of that length without two
@@ -114,7 +75,7 @@ cdef Layer* layers_from_table(const Py_ssize_t[:, ::1] table, Py_ssize_t n_param
                 table[i, 2] < 0 or table[i, 2] + table[i, 0] * table[i, 1] > n_params
                 or table[i, 3] < 0 or table[i, 3] + table[i, 1] > n_params):
             raise ValueError(f"layer {i}'s weights do not fit in {n_params} parameters")
-        if not 0 <= table[i, 4] <= Activation.EXP:
+        if not 0 <= table[i, 4] < N_ACTIVATIONS:
             raise ValueError(f"layer {i} has an unknown activation code {table[i, 4]}")
     if n_params >= 0:
         # Blocks of one epoch write their layers' weights at the same time: no two of
@@ -124,16 +85,15 @@ cdef Layer* layers_from_table(const Py_ssize_t[:, ::1] table, Py_ssize_t n_param
                 if (weight_range_start(table, i) < weight_range_stop(table, j)
                         and weight_range_start(table, j) < weight_range_stop(table, i)):
                     raise ValueError(f"layers {i // 2} and {j // 2} share parameters")
-    cdef Layer* layers = <Layer*> malloc(n_layers * sizeof(Layer))
-    if layers == NULL:
-        raise MemoryError()
+    cdef CBuffer buffer = CBuffer(n_layers * sizeof(Layer))
+    cdef Layer* layers = <Layer*> buffer.data
     for i in range(n_layers):
         layers[i].fan_in = table[i, 0]
         layers[i].fan_out = table[i, 1]
         layers[i].coef_offset = table[i, 2]
         layers[i].intercept_offset = table[i, 3]
         layers[i].activation = <int> table[i, 4]
-    return layers
+    return buffer
 
 
 cdef Py_ssize_t total_width(const Layer* layers, Py_ssize_t n_layers) noexcept nogil:
@@ -142,71 +102,6 @@ cdef Py_ssize_t total_width(const Layer* layers, Py_ssize_t n_layers) noexcept n
     for i in range(n_layers):
         width += layers[i].fan_out
     return width
-
-
-cdef Py_ssize_t max_width(const Layer* layers, Py_ssize_t n_layers) noexcept nogil:
-    """Widest layer output: the size of one row of a delta buffer."""
-    cdef Py_ssize_t i, width = 0
-    for i in range(n_layers):
-        if layers[i].fan_out > width:
-            width = layers[i].fan_out
-    return width
-
-
-cdef void add_bias_and_activate(const floating* intercept, int activation, floating* z,
-                                Py_ssize_t n_rows, Py_ssize_t n_cols) noexcept nogil:
-    """z[i, :] = f(z[i, :] + intercept) in one pass over z."""
-    cdef Py_ssize_t i, j
-    cdef floating* row
-    cdef floating row_max, total
-    for i in range(n_rows):
-        row = z + i * n_cols
-        if activation == Activation.IDENTITY:
-            for j in range(n_cols):
-                row[j] += intercept[j]
-        elif activation == Activation.RELU:
-            for j in range(n_cols):
-                row[j] = relu(row[j] + intercept[j])
-        elif activation == Activation.TANH:
-            for j in range(n_cols):
-                row[j] = ftanh(row[j] + intercept[j])
-        elif activation == Activation.LOGISTIC:
-            for j in range(n_cols):
-                row[j] = logistic(row[j] + intercept[j])
-        elif activation == Activation.EXP:
-            for j in range(n_cols):
-                row[j] = fexp(row[j] + intercept[j])
-        elif activation == Activation.SOFTMAX:
-            # Shift by the row maximum so that exp never overflows.
-            for j in range(n_cols):
-                row[j] += intercept[j]
-            row_max = row[0]
-            for j in range(1, n_cols):
-                if row[j] > row_max:
-                    row_max = row[j]
-            total = 0
-            for j in range(n_cols):
-                row[j] = fexp(row[j] - row_max)
-                total += row[j]
-            for j in range(n_cols):
-                row[j] /= total
-
-
-cdef void activation_derivative(int activation, const floating* a, floating* delta,
-                                Py_ssize_t n) noexcept nogil:
-    """delta *= f'(z), computed from the stored outputs a = f(z)."""
-    cdef Py_ssize_t i
-    if activation == Activation.RELU:
-        for i in range(n):
-            delta[i] = relu_derivative(a[i], delta[i])
-    elif activation == Activation.TANH:
-        for i in range(n):
-            delta[i] = tanh_derivative(a[i], delta[i])
-    elif activation == Activation.LOGISTIC:
-        for i in range(n):
-            delta[i] = logistic_derivative(a[i], delta[i])
-    # IDENTITY: nothing to do. SOFTMAX and EXP only appear on the output layer, whose
-    # delta comes from loss_and_delta.
 
 
 cdef void forward_layer(const Layer* layer, const floating* params, const floating* inputs,
@@ -262,7 +157,7 @@ cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floati
     cdef Py_ssize_t l, n_rows = block.n_rows
     cdef floating* out = layer_output(layers, 0, acts, batch_rows, row_offset)
     cdef floating* previous
-    if block.dense != NULL:
+    if not block.sparse:
         forward_layer(&layers[0], params, <const floating*> block.dense, n_rows, out)
     else:
         forward_layer_csr(&layers[0], params, block, out)
@@ -270,49 +165,6 @@ cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floati
         previous = out
         out = layer_output(layers, l, acts, batch_rows, row_offset)
         forward_layer(&layers[l], params, previous, n_rows, out)
-
-
-cdef double loss_and_delta(int loss, const floating* prob, const floating* y,
-                           const floating* sample_weight, Py_ssize_t n_rows,
-                           Py_ssize_t n_outputs, floating* delta) noexcept nogil:
-    """Weighted sum over rows of the per-row loss; delta = d(row loss)/dz * weight.
-
-    Each loss is paired with its canonical output activation, so the derivative with
-    respect to the pre-activation z is (prob - y) for all four; squared error also
-    divides by n_outputs because the loss it reports is the mean over the outputs
-    (scikit-learn's gradient omits that factor, its issue #8349).
-    """
-    cdef Py_ssize_t i, k, at
-    cdef double weight, row_loss, total = 0.0, p, t
-    cdef double eps = DBL_EPSILON if floating is double else FLT_EPSILON
-    cdef double scale = 1.0 / n_outputs if loss == Loss.SQUARED_ERROR else 1.0
-    for i in range(n_rows):
-        weight = sample_weight[i] if sample_weight != NULL else 1.0
-        row_loss = 0.0
-        for k in range(n_outputs):
-            at = i * n_outputs + k
-            p = prob[at]
-            t = y[at]
-            delta[at] = <floating> ((p - t) * (weight * scale))
-            if loss == Loss.SQUARED_ERROR:
-                row_loss += (t - p) * (t - p)
-            elif loss == Loss.LOG_LOSS:
-                if t != 0:
-                    row_loss -= t * log(clip_probability(p, eps))
-            elif loss == Loss.BINARY_LOG_LOSS:
-                p = clip_probability(p, eps)
-                if t != 0:
-                    row_loss -= t * log(p)
-                if t != 1:
-                    row_loss -= (1 - t) * log(1 - p)
-            else:  # POISSON: y log(y / p) - y + p, the half deviance
-                if t != 0:
-                    row_loss += t * log(t / p)
-                row_loss += p - t
-        if loss == Loss.SQUARED_ERROR:
-            row_loss *= 0.5 * scale
-        total += weight * row_loss
-    return total
 
 
 cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* delta,
@@ -331,7 +183,7 @@ cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* de
     cdef floating* grad_b = grads + layer.intercept_offset
     cdef const floating* data
     if in_stop > in_start:
-        if inputs.dense != NULL:
+        if not inputs.sparse:
             gemm(True, False, <int> (in_stop - in_start), <int> fan_out, <int> n_rows,
                  <floating> 1.0, <const floating*> inputs.dense + in_start,
                  <int> layer.fan_in, delta, <int> fan_out,
@@ -368,11 +220,11 @@ cdef void backprop_delta(const Layer* layer, const floating* params, const float
                           n_rows * layer.fan_in)
 
 
-cdef double forward_and_deltas(const Layer* layers, Py_ssize_t n_layers, int loss,
-                               const floating* params, RowBlock block, Py_ssize_t batch_rows,
-                               Py_ssize_t row_offset, const floating* y,
-                               const floating* sample_weight, floating* acts,
-                               floating* deltas) noexcept nogil:
+cdef double forward_and_deltas(const Layer* layers, Py_ssize_t n_layers,
+                               const LossFunction* loss, const floating* params,
+                               RowBlock block, Py_ssize_t batch_rows, Py_ssize_t row_offset,
+                               const floating* y, const floating* sample_weight,
+                               floating* acts, floating* deltas) noexcept nogil:
     """Forward pass, loss and every layer's delta for rows row_offset... of a batch.
 
     `y` and `sample_weight` point at the block's own rows. Activations and deltas land
@@ -402,11 +254,12 @@ cdef RowBlock layer_inputs(const Layer* layers, Py_ssize_t index, RowBlock block
     activations (for a batch of block.n_rows rows)."""
     cdef RowBlock inputs = block
     if index > 0:
+        inputs.sparse = False
         inputs.dense = layer_output(layers, index - 1, acts, block.n_rows, 0)
     return inputs
 
 
-cdef double forward_backward(const Layer* layers, Py_ssize_t n_layers, int loss,
+cdef double forward_backward(const Layer* layers, Py_ssize_t n_layers, const LossFunction* loss,
                              const floating* params, RowBlock block, const floating* y,
                              const floating* sample_weight, floating* acts,
                              floating* deltas, floating* grads, bint accumulate) noexcept nogil:
@@ -428,11 +281,12 @@ cdef double forward_backward(const Layer* layers, Py_ssize_t n_layers, int loss,
 
 # --- 3. Python entries ---------------------------------------------------------------
 
-cdef RowBlock make_block(const floating[:, ::1] X, const floating[::1] X_data,
+cdef RowBlock make_block(bint sparse, const floating[:, ::1] X, const floating[::1] X_data,
                          const int[::1] X_indices, const int[::1] X_indptr,
                          Py_ssize_t row_start, Py_ssize_t n_rows) noexcept nogil:
-    """A RowBlock over rows row_start... of dense X, or of the CSR arrays if X has no rows."""
+    """A RowBlock over rows row_start... of dense X, or of the CSR arrays when `sparse`."""
     cdef RowBlock block
+    block.sparse = sparse
     block.dense = NULL
     block.csr_data = NULL
     block.csr_indices = NULL
@@ -440,7 +294,7 @@ cdef RowBlock make_block(const floating[:, ::1] X, const floating[::1] X_data,
     block.rows = NULL
     block.row_start = row_start
     block.n_rows = n_rows
-    if X.shape[0] > 0:
+    if not sparse:
         block.dense = &X[row_start, 0]
     else:
         block.csr_data = &X_data[0] if X_data.shape[0] > 0 else NULL
@@ -469,65 +323,68 @@ cdef bint signal_pending() noexcept nogil:
     return pending
 
 
-cdef Py_ssize_t n_input_rows(const floating[:, ::1] X, const int[::1] X_indptr) noexcept nogil:
-    """Number of rows in the dense-or-CSR input convention used by these entries."""
-    return X.shape[0] if X.shape[0] > 0 else X_indptr.shape[0] - 1
+cdef Py_ssize_t n_input_rows(bint sparse, const floating[:, ::1] X,
+                             const int[::1] X_indptr) noexcept nogil:
+    """Number of rows of the input: X's, or the CSR matrix's when `sparse`."""
+    return X_indptr.shape[0] - 1 if sparse else X.shape[0]
 
 
-def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params,
+def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params, bint sparse,
             const floating[:, ::1] X, const floating[::1] X_data, const int[::1] X_indices,
             const int[::1] X_indptr, floating[:, ::1] out, Py_ssize_t chunk_rows=512,
             Py_ssize_t row_start=0, Py_ssize_t row_stop=-1):
     """Write the network's outputs for input rows row_start...row_stop-1 into `out`.
 
     Runs without the GIL, so several threads may fill disjoint row ranges of one `out`.
-    X is dense, or, when it has zero rows, the input is the CSR matrix given by
-    (X_data, X_indices, X_indptr). A negative `row_stop` means the last row. Rows are
+    The input is X when not `sparse`, else the CSR matrix given by (X_data, X_indices,
+    X_indptr) (see bpnet/_data.py). A negative `row_stop` means the last row. Rows are
     processed in chunks of `chunk_rows`.
     """
-    cdef Py_ssize_t n_rows = n_input_rows(X, X_indptr)
+    cdef Py_ssize_t n_rows = n_input_rows(sparse, X, X_indptr)
     cdef Py_ssize_t n_layers = layer_table.shape[0]
-    cdef Py_ssize_t start, stop, width, n_out = layer_table[n_layers - 1, 1]
+    cdef Py_ssize_t start, stop, n_out = layer_table[n_layers - 1, 1]
     if out.shape[0] != n_rows or out.shape[1] != n_out:
         raise ValueError(f"out must have shape ({n_rows}, {n_out})")
-    if X.shape[0] > 0 and X.shape[1] != layer_table[0, 0]:
-        raise ValueError("X must have one column per input of the first layer")
+    check_input_width(sparse, X, layer_table)
     if row_stop < 0:
         row_stop = n_rows
     if not 0 <= row_start <= row_stop <= n_rows:
         raise ValueError(f"the rows {row_start}...{row_stop} are not within X's {n_rows} rows")
-    n_rows = row_stop - row_start
-    if n_rows == 0:
+    if row_stop == row_start:
         return
-    chunk_rows = max(1, min(chunk_rows, n_rows))
-    cdef Layer* layers = layers_from_table(layer_table, params.shape[0])
-    width = total_width(layers, n_layers)
-    cdef floating[::1] acts = np.empty(chunk_rows * width, dtype=np.asarray(params).dtype)
+    chunk_rows = max(1, min(chunk_rows, row_stop - row_start))
+    cdef CBuffer table = layers_from_table(layer_table, params.shape[0])
+    cdef const Layer* layers = <const Layer*> table.data
+    cdef floating[::1] acts = np.empty(chunk_rows * total_width(layers, n_layers),
+                                       dtype=np.asarray(params).dtype)
     cdef RowBlock block
     cdef Py_ssize_t i, k
     cdef floating* result
     cdef bint interrupted = False
-    try:
-        with nogil:
-            start = row_start
-            while start < row_stop and not interrupted:
-                stop = min(start + chunk_rows, row_stop)
-                block = make_block(X, X_data, X_indices, X_indptr, start, stop - start)
-                forward_network(layers, n_layers, &params[0], block, stop - start, 0, &acts[0])
-                result = layer_output(layers, n_layers - 1, &acts[0], stop - start, 0)
-                for i in range(stop - start):
-                    for k in range(n_out):
-                        out[start + i, k] = result[i * n_out + k]
-                start = stop
-                interrupted = signal_pending()
-    finally:
-        free(layers)
+    with nogil:
+        start = row_start
+        while start < row_stop and not interrupted:
+            stop = min(start + chunk_rows, row_stop)
+            block = make_block(sparse, X, X_data, X_indices, X_indptr, start, stop - start)
+            forward_network(layers, n_layers, &params[0], block, stop - start, 0, &acts[0])
+            result = layer_output(layers, n_layers - 1, &acts[0], stop - start, 0)
+            for i in range(stop - start):
+                for k in range(n_out):
+                    out[start + i, k] = result[i * n_out + k]
+            start = stop
+            interrupted = signal_pending()
     if interrupted:
         raise KeyboardInterrupt
 
 
-def loss_gradient(const Py_ssize_t[:, ::1] layer_table, int loss, double alpha,
-                  const floating[::1] params, const floating[:, ::1] X,
+cdef check_input_width(bint sparse, const floating[:, ::1] X,
+                       const Py_ssize_t[:, ::1] layer_table):
+    if not sparse and X.shape[1] != layer_table[0, 0]:
+        raise ValueError("X must have one column per input of the first layer")
+
+
+def loss_gradient(const Py_ssize_t[:, ::1] layer_table, LossFunction loss, double alpha,
+                  const floating[::1] params, bint sparse, const floating[:, ::1] X,
                   const floating[::1] X_data, const int[::1] X_indices,
                   const int[::1] X_indptr, const floating[:, ::1] Y,
                   const floating[::1] sample_weight, floating[::1] grads,
@@ -535,25 +392,27 @@ def loss_gradient(const Py_ssize_t[:, ::1] layer_table, int loss, double alpha,
     """Full-batch loss and gradient, as scikit-learn's MLP defines them.
 
     loss = sum_i w_i loss_i / sum(w) + alpha / 2 * ||coefs||^2 / sum(w), and `grads`
-    receives its gradient. The rows are processed in chunks so memory stays bounded.
-    `n_coefs` is where the coefficients end and the intercepts begin in `params`.
-    An empty `sample_weight` means unit weights.
+    receives its gradient. `loss` is a LossFunction (see _losses.loss_function). The
+    rows are processed in chunks so memory stays bounded. `n_coefs` is where the
+    coefficients end and the intercepts begin in `params`. An empty `sample_weight`
+    means unit weights.
     """
-    cdef Py_ssize_t n_rows = n_input_rows(X, X_indptr)
+    cdef Py_ssize_t n_rows = n_input_rows(sparse, X, X_indptr)
     cdef Py_ssize_t n_layers = layer_table.shape[0], n_params = params.shape[0]
     cdef Py_ssize_t n_out = layer_table[n_layers - 1, 1]
     if Y.shape[0] != n_rows or Y.shape[1] != n_out:
         raise ValueError(f"Y must have shape ({n_rows}, {n_out})")
     if grads.shape[0] != n_params:
         raise ValueError("grads must have the same length as params")
-    if X.shape[0] > 0 and X.shape[1] != layer_table[0, 0]:
-        raise ValueError("X must have one column per input of the first layer")
+    check_input_width(sparse, X, layer_table)
+    check_loss(&loss)
     if sample_weight.shape[0] not in (0, n_rows):
         raise ValueError("sample_weight must be empty or have one weight per row")
     if n_rows == 0:
         raise ValueError("no rows to compute a loss on")
     chunk_rows = max(1, min(chunk_rows, n_rows))
-    cdef Layer* layers = layers_from_table(layer_table, params.shape[0])
+    cdef CBuffer table = layers_from_table(layer_table, params.shape[0])
+    cdef const Layer* layers = <const Layer*> table.data
     cdef Py_ssize_t width = total_width(layers, n_layers)
     dtype = np.asarray(params).dtype
     cdef floating[::1] acts = np.empty(chunk_rows * width, dtype=dtype)
@@ -563,33 +422,35 @@ def loss_gradient(const Py_ssize_t[:, ::1] layer_table, int loss, double alpha,
     cdef Py_ssize_t start, stop, i
     cdef RowBlock block
     cdef bint interrupted = False
-    try:
-        with nogil:
-            start = 0
-            while start < n_rows and not interrupted:
-                stop = min(start + chunk_rows, n_rows)
-                block = make_block(X, X_data, X_indices, X_indptr, start, stop - start)
-                data_loss += forward_backward(
-                    layers, n_layers, loss, &params[0], block, &Y[start, 0],
-                    sw + start if sw != NULL else NULL, &acts[0], &deltas[0], &grads[0],
-                    start > 0)
-                start = stop
-                interrupted = signal_pending()
-            if sw != NULL:
-                for i in range(n_rows):
-                    weight_sum += sw[i]
-            else:
-                weight_sum = n_rows
-            for i in range(n_coefs):
-                sq_norm += params[i] * params[i]
-                grads[i] = (grads[i] + alpha * params[i]) / weight_sum
-            for i in range(n_coefs, n_params):
-                grads[i] = grads[i] / weight_sum
-    finally:
-        free(layers)
+    with nogil:
+        start = 0
+        while start < n_rows and not interrupted:
+            stop = min(start + chunk_rows, n_rows)
+            block = make_block(sparse, X, X_data, X_indices, X_indptr, start, stop - start)
+            data_loss += forward_backward(
+                layers, n_layers, &loss, &params[0], block, &Y[start, 0],
+                sw + start if sw != NULL else NULL, &acts[0], &deltas[0], &grads[0],
+                start > 0)
+            start = stop
+            interrupted = signal_pending()
+        if sw != NULL:
+            for i in range(n_rows):
+                weight_sum += sw[i]
+        else:
+            weight_sum = n_rows
+        for i in range(n_coefs):
+            sq_norm += params[i] * params[i]
+            grads[i] = (grads[i] + alpha * params[i]) / weight_sum
+        for i in range(n_coefs, n_params):
+            grads[i] = grads[i] / weight_sum
     if interrupted:
         raise KeyboardInterrupt
     return data_loss / weight_sum + 0.5 * alpha * sq_norm / weight_sum
+
+
+cdef check_loss(const LossFunction* loss):
+    if not 0 <= loss.code < N_LOSSES:
+        raise ValueError(f"unknown loss code {loss.code}")
 
 
 # Test shims: each per-batch kernel above, callable from Python so that tests can compare
@@ -611,7 +472,7 @@ def activation_derivative_py(int activation, const floating[:, ::1] a, floating[
         activation_derivative(activation, &a[0, 0], &delta[0, 0], a.shape[0] * a.shape[1])
 
 
-def loss_and_delta_py(int loss, const floating[:, ::1] prob, const floating[:, ::1] y,
+def loss_and_delta_py(LossFunction loss, const floating[:, ::1] prob, const floating[:, ::1] y,
                       const floating[::1] sample_weight, floating[:, ::1] delta):
     """Weighted loss sum over rows, and delta written in place (for tests).
 
@@ -623,9 +484,10 @@ def loss_and_delta_py(int loss, const floating[:, ::1] prob, const floating[:, :
         raise ValueError("delta must have the shape of y")
     if sample_weight.shape[0] not in (0, y.shape[0]):
         raise ValueError("sample_weight must be empty or have one weight per row")
+    check_loss(&loss)
     if y.shape[0] * y.shape[1] == 0:
         return 0.0
-    return loss_and_delta(loss, &prob[0, 0], &y[0, 0],
+    return loss_and_delta(&loss, &prob[0, 0], &y[0, 0],
                           &sample_weight[0] if sample_weight.shape[0] > 0 else NULL,
                           y.shape[0], y.shape[1], &delta[0, 0])
 
@@ -634,18 +496,16 @@ def backprop_delta_py(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t index,
                       const floating[::1] params, const floating[:, ::1] delta,
                       const floating[:, ::1] previous_output, floating[:, ::1] previous_delta):
     """previous_delta = (delta @ W^T) * f'(previous_output) for layer `index` (for tests)."""
-    cdef Layer* layers = layers_from_table(layer_table, params.shape[0])
-    try:
-        if not 0 < index < layer_table.shape[0]:
-            raise ValueError("index must name a layer after the first")
-        if (delta.shape[1] != layers[index].fan_out
-                or previous_output.shape[1] != layers[index].fan_in
-                or previous_delta.shape[1] != layers[index].fan_in
-                or previous_output.shape[0] != delta.shape[0]
-                or previous_delta.shape[0] != delta.shape[0]):
-            raise ValueError("array shapes do not match the layer")
-        if delta.shape[0] > 0:
-            backprop_delta(&layers[index], &params[0], &delta[0, 0], delta.shape[0],
-                           &layers[index - 1], &previous_output[0, 0], &previous_delta[0, 0])
-    finally:
-        free(layers)
+    cdef CBuffer table = layers_from_table(layer_table, params.shape[0])
+    cdef const Layer* layers = <const Layer*> table.data
+    if not 0 < index < layer_table.shape[0]:
+        raise ValueError("index must name a layer after the first")
+    if (delta.shape[1] != layers[index].fan_out
+            or previous_output.shape[1] != layers[index].fan_in
+            or previous_delta.shape[1] != layers[index].fan_in
+            or previous_output.shape[0] != delta.shape[0]
+            or previous_delta.shape[0] != delta.shape[0]):
+        raise ValueError("array shapes do not match the layer")
+    if delta.shape[0] > 0:
+        backprop_delta(&layers[index], &params[0], &delta[0, 0], delta.shape[0],
+                       &layers[index - 1], &previous_output[0, 0], &previous_delta[0, 0])

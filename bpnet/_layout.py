@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._kernels import ACTIVATION_CODES
+from ._activations import ACTIVATION_CODES
 
 
 class NetworkLayout:

@@ -1,91 +1,31 @@
-# One epoch of minibatch training (gather, forward, loss, backward, update) in one nogil call,
-# shared by a small team of threads.
+# One epoch of minibatch training (gather, forward, loss, backward, update) in one nogil call.
 #
 # Each batch runs in two phases. In the first, the batch's rows are cut into row blocks;
 # each block gathers its rows, runs the forward pass, the loss and the backward pass down
 # to every layer's delta, touching only its own rows. In the second, the parameters are
 # cut into blocks of coefficient rows (a layer's intercepts go with its first block); each
 # block computes its gradient from the whole batch's activations and deltas and applies
-# the optimizer step to its own parameters. The calling thread and its helper threads
-# claim blocks from a shared counter until none is left, and the phase ends when every
-# block is done.
+# the optimizer step to its own parameters. A thread team (_team.pyx) runs the blocks of
+# each phase; this module only says what a block does.
 #
 # How the work is cut depends only on the shapes (EpochOptions.n_row_blocks and
 # n_param_blocks), never on the number of threads or on which thread ran a block: every
 # number the epoch produces is the same with one thread or several, loaded or idle,
 # provided BLAS itself runs single-threaded (the estimators make sure of that; OpenBLAS
-# can round differently with more threads). A thread that the scheduler takes away
-# simply claims fewer blocks.
+# can round differently with more threads).
 from cython cimport floating
 from libc.math cimport isfinite, pow, sqrt, sqrtf
-from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
-from posix.time cimport CLOCK_MONOTONIC, CLOCK_THREAD_CPUTIME_ID, clock_gettime, timespec
+
+import numpy as np
 
 from ._blas cimport dot
-from ._kernels cimport (Layer, RowBlock, forward_and_deltas, layer_gradient, layer_inputs,
-                        layer_output, layers_from_table, make_block, n_input_rows,
-                        signal_pending, total_width)
-
-
-cdef extern from *:
-    """
-    /* The few atomic operations the thread team needs (GCC and Clang builtins). All are
-       sequentially consistent: besides publishing a phase (release) and reading it
-       (acquire), a helper going to sleep announces itself and then reads the claim word
-       while the publishing thread writes the claim word and then looks for sleepers, and
-       only a single total order guarantees that one of the two sees the other. */
-    static inline long long bpnet_load(long long *p) {
-        return __atomic_load_n(p, __ATOMIC_SEQ_CST);
-    }
-    static inline void bpnet_store(long long *p, long long v) {
-        __atomic_store_n(p, v, __ATOMIC_SEQ_CST);
-    }
-    static inline void bpnet_add(long long *p, long long v) {
-        __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
-    }
-    static inline int bpnet_claim(long long *p, long long expected) {
-        return __atomic_compare_exchange_n(p, &expected, expected + 1, 0,
-                                           __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-    }
-    static inline void bpnet_cpu_relax(void) {
-    #if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-    #elif defined(__aarch64__)
-        __asm__ __volatile__("yield");
-    #endif
-    }
-    """
-    long long atomic_load "bpnet_load" (long long* p) noexcept nogil
-    void atomic_store "bpnet_store" (long long* p, long long v) noexcept nogil
-    void atomic_add "bpnet_add" (long long* p, long long v) noexcept nogil
-    bint atomic_claim "bpnet_claim" (long long* p, long long expected) noexcept nogil
-    void cpu_relax "bpnet_cpu_relax" () noexcept nogil
-
-
-cdef extern from "<pthread.h>" nogil:
-    ctypedef unsigned long pthread_t
-    ctypedef struct pthread_attr_t:
-        pass
-    ctypedef struct pthread_mutex_t:
-        pass
-    ctypedef struct pthread_cond_t:
-        pass
-    int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
-                       void* (*start)(void*) noexcept nogil, void* arg)
-    int pthread_join(pthread_t thread, void** result)
-    int pthread_mutex_init(pthread_mutex_t* mutex, const void* attr)
-    int pthread_mutex_destroy(pthread_mutex_t* mutex)
-    int pthread_mutex_lock(pthread_mutex_t* mutex)
-    int pthread_mutex_unlock(pthread_mutex_t* mutex)
-    int pthread_cond_init(pthread_cond_t* cond, const void* attr)
-    int pthread_cond_destroy(pthread_cond_t* cond)
-    int pthread_cond_wait(pthread_cond_t* cond, pthread_mutex_t* mutex)
-    int pthread_cond_broadcast(pthread_cond_t* cond)
-
-
-cdef extern from "<sched.h>" nogil:
-    int sched_yield()
+from ._kernels cimport (CBuffer, Layer, RowBlock, forward_and_deltas, layer_gradient,
+                        layer_inputs, layer_output, layers_from_table, make_block,
+                        n_input_rows, signal_pending, total_width)
+from ._losses cimport LossFunction, N_LOSSES
+from ._team cimport (MAX_PHASE_BLOCKS, MAX_TEAM_HELPERS, BlockFunction, Team, team_run_phase,
+                     team_start, team_stop)
 
 
 cpdef enum Solver:
@@ -102,11 +42,12 @@ cpdef enum EpochStatus:
 SOLVER_CODES = {"sgd": Solver.SGD, "adam": Solver.ADAM}
 
 
-# Everything about one epoch that is not an array. Python passes a dict with these keys.
-# New training options (gradient clipping, dropout rates, ...) become new fields here.
+# Everything about one epoch that is not an array. Python passes a dict with these keys
+# (bpnet/_optimizers.py gives the optimizer's, bpnet/_training.py the rest). New training
+# options (gradient clipping, dropout rates, ...) become new fields here.
 cdef struct EpochOptions:
     int solver
-    int loss
+    LossFunction loss
     double alpha
     double learning_rate    # SGD's current rate, or Adam's initial rate
     double momentum
@@ -120,8 +61,6 @@ cdef struct EpochOptions:
     Py_ssize_t n_param_blocks   # row blocks, its gradient and update in about this many
                                 # parameter blocks; both decide the results
     int n_threads               # threads sharing the blocks; never changes the results
-    long long solo_phases       # the team's back-off state (see Team), carried from one
-    long long backoff           # epoch to the next through EpochResult
 
 
 cdef struct EpochResult:
@@ -129,8 +68,6 @@ cdef struct EpochResult:
     long long adam_steps
     int status
     Py_ssize_t n_batches    # batches whose update was applied
-    long long solo_phases   # the team's back-off state, for the next epoch's options
-    long long backoff
 
 
 # Offsets of the buffers carved out of the one workspace array, in elements.
@@ -153,13 +90,14 @@ cdef struct ParamBlock:
 
 
 # What the blocks of the current batch read and write. The calling thread fills it in
-# between phases; the value pointers are untyped because a struct cannot be fused.
+# between phases. A struct cannot be fused, so the value pointers are untyped here; each
+# phase's block function is compiled for one float type and casts them once.
 cdef struct BatchWork:
     const Layer* layers
     Py_ssize_t n_layers
     const EpochOptions* options
     RowBlock input              # the batch's input rows (dense rows gathered into x_batch)
-    const void* X               # dense X, or NULL for CSR input
+    const void* X               # dense X, unused for CSR input
     const void* Y
     const void* sample_weight   # NULL for unit weights
     const Py_ssize_t* order     # the batch's rows of X
@@ -182,61 +120,9 @@ cdef struct BatchWork:
     double step_size            # Adam's bias-corrected step
 
 
-# The counters the threads share. `claim` packs the phase number, the phase's kind, its
-# number of blocks and the next unclaimed block into one word, so that a thread still
-# looking at a finished phase can never claim a block of the next one; `done` counts
-# the current phase's finished blocks.
-cdef struct Team:
-    long long claim
-    long long padding[7]        # keep the two counters on cache lines of their own
-    long long done
-    long long padding_2[7]
-    long long phase
-    int n_helpers
-    bint is_double
-    BatchWork* work
-    # When a helper keeps the calling thread waiting (its core is taken by another
-    # process), the calling thread runs the next `solo_phases` phases alone, backing
-    # off for twice as long each time it happens again in a row.
-    long long solo_phases
-    long long backoff
-    # Shared phases since the last verdict: the calling thread's own work, its wait for
-    # the helpers, the core time it lost, and the wall time, in seconds.
-    double window_own
-    double window_waited
-    double window_lost
-    double window_wall
-    # A helper that has waited long for a new phase sleeps on `wake` instead of
-    # holding its core (which another process, or the calling thread, may need).
-    long long sleepers
-    pthread_mutex_t lock
-    pthread_cond_t wake
-
-
 cdef enum:
     ROW_PHASE = 0
     PARAM_PHASE = 1
-    EXIT_PHASE = 0x7fffffff
-    # Layout of Team.claim: phase << PHASE_SHIFT | kind << KIND_SHIFT
-    #                       | n_blocks << COUNT_SHIFT | next block
-    PHASE_SHIFT = 32
-    KIND_SHIFT = 30
-    COUNT_SHIFT = 15
-    MAX_BLOCKS = 32767
-    # Busy-wait rounds before a waiting thread starts yielding its core to other work,
-    # and rounds (of either kind) before a helper goes to sleep until the next phase.
-    SPIN_ROUNDS = 4000
-    SLEEP_ROUNDS = 4200
-    # Phases the calling thread runs alone after a stall: first, and at most.
-    FIRST_BACKOFF = 64
-    MAX_BACKOFF = 8192
-
-# Shared phases are judged together until they span WINDOW_SECONDS (or the epoch ends),
-# so that many short phases each a little late add up. A window counts as stalled only
-# if the wait or the lost core time also exceeds STALL_SECONDS: interrupts and timer
-# ticks cost microseconds that must not make the team back off.
-cdef double WINDOW_SECONDS = 1e-3
-cdef double STALL_SECONDS = 100e-6
 
 
 # Work, in floating-point operations, between two checks for a pending signal: a few
@@ -262,27 +148,21 @@ def param_blocks(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t target):
     """The parameter blocks of the update phase, as (layer, in_start, in_stop, intercepts)
     tuples, for `target` blocks (for tests and benchmarks)."""
     cdef Py_ssize_t n_layers = layer_table.shape[0], i, count
-    if not 1 <= target <= MAX_BLOCKS // max(1, n_layers):
-        raise ValueError(f"target must be at least 1 and give at most {MAX_BLOCKS} blocks")
-    cdef Layer* layers = layers_from_table(layer_table, -1)
-    cdef ParamBlock* blocks = <ParamBlock*> malloc(n_layers * target * sizeof(ParamBlock))
-    if blocks == NULL:
-        free(layers)
-        raise MemoryError()
-    count = plan_param_blocks(layers, n_layers, target, blocks)
-    out = [(blocks[i].layer, blocks[i].in_start, blocks[i].in_stop, bool(blocks[i].intercepts))
-           for i in range(count)]
-    free(blocks)
-    free(layers)
-    return out
+    if not 1 <= target <= MAX_PHASE_BLOCKS // max(1, n_layers):
+        raise ValueError(f"target must be at least 1 and give at most {MAX_PHASE_BLOCKS} blocks")
+    cdef CBuffer table = layers_from_table(layer_table, -1)
+    cdef CBuffer buffer = CBuffer(n_layers * target * sizeof(ParamBlock))
+    cdef ParamBlock* blocks = <ParamBlock*> buffer.data
+    count = plan_param_blocks(<const Layer*> table.data, n_layers, target, blocks)
+    return [(blocks[i].layer, blocks[i].in_start, blocks[i].in_stop, bool(blocks[i].intercepts))
+            for i in range(count)]
 
 
 def workspace_size(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t batch_size, bint sparse):
     """Length of the workspace array that train_epoch needs for this network and batch."""
-    cdef Layer* layers = layers_from_table(layer_table, -1)
-    cdef WorkspaceLayout plan = plan_workspace(layers, layer_table.shape[0], batch_size, sparse)
-    free(layers)
-    return plan.size
+    cdef CBuffer table = layers_from_table(layer_table, -1)
+    return plan_workspace(<const Layer*> table.data, layer_table.shape[0], batch_size,
+                          sparse).size
 
 
 cdef Py_ssize_t plan_param_blocks(const Layer* layers, Py_ssize_t n_layers,
@@ -323,7 +203,7 @@ cdef void row_block(BatchWork* work, Py_ssize_t index, floating* params) noexcep
     cdef const floating* sample_weight = <const floating*> work.sample_weight
     cdef RowBlock block = work.input
     block.n_rows = stop - start
-    if work.X != NULL:
+    if not block.sparse:
         for r in range(start, stop):
             memcpy(x_batch + r * n_features,
                    <const floating*> work.X + work.order[r] * n_features,
@@ -338,7 +218,7 @@ cdef void row_block(BatchWork* work, Py_ssize_t index, floating* params) noexcep
         if sample_weight != NULL:
             sw_batch[r] = sample_weight[row]
     work.row_loss[index] = forward_and_deltas(
-        layers, work.n_layers, work.options.loss, params, block, n_batch, start,
+        layers, work.n_layers, &work.options.loss, params, block, n_batch, start,
         y_batch + start * n_outputs, sw_batch + start if sample_weight != NULL else NULL,
         <floating*> work.acts, <floating*> work.deltas)
 
@@ -418,7 +298,7 @@ cdef void param_block(BatchWork* work, Py_ssize_t index, floating* params) noexc
     cdef Py_ssize_t start = coef_index(layer, part.in_start)
     cdef Py_ssize_t stop = coef_index(layer, part.in_stop)
     batch_input.n_rows = work.n_batch
-    if work.X != NULL:
+    if not batch_input.sparse:
         batch_input.dense = work.x_batch
     else:
         batch_input.rows = work.order
@@ -435,173 +315,58 @@ cdef void param_block(BatchWork* work, Py_ssize_t index, floating* params) noexc
             work, params, layer.intercept_offset, layer.intercept_offset + layer.fan_out, 0)
 
 
-cdef void run_block(Team* team, long long kind, Py_ssize_t index) noexcept nogil:
-    cdef BatchWork* work = team.work
-    if team.is_double:
-        if kind == ROW_PHASE:
-            row_block(work, index, <double*> work.params)
-        else:
-            param_block(work, index, <double*> work.params)
+cdef inline void batch_block(BatchWork* work, int kind, Py_ssize_t index,
+                             floating* params) noexcept nogil:
+    if kind == ROW_PHASE:
+        row_block(work, index, params)
     else:
-        if kind == ROW_PHASE:
-            row_block(work, index, <float*> work.params)
-        else:
-            param_block(work, index, <float*> work.params)
+        param_block(work, index, params)
 
 
-cdef inline void wait_a_little(long long* rounds) noexcept nogil:
-    """One round of waiting: busy at first, then yielding the core to other work."""
-    rounds[0] += 1
-    if rounds[0] < SPIN_ROUNDS:
-        cpu_relax()
-    else:
-        sched_yield()
+# The team's block functions, one per float type (a function pointer cannot be fused).
+
+cdef void batch_block_double(void* work, int kind, Py_ssize_t index) noexcept nogil:
+    batch_block(<BatchWork*> work, kind, index, <double*> (<BatchWork*> work).params)
 
 
-cdef void work_on_phase(Team* team, long long phase) noexcept nogil:
-    """Claim and run blocks of `phase` until none is left (or the phase has moved on)."""
-    cdef long long claim, index, n_blocks, kind
-    while True:
-        claim = atomic_load(&team.claim)
-        if claim >> PHASE_SHIFT != phase:
-            return
-        kind = (claim >> KIND_SHIFT) & 1
-        n_blocks = (claim >> COUNT_SHIFT) & MAX_BLOCKS
-        index = claim & MAX_BLOCKS
-        if index >= n_blocks:
-            return
-        if atomic_claim(&team.claim, claim):
-            run_block(team, kind, index)
-            atomic_add(&team.done, 1)
+cdef void batch_block_float(void* work, int kind, Py_ssize_t index) noexcept nogil:
+    batch_block(<BatchWork*> work, kind, index, <float*> (<BatchWork*> work).params)
 
 
-cdef void* helper_main(void* arg) noexcept nogil:
-    """A helper thread: run the blocks of each new phase until told to stop."""
-    cdef Team* team = <Team*> arg
-    cdef long long phase, seen = 0, rounds = 0
-    while True:
-        phase = atomic_load(&team.claim) >> PHASE_SHIFT
-        if phase == EXIT_PHASE:
-            return NULL
-        if phase != seen:
-            work_on_phase(team, phase)
-            seen = phase
-            rounds = 0
-        elif rounds < SLEEP_ROUNDS:
-            wait_a_little(&rounds)
-        else:
-            pthread_mutex_lock(&team.lock)
-            atomic_add(&team.sleepers, 1)
-            while atomic_load(&team.claim) >> PHASE_SHIFT == seen:
-                pthread_cond_wait(&team.wake, &team.lock)
-            atomic_add(&team.sleepers, -1)
-            pthread_mutex_unlock(&team.lock)
-            rounds = 0
+cdef double coef_squared_norm(const BatchWork* work, const floating* params,
+                              Py_ssize_t n_param_blocks) noexcept nogil:
+    """The coefficients' squared norm, block by block as the updates compute it."""
+    cdef Py_ssize_t b, start, stop
+    cdef ParamBlock part
+    cdef double total = 0.0
+    for b in range(n_param_blocks):
+        part = work.param_blocks[b]
+        start = coef_index(&work.layers[part.layer], part.in_start)
+        stop = coef_index(&work.layers[part.layer], part.in_stop)
+        total += dot(<int> (stop - start), params + start, params + start)
+    return total
 
 
-cdef bint publish(Team* team, long long claim) noexcept nogil:
-    """Start a phase (or tell the helpers to exit), waking any helper that sleeps.
-
-    Returns whether a helper had to be woken.
-    """
-    atomic_store(&team.claim, claim)
-    if atomic_load(&team.sleepers) > 0:
-        pthread_mutex_lock(&team.lock)
-        pthread_cond_broadcast(&team.wake)
-        pthread_mutex_unlock(&team.lock)
-        return True
-    return False
+cdef double batch_weight_sum(const Py_ssize_t* order, Py_ssize_t n_batch,
+                             const floating[::1] sample_weight) noexcept nogil:
+    cdef Py_ssize_t r
+    cdef double total = 0.0
+    if sample_weight.shape[0] == 0:
+        return n_batch
+    for r in range(n_batch):
+        total += sample_weight[order[r]]
+    return total
 
 
-cdef inline double seconds(int clock) noexcept nogil:
-    cdef timespec now
-    clock_gettime(clock, &now)
-    return now.tv_sec + 1e-9 * now.tv_nsec
-
-
-cdef void run_phase(Team* team, long long kind, Py_ssize_t n_blocks) noexcept nogil:
-    """Run blocks 0...n_blocks-1 of one phase on the team; returns when all are done.
-
-    Who runs which block never changes a result, so the calling thread is free to run a
-    phase alone: it does so when it has no helpers, and for a while after the shared
-    phases showed that the machine is busier than the team (see judge_window). A team on
-    a busy machine is thus not much slower than one thread, and a helper left without
-    work goes to sleep.
-    """
-    cdef Py_ssize_t index
-    cdef long long rounds = 0
-    cdef double start, cpu_start, own_done, all_done, cpu_used
-    cdef bint woke_helpers
-    if team.n_helpers == 0 or team.solo_phases > 0 or team.phase >= EXIT_PHASE - 1:
-        # (An epoch of over a billion batches runs its last ones alone rather than let
-        # the phase number reach the one that tells the helpers to exit.)
-        if team.solo_phases > 0:
-            team.solo_phases -= 1
-        for index in range(n_blocks):
-            run_block(team, kind, index)
-        return
-    start = seconds(CLOCK_MONOTONIC)
-    cpu_start = seconds(CLOCK_THREAD_CPUTIME_ID)
-    # Every block of the previous phase is done, so no thread touches `done` until the
-    # new phase is published below.
-    atomic_store(&team.done, 0)
-    team.phase += 1
-    woke_helpers = publish(team, (team.phase << PHASE_SHIFT) | (kind << KIND_SHIFT)
-                           | ((<long long> n_blocks) << COUNT_SHIFT))
-    work_on_phase(team, team.phase)
-    own_done = seconds(CLOCK_MONOTONIC)
-    while atomic_load(&team.done) < n_blocks:
-        wait_a_little(&rounds)
-    all_done = seconds(CLOCK_MONOTONIC)
-    cpu_used = seconds(CLOCK_THREAD_CPUTIME_ID) - cpu_start
-    if woke_helpers or team.phase == 1:
-        # A helper just started, or woken from sleep, starts late: this phase says
-        # nothing about the machine (it is the epoch's first, or the first after a
-        # back-off), the next one will.
-        return
-    team.window_own += own_done - start
-    team.window_waited += all_done - own_done
-    team.window_lost += all_done - start - cpu_used
-    team.window_wall += all_done - start
-    if team.window_wall >= WINDOW_SECONDS:
-        judge_window(team)
-
-
-cdef void judge_window(Team* team) noexcept nogil:
-    """Back off if the shared phases since the last verdict show a busy machine.
-
-    The helpers made the calling thread wait half as long as its own work took (another
-    process held a helper's core), or the calling thread lost a quarter of the time to
-    other threads. Each stalled window doubles the back-off; a good one halves it.
-    """
-    if ((team.window_waited > 0.5 * team.window_own and team.window_waited > STALL_SECONDS)
-            or (team.window_lost > 0.25 * team.window_wall
-                and team.window_lost > STALL_SECONDS)):
-        team.backoff = min(2 * team.backoff, MAX_BACKOFF) if team.backoff else FIRST_BACKOFF
-        team.solo_phases = team.backoff
-    else:
-        # Halve rather than forget: another process sharing a core runs in time slices,
-        # and the phases that fall between its slices say little about the next ones.
-        team.backoff //= 2
-    team.window_own = 0.0
-    team.window_waited = 0.0
-    team.window_lost = 0.0
-    team.window_wall = 0.0
-
-
-cdef EpochResult run_epoch(Team* team, const floating[::1] sample_weight,
+cdef EpochResult run_epoch(Team* team, BatchWork* work, const floating[::1] sample_weight,
                            Py_ssize_t n_rows, Py_ssize_t n_params,
                            Py_ssize_t n_param_blocks) noexcept nogil:
     """The calling thread's side of the epoch: batches, phases, checks."""
-    cdef BatchWork* work = team.work
     cdef const EpochOptions* options = work.options
     cdef const Py_ssize_t* order = work.order
-    cdef bint weighted = work.sample_weight != NULL
-    cdef Py_ssize_t batch_size = options.batch_size
-    cdef Py_ssize_t start, stop, n_batch, r, b
+    cdef Py_ssize_t start, stop, b
     cdef double weight_sum, data_loss, batch_loss, coef_sq_norm, intercept_sq_norm
     cdef double work_since_check = 0.0, work_per_row = 6.0 * n_params
-    cdef ParamBlock part
     cdef EpochResult result
     result.loss_sum = 0.0
     result.adam_steps = options.adam_steps
@@ -609,34 +374,22 @@ cdef EpochResult run_epoch(Team* team, const floating[::1] sample_weight,
     result.n_batches = 0
 
     # The L2 term of each batch's loss uses the coefficients before its update; their
-    # squared norm is taken once here (block by block, as the updates do) and then
-    # after each update, for the next batch.
-    coef_sq_norm = 0.0
-    for b in range(n_param_blocks):
-        part = work.param_blocks[b]
-        start = coef_index(&work.layers[part.layer], part.in_start)
-        stop = coef_index(&work.layers[part.layer], part.in_stop)
-        coef_sq_norm += dot(<int> (stop - start), <floating*> work.params + start,
-                            <floating*> work.params + start)
+    # squared norm is taken once here and then after each update, for the next batch.
+    coef_sq_norm = coef_squared_norm(work, <const floating*> work.params, n_param_blocks)
     start = 0
     while start < n_rows:
-        stop = min(start + batch_size, n_rows)
-        n_batch = stop - start
-        weight_sum = n_batch
-        if weighted:
-            weight_sum = 0.0
-            for r in range(start, stop):
-                weight_sum += sample_weight[order[r]]
+        stop = min(start + options.batch_size, n_rows)
         work.order = order + start
-        work.n_batch = n_batch
-        work.n_row_blocks = min(options.n_row_blocks, n_batch)
+        work.n_batch = stop - start
+        work.n_row_blocks = min(options.n_row_blocks, work.n_batch)
+        weight_sum = batch_weight_sum(work.order, work.n_batch, sample_weight)
         start = stop
         if weight_sum <= 0:
             # A batch whose weights are all zero carries no information: skip it rather
             # than divide by zero.
             continue
 
-        run_phase(team, ROW_PHASE, work.n_row_blocks)
+        team_run_phase(team, ROW_PHASE, work.n_row_blocks)
         data_loss = 0.0
         for b in range(work.n_row_blocks):
             data_loss += work.row_loss[b]
@@ -644,7 +397,7 @@ cdef EpochResult run_epoch(Team* team, const floating[::1] sample_weight,
         if not isfinite(batch_loss):
             result.status = EpochStatus.NON_FINITE
             break
-        result.loss_sum += batch_loss * n_batch
+        result.loss_sum += batch_loss * work.n_batch
 
         work.inverse_weight_sum = <floating> (1.0 / weight_sum)
         if options.solver == Solver.ADAM:
@@ -652,7 +405,7 @@ cdef EpochResult run_epoch(Team* team, const floating[::1] sample_weight,
             work.step_size = (options.learning_rate
                               * sqrt(1 - pow(options.beta_2, <double> result.adam_steps))
                               / (1 - pow(options.beta_1, <double> result.adam_steps)))
-        run_phase(team, PARAM_PHASE, n_param_blocks)
+        team_run_phase(team, PARAM_PHASE, n_param_blocks)
         coef_sq_norm = 0.0
         intercept_sq_norm = 0.0
         for b in range(n_param_blocks):
@@ -665,7 +418,7 @@ cdef EpochResult run_epoch(Team* team, const floating[::1] sample_weight,
             result.status = EpochStatus.NON_FINITE
             break
 
-        work_since_check += work_per_row * n_batch
+        work_since_check += work_per_row * work.n_batch
         if work_since_check >= SIGNAL_CHECK_FLOPS:
             work_since_check = 0.0
             if signal_pending():
@@ -674,40 +427,22 @@ cdef EpochResult run_epoch(Team* team, const floating[::1] sample_weight,
     return result
 
 
-def train_epoch(const Py_ssize_t[:, ::1] layer_table,
-                const floating[:, ::1] X, const floating[::1] X_data,
-                const int[::1] X_indices, const int[::1] X_indptr,
-                const floating[:, ::1] Y, const floating[::1] sample_weight,
-                const Py_ssize_t[::1] order, floating[::1] params, floating[::1] grads,
-                floating[::1] moment_1, floating[::1] moment_2, floating[::1] workspace,
-                EpochOptions options):
-    """Train one epoch over the rows `order`, in batches of options['batch_size'].
-
-    X is dense, or, when it has zero rows, the input is the CSR matrix given by
-    (X_data, X_indices, X_indptr). An empty `sample_weight` means unit weights.
-    `params` is updated in place, as are the optimizer's `moment_1` (SGD's velocity or
-    Adam's first moment) and `moment_2` (Adam's second moment; unused by SGD).
-    `grads` and `workspace` are scratch space (see workspace_size). Returns a dict with
-    loss_sum, adam_steps, status (an EpochStatus) and n_batches.
-
-    The batches are cut into options['n_row_blocks'] row blocks and about
-    options['n_param_blocks'] parameter blocks, shared by options['n_threads'] threads;
-    the results depend on the cut, not on the threads, as long as BLAS runs
-    single-threaded. options['solo_phases'] and options['backoff'] carry the team's
-    back-off from the previous epoch (the result returns them for the next).
-
-    A pending signal (Ctrl-C) stops the epoch with status INTERRUPTED and clears the
-    exception, leaving the caller to decide what an interruption means.
-    """
+cdef check_epoch_arguments(const Py_ssize_t[:, ::1] layer_table, bint sparse,
+                           const floating[:, ::1] X, const int[::1] X_indptr,
+                           const floating[:, ::1] Y, const floating[::1] sample_weight,
+                           const Py_ssize_t[::1] order, floating[::1] params,
+                           floating[::1] grads, floating[::1] moment_1,
+                           floating[::1] moment_2, const EpochOptions* options):
     cdef Py_ssize_t n_layers = layer_table.shape[0], n_params = params.shape[0]
-    cdef Py_ssize_t n_rows_in = n_input_rows(X, X_indptr)
-    cdef Py_ssize_t i
+    cdef Py_ssize_t n_rows_in = n_input_rows(sparse, X, X_indptr), i
     if order.shape[0] == 0:
         raise ValueError("order must name at least one row")
     if options.batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     if options.solver not in (Solver.SGD, Solver.ADAM):
         raise ValueError(f"unknown solver code {options.solver}")
+    if not 0 <= options.loss.code < N_LOSSES:
+        raise ValueError(f"unknown loss code {options.loss.code}")
     if grads.shape[0] != n_params or moment_1.shape[0] != n_params:
         raise ValueError("grads and moment_1 must have the same length as params")
     if options.solver == Solver.ADAM and moment_2.shape[0] != n_params:
@@ -716,49 +451,66 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table,
         raise ValueError("Y must have one row per input row and one column per output")
     if sample_weight.shape[0] not in (0, n_rows_in):
         raise ValueError("sample_weight must be empty or have one weight per row")
-    if X.shape[0] > 0 and X.shape[1] != layer_table[0, 0]:
+    if not sparse and X.shape[1] != layer_table[0, 0]:
         raise ValueError("X must have one column per input of the first layer")
     for i in range(order.shape[0]):
         if not 0 <= order[i] < n_rows_in:
             raise IndexError(f"order[{i}] = {order[i]} is not a row of X")
     # Compared without multiplying, so that no product can overflow.
-    if not (1 <= options.n_row_blocks <= MAX_BLOCKS
-            and 1 <= options.n_param_blocks <= MAX_BLOCKS // n_layers
+    if not (1 <= options.n_row_blocks <= MAX_PHASE_BLOCKS
+            and 1 <= options.n_param_blocks <= MAX_PHASE_BLOCKS // n_layers
             and options.n_threads >= 1):
         raise ValueError(f"n_row_blocks and n_param_blocks must be at least 1 and give at "
-                         f"most {MAX_BLOCKS} blocks; n_threads must be at least 1")
-    cdef Layer* layers = layers_from_table(layer_table, n_params)
-    cdef WorkspaceLayout plan = plan_workspace(layers, n_layers, options.batch_size,
-                                               X.shape[0] == 0)
+                         f"most {MAX_PHASE_BLOCKS} blocks; n_threads must be at least 1")
+
+
+def train_epoch(const Py_ssize_t[:, ::1] layer_table, bint sparse,
+                const floating[:, ::1] X, const floating[::1] X_data,
+                const int[::1] X_indices, const int[::1] X_indptr,
+                const floating[:, ::1] Y, const floating[::1] sample_weight,
+                const Py_ssize_t[::1] order, floating[::1] params, floating[::1] grads,
+                floating[::1] moment_1, floating[::1] moment_2, floating[::1] workspace,
+                EpochOptions options):
+    """Train one epoch over the rows `order`, in batches of options['batch_size'].
+
+    The input is X when not `sparse`, else the CSR matrix given by (X_data, X_indices,
+    X_indptr) (see bpnet/_data.py). An empty `sample_weight` means unit weights.
+    `params` is updated in place, as are the optimizer's `moment_1` (SGD's velocity or
+    Adam's first moment) and `moment_2` (Adam's second moment; unused by SGD).
+    `grads` and `workspace` are scratch space (see workspace_size). Returns a dict with
+    loss_sum, adam_steps, status (an EpochStatus) and n_batches.
+
+    The batches are cut into options['n_row_blocks'] row blocks and about
+    options['n_param_blocks'] parameter blocks, shared by options['n_threads'] threads;
+    the results depend on the cut, not on the threads, as long as BLAS runs
+    single-threaded.
+
+    A pending signal (Ctrl-C) stops the epoch with status INTERRUPTED and clears the
+    exception, leaving the caller to decide what an interruption means.
+    """
+    check_epoch_arguments(layer_table, sparse, X, X_indptr, Y, sample_weight, order, params,
+                          grads, moment_1, moment_2, &options)
+    cdef Py_ssize_t n_layers = layer_table.shape[0], n_params = params.shape[0]
+    cdef CBuffer table = layers_from_table(layer_table, n_params)
+    cdef const Layer* layers = <const Layer*> table.data
+    cdef WorkspaceLayout plan = plan_workspace(layers, n_layers, options.batch_size, sparse)
     if workspace.shape[0] < plan.size:
-        free(layers)
         raise ValueError(f"workspace must hold at least {plan.size} elements")
     cdef Py_ssize_t n_row_blocks = min(options.n_row_blocks, options.batch_size)
-    cdef ParamBlock* param_blocks = <ParamBlock*> malloc(
-        n_layers * options.n_param_blocks * sizeof(ParamBlock))
-    cdef double* sums = <double*> calloc(n_row_blocks + 2 * n_layers * options.n_param_blocks,
-                                         sizeof(double))
-    cdef int n_helpers = <int> min(options.n_threads - 1, MAX_BLOCKS)
-    cdef pthread_t* helpers = <pthread_t*> malloc(max(1, n_helpers) * sizeof(pthread_t))
-    if param_blocks == NULL or sums == NULL or helpers == NULL:
-        free(layers)
-        free(param_blocks)
-        free(sums)
-        free(helpers)
-        raise MemoryError()
-    cdef Py_ssize_t n_param_blocks = plan_param_blocks(layers, n_layers, options.n_param_blocks,
-                                                       param_blocks)
+    cdef CBuffer blocks = CBuffer(n_layers * options.n_param_blocks * sizeof(ParamBlock))
+    cdef Py_ssize_t n_param_blocks = plan_param_blocks(
+        layers, n_layers, options.n_param_blocks, <ParamBlock*> blocks.data)
+    cdef double[::1] sums = np.zeros(n_row_blocks + 2 * n_param_blocks)
     cdef BatchWork work
-    cdef Team team
     work.layers = layers
     work.n_layers = n_layers
     work.options = &options
-    work.input = make_block(X, X_data, X_indices, X_indptr, 0, 0)
-    work.X = &X[0, 0] if X.shape[0] > 0 else NULL
+    work.input = make_block(sparse, X, X_data, X_indices, X_indptr, 0, 0)
+    work.X = &X[0, 0] if not sparse else NULL
     work.Y = &Y[0, 0]
     work.sample_weight = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
     work.order = &order[0]
-    work.param_blocks = param_blocks
+    work.param_blocks = <const ParamBlock*> blocks.data
     work.params = &params[0]
     work.grads = &grads[0]
     work.moment_1 = &moment_1[0]
@@ -768,55 +520,20 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table,
     work.sw_batch = &workspace[plan.sw_batch]
     work.acts = &workspace[plan.acts]
     work.deltas = &workspace[plan.deltas]
-    work.row_loss = sums
-    work.coef_sq_norm = sums + n_row_blocks
-    work.intercept_sq_norm = sums + n_row_blocks + n_param_blocks
-    team.claim = 0
-    team.done = 0
-    team.phase = 0
-    team.sleepers = 0
-    if pthread_mutex_init(&team.lock, NULL) != 0:
-        n_helpers = 0  # no way to sleep and wake: run on the calling thread alone
-    elif pthread_cond_init(&team.wake, NULL) != 0:
-        pthread_mutex_destroy(&team.lock)
-        n_helpers = 0
-    cdef bint synchronised = n_helpers > 0
-    team.window_own = 0.0
-    team.window_waited = 0.0
-    team.window_lost = 0.0
-    team.window_wall = 0.0
-    team.solo_phases = max(0, options.solo_phases)
-    team.backoff = min(max(0, options.backoff), MAX_BACKOFF)
-    team.is_double = floating is double
-    team.work = &work
-    team.n_helpers = 0
-    n_helpers = <int> min(n_helpers, max(n_row_blocks, n_param_blocks) - 1)
-    if team.solo_phases >= 2 * ((order.shape[0] + options.batch_size - 1) // options.batch_size):
-        n_helpers = 0  # backing off for the whole epoch: no helper to start
+    work.row_loss = &sums[0]
+    work.coef_sq_norm = &sums[n_row_blocks]
+    work.intercept_sq_norm = &sums[n_row_blocks + n_param_blocks]
+    cdef BlockFunction run_block = (batch_block_double if floating is double
+                                    else batch_block_float)
+    cdef int n_threads = <int> min(options.n_threads, MAX_TEAM_HELPERS + 1,
+                                   max(n_row_blocks, n_param_blocks))
+    cdef long long n_phases = 2 * ((order.shape[0] + options.batch_size - 1)
+                                   // options.batch_size)
+    cdef Team team
     cdef EpochResult result
-    try:
-        with nogil:
-            while team.n_helpers < n_helpers:
-                # A helper that cannot be started only means fewer threads.
-                if pthread_create(&helpers[team.n_helpers], NULL, helper_main, &team) != 0:
-                    break
-                team.n_helpers += 1
-            result = run_epoch(&team, sample_weight, order.shape[0], n_params,
-                               n_param_blocks)
-            if team.window_wall > 0:
-                judge_window(&team)  # the epoch's last, shorter window
-            result.solo_phases = team.solo_phases
-            result.backoff = team.backoff
-            if team.n_helpers > 0:
-                publish(&team, (<long long> EXIT_PHASE) << PHASE_SHIFT)
-                for i in range(team.n_helpers):
-                    pthread_join(helpers[i], NULL)
-    finally:
-        if synchronised:
-            pthread_cond_destroy(&team.wake)
-            pthread_mutex_destroy(&team.lock)
-        free(layers)
-        free(param_blocks)
-        free(sums)
-        free(helpers)
+    with nogil:
+        team_start(&team, n_threads, run_block, &work, n_phases)
+        result = run_epoch(&team, &work, sample_weight, order.shape[0], n_params,
+                           n_param_blocks)
+        team_stop(&team)
     return result

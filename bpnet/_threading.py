@@ -217,14 +217,6 @@ _requested_threads = os.environ.get("BPNET_NUM_THREADS", "")
 _team_lock = threading.Lock()
 _team_threads_in_use = 0
 
-# The teams' back-off state (see Team in _sgd_fast.pyx): after a helper thread kept an
-# epoch waiting because another process held its core, the next phases run on the
-# calling thread alone, for longer each time it happens again. It is kept for the whole
-# process, so that short fits on a busy machine do not each pay for finding out anew.
-# It only ever changes the speed, never a result.
-_team_backoff = {"solo_phases": 0, "backoff": 0}
-
-
 def epoch_blocks(batch_size, layer_units):
     """How train_epoch cuts a batch: ``{"n_row_blocks": ..., "n_param_blocks": ...}``.
 
@@ -260,16 +252,6 @@ def team_limit():
         except ValueError:
             pass
     return max(1, min(n_cores(), _blas_thread_limit()))
-
-
-def team_backoff():
-    """The back-off state to start an epoch with."""
-    return dict(_team_backoff)
-
-
-def remember_team_backoff(result):
-    """Keep an epoch's final back-off state for the next epoch, of any fit."""
-    _team_backoff.update(solo_phases=result["solo_phases"], backoff=result["backoff"])
 
 
 def epoch_threads(blocks, epoch_flops=None):

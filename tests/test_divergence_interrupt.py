@@ -29,7 +29,8 @@ from sklearn.exceptions import ConvergenceWarning
 import bpnet._base
 from bpnet import BPClassifier, BPRegressor
 from bpnet._base import KernelInput
-from bpnet._kernels import LOSS_CODES, loss_gradient
+from bpnet._kernels import loss_gradient
+from bpnet._losses import loss_function
 from bpnet._kernels import predict as predict_kernel
 from bpnet._layout import NetworkLayout
 from bpnet._sgd_fast import EpochStatus
@@ -527,9 +528,9 @@ def test_log_loss_with_extreme_logits_is_finite(dtype, output, loss):
     Y = np.zeros_like(logits)
     Y[np.arange(len(Y)), np.argmin(logits, axis=1)] = 1
     grads = np.empty_like(params)
-    X, X_data, X_indices, X_indptr = _dense(logits)
+    sparse, X, X_data, X_indices, X_indptr = _dense(logits)
     value = loss_gradient(
-        layout.table, LOSS_CODES[loss], 0.0, params, X, X_data, X_indices, X_indptr,
+        layout.table, loss_function(loss), 0.0, params, sparse, X, X_data, X_indices, X_indptr,
         Y, np.empty(0, dtype), grads, layout.n_coefs,
     )  # fmt: skip
     assert np.isfinite(value)

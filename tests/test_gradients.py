@@ -40,7 +40,7 @@ def _problem(output_type, dtype, seed=0):
 def _loss_and_grad(layout, loss, params, data, alpha=1e-2):
     grads = np.empty_like(params)
     value = _kernels.loss_gradient(
-        layout.table, _kernels.LOSS_CODES[loss], alpha, params, *data.x_args, data.Y,
+        layout.table, _kernels.loss_function(loss), alpha, params, *data.x_args, data.Y,
         data.sample_weight, grads, layout.n_coefs,
     )  # fmt: skip
     return value, grads

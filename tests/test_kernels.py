@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose
 
-from bpnet import _blas, _kernels, _sgd_fast
+from bpnet import _blas, _kernels, _sgd_fast, _team
 from bpnet._base import KernelInput
 
 from . import _reference as ref
@@ -109,7 +109,7 @@ def test_loss_and_delta(dtype, loss, weighted):
     w = rng.uniform(0.1, 2, n) if weighted else np.ones(n)
     delta = np.empty((n, k), dtype=dtype)
     total = _kernels.loss_and_delta_py(
-        _kernels.LOSS_CODES[loss], readonly(prob.astype(dtype)), readonly(y.astype(dtype)),
+        _kernels.loss_function(loss), readonly(prob.astype(dtype)), readonly(y.astype(dtype)),
         readonly(w.astype(dtype) if weighted else np.empty(0, dtype)), delta,
     )  # fmt: skip
     prob32 = prob.astype(dtype).astype(np.float64)  # the probabilities the kernel saw
@@ -122,7 +122,7 @@ def test_log_loss_clips_extreme_probabilities(dtype):
     prob = np.array([[0.0, 1.0], [1.0, 0.0]], dtype=dtype)
     y = np.array([[1.0, 0.0], [1.0, 0.0]], dtype=dtype)
     delta = np.empty_like(prob)
-    total = _kernels.loss_and_delta_py(_kernels.LOSS_CODES["log_loss"], prob, y, np.empty(0, dtype), delta)
+    total = _kernels.loss_and_delta_py(_kernels.loss_function("log_loss"), prob, y, np.empty(0, dtype), delta)
     assert np.isfinite(total)
     close(total, -np.log(np.finfo(dtype).eps), dtype)
 
@@ -181,7 +181,7 @@ def test_loss_gradient_matches_reference(dtype, sparse, loss):
     data = KernelInput(X, Y, w)
     grads = np.empty_like(params)
     value = _kernels.loss_gradient(
-        layout.table, _kernels.LOSS_CODES[loss], 0.01, readonly(params), *data.x_args,
+        layout.table, _kernels.loss_function(loss), 0.01, readonly(params), *data.x_args,
         readonly(data.Y), readonly(data.sample_weight), grads, layout.n_coefs, 4,
     )  # fmt: skip
     expected_value, expected_grad = ref.loss_and_gradient(layout, loss, 0.01, params, X, Y, w)
@@ -192,7 +192,7 @@ def test_loss_gradient_matches_reference(dtype, sparse, loss):
 # How train_epoch cuts each batch and how many threads share the blocks: the serial
 # default, and cuts with one and with several threads (the team size must never change
 # a result).
-SERIAL = {"n_row_blocks": 1, "n_param_blocks": 1, "n_threads": 1, "solo_phases": 0, "backoff": 0}
+SERIAL = {"n_row_blocks": 1, "n_param_blocks": 1, "n_threads": 1}
 TEAMS = [
     SERIAL,
     {**SERIAL, "n_row_blocks": 2, "n_param_blocks": 3},
@@ -225,7 +225,7 @@ def test_train_epoch_matches_reference(dtype, solver, sparse, weighted, team):
     batch_size = 5  # 23 rows: four full batches and a short one
     opt = _optimizer(solver, layout.n_params, dtype)
     options = {
-        "solver": _sgd_fast.SOLVER_CODES[solver], "loss": _kernels.LOSS_CODES["log_loss"],
+        "solver": _sgd_fast.SOLVER_CODES[solver], "loss": _kernels.loss_function("log_loss"),
         "alpha": 0.01, "learning_rate": opt["learning_rate"], "momentum": opt["momentum"],
         "nesterov": opt["nesterov"], "beta_1": opt["beta_1"], "beta_2": opt["beta_2"],
         "epsilon": opt["epsilon"], "batch_size": batch_size,
@@ -255,7 +255,7 @@ def test_train_epoch_reports_non_finite_loss():
     X = np.full((4, 6), 1e300)
     data = KernelInput(X, np.zeros((4, 3)))
     options = {
-        "solver": 0, "loss": _kernels.LOSS_CODES["squared_error"], "alpha": 0.0,
+        "solver": 0, "loss": _kernels.loss_function("squared_error"), "alpha": 0.0,
         "learning_rate": 0.1, "momentum": 0.0, "nesterov": False, "beta_1": 0.9,
         "beta_2": 0.999, "epsilon": 1e-8, "batch_size": 2,
         "adam_steps": 0, **SERIAL,
@@ -293,14 +293,16 @@ def test_train_epoch_rejects_inconsistent_arguments(change, message):
     )  # fmt: skip
     change(kwargs)
     options = {
-        "solver": 0, "loss": 1, "alpha": 0.0, "learning_rate": 0.1, "momentum": 0.0,
+        "solver": 0, "loss": _kernels.loss_function("log_loss"), "alpha": 0.0,
+        "learning_rate": 0.1, "momentum": 0.0,
         "nesterov": False, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "batch_size": 2,
         "adam_steps": 0,
         **{key: kwargs[key] for key in SERIAL},
     }  # fmt: skip
     with pytest.raises((ValueError, IndexError), match=message):
         _sgd_fast.train_epoch(
-            layout.table, kwargs["X"], np.empty(0), np.empty(0, np.int32), np.empty(0, np.int32),
+            layout.table, False, kwargs["X"], np.empty(0), np.empty(0, np.int32),
+            np.empty(0, np.int32),
             kwargs["Y"], np.empty(0), kwargs["order"], params, kwargs["grads"],
             np.zeros_like(params), np.empty(0), kwargs["workspace"], options,
         )  # fmt: skip
@@ -337,12 +339,11 @@ def test_train_epoch_same_numbers_with_any_number_of_threads(dtype, sparse, bloc
     results = []
     for n_threads in (1, 2, 4):
         options = {
-            "solver": _sgd_fast.SOLVER_CODES["adam"], "loss": _kernels.LOSS_CODES["log_loss"],
+            "solver": _sgd_fast.SOLVER_CODES["adam"], "loss": _kernels.loss_function("log_loss"),
             "alpha": 0.01, "learning_rate": 0.01, "momentum": 0.9, "nesterov": True,
             "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "batch_size": batch_size,
             "adam_steps": 0, "n_row_blocks": blocks[0],
-            "n_param_blocks": blocks[1], "n_threads": n_threads, "solo_phases": 0,
-            "backoff": 0,
+            "n_param_blocks": blocks[1], "n_threads": n_threads,
         }  # fmt: skip
         ours = params.copy()
         moments = np.zeros_like(params), np.zeros_like(params)
@@ -375,12 +376,13 @@ def test_train_epoch_back_off_changes_nothing(solo_phases):
     outcomes = []
     for n_threads, solo in ((1, 0), (2, solo_phases), (3, solo_phases)):
         options = {
-            "solver": _sgd_fast.SOLVER_CODES["sgd"], "loss": _kernels.LOSS_CODES["log_loss"],
+            "solver": _sgd_fast.SOLVER_CODES["sgd"], "loss": _kernels.loss_function("log_loss"),
             "alpha": 1e-4, "learning_rate": 0.01, "momentum": 0.9, "nesterov": True,
             "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "batch_size": 50,
             "adam_steps": 0, "n_row_blocks": 2,
-            "n_param_blocks": 4, "n_threads": n_threads, "solo_phases": solo, "backoff": solo,
+            "n_param_blocks": 4, "n_threads": n_threads,
         }  # fmt: skip
+        _team.set_backoff_state(solo, solo)
         ours = params.copy()
         result = _sgd_fast.train_epoch(
             layout.table, *data.x_args, readonly(data.Y), readonly(data.sample_weight), order,
@@ -388,7 +390,7 @@ def test_train_epoch_back_off_changes_nothing(solo_phases):
             np.empty(_sgd_fast.workspace_size(layout.table, 50, False)), options,
         )  # fmt: skip
         assert result["status"] == _sgd_fast.EpochStatus.COMPLETED
-        assert 0 <= result["solo_phases"] and 0 <= result["backoff"]
+        assert all(0 <= value for value in _team.backoff_state())
         outcomes.append((ours, result["loss_sum"]))
     for ours, loss_sum in outcomes[1:]:
         assert np.array_equal(ours, outcomes[0][0])

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 
 from bpnet import BPClassifier, BPRegressor
 from bpnet._base import KernelInput
-from bpnet._kernels import LOSS_CODES, loss_gradient
+from bpnet._kernels import loss_function, loss_gradient
 from bpnet._kernels import predict as predict_kernel
 from bpnet._layout import NetworkLayout
 
@@ -155,7 +155,7 @@ def test_kernel_calls_do_not_leak(data):
                 # Chunks of ~300 rows: a 0.12 MB activation buffer in float64.
                 predict_kernel(layout.table, params, *x_args, out, chunk_rows=300 + i % 7)
                 loss_gradient(
-                    layout.table, LOSS_CODES["log_loss"], 1e-4, params, *x_args, Y,
+                    layout.table, loss_function("log_loss"), 1e-4, params, *x_args, Y,
                     np.empty(0, params.dtype), grads, layout.n_coefs,
                 )  # fmt: skip
             # A call rejected after its arguments were taken must not leak either.

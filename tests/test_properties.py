@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from bpnet import BPClassifier, BPRegressor
 from bpnet._base import KernelInput
-from bpnet._kernels import LOSS_CODES, loss_gradient
+from bpnet._kernels import loss_function, loss_gradient
 from bpnet._kernels import predict as predict_kernel
 from bpnet._layout import NetworkLayout
 
@@ -109,7 +109,7 @@ def test_backprop_gradient_matches_finite_differences(
     def loss_and_grad(p):
         grads = np.empty_like(p)
         value = loss_gradient(
-            layout.table, LOSS_CODES[loss], alpha, p, *x_args, Y, sw, grads,
+            layout.table, loss_function(loss), alpha, p, *x_args, Y, sw, grads,
             layout.n_coefs, chunk_rows,
         )  # fmt: skip
         return value, grads
