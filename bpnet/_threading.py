@@ -6,12 +6,12 @@ the threads claim, each calling single-threaded BLAS (epoch_blocks, epoch_team).
 the cut never depends on the number of threads, neither do the results.
 
 The full-batch products of lbfgs run inside BLAS instead: on one thread below
-PARALLEL_GEMM_WORK multiply-adds, where a second OpenBLAS thread never paid off and, with
-other work sharing the cores, waits at its barrier for a scheduler time slice
-(benchmarks/bench_threads.py measured fits slowed 1.3x to over 200x), and with the BLAS
-library's setting above it. That choice too depends on the shapes only, never on timings:
-OpenBLAS's results can differ in the last bits between thread counts, and a fit must
-give the same model every time.
+PARALLEL_GEMM_WORK multiply-adds, because a second OpenBLAS thread on a small product
+costs more in synchronisation than it saves, and waits at its barrier for a whole
+scheduler time slice when other work shares the cores; above it, with the BLAS library's
+setting. That choice too depends on the shapes only, never on timings: OpenBLAS's results
+can differ in the last bits between thread counts, and a fit must give the same model
+every time. (benchmarks/README.md has the measurements behind each threshold here.)
 
 Prediction splits the rows among the cores (row_parallel), each with one BLAS thread.
 """
@@ -24,10 +24,9 @@ from contextlib import contextmanager
 import threadpoolctl
 from threadpoolctl import ThreadpoolController
 
-# Multiply-adds in the largest GEMM of one batch (rows * fan_in * fan_out) below which a
-# second BLAS thread never paid off on this project's reference 2-core machine, even idle
-# (measured by bench_threads.py on minibatch products, before the epoch team replaced
-# BLAS threads there; it now applies to lbfgs's 1024-row chunks).
+# Multiply-adds in the largest GEMM of one block of rows (rows * fan_in * fan_out) below
+# which a product runs on one BLAS thread: smaller products do not amortise the threads'
+# synchronisation. It applies to lbfgs's 1024-row chunks.
 PARALLEL_GEMM_WORK = 25_000_000
 
 # "one" pins every product to one BLAS thread, "default" lets every product use the BLAS
@@ -190,23 +189,19 @@ def row_parallel(function, n_rows, min_rows_per_task):
 # The most blocks each phase is cut into. Cutting rows makes every product of the
 # forward and backward passes smaller, so two row blocks; cutting parameters only makes
 # the gradient products shorter, and four blocks balance two threads better when the
-# layers differ in size (benchmarks/bench_threads.py).
+# layers differ in size.
 MAX_ROW_BLOCKS = 2
 MAX_PARAM_BLOCKS = 4
 
 # Multiply-adds a block must carry for a cut to pay. Below it, moving the block's rows
-# and weights between the cores' caches costs more than the second core saves: digits
-# with 100 hidden units gains nothing below batches of about 128 rows
-# (benchmarks/bench_threads.py).
+# and weights between the cores' caches costs more than the second core saves.
 MIN_BLOCK_WORK = 500_000
 
 # Floating-point operations an epoch must carry (about 6 * rows * weights) for a team to
-# pay. Helper threads are started and joined once per epoch; on an idle machine that
-# costs tens of microseconds, but when another process keeps a core busy (even
-# OpenBLAS's worker threads, which spin for about 0.1 s after their last product) a
-# helper can wait a scheduler time slice to start or to finish. An epoch of digits with
-# 100 hidden units (about 60 MFLOP, 1-2 ms) was measured twice as slow that way, so
-# such short epochs run on the calling thread alone.
+# pay. Helper threads are started and joined once per epoch; when another process keeps
+# a core busy (even OpenBLAS's worker threads, which spin for a while after their last
+# product) a helper can wait a scheduler time slice to start or to finish, which a short
+# epoch cannot absorb. Such epochs run on the calling thread alone.
 MIN_EPOCH_FLOPS = 200_000_000
 
 # BPNET_NUM_THREADS caps the team; by default it follows the BLAS thread limit in force
