@@ -1,11 +1,13 @@
 # Activations: each one's forward beside its derivative, and the two loops over a block.
 #
-# The derivatives are written in terms of the activation's output a = f(z), which is what
-# the forward pass keeps; they multiply the incoming delta in place. A new activation is
-# an enum value, a forward/derivative pair, a case in each loop below and a name in
-# ACTIVATION_CODES (bpnet/_activations.pyx).
+# Most derivatives are written in terms of the activation's output a = f(z), which is
+# what the forward pass keeps; GELU's and SiLU's cannot be, so for those layers the
+# forward pass also keeps z (needs_preactivation). A derivative multiplies the incoming
+# delta in place. A new activation is an enum value, a forward/derivative pair, a case
+# in each loop below, a name in ACTIVATION_CODES and its Glorot factor
+# (bpnet/_activations.pyx).
 from cython cimport floating
-from libc.math cimport exp, expf, tanh, tanhf
+from libc.math cimport M_SQRT1_2, erf, erff, exp, expf, expm1, expm1f, tanh, tanhf
 
 
 cpdef enum Activation:
@@ -15,7 +17,20 @@ cpdef enum Activation:
     RELU = 3
     SOFTMAX = 4   # output layer only
     EXP = 5       # output layer only (Poisson)
-    N_ACTIVATIONS = 6
+    LEAKY_RELU = 6
+    ELU = 7
+    GELU = 8
+    SILU = 9
+    N_ACTIVATIONS = 10
+
+
+cdef extern from *:
+    """
+    #define BPNET_LEAKY_SLOPE 0.01                  /* leaky_relu's slope below 0 */
+    #define BPNET_INV_SQRT_2PI 0.3989422804014327   /* 1 / sqrt(2 pi) */
+    """
+    double LEAKY_SLOPE "BPNET_LEAKY_SLOPE"
+    double INV_SQRT_2PI "BPNET_INV_SQRT_2PI"
 
 
 # float32 layers use the single-precision functions, as NumPy does for float32 arrays:
@@ -54,6 +69,57 @@ cdef inline floating relu_derivative(floating a, floating delta) noexcept nogil:
     return 0 if a == 0 else delta
 
 
+cdef inline floating leaky_relu(floating z) noexcept nogil:
+    return <floating> LEAKY_SLOPE * z if z < 0 else z
+
+cdef inline floating leaky_relu_derivative(floating a, floating delta) noexcept nogil:
+    # As for relu, the slope at 0 is the left one.
+    return delta if a > 0 else <floating> LEAKY_SLOPE * delta
+
+
+cdef inline floating elu(floating z) noexcept nogil:
+    # alpha = 1: exp(z) - 1 below 0, computed without cancellation near 0.
+    if z >= 0 or z != z:
+        return z
+    if floating is float:
+        return expm1f(z)
+    else:
+        return expm1(z)
+
+cdef inline floating elu_derivative(floating a, floating delta) noexcept nogil:
+    # Below 0, d/dz (exp(z) - 1) = exp(z) = a + 1.
+    return delta if a > 0 else delta * (a + 1)
+
+
+cdef inline floating normal_cdf(floating z) noexcept nogil:
+    if floating is float:
+        return 0.5 * (1 + erff(z * <float> M_SQRT1_2))
+    else:
+        return 0.5 * (1 + erf(z * M_SQRT1_2))
+
+cdef inline floating gelu(floating z) noexcept nogil:
+    # The exact form z * Phi(z), with the normal CDF from erf (not the tanh approximation).
+    return z * normal_cdf(z)
+
+cdef inline floating gelu_derivative(floating z, floating delta) noexcept nogil:
+    # Phi(z) + z phi(z), from the pre-activation z.
+    return delta * (normal_cdf(z) + z * <floating> INV_SQRT_2PI * fexp(-0.5 * z * z))
+
+
+cdef inline floating silu(floating z) noexcept nogil:
+    return z * logistic(z)
+
+cdef inline floating silu_derivative(floating z, floating delta) noexcept nogil:
+    # sigma(z) (1 + z (1 - sigma(z))), from the pre-activation z.
+    cdef floating s = logistic(z)
+    return delta * (s * (1 + z * (1 - s)))
+
+
+cdef inline bint needs_preactivation(int activation) noexcept nogil:
+    """Whether the derivative needs z itself, not only the output f(z)."""
+    return activation == Activation.GELU or activation == Activation.SILU
+
+
 cdef inline void softmax_row(floating* row, Py_ssize_t n) noexcept nogil:
     """row = softmax(row) in place; its derivative is folded into the log-loss's gradient."""
     cdef Py_ssize_t j
@@ -70,14 +136,20 @@ cdef inline void softmax_row(floating* row, Py_ssize_t n) noexcept nogil:
 
 
 cdef inline void add_bias_and_activate(const floating* intercept, int activation, floating* z,
-                                       Py_ssize_t n_rows, Py_ssize_t n_cols) noexcept nogil:
+                                       floating* pre, Py_ssize_t n_rows,
+                                       Py_ssize_t n_cols) noexcept nogil:
     """z[i, :] = f(z[i, :] + intercept) in one pass over z.
 
-    The activation is chosen outside the loops so that each loop stays simple enough to
-    vectorise.
+    When `pre` is not NULL it receives z + intercept, before the activation (for the
+    activations whose derivative needs it). The activation is chosen outside the loops so
+    that each loop stays simple enough to vectorise.
     """
     cdef Py_ssize_t i, j
     cdef floating* row
+    if pre != NULL:
+        for i in range(n_rows):
+            for j in range(n_cols):
+                pre[i * n_cols + j] = z[i * n_cols + j] + intercept[j]
     for i in range(n_rows):
         row = z + i * n_cols
         if activation == Activation.IDENTITY:
@@ -99,11 +171,24 @@ cdef inline void add_bias_and_activate(const floating* intercept, int activation
             for j in range(n_cols):
                 row[j] += intercept[j]
             softmax_row(row, n_cols)
+        elif activation == Activation.LEAKY_RELU:
+            for j in range(n_cols):
+                row[j] = leaky_relu(row[j] + intercept[j])
+        elif activation == Activation.ELU:
+            for j in range(n_cols):
+                row[j] = elu(row[j] + intercept[j])
+        elif activation == Activation.GELU:
+            for j in range(n_cols):
+                row[j] = gelu(row[j] + intercept[j])
+        elif activation == Activation.SILU:
+            for j in range(n_cols):
+                row[j] = silu(row[j] + intercept[j])
 
 
-cdef inline void activation_derivative(int activation, const floating* a, floating* delta,
-                                       Py_ssize_t n) noexcept nogil:
-    """delta *= f'(z), computed from the stored outputs a = f(z)."""
+cdef inline void activation_derivative(int activation, const floating* a, const floating* z,
+                                       floating* delta, Py_ssize_t n) noexcept nogil:
+    """delta *= f'(z), computed from the stored outputs a = f(z), or from z itself for the
+    activations that need_preactivation (z may be NULL for the others)."""
     cdef Py_ssize_t i
     if activation == Activation.RELU:
         for i in range(n):
@@ -114,5 +199,17 @@ cdef inline void activation_derivative(int activation, const floating* a, floati
     elif activation == Activation.LOGISTIC:
         for i in range(n):
             delta[i] = logistic_derivative(a[i], delta[i])
+    elif activation == Activation.LEAKY_RELU:
+        for i in range(n):
+            delta[i] = leaky_relu_derivative(a[i], delta[i])
+    elif activation == Activation.ELU:
+        for i in range(n):
+            delta[i] = elu_derivative(a[i], delta[i])
+    elif activation == Activation.GELU:
+        for i in range(n):
+            delta[i] = gelu_derivative(z[i], delta[i])
+    elif activation == Activation.SILU:
+        for i in range(n):
+            delta[i] = silu_derivative(z[i], delta[i])
     # IDENTITY: nothing to do. SOFTMAX and EXP only appear on the output layer, whose
     # delta is the loss's own gradient with respect to the raw output.

@@ -497,6 +497,9 @@ class BaseBP(BaseEstimator, ABC):
             "epsilon": float(self.epsilon),
             "batch_size": batch_size,
             "adam_steps": optimizer.adam_steps,
+            "max_grad_norm": 0.0,
+            "dropout_seed": 0,
+            "epoch": 0,
         }
         options.update(epoch_blocks(batch_size, layout.layer_units))
         sample_idx = np.arange(n_train, dtype=np.intp)

@@ -30,6 +30,20 @@ ctypedef struct RowBlock:
     Py_ssize_t n_rows
 
 
+# The batch-wide buffers of a forward and backward pass, each in the layer_output layout,
+# and what dropout needs to draw its masks. Untyped because a struct cannot be fused.
+ctypedef struct LayerBuffers:
+    void* acts                  # every layer's outputs f(z), before dropout
+    void* deltas                # every layer's delta
+    void* pre                   # z, for the layers whose derivative needs it; or NULL
+    void* dropped               # outputs after dropout (the next layer's inputs); or NULL
+    void* mask                  # dropout's factors, 0 or 1 / (1 - rate); or NULL
+    const double* dropout       # each layer's dropout rate, or NULL for none
+    unsigned long long seed     # dropout's draws are keyed by (seed, epoch, row, unit),
+    long long epoch             # the row being row_ids[r] for the batch's row r
+    const Py_ssize_t* row_ids
+
+
 # C memory owned by a Python object: freed when the object goes, on every exit path.
 cdef class CBuffer:
     cdef void* data
@@ -39,25 +53,29 @@ cdef CBuffer layers_from_table(const Py_ssize_t[:, ::1] table, Py_ssize_t n_para
 
 cdef Py_ssize_t total_width(const Layer* layers, Py_ssize_t n_layers) noexcept nogil
 
+cdef LayerBuffers no_buffers() noexcept nogil
+
+cdef bint any_needs_preactivation(const Layer* layers, Py_ssize_t n_layers) noexcept nogil
+
 cdef floating* layer_output(const Layer* layers, Py_ssize_t index, floating* acts,
                            Py_ssize_t n_rows, Py_ssize_t row) noexcept nogil
 
 cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floating* params,
                           RowBlock block, Py_ssize_t batch_rows, Py_ssize_t row_offset,
-                          floating* acts) noexcept nogil
+                          const LayerBuffers* buffers) noexcept nogil
 
 cdef double forward_and_deltas(const Layer* layers, Py_ssize_t n_layers,
                                const LossFunction* loss, const floating* params,
                                RowBlock block, Py_ssize_t batch_rows, Py_ssize_t row_offset,
                                const floating* y, const floating* sample_weight,
-                               floating* acts, floating* deltas) noexcept nogil
+                               const LayerBuffers* buffers) noexcept nogil
 
 cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* delta,
                          floating* grads, Py_ssize_t in_start, Py_ssize_t in_stop,
                          bint with_intercepts, bint accumulate) noexcept nogil
 
 cdef RowBlock layer_inputs(const Layer* layers, Py_ssize_t index, RowBlock block,
-                           floating* acts) noexcept nogil
+                           const LayerBuffers* buffers, floating* acts) noexcept nogil
 
 cdef RowBlock make_block(bint sparse, const floating[:, ::1] X, const floating[::1] X_data,
                          const int[::1] X_indices, const int[::1] X_indptr,

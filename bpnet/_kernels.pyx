@@ -14,9 +14,13 @@ from cpython.exc cimport PyErr_Clear
 
 import numpy as np
 
-from ._activations cimport N_ACTIVATIONS, activation_derivative, add_bias_and_activate
+from libc.stdint cimport uint32_t, uint64_t
+
+from ._activations cimport (N_ACTIVATIONS, activation_derivative, add_bias_and_activate,
+                            needs_preactivation)
 from ._blas cimport axpy, gemm
 from ._losses cimport LossFunction, N_LOSSES, loss_and_delta
+from ._random cimport row_key, unit_bits, unit_pair_bits
 
 from ._activations import ACTIVATION_CODES  # noqa: F401  (the kernels' activation names)
 from ._losses import LOSS_CODES, loss_function  # noqa: F401  (and their loss names)
@@ -105,12 +109,13 @@ cdef Py_ssize_t total_width(const Layer* layers, Py_ssize_t n_layers) noexcept n
 
 
 cdef void forward_layer(const Layer* layer, const floating* params, const floating* inputs,
-                        Py_ssize_t n_rows, floating* out) noexcept nogil:
-    """out = f(inputs @ W + b) for dense inputs of shape (n_rows, fan_in)."""
+                        Py_ssize_t n_rows, floating* out, floating* pre) noexcept nogil:
+    """out = f(inputs @ W + b) for dense inputs of shape (n_rows, fan_in); `pre`, when not
+    NULL, receives inputs @ W + b."""
     gemm(False, False, <int> n_rows, <int> layer.fan_out, <int> layer.fan_in, <floating> 1.0,
          inputs, <int> layer.fan_in, params + layer.coef_offset, <int> layer.fan_out,
          <floating> 0.0, out, <int> layer.fan_out)
-    add_bias_and_activate(params + layer.intercept_offset, layer.activation, out, n_rows,
+    add_bias_and_activate(params + layer.intercept_offset, layer.activation, out, pre, n_rows,
                           layer.fan_out)
 
 
@@ -119,7 +124,7 @@ cdef inline Py_ssize_t block_row(RowBlock block, Py_ssize_t r) noexcept nogil:
 
 
 cdef void forward_layer_csr(const Layer* layer, const floating* params, RowBlock block,
-                            floating* out) noexcept nogil:
+                            floating* out, floating* pre) noexcept nogil:
     """out = f(X[rows] @ W + b) for CSR rows, touching only their nonzeros."""
     cdef const floating* data = <const floating*> block.csr_data
     cdef const floating* coef = params + layer.coef_offset
@@ -130,7 +135,7 @@ cdef void forward_layer_csr(const Layer* layer, const floating* params, RowBlock
         for p in range(block.csr_indptr[row], block.csr_indptr[row + 1]):
             axpy(<int> fan_out, data[p], coef + block.csr_indices[p] * fan_out,
                  out + r * fan_out)
-    add_bias_and_activate(params + layer.intercept_offset, layer.activation, out,
+    add_bias_and_activate(params + layer.intercept_offset, layer.activation, out, pre,
                           block.n_rows, fan_out)
 
 
@@ -140,31 +145,95 @@ cdef floating* layer_output(const Layer* layers, Py_ssize_t index, floating* act
     batch-wide buffer.
 
     The forward pass keeps activations, and the backward pass deltas, in this layout:
-    layer by layer, each layer's rows contiguous.
+    layer by layer, each layer's rows contiguous. Every buffer of LayerBuffers uses it.
     """
     return acts + n_rows * total_width(layers, index) + row * layers[index].fan_out
 
 
+cdef inline floating* preactivation_rows(const Layer* layers, Py_ssize_t index, floating* pre,
+                                         Py_ssize_t n_rows, Py_ssize_t row) noexcept nogil:
+    """Where layer `index` keeps its z in the buffer `pre`, or NULL if its derivative does
+    not need z."""
+    if pre == NULL or not needs_preactivation(layers[index].activation):
+        return NULL
+    return layer_output(layers, index, pre, n_rows, row)
+
+
+cdef inline bint has_dropout(const LayerBuffers* buffers, Py_ssize_t index) noexcept nogil:
+    return buffers.dropout != NULL and buffers.dropout[index] > 0
+
+
+cdef void apply_dropout(const Layer* layers, Py_ssize_t index, const LayerBuffers* buffers,
+                        floating* acts, Py_ssize_t batch_rows, Py_ssize_t row_offset,
+                        Py_ssize_t n_rows) noexcept nogil:
+    """Inverted dropout on layer `index`'s outputs for the block's rows.
+
+    Each unit is kept with probability 1 - rate, its draw keyed by (seed, epoch, row in
+    the training data, unit); mask receives 1 / (1 - rate) or 0, dropped the outputs
+    times the mask. The kept fraction is exact to 2**-32.
+    """
+    cdef const Layer* layer = &layers[index]
+    cdef Py_ssize_t r, j, fan_out = layer.fan_out, unit_base = total_width(layers, index)
+    cdef double rate = buffers.dropout[index]
+    cdef uint32_t threshold = <uint32_t> (rate * 4294967296.0)
+    cdef floating scale = <floating> (1.0 / (1.0 - rate))
+    cdef const floating* outputs = layer_output(layers, index, acts, batch_rows, row_offset)
+    cdef floating* mask = layer_output(layers, index, <floating*> buffers.mask, batch_rows,
+                                       row_offset)
+    cdef floating* dropped = layer_output(layers, index, <floating*> buffers.dropped,
+                                          batch_rows, row_offset)
+    cdef uint64_t key, bits
+    cdef Py_ssize_t unit
+    cdef uint32_t draw
+    for r in range(n_rows):
+        key = row_key(buffers.seed, buffers.epoch, buffers.row_ids[row_offset + r])
+        bits = unit_pair_bits(key, unit_base >> 1)
+        for j in range(fan_out):
+            # One 64-bit hash serves two units (see _random.unit_bits).
+            unit = unit_base + j
+            if unit & 1 == 0 and j > 0:
+                bits = unit_pair_bits(key, unit >> 1)
+            draw = <uint32_t> (bits >> 32) if unit & 1 else <uint32_t> bits
+            mask[r * fan_out + j] = scale if draw >= threshold else <floating> 0
+        for j in range(fan_out):
+            dropped[r * fan_out + j] = outputs[r * fan_out + j] * mask[r * fan_out + j]
+
+
+cdef inline floating* next_layer_inputs(const Layer* layers, Py_ssize_t index,
+                                        const LayerBuffers* buffers, floating* acts,
+                                        Py_ssize_t n_rows, Py_ssize_t row) noexcept nogil:
+    """What layer `index + 1` reads from layer `index`: its outputs `acts`, after dropout."""
+    if has_dropout(buffers, index):
+        acts = <floating*> buffers.dropped
+    return layer_output(layers, index, acts, n_rows, row)
+
+
 cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floating* params,
                           RowBlock block, Py_ssize_t batch_rows, Py_ssize_t row_offset,
-                          floating* acts) noexcept nogil:
+                          const LayerBuffers* buffers) noexcept nogil:
     """Run every layer on the block's rows, rows row_offset... of a batch of batch_rows.
 
     Layer l's outputs land in rows row_offset...row_offset+block.n_rows-1 of its block
     layer_output(layers, l, acts, batch_rows, 0), so that several blocks of one batch can
     run separately (and at the same time) and leave the batch's activations behind.
+    Hidden layers with a dropout rate also leave their masks and dropped outputs.
     """
     cdef Py_ssize_t l, n_rows = block.n_rows
+    cdef floating* acts = <floating*> buffers.acts
     cdef floating* out = layer_output(layers, 0, acts, batch_rows, row_offset)
-    cdef floating* previous
+    cdef floating* pre_base = <floating*> buffers.pre
+    cdef floating* pre = preactivation_rows(layers, 0, pre_base, batch_rows, row_offset)
     if not block.sparse:
-        forward_layer(&layers[0], params, <const floating*> block.dense, n_rows, out)
+        forward_layer(&layers[0], params, <const floating*> block.dense, n_rows, out, pre)
     else:
-        forward_layer_csr(&layers[0], params, block, out)
+        forward_layer_csr(&layers[0], params, block, out, pre)
     for l in range(1, n_layers):
-        previous = out
-        out = layer_output(layers, l, acts, batch_rows, row_offset)
-        forward_layer(&layers[l], params, previous, n_rows, out)
+        if has_dropout(buffers, l - 1):
+            apply_dropout(layers, l - 1, buffers, acts, batch_rows, row_offset, n_rows)
+        forward_layer(&layers[l], params,
+                      next_layer_inputs(layers, l - 1, buffers, acts, batch_rows, row_offset),
+                      n_rows, layer_output(layers, l, acts, batch_rows, row_offset),
+                      preactivation_rows(layers, l, pre_base, batch_rows, row_offset))
 
 
 cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* delta,
@@ -211,20 +280,29 @@ cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* de
 
 cdef void backprop_delta(const Layer* layer, const floating* params, const floating* delta,
                          Py_ssize_t n_rows, const Layer* previous,
-                         const floating* previous_output, floating* previous_delta) noexcept nogil:
-    """previous_delta = (delta @ W^T) * f'(previous layer's output)."""
+                         const floating* previous_output, const floating* previous_pre,
+                         const floating* previous_mask, floating* previous_delta) noexcept nogil:
+    """previous_delta = (delta @ W^T) * mask * f'(previous layer's z).
+
+    `previous_mask` is the previous layer's dropout mask, or NULL without dropout;
+    `previous_pre` its z, or NULL unless its derivative needs it.
+    """
+    cdef Py_ssize_t i, n = n_rows * layer.fan_in
     gemm(False, True, <int> n_rows, <int> layer.fan_in, <int> layer.fan_out, <floating> 1.0,
          delta, <int> layer.fan_out, params + layer.coef_offset, <int> layer.fan_out,
          <floating> 0.0, previous_delta, <int> layer.fan_in)
-    activation_derivative(previous.activation, previous_output, previous_delta,
-                          n_rows * layer.fan_in)
+    if previous_mask != NULL:
+        for i in range(n):
+            previous_delta[i] *= previous_mask[i]
+    activation_derivative(previous.activation, previous_output, previous_pre, previous_delta,
+                          n)
 
 
 cdef double forward_and_deltas(const Layer* layers, Py_ssize_t n_layers,
                                const LossFunction* loss, const floating* params,
                                RowBlock block, Py_ssize_t batch_rows, Py_ssize_t row_offset,
                                const floating* y, const floating* sample_weight,
-                               floating* acts, floating* deltas) noexcept nogil:
+                               const LayerBuffers* buffers) noexcept nogil:
     """Forward pass, loss and every layer's delta for rows row_offset... of a batch.
 
     `y` and `sample_weight` point at the block's own rows. Activations and deltas land
@@ -234,35 +312,45 @@ cdef double forward_and_deltas(const Layer* layers, Py_ssize_t n_layers,
     """
     cdef Py_ssize_t l, n_rows = block.n_rows, last = n_layers - 1
     cdef double data_loss
+    cdef floating* acts = <floating*> buffers.acts
+    cdef floating* deltas = <floating*> buffers.deltas
     cdef floating* delta
     cdef floating* previous_delta
-    forward_network(layers, n_layers, params, block, batch_rows, row_offset, acts)
+    cdef const floating* previous_mask
+    forward_network(layers, n_layers, params, block, batch_rows, row_offset, buffers)
     delta = layer_output(layers, last, deltas, batch_rows, row_offset)
     data_loss = loss_and_delta(loss, layer_output(layers, last, acts, batch_rows, row_offset),
                                y, sample_weight, n_rows, layers[last].fan_out, delta)
     for l in range(last, 0, -1):
         previous_delta = layer_output(layers, l - 1, deltas, batch_rows, row_offset)
+        previous_mask = NULL
+        if has_dropout(buffers, l - 1):
+            previous_mask = layer_output(layers, l - 1, <floating*> buffers.mask, batch_rows,
+                                         row_offset)
         backprop_delta(&layers[l], params, delta, n_rows, &layers[l - 1],
-                       layer_output(layers, l - 1, acts, batch_rows, row_offset), previous_delta)
+                       layer_output(layers, l - 1, acts, batch_rows, row_offset),
+                       preactivation_rows(layers, l - 1, <floating*> buffers.pre, batch_rows,
+                                          row_offset),
+                       previous_mask, previous_delta)
         delta = previous_delta
     return data_loss
 
 
 cdef RowBlock layer_inputs(const Layer* layers, Py_ssize_t index, RowBlock block,
-                           floating* acts) noexcept nogil:
+                           const LayerBuffers* buffers, floating* acts) noexcept nogil:
     """The rows that layer `index` reads: the batch's input block, or the previous layer's
-    activations (for a batch of block.n_rows rows)."""
+    outputs `acts` after dropout (for a batch of block.n_rows rows)."""
     cdef RowBlock inputs = block
     if index > 0:
         inputs.sparse = False
-        inputs.dense = layer_output(layers, index - 1, acts, block.n_rows, 0)
+        inputs.dense = next_layer_inputs(layers, index - 1, buffers, acts, block.n_rows, 0)
     return inputs
 
 
 cdef double forward_backward(const Layer* layers, Py_ssize_t n_layers, const LossFunction* loss,
                              const floating* params, RowBlock block, const floating* y,
-                             const floating* sample_weight, floating* acts,
-                             floating* deltas, floating* grads, bint accumulate) noexcept nogil:
+                             const floating* sample_weight, const LayerBuffers* buffers,
+                             floating* grads, bint accumulate) noexcept nogil:
     """Forward pass, loss and backward pass for one block of rows.
 
     Writes the unnormalised data gradient (sum over rows of weight * dloss/dparams) into
@@ -271,12 +359,36 @@ cdef double forward_backward(const Layer* layers, Py_ssize_t n_layers, const Los
     """
     cdef Py_ssize_t l, n_rows = block.n_rows
     cdef double data_loss = forward_and_deltas(layers, n_layers, loss, params, block, n_rows,
-                                               0, y, sample_weight, acts, deltas)
+                                               0, y, sample_weight, buffers)
     for l in range(n_layers):
-        layer_gradient(&layers[l], layer_inputs(layers, l, block, acts),
-                       layer_output(layers, l, deltas, n_rows, 0), grads, 0, layers[l].fan_in,
-                       True, accumulate)
+        layer_gradient(&layers[l], layer_inputs(layers, l, block, buffers,
+                                                <floating*> buffers.acts),
+                       layer_output(layers, l, <floating*> buffers.deltas, n_rows, 0), grads,
+                       0, layers[l].fan_in, True, accumulate)
     return data_loss
+
+
+cdef LayerBuffers no_buffers() noexcept nogil:
+    """LayerBuffers with every buffer NULL and no dropout, to fill in."""
+    cdef LayerBuffers buffers
+    buffers.acts = NULL
+    buffers.deltas = NULL
+    buffers.pre = NULL
+    buffers.dropped = NULL
+    buffers.mask = NULL
+    buffers.dropout = NULL
+    buffers.seed = 0
+    buffers.epoch = 0
+    buffers.row_ids = NULL
+    return buffers
+
+
+cdef bint any_needs_preactivation(const Layer* layers, Py_ssize_t n_layers) noexcept nogil:
+    cdef Py_ssize_t l
+    for l in range(n_layers):
+        if needs_preactivation(layers[l].activation):
+            return True
+    return False
 
 
 # --- 3. Python entries ---------------------------------------------------------------
@@ -357,6 +469,7 @@ def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params, bi
     cdef const Layer* layers = <const Layer*> table.data
     cdef floating[::1] acts = np.empty(chunk_rows * total_width(layers, n_layers),
                                        dtype=np.asarray(params).dtype)
+    cdef LayerBuffers buffers = no_buffers()
     cdef RowBlock block
     cdef Py_ssize_t i, k
     cdef floating* result
@@ -366,7 +479,8 @@ def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params, bi
         while start < row_stop and not interrupted:
             stop = min(start + chunk_rows, row_stop)
             block = make_block(sparse, X, X_data, X_indices, X_indptr, start, stop - start)
-            forward_network(layers, n_layers, &params[0], block, stop - start, 0, &acts[0])
+            buffers.acts = &acts[0]
+            forward_network(layers, n_layers, &params[0], block, stop - start, 0, &buffers)
             result = layer_output(layers, n_layers - 1, &acts[0], stop - start, 0)
             for i in range(stop - start):
                 for k in range(n_out):
@@ -417,20 +531,26 @@ def loss_gradient(const Py_ssize_t[:, ::1] layer_table, LossFunction loss, doubl
     dtype = np.asarray(params).dtype
     cdef floating[::1] acts = np.empty(chunk_rows * width, dtype=dtype)
     cdef floating[::1] deltas = np.empty(chunk_rows * width, dtype=dtype)
+    cdef floating[::1] pre = np.empty(
+        chunk_rows * width if any_needs_preactivation(layers, n_layers) else 1, dtype=dtype)
+    cdef LayerBuffers buffers = no_buffers()
     cdef const floating* sw = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
     cdef double data_loss = 0.0, weight_sum = 0.0, sq_norm = 0.0
     cdef Py_ssize_t start, stop, i
     cdef RowBlock block
     cdef bint interrupted = False
     with nogil:
+        buffers.acts = &acts[0]
+        buffers.deltas = &deltas[0]
+        if any_needs_preactivation(layers, n_layers):
+            buffers.pre = &pre[0]
         start = 0
         while start < n_rows and not interrupted:
             stop = min(start + chunk_rows, n_rows)
             block = make_block(sparse, X, X_data, X_indices, X_indptr, start, stop - start)
             data_loss += forward_backward(
                 layers, n_layers, &loss, &params[0], block, &Y[start, 0],
-                sw + start if sw != NULL else NULL, &acts[0], &deltas[0], &grads[0],
-                start > 0)
+                sw + start if sw != NULL else NULL, &buffers, &grads[0], start > 0)
             start = stop
             interrupted = signal_pending()
         if sw != NULL:
@@ -461,15 +581,22 @@ def activate_py(int activation, const floating[::1] intercept, floating[:, ::1] 
     if intercept.shape[0] != z.shape[1]:
         raise ValueError("intercept must have one entry per column of z")
     if z.shape[0] > 0 and z.shape[1] > 0:
-        add_bias_and_activate(&intercept[0], activation, &z[0, 0], z.shape[0], z.shape[1])
+        add_bias_and_activate(&intercept[0], activation, &z[0, 0], NULL, z.shape[0],
+                              z.shape[1])
 
 
-def activation_derivative_py(int activation, const floating[:, ::1] a, floating[:, ::1] delta):
-    """delta *= f'(z) in place, from the outputs a = f(z) (for tests)."""
+def activation_derivative_py(int activation, const floating[:, ::1] a, floating[:, ::1] delta,
+                             const floating[:, ::1] z=None):
+    """delta *= f'(z) in place, from the outputs a = f(z), and z itself for the
+    activations that need it (for tests)."""
     if a.shape[0] != delta.shape[0] or a.shape[1] != delta.shape[1]:
         raise ValueError("a and delta must have the same shape")
+    if needs_preactivation(activation) and (
+            z is None or z.shape[0] != a.shape[0] or z.shape[1] != a.shape[1]):
+        raise ValueError("this activation's derivative needs z, of the shape of a")
     if a.shape[0] * a.shape[1] > 0:
-        activation_derivative(activation, &a[0, 0], &delta[0, 0], a.shape[0] * a.shape[1])
+        activation_derivative(activation, &a[0, 0], &z[0, 0] if z is not None else NULL,
+                              &delta[0, 0], a.shape[0] * a.shape[1])
 
 
 def loss_and_delta_py(LossFunction loss, const floating[:, ::1] prob, const floating[:, ::1] y,
@@ -508,4 +635,22 @@ def backprop_delta_py(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t index,
         raise ValueError("array shapes do not match the layer")
     if delta.shape[0] > 0:
         backprop_delta(&layers[index], &params[0], &delta[0, 0], delta.shape[0],
-                       &layers[index - 1], &previous_output[0, 0], &previous_delta[0, 0])
+                       &layers[index - 1], &previous_output[0, 0], NULL, NULL,
+                       &previous_delta[0, 0])
+
+
+def dropout_mask_py(unsigned long long seed, long long epoch, const Py_ssize_t[::1] rows,
+                    Py_ssize_t unit_start, Py_ssize_t n_units, double rate):
+    """Dropout's mask for the given rows and units unit_start...unit_start+n_units-1, as
+    train_epoch draws it (1 / (1 - rate) or 0; for tests and NumPy references)."""
+    cdef double[:, ::1] mask = np.empty((rows.shape[0], n_units))
+    cdef uint32_t threshold = <uint32_t> (rate * 4294967296.0)
+    cdef Py_ssize_t r, j
+    cdef uint64_t key
+    if not 0 <= rate < 1:
+        raise ValueError("rate must be in [0, 1)")
+    for r in range(rows.shape[0]):
+        key = row_key(seed, epoch, rows[r])
+        for j in range(n_units):
+            mask[r, j] = 1.0 / (1.0 - rate) if unit_bits(key, unit_start + j) >= threshold else 0.0
+    return np.asarray(mask)

@@ -6,12 +6,18 @@ LOSS_CODES = {
     "log_loss": LossCode.LOG_LOSS,
     "binary_log_loss": LossCode.BINARY_LOG_LOSS,
     "poisson": LossCode.POISSON,
+    "huber": LossCode.HUBER,
+    "quantile": LossCode.QUANTILE,
 }
 
 
-def loss_function(name):
-    """The LossFunction struct (as the dict Cython converts) for the loss called ``name``."""
-    return {"code": LOSS_CODES[name]}
+def loss_function(name, *, huber_threshold=1.0, quantile=0.5):
+    """The LossFunction struct (as the dict Cython converts) for the loss called ``name``.
+
+    The parameters only matter to the losses they belong to.
+    """
+    return {"code": LOSS_CODES[name], "huber_threshold": float(huber_threshold),
+            "quantile": float(quantile)}
 
 
 cdef double loss_and_delta(const LossFunction* loss, const floating* prob, const floating* y,

@@ -20,9 +20,10 @@ from libc.string cimport memcpy
 import numpy as np
 
 from ._blas cimport dot
-from ._kernels cimport (CBuffer, Layer, RowBlock, forward_and_deltas, layer_gradient,
-                        layer_inputs, layer_output, layers_from_table, make_block,
-                        n_input_rows, signal_pending, total_width)
+from ._kernels cimport (CBuffer, Layer, LayerBuffers, RowBlock, any_needs_preactivation,
+                        forward_and_deltas, layer_gradient, layer_inputs, layer_output,
+                        layers_from_table, make_block, n_input_rows, no_buffers,
+                        signal_pending, total_width)
 from ._losses cimport LossFunction, N_LOSSES
 from ._team cimport (MAX_PHASE_BLOCKS, MAX_TEAM_HELPERS, BlockFunction, Team, team_run_phase,
                      team_start, team_stop)
@@ -61,6 +62,9 @@ cdef struct EpochOptions:
     Py_ssize_t n_param_blocks   # row blocks, its gradient and update in about this many
                                 # parameter blocks; both decide the results
     int n_threads               # threads sharing the blocks; never changes the results
+    double max_grad_norm        # clip each batch's gradient to this L2 norm; 0: never
+    unsigned long long dropout_seed   # dropout's draws are keyed by (dropout_seed, epoch,
+    long long epoch                   # row, unit); epoch counts every epoch trained
 
 
 cdef struct EpochResult:
@@ -77,6 +81,9 @@ cdef struct WorkspaceLayout:
     Py_ssize_t sw_batch
     Py_ssize_t acts
     Py_ssize_t deltas
+    Py_ssize_t pre
+    Py_ssize_t dropped
+    Py_ssize_t mask
     Py_ssize_t size
 
 
@@ -97,6 +104,7 @@ cdef struct BatchWork:
     Py_ssize_t n_layers
     const EpochOptions* options
     RowBlock input              # the batch's input rows (dense rows gathered into x_batch)
+    LayerBuffers buffers        # activations, deltas and dropout's buffers of the batch
     const void* X               # dense X, unused for CSR input
     const void* Y
     const void* sample_weight   # NULL for unit weights
@@ -111,18 +119,22 @@ cdef struct BatchWork:
     void* x_batch
     void* y_batch
     void* sw_batch
-    void* acts
-    void* deltas
     double* row_loss            # per row block: weighted loss of its rows
     double* coef_sq_norm        # per parameter block: squared norms after the update
     double* intercept_sq_norm
+    double* grad_sq_norm        # per parameter block: its gradient's squared norm
     double inverse_weight_sum
     double step_size            # Adam's bias-corrected step
 
 
+# The phases of a batch. Without gradient clipping, each parameter block computes its
+# gradient and applies its update in one phase; with it, the gradients come first, then
+# their norm (reduced over the blocks in a fixed order), then the clipped updates.
 cdef enum:
     ROW_PHASE = 0
     PARAM_PHASE = 1
+    GRADIENT_PHASE = 2
+    UPDATE_PHASE = 3
 
 
 # Work, in floating-point operations, between two checks for a pending signal: a few
@@ -132,15 +144,20 @@ cdef enum:
 
 
 cdef WorkspaceLayout plan_workspace(const Layer* layers, Py_ssize_t n_layers,
-                                    Py_ssize_t batch_size, bint sparse) noexcept nogil:
+                                    Py_ssize_t batch_size, bint sparse,
+                                    bint dropout) noexcept nogil:
     cdef WorkspaceLayout plan
     cdef Py_ssize_t n_outputs = layers[n_layers - 1].fan_out
+    cdef Py_ssize_t layer_rows = batch_size * total_width(layers, n_layers)
     plan.x_batch = 0
     plan.y_batch = 0 if sparse else batch_size * layers[0].fan_in
     plan.sw_batch = plan.y_batch + batch_size * n_outputs
     plan.acts = plan.sw_batch + batch_size
-    plan.deltas = plan.acts + batch_size * total_width(layers, n_layers)
-    plan.size = plan.deltas + batch_size * total_width(layers, n_layers)
+    plan.deltas = plan.acts + layer_rows
+    plan.pre = plan.deltas + layer_rows
+    plan.dropped = plan.pre + (layer_rows if any_needs_preactivation(layers, n_layers) else 0)
+    plan.mask = plan.dropped + (layer_rows if dropout else 0)
+    plan.size = plan.mask + (layer_rows if dropout else 0)
     return plan
 
 
@@ -158,11 +175,13 @@ def param_blocks(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t target):
             for i in range(count)]
 
 
-def workspace_size(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t batch_size, bint sparse):
-    """Length of the workspace array that train_epoch needs for this network and batch."""
+def workspace_size(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t batch_size, bint sparse,
+                   bint dropout=False):
+    """Length of the workspace array that train_epoch needs for this network and batch
+    (with dropout on some layer, when `dropout`)."""
     cdef CBuffer table = layers_from_table(layer_table, -1)
     return plan_workspace(<const Layer*> table.data, layer_table.shape[0], batch_size,
-                          sparse).size
+                          sparse, dropout).size
 
 
 cdef Py_ssize_t plan_param_blocks(const Layer* layers, Py_ssize_t n_layers,
@@ -220,7 +239,7 @@ cdef void row_block(BatchWork* work, Py_ssize_t index, floating* params) noexcep
     work.row_loss[index] = forward_and_deltas(
         layers, work.n_layers, &work.options.loss, params, block, n_batch, start,
         y_batch + start * n_outputs, sw_batch + start if sample_weight != NULL else NULL,
-        <floating*> work.acts, <floating*> work.deltas)
+        &work.buffers)
 
 
 # The update loops carry no reduction, so the compiler can vectorise them; the squared
@@ -290,24 +309,28 @@ cdef inline Py_ssize_t coef_index(const Layer* layer, Py_ssize_t row) noexcept n
     return layer.coef_offset + row * layer.fan_out
 
 
-cdef void param_block(BatchWork* work, Py_ssize_t index, floating* params) noexcept nogil:
-    """Phase two for parameter block `index`: its gradient, then its optimizer step."""
-    cdef ParamBlock part = work.param_blocks[index]
-    cdef const Layer* layer = &work.layers[part.layer]
+cdef void block_gradient(BatchWork* work, const ParamBlock* part, floating* grads) noexcept nogil:
+    """The data gradient of one parameter block, from the whole batch, into `grads`."""
     cdef RowBlock batch_input = work.input
-    cdef Py_ssize_t start = coef_index(layer, part.in_start)
-    cdef Py_ssize_t stop = coef_index(layer, part.in_stop)
     batch_input.n_rows = work.n_batch
     if not batch_input.sparse:
         batch_input.dense = work.x_batch
     else:
         batch_input.rows = work.order
-    layer_gradient(layer, layer_inputs(work.layers, part.layer, batch_input,
-                                       <floating*> work.acts),
-                   layer_output(work.layers, part.layer, <floating*> work.deltas,
+    layer_gradient(&work.layers[part.layer],
+                   layer_inputs(work.layers, part.layer, batch_input, &work.buffers,
+                                <floating*> work.buffers.acts),
+                   layer_output(work.layers, part.layer, <floating*> work.buffers.deltas,
                                 work.n_batch, 0),
-                   <floating*> work.grads, part.in_start, part.in_stop, part.intercepts, False)
-    work.coef_sq_norm[index] = update_range(work, params, start, stop,
+                   grads, part.in_start, part.in_stop, part.intercepts, False)
+
+
+cdef void block_update(BatchWork* work, Py_ssize_t index, floating* params) noexcept nogil:
+    """The optimizer step on one parameter block; keeps the block's new squared norms."""
+    cdef const ParamBlock* part = &work.param_blocks[index]
+    cdef const Layer* layer = &work.layers[part.layer]
+    work.coef_sq_norm[index] = update_range(work, params, coef_index(layer, part.in_start),
+                                            coef_index(layer, part.in_stop),
                                             <floating> work.options.alpha)
     work.intercept_sq_norm[index] = 0.0
     if part.intercepts:
@@ -315,12 +338,46 @@ cdef void param_block(BatchWork* work, Py_ssize_t index, floating* params) noexc
             work, params, layer.intercept_offset, layer.intercept_offset + layer.fan_out, 0)
 
 
+cdef double scaled_gradient_sq_norm(const floating* grads, const floating* params,
+                                    Py_ssize_t start, Py_ssize_t stop, floating alpha,
+                                    floating inverse_weight_sum) noexcept nogil:
+    """Squared norm of the gradient the update would apply to params[start:stop]."""
+    cdef Py_ssize_t i
+    cdef floating grad
+    cdef double total = 0.0
+    for i in range(start, stop):
+        grad = (grads[i] + alpha * params[i]) * inverse_weight_sum
+        total += grad * grad
+    return total
+
+
+cdef double block_gradient_sq_norm(BatchWork* work, Py_ssize_t index,
+                                   const floating* params) noexcept nogil:
+    cdef const ParamBlock* part = &work.param_blocks[index]
+    cdef const Layer* layer = &work.layers[part.layer]
+    cdef floating inverse_weight_sum = <floating> work.inverse_weight_sum
+    cdef double total = scaled_gradient_sq_norm(
+        <floating*> work.grads, params, coef_index(layer, part.in_start),
+        coef_index(layer, part.in_stop), <floating> work.options.alpha, inverse_weight_sum)
+    if part.intercepts:
+        total += scaled_gradient_sq_norm(
+            <floating*> work.grads, params, layer.intercept_offset,
+            layer.intercept_offset + layer.fan_out, 0, inverse_weight_sum)
+    return total
+
+
 cdef inline void batch_block(BatchWork* work, int kind, Py_ssize_t index,
                              floating* params) noexcept nogil:
     if kind == ROW_PHASE:
         row_block(work, index, params)
+    elif kind == PARAM_PHASE:
+        block_gradient(work, &work.param_blocks[index], <floating*> work.grads)
+        block_update(work, index, params)
+    elif kind == GRADIENT_PHASE:
+        block_gradient(work, &work.param_blocks[index], <floating*> work.grads)
+        work.grad_sq_norm[index] = block_gradient_sq_norm(work, index, params)
     else:
-        param_block(work, index, params)
+        block_update(work, index, params)
 
 
 # The team's block functions, one per float type (a function pointer cannot be fused).
@@ -358,6 +415,28 @@ cdef double batch_weight_sum(const Py_ssize_t* order, Py_ssize_t n_batch,
     return total
 
 
+cdef void update_parameters(Team* team, BatchWork* work,
+                            Py_ssize_t n_param_blocks) noexcept nogil:
+    """Compute the batch's gradient and apply the optimizer step, block by block.
+
+    With max_grad_norm, the gradient (L2 term included) is first clipped to that global
+    norm: the blocks' squared norms are summed in block order, so the clip factor does
+    not depend on which thread computed which block.
+    """
+    cdef double max_norm = work.options.max_grad_norm, squared = 0.0, norm
+    cdef Py_ssize_t b
+    if max_norm <= 0:
+        team_run_phase(team, PARAM_PHASE, n_param_blocks)
+        return
+    team_run_phase(team, GRADIENT_PHASE, n_param_blocks)
+    for b in range(n_param_blocks):
+        squared += work.grad_sq_norm[b]
+    norm = sqrt(squared)
+    if norm > max_norm:
+        work.inverse_weight_sum *= max_norm / norm
+    team_run_phase(team, UPDATE_PHASE, n_param_blocks)
+
+
 cdef EpochResult run_epoch(Team* team, BatchWork* work, const floating[::1] sample_weight,
                            Py_ssize_t n_rows, Py_ssize_t n_params,
                            Py_ssize_t n_param_blocks) noexcept nogil:
@@ -380,6 +459,7 @@ cdef EpochResult run_epoch(Team* team, BatchWork* work, const floating[::1] samp
     while start < n_rows:
         stop = min(start + options.batch_size, n_rows)
         work.order = order + start
+        work.buffers.row_ids = work.order
         work.n_batch = stop - start
         work.n_row_blocks = min(options.n_row_blocks, work.n_batch)
         weight_sum = batch_weight_sum(work.order, work.n_batch, sample_weight)
@@ -405,7 +485,7 @@ cdef EpochResult run_epoch(Team* team, BatchWork* work, const floating[::1] samp
             work.step_size = (options.learning_rate
                               * sqrt(1 - pow(options.beta_2, <double> result.adam_steps))
                               / (1 - pow(options.beta_1, <double> result.adam_steps)))
-        team_run_phase(team, PARAM_PHASE, n_param_blocks)
+        update_parameters(team, work, n_param_blocks)
         coef_sq_norm = 0.0
         intercept_sq_norm = 0.0
         for b in range(n_param_blocks):
@@ -464,13 +544,31 @@ cdef check_epoch_arguments(const Py_ssize_t[:, ::1] layer_table, bint sparse,
                          f"most {MAX_PHASE_BLOCKS} blocks; n_threads must be at least 1")
 
 
+cdef bint check_dropout(const double[::1] dropout, Py_ssize_t n_layers) except -1:
+    """Whether any layer drops units; the rates must be in [0, 1), the output's 0."""
+    cdef Py_ssize_t l
+    if dropout is None or dropout.shape[0] == 0:
+        return False
+    if dropout.shape[0] != n_layers:
+        raise ValueError("dropout must hold one rate per layer")
+    for l in range(n_layers):
+        if not 0 <= dropout[l] < 1:
+            raise ValueError(f"dropout rates must be in [0, 1), got {dropout[l]}")
+    if dropout[n_layers - 1] != 0:
+        raise ValueError("the output layer cannot drop units")
+    for l in range(n_layers):
+        if dropout[l] > 0:
+            return True
+    return False
+
+
 def train_epoch(const Py_ssize_t[:, ::1] layer_table, bint sparse,
                 const floating[:, ::1] X, const floating[::1] X_data,
                 const int[::1] X_indices, const int[::1] X_indptr,
                 const floating[:, ::1] Y, const floating[::1] sample_weight,
                 const Py_ssize_t[::1] order, floating[::1] params, floating[::1] grads,
                 floating[::1] moment_1, floating[::1] moment_2, floating[::1] workspace,
-                EpochOptions options):
+                EpochOptions options, const double[::1] dropout=None):
     """Train one epoch over the rows `order`, in batches of options['batch_size'].
 
     The input is X when not `sparse`, else the CSR matrix given by (X_data, X_indices,
@@ -485,22 +583,28 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table, bint sparse,
     the results depend on the cut, not on the threads, as long as BLAS runs
     single-threaded.
 
+    `dropout`, when given, holds each layer's dropout rate (the output layer's is 0);
+    options['dropout_seed'] and options['epoch'] key its draws. options['max_grad_norm']
+    > 0 clips each batch's gradient to that norm.
+
     A pending signal (Ctrl-C) stops the epoch with status INTERRUPTED and clears the
     exception, leaving the caller to decide what an interruption means.
     """
     check_epoch_arguments(layer_table, sparse, X, X_indptr, Y, sample_weight, order, params,
                           grads, moment_1, moment_2, &options)
     cdef Py_ssize_t n_layers = layer_table.shape[0], n_params = params.shape[0]
+    cdef bint with_dropout = check_dropout(dropout, n_layers)
     cdef CBuffer table = layers_from_table(layer_table, n_params)
     cdef const Layer* layers = <const Layer*> table.data
-    cdef WorkspaceLayout plan = plan_workspace(layers, n_layers, options.batch_size, sparse)
+    cdef WorkspaceLayout plan = plan_workspace(layers, n_layers, options.batch_size, sparse,
+                                               with_dropout)
     if workspace.shape[0] < plan.size:
         raise ValueError(f"workspace must hold at least {plan.size} elements")
     cdef Py_ssize_t n_row_blocks = min(options.n_row_blocks, options.batch_size)
     cdef CBuffer blocks = CBuffer(n_layers * options.n_param_blocks * sizeof(ParamBlock))
     cdef Py_ssize_t n_param_blocks = plan_param_blocks(
         layers, n_layers, options.n_param_blocks, <ParamBlock*> blocks.data)
-    cdef double[::1] sums = np.zeros(n_row_blocks + 2 * n_param_blocks)
+    cdef double[::1] sums = np.zeros(n_row_blocks + 3 * n_param_blocks)
     cdef BatchWork work
     work.layers = layers
     work.n_layers = n_layers
@@ -518,11 +622,21 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table, bint sparse,
     work.x_batch = &workspace[plan.x_batch]
     work.y_batch = &workspace[plan.y_batch]
     work.sw_batch = &workspace[plan.sw_batch]
-    work.acts = &workspace[plan.acts]
-    work.deltas = &workspace[plan.deltas]
+    work.buffers = no_buffers()
+    work.buffers.acts = &workspace[plan.acts]
+    work.buffers.deltas = &workspace[plan.deltas]
+    if plan.dropped > plan.pre:
+        work.buffers.pre = &workspace[plan.pre]
+    if with_dropout:
+        work.buffers.dropped = &workspace[plan.dropped]
+        work.buffers.mask = &workspace[plan.mask]
+        work.buffers.dropout = &dropout[0]
+        work.buffers.seed = options.dropout_seed
+        work.buffers.epoch = options.epoch
     work.row_loss = &sums[0]
     work.coef_sq_norm = &sums[n_row_blocks]
     work.intercept_sq_norm = &sums[n_row_blocks + n_param_blocks]
+    work.grad_sq_norm = &sums[n_row_blocks + 2 * n_param_blocks]
     cdef BlockFunction run_block = (batch_block_double if floating is double
                                     else batch_block_float)
     cdef int n_threads = <int> min(options.n_threads, MAX_TEAM_HELPERS + 1,

@@ -192,6 +192,8 @@ def test_loss_gradient_matches_reference(dtype, sparse, loss):
 # How train_epoch cuts each batch and how many threads share the blocks: the serial
 # default, and cuts with one and with several threads (the team size must never change
 # a result).
+# The options of a plain epoch: no clipping, no dropout.
+PLAIN = {"max_grad_norm": 0.0, "dropout_seed": 0, "epoch": 0}
 SERIAL = {"n_row_blocks": 1, "n_param_blocks": 1, "n_threads": 1}
 TEAMS = [
     SERIAL,
@@ -229,7 +231,7 @@ def test_train_epoch_matches_reference(dtype, solver, sparse, weighted, team):
         "alpha": 0.01, "learning_rate": opt["learning_rate"], "momentum": opt["momentum"],
         "nesterov": opt["nesterov"], "beta_1": opt["beta_1"], "beta_2": opt["beta_2"],
         "epsilon": opt["epsilon"], "batch_size": batch_size,
-        "adam_steps": 0, **team,
+        "adam_steps": 0, **team, **PLAIN,
     }  # fmt: skip
     ours = params.copy()
     moment_1 = np.zeros_like(params)
@@ -258,7 +260,7 @@ def test_train_epoch_reports_non_finite_loss():
         "solver": 0, "loss": _kernels.loss_function("squared_error"), "alpha": 0.0,
         "learning_rate": 0.1, "momentum": 0.0, "nesterov": False, "beta_1": 0.9,
         "beta_2": 0.999, "epsilon": 1e-8, "batch_size": 2,
-        "adam_steps": 0, **SERIAL,
+        "adam_steps": 0, **SERIAL, **PLAIN,
     }  # fmt: skip
     before = params.copy()
     result = _sgd_fast.train_epoch(
@@ -297,7 +299,7 @@ def test_train_epoch_rejects_inconsistent_arguments(change, message):
         "learning_rate": 0.1, "momentum": 0.0,
         "nesterov": False, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "batch_size": 2,
         "adam_steps": 0,
-        **{key: kwargs[key] for key in SERIAL},
+        **{key: kwargs[key] for key in SERIAL}, **PLAIN,
     }  # fmt: skip
     with pytest.raises((ValueError, IndexError), match=message):
         _sgd_fast.train_epoch(
@@ -343,7 +345,7 @@ def test_train_epoch_same_numbers_with_any_number_of_threads(dtype, sparse, bloc
             "alpha": 0.01, "learning_rate": 0.01, "momentum": 0.9, "nesterov": True,
             "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "batch_size": batch_size,
             "adam_steps": 0, "n_row_blocks": blocks[0],
-            "n_param_blocks": blocks[1], "n_threads": n_threads,
+            "n_param_blocks": blocks[1], "n_threads": n_threads, **PLAIN,
         }  # fmt: skip
         ours = params.copy()
         moments = np.zeros_like(params), np.zeros_like(params)
@@ -380,7 +382,7 @@ def test_train_epoch_back_off_changes_nothing(solo_phases):
             "alpha": 1e-4, "learning_rate": 0.01, "momentum": 0.9, "nesterov": True,
             "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "batch_size": 50,
             "adam_steps": 0, "n_row_blocks": 2,
-            "n_param_blocks": 4, "n_threads": n_threads,
+            "n_param_blocks": 4, "n_threads": n_threads, **PLAIN,
         }  # fmt: skip
         _team.set_backoff_state(solo, solo)
         ours = params.copy()

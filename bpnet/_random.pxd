@@ -1,0 +1,39 @@
+# A counter-based generator: every random number is a hash of its key, so any thread can
+# draw any number in any order and get the same value. Dropout keys each of its draws
+# with (seed, epoch, row, unit); the row is the sample's row in the training data, so a
+# sample draws the same masks however the batches are cut and whoever computes them.
+from libc.stdint cimport uint32_t, uint64_t
+
+
+cdef extern from *:
+    """
+    /* SplitMix64's finaliser (a bijective 64-bit mixer) and the odd constants that spread
+       consecutive counters over the 64-bit range before mixing. */
+    static inline unsigned long long bpnet_mix64(unsigned long long z) {
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    }
+    #define BPNET_GOLDEN 0x9e3779b97f4a7c15ULL
+    #define BPNET_ROW_SPREAD 0xd1b54a32d192ed03ULL
+    """
+    uint64_t mix64 "bpnet_mix64" (uint64_t z) noexcept nogil
+    uint64_t GOLDEN "BPNET_GOLDEN"
+    uint64_t ROW_SPREAD "BPNET_ROW_SPREAD"
+
+
+cdef inline uint64_t row_key(uint64_t seed, long long epoch, Py_ssize_t row) noexcept nogil:
+    """The key of one row's draws in one epoch; unit_pair_bits draws from it."""
+    return mix64(mix64(seed ^ mix64(<uint64_t> epoch * GOLDEN + GOLDEN))
+                 ^ (<uint64_t> row * ROW_SPREAD))
+
+
+cdef inline uint64_t unit_pair_bits(uint64_t key, Py_ssize_t pair) noexcept nogil:
+    """64 random bits for units 2 * pair (low half) and 2 * pair + 1 (high half)."""
+    return mix64(key ^ ((<uint64_t> pair + 1) * GOLDEN))
+
+
+cdef inline uint32_t unit_bits(uint64_t key, Py_ssize_t unit) noexcept nogil:
+    """32 random bits for one unit of the row with this key."""
+    cdef uint64_t bits = unit_pair_bits(key, unit >> 1)
+    return <uint32_t> (bits >> 32) if unit & 1 else <uint32_t> bits
