@@ -29,7 +29,7 @@ directives = {
     "embedsignature": True,
 }
 
-modules = ["_blas", "_activations", "_losses", "_kernels", "_team", "_sgd_fast"]
+modules = ["_blas", "_numpy_math", "_activations", "_losses", "_kernels", "_team", "_sgd_fast"]
 extensions = [
     Extension(
         f"bpnet.{name}",

@@ -9,6 +9,8 @@
 from cython cimport floating
 from libc.math cimport M_SQRT1_2, erf, erff, exp, expf, expm1, expm1f, tanh, tanhf
 
+from ._numpy_math cimport numpy_exp, numpy_sum, numpy_tanh
+
 
 cpdef enum Activation:
     IDENTITY = 0
@@ -135,14 +137,52 @@ cdef inline void softmax_row(floating* row, Py_ssize_t n) noexcept nogil:
         row[j] /= total
 
 
+cdef inline void softmax_row_as_numpy(floating* row, Py_ssize_t n) noexcept nogil:
+    """softmax as scikit-learn computes it with NumPy: exp(z - max) by NumPy's exp, the
+    sum by NumPy's pairwise summation, then a division."""
+    cdef Py_ssize_t j
+    cdef floating row_max = row[0], total
+    for j in range(1, n):
+        if row[j] > row_max:
+            row_max = row[j]
+    for j in range(n):
+        row[j] = row[j] - row_max
+    numpy_exp(row, n)
+    total = numpy_sum(row, n, 1)
+    for j in range(n):
+        row[j] = row[j] / total
+
+
+cdef inline bint activate_as_numpy(const floating* intercept, int activation, floating* z,
+                                   Py_ssize_t n_rows, Py_ssize_t n_cols) noexcept nogil:
+    """add_bias_and_activate with NumPy's exp and tanh and its summation order, where the
+    activation uses them; returns False (and does nothing) for the others."""
+    cdef Py_ssize_t i, j
+    if (activation != Activation.TANH and activation != Activation.EXP
+            and activation != Activation.SOFTMAX):
+        return False
+    for i in range(n_rows):
+        for j in range(n_cols):
+            z[i * n_cols + j] += intercept[j]
+    if activation == Activation.TANH:
+        numpy_tanh(z, n_rows * n_cols)
+    elif activation == Activation.EXP:
+        numpy_exp(z, n_rows * n_cols)
+    else:
+        for i in range(n_rows):
+            softmax_row_as_numpy(z + i * n_cols, n_cols)
+    return True
+
+
 cdef inline void add_bias_and_activate(const floating* intercept, int activation, floating* z,
-                                       floating* pre, Py_ssize_t n_rows,
-                                       Py_ssize_t n_cols) noexcept nogil:
+                                       floating* pre, Py_ssize_t n_rows, Py_ssize_t n_cols,
+                                       bint numpy_order) noexcept nogil:
     """z[i, :] = f(z[i, :] + intercept) in one pass over z.
 
     When `pre` is not NULL it receives z + intercept, before the activation (for the
-    activations whose derivative needs it). The activation is chosen outside the loops so
-    that each loop stays simple enough to vectorise.
+    activations whose derivative needs it). With `numpy_order`, exp and tanh are NumPy's
+    and the softmax is computed as scikit-learn does (activate_as_numpy). The activation
+    is chosen outside the loops so that each loop stays simple enough to vectorise.
     """
     cdef Py_ssize_t i, j
     cdef floating* row
@@ -150,6 +190,8 @@ cdef inline void add_bias_and_activate(const floating* intercept, int activation
         for i in range(n_rows):
             for j in range(n_cols):
                 pre[i * n_cols + j] = z[i * n_cols + j] + intercept[j]
+    if numpy_order and activate_as_numpy(intercept, activation, z, n_rows, n_cols):
+        return
     for i in range(n_rows):
         row = z + i * n_cols
         if activation == Activation.IDENTITY:

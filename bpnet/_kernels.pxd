@@ -42,6 +42,7 @@ ctypedef struct LayerBuffers:
     unsigned long long seed     # dropout's draws are keyed by (seed, epoch, row, unit),
     long long epoch             # the row being row_ids[r] for the batch's row r
     const Py_ssize_t* row_ids
+    bint numpy_order            # compute as scikit-learn's MLP does with NumPy, to the bit
 
 
 # C memory owned by a Python object: freed when the object goes, on every exit path.
@@ -72,7 +73,7 @@ cdef double forward_and_deltas(const Layer* layers, Py_ssize_t n_layers,
 
 cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* delta,
                          floating* grads, Py_ssize_t in_start, Py_ssize_t in_stop,
-                         bint with_intercepts, bint accumulate) noexcept nogil
+                         bint with_intercepts, bint accumulate, bint numpy_order) noexcept nogil
 
 cdef RowBlock layer_inputs(const Layer* layers, Py_ssize_t index, RowBlock block,
                            const LayerBuffers* buffers, floating* acts) noexcept nogil

@@ -18,8 +18,9 @@ from libc.stdint cimport uint32_t, uint64_t
 
 from ._activations cimport (N_ACTIVATIONS, activation_derivative, add_bias_and_activate,
                             needs_preactivation)
-from ._blas cimport axpy, gemm
-from ._losses cimport LossFunction, N_LOSSES, loss_and_delta
+from ._blas cimport axpy, dot, gemm, product
+from ._losses cimport LossFunction, N_LOSSES, add_loss_terms, loss_and_delta, loss_from_sums
+from ._numpy_math cimport numpy_sum
 from ._random cimport row_key, unit_bits, unit_pair_bits
 
 from ._activations import ACTIVATION_CODES  # noqa: F401  (the kernels' activation names)
@@ -109,14 +110,20 @@ cdef Py_ssize_t total_width(const Layer* layers, Py_ssize_t n_layers) noexcept n
 
 
 cdef void forward_layer(const Layer* layer, const floating* params, const floating* inputs,
-                        Py_ssize_t n_rows, floating* out, floating* pre) noexcept nogil:
+                        Py_ssize_t n_rows, floating* out, floating* pre,
+                        bint numpy_order) noexcept nogil:
     """out = f(inputs @ W + b) for dense inputs of shape (n_rows, fan_in); `pre`, when not
-    NULL, receives inputs @ W + b."""
-    gemm(False, False, <int> n_rows, <int> layer.fan_out, <int> layer.fan_in, <floating> 1.0,
-         inputs, <int> layer.fan_in, params + layer.coef_offset, <int> layer.fan_out,
-         <floating> 0.0, out, <int> layer.fan_out)
+    NULL, receives inputs @ W + b. With `numpy_order`, as NumPy computes it."""
+    if numpy_order:
+        product(False, False, <int> n_rows, <int> layer.fan_out, <int> layer.fan_in, inputs,
+                <int> layer.fan_in, params + layer.coef_offset, <int> layer.fan_out, out,
+                <int> layer.fan_out)
+    else:
+        gemm(False, False, <int> n_rows, <int> layer.fan_out, <int> layer.fan_in,
+             <floating> 1.0, inputs, <int> layer.fan_in, params + layer.coef_offset,
+             <int> layer.fan_out, <floating> 0.0, out, <int> layer.fan_out)
     add_bias_and_activate(params + layer.intercept_offset, layer.activation, out, pre, n_rows,
-                          layer.fan_out)
+                          layer.fan_out, numpy_order)
 
 
 cdef inline Py_ssize_t block_row(RowBlock block, Py_ssize_t r) noexcept nogil:
@@ -124,7 +131,7 @@ cdef inline Py_ssize_t block_row(RowBlock block, Py_ssize_t r) noexcept nogil:
 
 
 cdef void forward_layer_csr(const Layer* layer, const floating* params, RowBlock block,
-                            floating* out, floating* pre) noexcept nogil:
+                            floating* out, floating* pre, bint numpy_order) noexcept nogil:
     """out = f(X[rows] @ W + b) for CSR rows, touching only their nonzeros."""
     cdef const floating* data = <const floating*> block.csr_data
     cdef const floating* coef = params + layer.coef_offset
@@ -136,7 +143,7 @@ cdef void forward_layer_csr(const Layer* layer, const floating* params, RowBlock
             axpy(<int> fan_out, data[p], coef + block.csr_indices[p] * fan_out,
                  out + r * fan_out)
     add_bias_and_activate(params + layer.intercept_offset, layer.activation, out, pre,
-                          block.n_rows, fan_out)
+                          block.n_rows, fan_out, numpy_order)
 
 
 cdef floating* layer_output(const Layer* layers, Py_ssize_t index, floating* acts,
@@ -224,35 +231,42 @@ cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floati
     cdef floating* pre_base = <floating*> buffers.pre
     cdef floating* pre = preactivation_rows(layers, 0, pre_base, batch_rows, row_offset)
     if not block.sparse:
-        forward_layer(&layers[0], params, <const floating*> block.dense, n_rows, out, pre)
+        forward_layer(&layers[0], params, <const floating*> block.dense, n_rows, out, pre,
+                      buffers.numpy_order)
     else:
-        forward_layer_csr(&layers[0], params, block, out, pre)
+        forward_layer_csr(&layers[0], params, block, out, pre, buffers.numpy_order)
     for l in range(1, n_layers):
         if has_dropout(buffers, l - 1):
             apply_dropout(layers, l - 1, buffers, acts, batch_rows, row_offset, n_rows)
         forward_layer(&layers[l], params,
                       next_layer_inputs(layers, l - 1, buffers, acts, batch_rows, row_offset),
                       n_rows, layer_output(layers, l, acts, batch_rows, row_offset),
-                      preactivation_rows(layers, l, pre_base, batch_rows, row_offset))
+                      preactivation_rows(layers, l, pre_base, batch_rows, row_offset),
+                      buffers.numpy_order)
 
 
 cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* delta,
                          floating* grads, Py_ssize_t in_start, Py_ssize_t in_stop,
-                         bint with_intercepts, bint accumulate) noexcept nogil:
+                         bint with_intercepts, bint accumulate, bint numpy_order) noexcept nogil:
     """Rows in_start...in_stop-1 of dW = inputs^T delta, and db = column sums of delta.
 
     `inputs` holds the layer's input rows: dense, or CSR for the first layer (only its
     nonzeros are touched). db is computed only `with_intercepts`. Each gradient entry
     sums over the rows in the same order whatever the range, so splitting a layer's
     gradient into ranges gives the same numbers as computing it whole. When
-    `accumulate`, the results are added to `grads` instead of replacing them.
+    `accumulate`, the results are added to `grads` instead of replacing them. With
+    `numpy_order` (and not `accumulate`), the products and sums are NumPy's.
     """
     cdef Py_ssize_t r, row, p, j, n_rows = inputs.n_rows, fan_out = layer.fan_out
     cdef floating* grad_w = grads + layer.coef_offset
     cdef floating* grad_b = grads + layer.intercept_offset
     cdef const floating* data
     if in_stop > in_start:
-        if not inputs.sparse:
+        if not inputs.sparse and numpy_order and not accumulate:
+            product(True, False, <int> (in_stop - in_start), <int> fan_out, <int> n_rows,
+                    <const floating*> inputs.dense + in_start, <int> layer.fan_in, delta,
+                    <int> fan_out, grad_w + in_start * fan_out, <int> fan_out)
+        elif not inputs.sparse:
             gemm(True, False, <int> (in_stop - in_start), <int> fan_out, <int> n_rows,
                  <floating> 1.0, <const floating*> inputs.dense + in_start,
                  <int> layer.fan_in, delta, <int> fan_out,
@@ -270,7 +284,10 @@ cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* de
                     if in_start <= j < in_stop:
                         axpy(<int> fan_out, data[p], delta + r * fan_out,
                              grad_w + j * fan_out)
-    if with_intercepts:
+    if with_intercepts and numpy_order and not accumulate and fan_out == 1:
+        # np.sum(delta, axis=0) of a single column is a pairwise sum.
+        grad_b[0] = numpy_sum(delta, n_rows, 1)
+    elif with_intercepts:
         if not accumulate:
             memset(grad_b, 0, fan_out * sizeof(floating))
         for r in range(n_rows):
@@ -281,16 +298,22 @@ cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* de
 cdef void backprop_delta(const Layer* layer, const floating* params, const floating* delta,
                          Py_ssize_t n_rows, const Layer* previous,
                          const floating* previous_output, const floating* previous_pre,
-                         const floating* previous_mask, floating* previous_delta) noexcept nogil:
+                         const floating* previous_mask, floating* previous_delta,
+                         bint numpy_order) noexcept nogil:
     """previous_delta = (delta @ W^T) * mask * f'(previous layer's z).
 
     `previous_mask` is the previous layer's dropout mask, or NULL without dropout;
     `previous_pre` its z, or NULL unless its derivative needs it.
     """
     cdef Py_ssize_t i, n = n_rows * layer.fan_in
-    gemm(False, True, <int> n_rows, <int> layer.fan_in, <int> layer.fan_out, <floating> 1.0,
-         delta, <int> layer.fan_out, params + layer.coef_offset, <int> layer.fan_out,
-         <floating> 0.0, previous_delta, <int> layer.fan_in)
+    if numpy_order:
+        product(False, True, <int> n_rows, <int> layer.fan_in, <int> layer.fan_out, delta,
+                <int> layer.fan_out, params + layer.coef_offset, <int> layer.fan_out,
+                previous_delta, <int> layer.fan_in)
+    else:
+        gemm(False, True, <int> n_rows, <int> layer.fan_in, <int> layer.fan_out,
+             <floating> 1.0, delta, <int> layer.fan_out, params + layer.coef_offset,
+             <int> layer.fan_out, <floating> 0.0, previous_delta, <int> layer.fan_in)
     if previous_mask != NULL:
         for i in range(n):
             previous_delta[i] *= previous_mask[i]
@@ -331,7 +354,7 @@ cdef double forward_and_deltas(const Layer* layers, Py_ssize_t n_layers,
                        layer_output(layers, l - 1, acts, batch_rows, row_offset),
                        preactivation_rows(layers, l - 1, <floating*> buffers.pre, batch_rows,
                                           row_offset),
-                       previous_mask, previous_delta)
+                       previous_mask, previous_delta, buffers.numpy_order)
         delta = previous_delta
     return data_loss
 
@@ -364,7 +387,7 @@ cdef double forward_backward(const Layer* layers, Py_ssize_t n_layers, const Los
         layer_gradient(&layers[l], layer_inputs(layers, l, block, buffers,
                                                 <floating*> buffers.acts),
                        layer_output(layers, l, <floating*> buffers.deltas, n_rows, 0), grads,
-                       0, layers[l].fan_in, True, accumulate)
+                       0, layers[l].fan_in, True, accumulate, buffers.numpy_order)
     return data_loss
 
 
@@ -380,6 +403,7 @@ cdef LayerBuffers no_buffers() noexcept nogil:
     buffers.seed = 0
     buffers.epoch = 0
     buffers.row_ids = NULL
+    buffers.numpy_order = False
     return buffers
 
 
@@ -503,13 +527,19 @@ def loss_gradient(const Py_ssize_t[:, ::1] layer_table, LossFunction loss, doubl
                   const int[::1] X_indptr, const floating[:, ::1] Y,
                   const floating[::1] sample_weight, floating[::1] grads,
                   Py_ssize_t n_coefs, Py_ssize_t chunk_rows=1024):
-    """Full-batch loss and gradient, as scikit-learn's MLP defines them.
+    """Full-batch loss and gradient, as scikit-learn's MLP defines and computes them.
 
     loss = sum_i w_i loss_i / sum(w) + alpha / 2 * ||coefs||^2 / sum(w), and `grads`
     receives its gradient. `loss` is a LossFunction (see _losses.loss_function). The
     rows are processed in chunks so memory stays bounded. `n_coefs` is where the
     coefficients end and the intercepts begin in `params`. An empty `sample_weight`
     means unit weights.
+
+    Every step follows the operations of MLP's ``_loss_grad_lbfgs`` (NumPy's products,
+    exp, tanh and summation orders), so that on dense float64 input of up to
+    `chunk_rows` rows, with BLAS on one thread, loss and gradient equal MLP's to the
+    last bit; the one deliberate difference is the gradient of squared error with
+    several outputs (see the README).
     """
     cdef Py_ssize_t n_rows = n_input_rows(sparse, X, X_indptr)
     cdef Py_ssize_t n_layers = layer_table.shape[0], n_params = params.shape[0]
@@ -533,39 +563,46 @@ def loss_gradient(const Py_ssize_t[:, ::1] layer_table, LossFunction loss, doubl
     cdef floating[::1] deltas = np.empty(chunk_rows * width, dtype=dtype)
     cdef floating[::1] pre = np.empty(
         chunk_rows * width if any_needs_preactivation(layers, n_layers) else 1, dtype=dtype)
+    cdef double[::1] column_sums = np.zeros(n_out)
+    cdef double[::1] terms = np.empty(chunk_rows)
     cdef LayerBuffers buffers = no_buffers()
     cdef const floating* sw = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
-    cdef double data_loss = 0.0, weight_sum = 0.0, sq_norm = 0.0
-    cdef Py_ssize_t start, stop, i
+    cdef double weight_sum, sq_norm = 0.0, value
+    cdef Py_ssize_t start, stop, i, l
     cdef RowBlock block
     cdef bint interrupted = False
     with nogil:
         buffers.acts = &acts[0]
         buffers.deltas = &deltas[0]
+        buffers.numpy_order = True
         if any_needs_preactivation(layers, n_layers):
             buffers.pre = &pre[0]
         start = 0
         while start < n_rows and not interrupted:
             stop = min(start + chunk_rows, n_rows)
             block = make_block(sparse, X, X_data, X_indices, X_indptr, start, stop - start)
-            data_loss += forward_backward(
-                layers, n_layers, &loss, &params[0], block, &Y[start, 0],
-                sw + start if sw != NULL else NULL, &buffers, &grads[0], start > 0)
+            forward_backward(layers, n_layers, &loss, &params[0], block, &Y[start, 0],
+                             sw + start if sw != NULL else NULL, &buffers, &grads[0],
+                             start > 0)
+            add_loss_terms(&loss, layer_output(layers, n_layers - 1, &acts[0], stop - start, 0),
+                           &Y[start, 0], sw + start if sw != NULL else NULL, stop - start,
+                           n_out, &column_sums[0], &terms[0])
             start = stop
             interrupted = signal_pending()
-        if sw != NULL:
-            for i in range(n_rows):
-                weight_sum += sw[i]
-        else:
-            weight_sum = n_rows
+        weight_sum = numpy_sum(sw, n_rows, 1) if sw != NULL else <double> n_rows
+        for l in range(n_layers):
+            sq_norm = sq_norm + dot(<int> (layers[l].fan_in * layers[l].fan_out),
+                                    &params[layers[l].coef_offset],
+                                    &params[layers[l].coef_offset])
+        value = loss_from_sums(&loss, &column_sums[0], n_out, weight_sum)
+        value = value + ((0.5 * alpha) * sq_norm) / weight_sum
         for i in range(n_coefs):
-            sq_norm += params[i] * params[i]
             grads[i] = (grads[i] + alpha * params[i]) / weight_sum
         for i in range(n_coefs, n_params):
             grads[i] = grads[i] / weight_sum
     if interrupted:
         raise KeyboardInterrupt
-    return data_loss / weight_sum + 0.5 * alpha * sq_norm / weight_sum
+    return value
 
 
 cdef check_loss(const LossFunction* loss):
@@ -582,7 +619,7 @@ def activate_py(int activation, const floating[::1] intercept, floating[:, ::1] 
         raise ValueError("intercept must have one entry per column of z")
     if z.shape[0] > 0 and z.shape[1] > 0:
         add_bias_and_activate(&intercept[0], activation, &z[0, 0], NULL, z.shape[0],
-                              z.shape[1])
+                              z.shape[1], False)
 
 
 def activation_derivative_py(int activation, const floating[:, ::1] a, floating[:, ::1] delta,
@@ -636,7 +673,7 @@ def backprop_delta_py(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t index,
     if delta.shape[0] > 0:
         backprop_delta(&layers[index], &params[0], &delta[0, 0], delta.shape[0],
                        &layers[index - 1], &previous_output[0, 0], NULL, NULL,
-                       &previous_delta[0, 0])
+                       &previous_delta[0, 0], False)
 
 
 def dropout_mask_py(unsigned long long seed, long long epoch, const Py_ssize_t[::1] rows,

@@ -36,50 +36,54 @@ cdef inline double clip_probability(double p, double eps) noexcept nogil:
     return p
 
 
-cdef inline double squared_error(double t, double p) noexcept nogil:
-    return 0.5 * (t - p) * (t - p)
+cdef inline double xlogy(double x, double y) noexcept nogil:
+    """x log(y), with 0 log(y) = 0 (scipy.special.xlogy)."""
+    return 0.0 if x == 0 and y == y else x * log(y)
+
+
+# Each loss is written as scikit-learn writes it: a term per output, whose mean over the
+# rows (weighted by the sample weights), summed or averaged over the outputs and times a
+# factor (loss_factor), is the loss. The gradient with respect to z sits beside it.
+
+cdef inline double squared_error_term(double t, double p) noexcept nogil:
+    return (t - p) * (t - p)          # loss: half the mean over the outputs
 
 cdef inline double squared_error_gradient(double t, double p) noexcept nogil:
     return p - t
 
 
-cdef inline double log_loss(double t, double p, double eps) noexcept nogil:
+cdef inline double log_loss_term(double t, double p, double eps) noexcept nogil:
     # One class of a softmax row; the row's gradient is p - t because the softmax's own
     # derivative cancels against the log.
-    return -t * log(clip_probability(p, eps)) if t != 0 else 0.0
+    return xlogy(t, clip_probability(p, eps))     # loss: minus the sum over the classes
 
 cdef inline double log_loss_gradient(double t, double p) noexcept nogil:
     return p - t
 
 
-cdef inline double binary_log_loss(double t, double p, double eps) noexcept nogil:
-    cdef double value = 0.0
+cdef inline double binary_log_loss_term(double t, double p, double eps) noexcept nogil:
     p = clip_probability(p, eps)
-    if t != 0:
-        value -= t * log(p)
-    if t != 1:
-        value -= (1 - t) * log(1 - p)
-    return value
+    return xlogy(t, p) + xlogy(1 - t, 1 - p)      # loss: minus the sum over the outputs
 
 cdef inline double binary_log_loss_gradient(double t, double p) noexcept nogil:
     return p - t
 
 
-cdef inline double half_poisson_deviance(double t, double p) noexcept nogil:
-    # t log(t / p) - t + p, with 0 log 0 = 0.
-    return ((t * log(t / p) if t != 0 else 0.0) - t) + p
+cdef inline double half_poisson_deviance_term(double t, double p) noexcept nogil:
+    return (xlogy(t, t / p) - t) + p  # loss: the sum over the outputs
 
 cdef inline double half_poisson_deviance_gradient(double t, double p) noexcept nogil:
     return p - t
 
 
-cdef inline double huber(double t, double p, double threshold) noexcept nogil:
-    # Quadratic, as squared error, within the threshold; linear, with the same slope at
-    # the threshold, beyond it.
+cdef inline double huber_term(double t, double p, double threshold) noexcept nogil:
+    # Twice the Huber loss, so that within the threshold it is squared error's term
+    # (loss: half the mean over the outputs): quadratic within the threshold, linear with
+    # the same slope beyond it.
     cdef double residual = fabs(p - t)
     if residual <= threshold:
-        return 0.5 * (p - t) * (p - t)
-    return threshold * (residual - 0.5 * threshold)
+        return (p - t) * (p - t)
+    return 2 * threshold * (residual - 0.5 * threshold)
 
 cdef inline double huber_gradient(double t, double p, double threshold) noexcept nogil:
     cdef double residual = p - t
@@ -90,28 +94,28 @@ cdef inline double huber_gradient(double t, double p, double threshold) noexcept
     return residual
 
 
-cdef inline double pinball(double t, double p, double quantile) noexcept nogil:
-    return quantile * (t - p) if t >= p else (1 - quantile) * (p - t)
+cdef inline double pinball_term(double t, double p, double quantile) noexcept nogil:
+    return quantile * (t - p) if t >= p else (1 - quantile) * (p - t)   # loss: the mean
 
 cdef inline double pinball_gradient(double t, double p, double quantile) noexcept nogil:
     # At t == p the loss has a kink; this takes the side of scikit-learn's PinballLoss.
     return -quantile if t >= p else 1 - quantile
 
 
-cdef inline double loss_value(const LossFunction* loss, double t, double p,
-                              double eps) noexcept nogil:
-    """The loss of one output: target t, prediction p (after the output activation)."""
+cdef inline double loss_term(const LossFunction* loss, double t, double p,
+                             double eps) noexcept nogil:
+    """The term of one output: target t, prediction p (after the output activation)."""
     if loss.code == LossCode.SQUARED_ERROR:
-        return squared_error(t, p)
+        return squared_error_term(t, p)
     if loss.code == LossCode.LOG_LOSS:
-        return log_loss(t, p, eps)
+        return log_loss_term(t, p, eps)
     if loss.code == LossCode.BINARY_LOG_LOSS:
-        return binary_log_loss(t, p, eps)
+        return binary_log_loss_term(t, p, eps)
     if loss.code == LossCode.HUBER:
-        return huber(t, p, loss.huber_threshold)
+        return huber_term(t, p, loss.huber_threshold)
     if loss.code == LossCode.QUANTILE:
-        return pinball(t, p, loss.quantile)
-    return half_poisson_deviance(t, p)
+        return pinball_term(t, p, loss.quantile)
+    return half_poisson_deviance_term(t, p)
 
 
 cdef inline double loss_gradient(const LossFunction* loss, double t, double p) noexcept nogil:
@@ -129,20 +133,39 @@ cdef inline double loss_gradient(const LossFunction* loss, double t, double p) n
     return half_poisson_deviance_gradient(t, p)
 
 
-cdef inline double output_scale(const LossFunction* loss, Py_ssize_t n_outputs) noexcept nogil:
-    """The factor of a row's summed output losses: squared error, huber and quantile
-    report the mean over the outputs (as scikit-learn's squared error does); the
-    log-losses and Poisson's deviance the sum (as scikit-learn's do).
+cdef inline bint averages_outputs(const LossFunction* loss) noexcept nogil:
+    """Whether the loss is the mean over the outputs (regression) or their sum.
 
-    scikit-learn's gradient omits this factor for squared error (its issue #8349); bpnet's
-    is the gradient of the loss it reports.
+    scikit-learn's gradient omits the 1 / n_outputs for squared error (its issue #8349);
+    bpnet's is the gradient of the loss it reports.
     """
-    if (loss.code == LossCode.SQUARED_ERROR or loss.code == LossCode.HUBER
-            or loss.code == LossCode.QUANTILE):
-        return 1.0 / n_outputs
+    return (loss.code == LossCode.SQUARED_ERROR or loss.code == LossCode.HUBER
+            or loss.code == LossCode.QUANTILE)
+
+
+cdef inline double loss_factor(const LossFunction* loss) noexcept nogil:
+    """What the (mean or sum of the) terms are multiplied by to give the loss."""
+    if loss.code == LossCode.SQUARED_ERROR or loss.code == LossCode.HUBER:
+        return 0.5
+    if loss.code == LossCode.LOG_LOSS or loss.code == LossCode.BINARY_LOG_LOSS:
+        return -1.0
     return 1.0
+
+
+cdef inline double output_scale(const LossFunction* loss, Py_ssize_t n_outputs) noexcept nogil:
+    """The factor of a row's summed output gradients: 1 / n_outputs for the losses that
+    average the outputs."""
+    return 1.0 / n_outputs if averages_outputs(loss) else 1.0
 
 
 cdef double loss_and_delta(const LossFunction* loss, const floating* prob, const floating* y,
                            const floating* sample_weight, Py_ssize_t n_rows,
                            Py_ssize_t n_outputs, floating* delta) noexcept nogil
+
+cdef void add_loss_terms(const LossFunction* loss, const floating* prob, const floating* y,
+                         const floating* sample_weight, Py_ssize_t n_rows,
+                         Py_ssize_t n_outputs, double* column_sums,
+                         double* terms) noexcept nogil
+
+cdef double loss_from_sums(const LossFunction* loss, double* column_sums, Py_ssize_t n_outputs,
+                           double weight_sum) noexcept nogil

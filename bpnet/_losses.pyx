@@ -1,6 +1,8 @@
 # The loop that applies a loss to a block of rows, and the Python names of the losses.
 from libc.float cimport DBL_EPSILON, FLT_EPSILON
 
+from ._numpy_math cimport numpy_sum
+
 LOSS_CODES = {
     "squared_error": LossCode.SQUARED_ERROR,
     "log_loss": LossCode.LOG_LOSS,
@@ -32,6 +34,7 @@ cdef double loss_and_delta(const LossFunction* loss, const floating* prob, const
     cdef double weight, row_loss, total = 0.0, p, t
     cdef double eps = DBL_EPSILON if floating is double else FLT_EPSILON
     cdef double scale = output_scale(loss, n_outputs)
+    cdef double row_factor = loss_factor(loss) * scale
     for i in range(n_rows):
         weight = sample_weight[i] if sample_weight != NULL else 1.0
         row_loss = 0.0
@@ -40,6 +43,44 @@ cdef double loss_and_delta(const LossFunction* loss, const floating* prob, const
             p = prob[at]
             t = y[at]
             delta[at] = <floating> (loss_gradient(loss, t, p) * (weight * scale))
-            row_loss += loss_value(loss, t, p, eps)
-        total += weight * (row_loss * scale)
+            row_loss += loss_term(loss, t, p, eps)
+        total += weight * (row_loss * row_factor)
     return total
+
+
+cdef void add_loss_terms(const LossFunction* loss, const floating* prob, const floating* y,
+                         const floating* sample_weight, Py_ssize_t n_rows,
+                         Py_ssize_t n_outputs, double* column_sums,
+                         double* terms) noexcept nogil:
+    """Add each output's weighted terms over these rows to column_sums, as np.sum(...,
+    axis=0) adds them: down the column pairwise for a single output, row after row for
+    several. `terms` is scratch space for n_rows values."""
+    cdef Py_ssize_t i, k, at
+    cdef double eps = DBL_EPSILON if floating is double else FLT_EPSILON
+    cdef double term
+    for i in range(n_rows):
+        for k in range(n_outputs):
+            at = i * n_outputs + k
+            term = loss_term(loss, y[at], prob[at], eps)
+            if sample_weight != NULL:
+                term = term * sample_weight[i]
+            if n_outputs == 1:
+                terms[i] = term
+            else:
+                column_sums[k] = column_sums[k] + term
+    if n_outputs == 1:
+        column_sums[0] = column_sums[0] + numpy_sum(terms, n_rows, 1)
+
+
+cdef double loss_from_sums(const LossFunction* loss, double* column_sums, Py_ssize_t n_outputs,
+                           double weight_sum) noexcept nogil:
+    """The loss from its column sums, as scikit-learn's MLP combines them: each output's
+    mean over the rows, then their (pairwise) sum, or their mean. Overwrites the sums."""
+    cdef Py_ssize_t k
+    cdef double total
+    for k in range(n_outputs):
+        column_sums[k] = column_sums[k] / weight_sum
+    total = numpy_sum(column_sums, n_outputs, 1)
+    if averages_outputs(loss):
+        total = total / n_outputs
+    return loss_factor(loss) * total

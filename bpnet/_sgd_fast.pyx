@@ -322,7 +322,7 @@ cdef void block_gradient(BatchWork* work, const ParamBlock* part, floating* grad
                                 <floating*> work.buffers.acts),
                    layer_output(work.layers, part.layer, <floating*> work.buffers.deltas,
                                 work.n_batch, 0),
-                   grads, part.in_start, part.in_stop, part.intercepts, False)
+                   grads, part.in_start, part.in_stop, part.intercepts, False, False)
 
 
 cdef void block_update(BatchWork* work, Py_ssize_t index, floating* params) noexcept nogil:
