@@ -219,8 +219,15 @@ def machine_info():
         info["threadpools"] = [
             {
                 k: pool.get(k)
-                for k in ("user_api", "internal_api", "prefix", "version", "num_threads",
-                          "threading_layer", "architecture")
+                for k in (
+                    "user_api",
+                    "internal_api",
+                    "prefix",
+                    "version",
+                    "num_threads",
+                    "threading_layer",
+                    "architecture",
+                )
             }
             for pool in threadpool_info()
         ]
@@ -272,6 +279,7 @@ def default_output(name):
 
 def markdown_table(headers, rows):
     """A GitHub Markdown table; None cells print as an em dash."""
+
     def cell(value):
         if value is None:
             return "—"
@@ -279,8 +287,7 @@ def markdown_table(headers, rows):
             return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
         return str(value)
 
-    lines = ["| " + " | ".join(headers) + " |",
-             "|" + "|".join("---" for _ in headers) + "|"]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
