@@ -19,6 +19,8 @@ import numpy as np
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
+# --quick smoke runs write here (git-ignored), so they never replace the committed results.
+QUICK_RESULTS_DIR = RESULTS_DIR / "quick"
 REPO_DIR = BENCH_DIR.parent
 
 # The benchmarks run against the working tree's bpnet, even if another copy is installed.
@@ -273,8 +275,13 @@ def _json_default(obj):
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
-def default_output(name):
-    return RESULTS_DIR / name
+def results_dir(quick):
+    """Where a run writes by default: the committed results, or the quick folder."""
+    return QUICK_RESULTS_DIR if quick else RESULTS_DIR
+
+
+def default_output(name, quick):
+    return results_dir(quick) / name
 
 
 def markdown_table(headers, rows):

@@ -23,8 +23,9 @@ Usage::
     python benchmarks/bench_fit.py --cases digits --dtypes float32 --reps 5
     python benchmarks/bench_fit.py --threads 1     # run under threadpool_limits(1)
 
-Writes JSON (``--output``, default benchmarks/results/bench_fit.json) and a PNG of the
-speedups next to it (same name, .png).
+Writes JSON (``--output``, default benchmarks/results/bench_fit.json, or
+benchmarks/results/quick/bench_fit.json with ``--quick``) and a PNG of the speedups next
+to it (same name, .png).
 """
 
 import argparse
@@ -284,8 +285,9 @@ def main(argv=None):
     parser.add_argument(
         "--output",
         type=Path,
-        default=C.default_output("bench_fit.json"),
-        help="JSON path; the plot is written beside it as .png",
+        default=None,
+        help="JSON path (default: in results/, or results/quick/ with --quick); the plot is "
+        "written beside it as .png",
     )
     parser.add_argument("--reps", type=int, default=5, help="repetitions (median; >= 3)")
     parser.add_argument(
@@ -318,6 +320,7 @@ def main(argv=None):
     )
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
+    args.output = args.output or C.default_output("bench_fit.json", args.quick)
     C.SETTLE_SECONDS = 0.0 if args.quick else C.SETTLE_SECONDS_FULL
     if args.reps < 3:
         parser.error("--reps must be at least 3 (the median of 3 or more)")

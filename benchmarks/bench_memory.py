@@ -18,7 +18,8 @@ Usage::
     python benchmarks/bench_memory.py              # 60000x784 and 20000x100 networks
     python benchmarks/bench_memory.py --quick      # one small case
 
-Writes JSON (``--output``, default benchmarks/results/bench_memory.json).
+Writes JSON (``--output``, default benchmarks/results/bench_memory.json, or
+benchmarks/results/quick/bench_memory.json with ``--quick``).
 """
 
 import argparse
@@ -193,10 +194,16 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="one small case")
-    parser.add_argument("--output", type=Path, default=C.default_output("bench_memory.json"))
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="JSON path (default: in results/, or results/quick/ with --quick)",
+    )
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.output = args.output or C.default_output("bench_memory.json", args.quick)
     if args.child:
         child(json.loads(args.child))
         return None

@@ -14,8 +14,9 @@ Usage::
     python benchmarks/bench_predict.py --quick     # one small network, 20k rows
     python benchmarks/bench_predict.py --rows 50000 --reps 5
 
-Writes JSON (``--output``, default benchmarks/results/bench_predict.json) and a PNG of
-the speedups next to it.
+Writes JSON (``--output``, default benchmarks/results/bench_predict.json, or
+benchmarks/results/quick/bench_predict.json with ``--quick``) and a PNG of the speedups
+next to it.
 """
 
 import argparse
@@ -123,7 +124,12 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="one small network, 20k rows")
-    parser.add_argument("--output", type=Path, default=C.default_output("bench_predict.json"))
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="JSON path (default: in results/, or results/quick/ with --quick)",
+    )
     parser.add_argument(
         "--rows",
         type=int,
@@ -136,6 +142,7 @@ def main(argv=None):
     )
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
+    args.output = args.output or C.default_output("bench_predict.json", args.quick)
     C.SETTLE_SECONDS = 0.0 if args.quick else C.SETTLE_SECONDS_FULL
     if args.reps < 3:
         parser.error("--reps must be at least 3")

@@ -21,7 +21,8 @@ Usage::
     python benchmarks/bench_threads.py --quick    # three shapes, float64 only
     python benchmarks/bench_threads.py --reps 5 --dtypes float32
 
-Writes JSON (``--output``, default benchmarks/results/bench_threads.json).
+Writes JSON (``--output``, default benchmarks/results/bench_threads.json, or
+benchmarks/results/quick/bench_threads.json with ``--quick``).
 """
 
 import argparse
@@ -71,11 +72,17 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="three small shapes (seconds)")
-    parser.add_argument("--output", type=Path, default=C.default_output("bench_threads.json"))
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="JSON path (default: in results/, or results/quick/ with --quick)",
+    )
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--dtypes", nargs="+", default=None, choices=["float32", "float64"])
     parser.add_argument("--solver", default="sgd", choices=["sgd", "adam"])
     args = parser.parse_args(argv)
+    args.output = args.output or C.default_output("bench_threads.json", args.quick)
     C.SETTLE_SECONDS = 0.0 if args.quick else C.SETTLE_SECONDS_FULL
     if args.reps < 3:
         parser.error("--reps must be at least 3")

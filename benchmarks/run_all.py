@@ -3,13 +3,15 @@
 Usage::
 
     python benchmarks/run_all.py                # full suite (under 10 minutes on 2 cores)
-    python benchmarks/run_all.py --quick        # smoke run (well under a minute)
+    python benchmarks/run_all.py --quick        # smoke run (under a minute), into results/quick/
     python benchmarks/run_all.py --threads      # also the one-thread-vs-team study
     python benchmarks/run_all.py --output-dir /some/dir
     python benchmarks/run_all.py --threads --readme   # also refresh README.md's tables
 
-Each benchmark writes its JSON (and PNG) into the output directory (default
-benchmarks/results/); the summary is also written there as summary.md.
+Each benchmark writes its JSON (and PNG) into the output directory; the summary is also
+written there as summary.md. The default is benchmarks/results/, which holds the committed
+results of a full run; a --quick run defaults to benchmarks/results/quick/ instead
+(git-ignored), so a smoke run never replaces measured numbers.
 """
 
 import argparse
@@ -128,7 +130,12 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="smoke run of every benchmark")
-    parser.add_argument("--output-dir", type=Path, default=C.RESULTS_DIR)
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=None,
+        help="default: benchmarks/results/, or benchmarks/results/quick/ with --quick",
+    )
     parser.add_argument(
         "--threads", action="store_true", help="also run bench_threads.py (adds a few minutes)"
     )
@@ -138,7 +145,9 @@ def main(argv=None):
         help="write the summary between README.md's performance-table markers",
     )
     args = parser.parse_args(argv)
-    out = args.output_dir
+    if args.quick and args.readme:
+        parser.error("--readme takes the tables of a full run; drop --quick")
+    out = args.output_dir or C.results_dir(args.quick)
     common = ["--quick"] if args.quick else []
 
     start = time.perf_counter()
