@@ -1,5 +1,7 @@
-"""Where the benchmark scripts write: quick smoke runs never replace the committed results."""
+"""Repository upkeep: CI runs the README's test command, the packaging and lint settings
+agree with each other, and quick benchmark runs never replace the committed results."""
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -7,6 +9,50 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pyproject():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+# --- CI, packaging and lint settings -----------------------------------------------------
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("Set up and run the linters, then the tests:", 1)[1]
+    command = re.search(r"```bash\n(.+?)\n```", section, re.DOTALL).group(1).strip()
+    ci_lines = (ROOT / ".ci" / "run").read_text().strip().splitlines()
+    assert ci_lines[-1] == command
+    assert "set -euo pipefail" in ci_lines
+    # The linters run before the tests.
+    assert command.index("ruff check") < command.index("cython-lint") < command.index("pytest")
+
+
+def test_license_metadata():
+    project = _pyproject()["project"]
+    assert project["license"] == "BSD-3-Clause"
+    assert project["license-files"] == ["LICENSE"]
+    assert "BSD 3-Clause" in (ROOT / "LICENSE").read_text()
+    # setuptools rejects a License classifier beside an SPDX license expression.
+    assert not [c for c in project["classifiers"] if c.startswith("License ::")]
+
+
+def test_package_data_leaves_generated_files_out():
+    setuptools = _pyproject()["tool"]["setuptools"]
+    assert {"*.pyx", "*.pxd"} <= set(setuptools["package-data"]["bpnet"])
+    assert {"*.c", "*.html"} <= set(setuptools["exclude-package-data"]["bpnet"])
+
+
+def test_pre_commit_uses_the_pinned_linters():
+    pins = dict(pin.split("==") for pin in _pyproject()["project"]["optional-dependencies"]["lint"])
+    config = (ROOT / ".pre-commit-config.yaml").read_text()
+    revs = dict(re.findall(r"repo: https://github.com/[\w-]+/([\w-]+)\s+rev: v(\S+)", config))
+    assert revs == {"ruff-pre-commit": pins["ruff"], "cython-lint": pins["cython-lint"]}
+
+
+# --- benchmark output locations ----------------------------------------------------------
 
 
 @pytest.fixture
