@@ -19,6 +19,8 @@ import numpy as np
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
+# --quick smoke runs write here (git-ignored), so they never replace the committed results.
+QUICK_RESULTS_DIR = RESULTS_DIR / "quick"
 REPO_DIR = BENCH_DIR.parent
 
 # The benchmarks run against the working tree's bpnet, even if another copy is installed.
@@ -219,8 +221,15 @@ def machine_info():
         info["threadpools"] = [
             {
                 k: pool.get(k)
-                for k in ("user_api", "internal_api", "prefix", "version", "num_threads",
-                          "threading_layer", "architecture")
+                for k in (
+                    "user_api",
+                    "internal_api",
+                    "prefix",
+                    "version",
+                    "num_threads",
+                    "threading_layer",
+                    "architecture",
+                )
             }
             for pool in threadpool_info()
         ]
@@ -266,12 +275,18 @@ def _json_default(obj):
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
-def default_output(name):
-    return RESULTS_DIR / name
+def results_dir(quick):
+    """Where a run writes by default: the committed results, or the quick folder."""
+    return QUICK_RESULTS_DIR if quick else RESULTS_DIR
+
+
+def default_output(name, quick):
+    return results_dir(quick) / name
 
 
 def markdown_table(headers, rows):
     """A GitHub Markdown table; None cells print as an em dash."""
+
     def cell(value):
         if value is None:
             return "—"
@@ -279,8 +294,7 @@ def markdown_table(headers, rows):
             return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
         return str(value)
 
-    lines = ["| " + " | ".join(headers) + " |",
-             "|" + "|".join("---" for _ in headers) + "|"]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 

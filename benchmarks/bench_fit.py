@@ -23,8 +23,9 @@ Usage::
     python benchmarks/bench_fit.py --cases digits --dtypes float32 --reps 5
     python benchmarks/bench_fit.py --threads 1     # run under threadpool_limits(1)
 
-Writes JSON (``--output``, default benchmarks/results/bench_fit.json) and a PNG of the
-speedups next to it (same name, .png).
+Writes JSON (``--output``, default benchmarks/results/bench_fit.json, or
+benchmarks/results/quick/bench_fit.json with ``--quick``) and a PNG of the speedups next
+to it (same name, .png).
 """
 
 import argparse
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _common as C
 
 # (data set, hidden layers, batch size, epochs in the full run, solvers)
 CASES = [
@@ -112,8 +113,10 @@ def torch_runner(torch, X, y, hidden, batch, solver, epochs, alpha=1e-4, lr=1e-3
         biases = [p for name, p in model.named_parameters() if name.endswith("bias")]
         # The estimators' L2 term 0.5 alpha ||W||^2 / batch is weight decay alpha / batch
         # on the coefficients only.
-        groups = [{"params": weights, "weight_decay": alpha / batch},
-                  {"params": biases, "weight_decay": 0.0}]
+        groups = [
+            {"params": weights, "weight_decay": alpha / batch},
+            {"params": biases, "weight_decay": 0.0},
+        ]
         if solver == "sgd":
             opt = torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
         else:
@@ -122,7 +125,7 @@ def torch_runner(torch, X, y, hidden, batch, solver, epochs, alpha=1e-4, lr=1e-3
         for _ in range(epochs):
             perm = torch.randperm(n)
             for start in range(0, n, batch):
-                idx = perm[start:start + batch]
+                idx = perm[start : start + batch]
                 opt.zero_grad(set_to_none=True)
                 loss = loss_fn(model(X_t[idx]), y_t[idx])
                 loss.backward()
@@ -147,8 +150,9 @@ def matched_torch_threads(batch, units, n_rows):
     return epoch_threads(epoch_blocks(batch, units), 6 * n_rows * C.n_params(units))
 
 
-def run_case(name, hidden, batch, epochs, solver, dtype, reps, torch, peak,
-             torch_threads="matched"):
+def run_case(
+    name, hidden, batch, epochs, solver, dtype, reps, torch, peak, torch_threads="matched"
+):
     from sklearn.neural_network import MLPClassifier
 
     from bpnet import BPClassifier
@@ -164,8 +168,7 @@ def run_case(name, hidden, batch, epochs, solver, dtype, reps, torch, peak,
     n_torch_threads = None
     if torch is not None:
         if torch_threads == "matched":
-            n_torch_threads = (matched_torch_threads(batch, units, n)
-                               or torch_default_threads(torch))
+            n_torch_threads = matched_torch_threads(batch, units, n) or torch_default_threads(torch)
         elif torch_threads == "default":
             n_torch_threads = torch_default_threads(torch)
         else:
@@ -175,10 +178,14 @@ def run_case(name, hidden, batch, epochs, solver, dtype, reps, torch, peak,
 
     # Warm up every contender on a slice (code paths, thread pools, allocator).
     n_warm = min(n, 4 * batch)
-    warm = {"bpnet": sklearn_runner(BPClassifier, X[:n_warm], y[:n_warm],
-                                    estimator_params(hidden, batch, solver, 1)),
-            "mlp": sklearn_runner(MLPClassifier, X[:n_warm], y[:n_warm],
-                                  estimator_params(hidden, batch, solver, 1))}
+    warm = {
+        "bpnet": sklearn_runner(
+            BPClassifier, X[:n_warm], y[:n_warm], estimator_params(hidden, batch, solver, 1)
+        ),
+        "mlp": sklearn_runner(
+            MLPClassifier, X[:n_warm], y[:n_warm], estimator_params(hidden, batch, solver, 1)
+        ),
+    }
     if torch is not None:
         warm["torch"] = torch_runner(torch, X[:n_warm], y[:n_warm], hidden, batch, solver, 1)
     C.interleave(warm, 1)
@@ -222,16 +229,35 @@ def summary_rows(records):
     rows = []
     for r in records:
         ms = r["ms_per_epoch"]
-        rows.append([
-            r["case"], r["dtype"], r["solver"], r["batch_size"],
-            ms["bpnet"], ms["mlp"], r["speedup_vs_mlp"], ms.get("torch"),
-            r["gflops"], 100.0 * r["fraction_of_peak"],
-        ])
+        rows.append(
+            [
+                r["case"],
+                r["dtype"],
+                r["solver"],
+                r["batch_size"],
+                ms["bpnet"],
+                ms["mlp"],
+                r["speedup_vs_mlp"],
+                ms.get("torch"),
+                r["gflops"],
+                100.0 * r["fraction_of_peak"],
+            ]
+        )
     return rows
 
 
-SUMMARY_HEADERS = ["case", "dtype", "solver", "batch", "bpnet ms/epoch", "MLP ms/epoch",
-                   "speedup", "torch ms/epoch", "GFLOP/s", "% of peak"]
+SUMMARY_HEADERS = [
+    "case",
+    "dtype",
+    "solver",
+    "batch",
+    "bpnet ms/epoch",
+    "MLP ms/epoch",
+    "speedup",
+    "torch ms/epoch",
+    "GFLOP/s",
+    "% of peak",
+]
 
 
 def plot(records, path):
@@ -239,35 +265,62 @@ def plot(records, path):
     series = {"vs MLPClassifier": [r["speedup_vs_mlp"] for r in records]}
     if any(r["speedup_vs_torch"] is not None for r in records):
         series["vs PyTorch loop"] = [r["speedup_vs_torch"] for r in records]
-    return C.bar_plot(path, labels, series, "bpnet fit speedup per epoch (higher is better)",
-                      "speedup (x)", reference=1.0)
+    return C.bar_plot(
+        path,
+        labels,
+        series,
+        "bpnet fit speedup per epoch (higher is better)",
+        "speedup (x)",
+        reference=1.0,
+    )
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny subset, 1-2 epochs, 3 repetitions (seconds)")
-    parser.add_argument("--output", type=Path, default=C.default_output("bench_fit.json"),
-                        help="JSON path; the plot is written beside it as .png")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny subset, 1-2 epochs, 3 repetitions (seconds)"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="JSON path (default: in results/, or results/quick/ with --quick); the plot is "
+        "written beside it as .png",
+    )
     parser.add_argument("--reps", type=int, default=5, help="repetitions (median; >= 3)")
-    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"],
-                        choices=["float32", "float64"])
+    parser.add_argument(
+        "--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"]
+    )
     parser.add_argument("--solvers", nargs="+", default=["sgd", "adam"], choices=["sgd", "adam"])
-    parser.add_argument("--cases", nargs="*", default=None,
-                        help="only cases whose data set name contains one of these strings")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="override every case's number of epochs")
+    parser.add_argument(
+        "--cases",
+        nargs="*",
+        default=None,
+        help="only cases whose data set name contains one of these strings",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="override every case's number of epochs"
+    )
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch loop")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="BLAS/OpenMP threads while timing (threadpoolctl); default: "
-                             "the libraries' own default (all cores)")
-    parser.add_argument("--torch-threads", default="matched",
-                        help="threads of the PyTorch loop: 'matched' (default: the BLAS "
-                             "thread count bpnet uses for the case), 'default' (torch's "
-                             "own), or a number")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="BLAS/OpenMP threads while timing (threadpoolctl); default: "
+        "the libraries' own default (all cores)",
+    )
+    parser.add_argument(
+        "--torch-threads",
+        default="matched",
+        help="threads of the PyTorch loop: 'matched' (default: the BLAS "
+        "thread count bpnet uses for the case), 'default' (torch's "
+        "own), or a number",
+    )
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
+    args.output = args.output or C.default_output("bench_fit.json", args.quick)
     C.SETTLE_SECONDS = 0.0 if args.quick else C.SETTLE_SECONDS_FULL
     if args.reps < 3:
         parser.error("--reps must be at least 3 (the median of 3 or more)")
@@ -283,8 +336,11 @@ def main(argv=None):
     print(f"BLAS: {C.blas_summary(info)}; torch: {info['torch']}", flush=True)
 
     peaks = {dt: C.gemm_peak(np.dtype(dt)) for dt in args.dtypes}
-    print("GEMM peak (1024^3 matmul, all threads): "
-          + ", ".join(f"{dt} {p:.1f} GFLOP/s" for dt, p in peaks.items()), flush=True)
+    print(
+        "GEMM peak (1024^3 matmul, all threads): "
+        + ", ".join(f"{dt} {p:.1f} GFLOP/s" for dt, p in peaks.items()),
+        flush=True,
+    )
 
     # The peak is measured with all threads, outside any --threads limit.
     from threadpoolctl import threadpool_limits
@@ -306,17 +362,28 @@ def main(argv=None):
                 peaks[dt] = max(peaks[dt], C.gemm_peak(np.dtype(dt), reps=3, warmup=1))
                 if limiter is not None:
                     limiter = threadpool_limits(args.threads)
-                rec = run_case(name, hidden, batch, args.epochs or epochs, solver,
-                               np.dtype(dt).type, args.reps, torch, peaks[dt],
-                               args.torch_threads)
+                rec = run_case(
+                    name,
+                    hidden,
+                    batch,
+                    args.epochs or epochs,
+                    solver,
+                    np.dtype(dt).type,
+                    args.reps,
+                    torch,
+                    peaks[dt],
+                    args.torch_threads,
+                )
                 records.append(rec)
                 ms = rec["ms_per_epoch"]
                 torch_txt = f"  torch {ms['torch']:8.2f}" if "torch" in ms else ""
-                print(f"{rec['case']:<24} b{batch:<5} {dt:<8} {solver:<4}  "
-                      f"bpnet {ms['bpnet']:8.2f}  mlp {ms['mlp']:8.2f}{torch_txt} ms/epoch  "
-                      f"x{rec['speedup_vs_mlp']:.2f} (target {rec['target_speedup_vs_mlp']})  "
-                      f"{rec['gflops']:.1f} GFLOP/s = {100 * rec['fraction_of_peak']:.0f}% peak",
-                      flush=True)
+                print(
+                    f"{rec['case']:<24} b{batch:<5} {dt:<8} {solver:<4}  "
+                    f"bpnet {ms['bpnet']:8.2f}  mlp {ms['mlp']:8.2f}{torch_txt} ms/epoch  "
+                    f"x{rec['speedup_vs_mlp']:.2f} (target {rec['target_speedup_vs_mlp']})  "
+                    f"{rec['gflops']:.1f} GFLOP/s = {100 * rec['fraction_of_peak']:.0f}% peak",
+                    flush=True,
+                )
 
     if limiter is not None:
         limiter.restore_original_limits()
@@ -326,8 +393,10 @@ def main(argv=None):
         best = max(peaks[rec["dtype"]], peaks_end[rec["dtype"]])
         rec["peak_gflops"] = best
         rec["fraction_of_peak"] = rec["gflops"] / best
-    print("GEMM peak, best seen in the run: "
-          + ", ".join(f"{dt} {max(peaks[dt], peaks_end[dt]):.1f} GFLOP/s" for dt in args.dtypes))
+    print(
+        "GEMM peak, best seen in the run: "
+        + ", ".join(f"{dt} {max(peaks[dt], peaks_end[dt]):.1f} GFLOP/s" for dt in args.dtypes)
+    )
 
     payload = {
         "benchmark": "fit",

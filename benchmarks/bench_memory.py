@@ -18,7 +18,8 @@ Usage::
     python benchmarks/bench_memory.py              # 60000x784 and 20000x100 networks
     python benchmarks/bench_memory.py --quick      # one small case
 
-Writes JSON (``--output``, default benchmarks/results/bench_memory.json).
+Writes JSON (``--output``, default benchmarks/results/bench_memory.json, or
+benchmarks/results/quick/bench_memory.json with ``--quick``).
 """
 
 import argparse
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _common as C
 
 MB = 1024.0**2
 
@@ -87,12 +88,19 @@ def child(spec):
 
     X = np.load(spec["X"])
     y = np.load(spec["y"])
-    est = Est(hidden_layer_sizes=tuple(spec["hidden"]), batch_size=spec["batch"],
-              solver=spec["solver"], max_iter=spec["epochs"], random_state=0, **C.FIXED_EPOCHS)
+    est = Est(
+        hidden_layer_sizes=tuple(spec["hidden"]),
+        batch_size=spec["batch"],
+        solver=spec["solver"],
+        max_iter=spec["epochs"],
+        random_state=0,
+        **C.FIXED_EPOCHS,
+    )
     # Warm up imports and lazily built objects on a few rows, outside the measurement.
     with C.quiet():
-        Est(**{**est.get_params(), "max_iter": 1}).fit(X[:spec["batch"] * 2],
-                                                       y[:spec["batch"] * 2])
+        Est(**{**est.get_params(), "max_iter": 1}).fit(
+            X[: spec["batch"] * 2], y[: spec["batch"] * 2]
+        )
     rss_before = _read_status("VmRSS")
     reset = _reset_peak_rss()
     maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -109,15 +117,34 @@ def child(spec):
         rss_growth = maxrss_after - (rss_before or maxrss_before)
     else:
         rss_growth = None  # the peak was reached before fit: no fit-time figure
-    print(json.dumps({"tracemalloc_peak": traced_peak, "rss_growth": rss_growth,
-                      "rss_before": rss_before, "peak_rss_reset": reset}))
+    print(
+        json.dumps(
+            {
+                "tracemalloc_peak": traced_peak,
+                "rss_growth": rss_growth,
+                "rss_before": rss_before,
+                "peak_rss_reset": reset,
+            }
+        )
+    )
 
 
 def measure(estimator, paths, hidden, batch, solver, epochs):
-    spec = {"estimator": estimator, "X": paths[0], "y": paths[1], "hidden": list(hidden),
-            "batch": batch, "solver": solver, "epochs": epochs}
-    out = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
-                         capture_output=True, text=True, check=True)
+    spec = {
+        "estimator": estimator,
+        "X": paths[0],
+        "y": paths[1],
+        "hidden": list(hidden),
+        "batch": batch,
+        "solver": solver,
+        "epochs": epochs,
+    }
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -132,10 +159,19 @@ def run_case(name, hidden, batch, solver, dtype, epochs, tmpdir):
     param_bytes = C.n_params(units) * itemsize
     workspace_bytes = workspace_elements(units, batch) * itemsize
     budget = X.nbytes + 3 * param_bytes + workspace_bytes + 50 * MB
-    rec = {"case": f"{name} h{'x'.join(map(str, hidden))}", "data": name, "dtype": dtype,
-           "solver": solver, "batch_size": batch, "epochs": epochs, "layer_units": units,
-           "X_mb": X.nbytes / MB, "param_mb": param_bytes / MB,
-           "workspace_mb": workspace_bytes / MB, "budget_mb": budget / MB}
+    rec = {
+        "case": f"{name} h{'x'.join(map(str, hidden))}",
+        "data": name,
+        "dtype": dtype,
+        "solver": solver,
+        "batch_size": batch,
+        "epochs": epochs,
+        "layer_units": units,
+        "X_mb": X.nbytes / MB,
+        "param_mb": param_bytes / MB,
+        "workspace_mb": workspace_bytes / MB,
+        "budget_mb": budget / MB,
+    }
     for est in ("bpnet", "mlp"):
         m = measure(est, paths, hidden, batch, solver, epochs)
         fit_extra = max(m["tracemalloc_peak"], m["rss_growth"] or 0)
@@ -147,19 +183,27 @@ def run_case(name, hidden, batch, solver, dtype, epochs, tmpdir):
             "peak_over_X": peak / X.nbytes,
             "within_budget": bool(peak <= budget),
         }
-    rec["mlp_over_bpnet_fit_extra"] = (
-        (rec["mlp"]["peak_mb"] - rec["X_mb"]) / max(rec["bpnet"]["peak_mb"] - rec["X_mb"], 1e-9))
+    rec["mlp_over_bpnet_fit_extra"] = (rec["mlp"]["peak_mb"] - rec["X_mb"]) / max(
+        rec["bpnet"]["peak_mb"] - rec["X_mb"], 1e-9
+    )
     return rec
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="one small case")
-    parser.add_argument("--output", type=Path, default=C.default_output("bench_memory.json"))
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="JSON path (default: in results/, or results/quick/ with --quick)",
+    )
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.output = args.output or C.default_output("bench_memory.json", args.quick)
     if args.child:
         child(json.loads(args.child))
         return None
@@ -167,29 +211,63 @@ def main(argv=None):
     info = C.machine_info()
     records = []
     with tempfile.TemporaryDirectory() as tmpdir:
-        for name, hidden, batch, solver, dt in (QUICK_CASES if args.quick else CASES):
+        for name, hidden, batch, solver, dt in QUICK_CASES if args.quick else CASES:
             rec = run_case(name, hidden, batch, solver, dt, args.epochs, tmpdir)
             records.append(rec)
-            print(f"{rec['case']:<24} {dt:<8} {solver:<4} b{batch:<5} X {rec['X_mb']:7.1f} MB  "
-                  f"budget {rec['budget_mb']:7.1f} MB  "
-                  f"bpnet peak {rec['bpnet']['peak_mb']:7.1f} MB "
-                  f"(traced {rec['bpnet']['tracemalloc_peak_mb']:.1f}, "
-                  f"rss +{rec['bpnet']['rss_growth_mb'] or 0:.1f})  "
-                  f"mlp peak {rec['mlp']['peak_mb']:7.1f} MB "
-                  f"(traced {rec['mlp']['tracemalloc_peak_mb']:.1f}, "
-                  f"rss +{rec['mlp']['rss_growth_mb'] or 0:.1f})", flush=True)
+            print(
+                f"{rec['case']:<24} {dt:<8} {solver:<4} b{batch:<5} X {rec['X_mb']:7.1f} MB  "
+                f"budget {rec['budget_mb']:7.1f} MB  "
+                f"bpnet peak {rec['bpnet']['peak_mb']:7.1f} MB "
+                f"(traced {rec['bpnet']['tracemalloc_peak_mb']:.1f}, "
+                f"rss +{rec['bpnet']['rss_growth_mb'] or 0:.1f})  "
+                f"mlp peak {rec['mlp']['peak_mb']:7.1f} MB "
+                f"(traced {rec['mlp']['tracemalloc_peak_mb']:.1f}, "
+                f"rss +{rec['mlp']['rss_growth_mb'] or 0:.1f})",
+                flush=True,
+            )
 
-    payload = {"benchmark": "memory", "quick": args.quick, "machine": info,
-               "budget": "X bytes + 3 x parameter bytes + one batch's workspace + 50 MB",
-               "results": records}
+    payload = {
+        "benchmark": "memory",
+        "quick": args.quick,
+        "machine": info,
+        "budget": "X bytes + 3 x parameter bytes + one batch's workspace + 50 MB",
+        "results": records,
+    }
     path = C.write_json(args.output, payload)
     print()
-    print(C.markdown_table(
-        ["case", "dtype", "solver", "batch", "X MB", "budget MB", "bpnet peak MB",
-         "bpnet peak / X", "MLP peak MB", "MLP peak / X", "bpnet within budget"],
-        [[r["case"], r["dtype"], r["solver"], r["batch_size"], r["X_mb"], r["budget_mb"],
-          r["bpnet"]["peak_mb"], r["bpnet"]["peak_over_X"], r["mlp"]["peak_mb"],
-          r["mlp"]["peak_over_X"], r["bpnet"]["within_budget"]] for r in records]))
+    print(
+        C.markdown_table(
+            [
+                "case",
+                "dtype",
+                "solver",
+                "batch",
+                "X MB",
+                "budget MB",
+                "bpnet peak MB",
+                "bpnet peak / X",
+                "MLP peak MB",
+                "MLP peak / X",
+                "bpnet within budget",
+            ],
+            [
+                [
+                    r["case"],
+                    r["dtype"],
+                    r["solver"],
+                    r["batch_size"],
+                    r["X_mb"],
+                    r["budget_mb"],
+                    r["bpnet"]["peak_mb"],
+                    r["bpnet"]["peak_over_X"],
+                    r["mlp"]["peak_mb"],
+                    r["mlp"]["peak_over_X"],
+                    r["bpnet"]["within_budget"],
+                ]
+                for r in records
+            ],
+        )
+    )
     print(f"\nwrote {path}")
     return payload
 

@@ -21,7 +21,8 @@ Usage::
     python benchmarks/bench_threads.py --quick    # three shapes, float64 only
     python benchmarks/bench_threads.py --reps 5 --dtypes float32
 
-Writes JSON (``--output``, default benchmarks/results/bench_threads.json).
+Writes JSON (``--output``, default benchmarks/results/bench_threads.json, or
+benchmarks/results/quick/bench_threads.json with ``--quick``).
 """
 
 import argparse
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _common as C
 
 # (data set, rows used (None = all), hidden, batch, epochs)
 CASES = [
@@ -60,15 +61,28 @@ QUICK_CASES = [
 ]
 
 
+def blocks_label(record):
+    """The policy's cut of a batch as "row blocks+parameter blocks"."""
+    blocks = record["policy_blocks"]
+    return f"{blocks['n_row_blocks']}+{blocks['n_param_blocks']}"
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="three small shapes (seconds)")
-    parser.add_argument("--output", type=Path, default=C.default_output("bench_threads.json"))
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="JSON path (default: in results/, or results/quick/ with --quick)",
+    )
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--dtypes", nargs="+", default=None, choices=["float32", "float64"])
     parser.add_argument("--solver", default="sgd", choices=["sgd", "adam"])
     args = parser.parse_args(argv)
+    args.output = args.output or C.default_output("bench_threads.json", args.quick)
     C.SETTLE_SECONDS = 0.0 if args.quick else C.SETTLE_SECONDS_FULL
     if args.reps < 3:
         parser.error("--reps must be at least 3")
@@ -77,13 +91,11 @@ def main(argv=None):
     from threadpoolctl import threadpool_limits
 
     from bpnet import BPClassifier
-
     from bpnet import _threading as policy
 
     info = C.machine_info()
     n_team = policy.team_limit()
-    print(f"BLAS: {C.blas_summary(info)}; comparing 1 thread with a team of {n_team}",
-          flush=True)
+    print(f"BLAS: {C.blas_summary(info)}; comparing 1 thread with a team of {n_team}", flush=True)
 
     def runner(X, y, params, n_threads=None, always_cut=False):
         def run():
@@ -95,20 +107,29 @@ def main(argv=None):
                     BPClassifier(**params).fit(X, y)
             finally:
                 policy.MIN_BLOCK_WORK, policy.MIN_EPOCH_FLOPS = saved
+
         return run
 
     records = []
-    for name, n_rows, hidden, batch, epochs in (QUICK_CASES if args.quick else CASES):
+    for name, n_rows, hidden, batch, epochs in QUICK_CASES if args.quick else CASES:
         for dt in dtypes:
             X, y = C.load_dataset(name, np.dtype(dt).type)
             if n_rows is not None:
                 X, y = X[:n_rows], y[:n_rows]
             units = C.layer_units(X.shape[1], hidden, len(np.unique(y)))
-            params = dict(hidden_layer_sizes=hidden, batch_size=batch, solver=args.solver,
-                          max_iter=epochs, random_state=0, **C.FIXED_EPOCHS)
-            runners = {"1": runner(X, y, params, n_threads=1),
-                       "cut": runner(X, y, params, always_cut=True),
-                       "policy": runner(X, y, params)}
+            params = dict(
+                hidden_layer_sizes=hidden,
+                batch_size=batch,
+                solver=args.solver,
+                max_iter=epochs,
+                random_state=0,
+                **C.FIXED_EPOCHS,
+            )
+            runners = {
+                "1": runner(X, y, params, n_threads=1),
+                "cut": runner(X, y, params, always_cut=True),
+                "policy": runner(X, y, params),
+            }
             C.interleave(runners, 1)  # warm-up
             times = C.interleave(runners, args.reps)
             t1, tc, tp = (C.median(times[key]) / epochs for key in ("1", "cut", "policy"))
@@ -134,26 +155,55 @@ def main(argv=None):
                 "ms_range_policy": [1e3 * t / epochs for t in C.spread(times["policy"])],
             }
             records.append(rec)
-            print(f"{rec['case']:<32} b{batch:<5} {dt:<8} work {work:>10}  "
-                  f"1 thread {1e3 * t1:8.2f}  always cut {1e3 * tc:8.2f}  "
-                  f"policy {1e3 * tp:8.2f} ms/epoch  (blocks {blocks['n_row_blocks']}+"
-                  f"{blocks['n_param_blocks']}, x{t1 / tp:.2f})", flush=True)
+            print(
+                f"{rec['case']:<32} b{batch:<5} {dt:<8} work {work:>10}  "
+                f"1 thread {1e3 * t1:8.2f}  always cut {1e3 * tc:8.2f}  "
+                f"policy {1e3 * tp:8.2f} ms/epoch  (blocks {blocks['n_row_blocks']}+"
+                f"{blocks['n_param_blocks']}, x{t1 / tp:.2f})",
+                flush=True,
+            )
 
-    payload = {"benchmark": "threads", "quick": args.quick, "machine": info,
-               "solver": args.solver, "team_threads": n_team,
-               "min_block_work": policy.MIN_BLOCK_WORK,
-               "load_average_at_end": os.getloadavg(), "results": records}
+    payload = {
+        "benchmark": "threads",
+        "quick": args.quick,
+        "machine": info,
+        "solver": args.solver,
+        "team_threads": n_team,
+        "min_block_work": policy.MIN_BLOCK_WORK,
+        "load_average_at_end": os.getloadavg(),
+        "results": records,
+    }
     path = C.write_json(args.output, payload)
     print()
-    print(C.markdown_table(
-        ["case", "dtype", "batch", "work per batch", "blocks (rows+params)",
-         "1 thread ms/epoch", "always cut ms/epoch", "bpnet policy ms/epoch",
-         "policy speedup"],
-        [[r["case"], r["dtype"], r["batch_size"], r["gradient_work_per_batch"],
-          f"{r['policy_blocks']['n_row_blocks']}+{r['policy_blocks']['n_param_blocks']}",
-          r["ms_per_epoch_1_thread"], r["ms_per_epoch_always_cut"],
-          r["ms_per_epoch_policy"], r["speedup_policy"]]
-         for r in records]))
+    print(
+        C.markdown_table(
+            [
+                "case",
+                "dtype",
+                "batch",
+                "work per batch",
+                "blocks (rows+params)",
+                "1 thread ms/epoch",
+                "always cut ms/epoch",
+                "bpnet policy ms/epoch",
+                "policy speedup",
+            ],
+            [
+                [
+                    r["case"],
+                    r["dtype"],
+                    r["batch_size"],
+                    r["gradient_work_per_batch"],
+                    blocks_label(r),
+                    r["ms_per_epoch_1_thread"],
+                    r["ms_per_epoch_always_cut"],
+                    r["ms_per_epoch_policy"],
+                    r["speedup_policy"],
+                ]
+                for r in records
+            ],
+        )
+    )
     print(f"\nwrote {path}")
     return payload
 

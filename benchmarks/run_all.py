@@ -3,13 +3,15 @@
 Usage::
 
     python benchmarks/run_all.py                # full suite (under 10 minutes on 2 cores)
-    python benchmarks/run_all.py --quick        # smoke run (well under a minute)
+    python benchmarks/run_all.py --quick        # smoke run (under a minute), into results/quick/
     python benchmarks/run_all.py --threads      # also the one-thread-vs-team study
     python benchmarks/run_all.py --output-dir /some/dir
     python benchmarks/run_all.py --threads --readme   # also refresh README.md's tables
 
-Each benchmark writes its JSON (and PNG) into the output directory (default
-benchmarks/results/); the summary is also written there as summary.md.
+Each benchmark writes its JSON (and PNG) into the output directory; the summary is also
+written there as summary.md. The default is benchmarks/results/, which holds the committed
+results of a full run; a --quick run defaults to benchmarks/results/quick/ instead
+(git-ignored), so a smoke run never replaces measured numbers.
 """
 
 import argparse
@@ -18,10 +20,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
-import bench_fit  # noqa: E402
-import bench_memory  # noqa: E402
-import bench_predict  # noqa: E402
+import _common as C
+import bench_fit
+import bench_memory
+import bench_predict
 
 
 def summary(fit, predict, memory, threads=None):
@@ -41,49 +43,111 @@ def summary(fit, predict, memory, threads=None):
         "",
         C.markdown_table(
             ["case", "dtype", "rows", "bpnet rows/s", "MLP rows/s", "speedup", "allclose"],
-            [[r["case"], r["dtype"], r["n_rows"], r["rows_per_second"]["bpnet"],
-              r["rows_per_second"]["mlp"], r["speedup_vs_mlp"], r["allclose"]]
-             for r in predict["results"]]),
+            [
+                [
+                    r["case"],
+                    r["dtype"],
+                    r["n_rows"],
+                    r["rows_per_second"]["bpnet"],
+                    r["rows_per_second"]["mlp"],
+                    r["speedup_vs_mlp"],
+                    r["allclose"],
+                ]
+                for r in predict["results"]
+            ],
+        ),
         "",
         "### Peak memory of fit",
         "",
         C.markdown_table(
-            ["case", "dtype", "solver", "batch", "X MB", "budget MB", "bpnet peak MB",
-             "MLP peak MB", "within budget"],
-            [[r["case"], r["dtype"], r["solver"], r["batch_size"], r["X_mb"], r["budget_mb"],
-              r["bpnet"]["peak_mb"], r["mlp"]["peak_mb"], r["bpnet"]["within_budget"]]
-             for r in memory["results"]]),
+            [
+                "case",
+                "dtype",
+                "solver",
+                "batch",
+                "X MB",
+                "budget MB",
+                "bpnet peak MB",
+                "MLP peak MB",
+                "within budget",
+            ],
+            [
+                [
+                    r["case"],
+                    r["dtype"],
+                    r["solver"],
+                    r["batch_size"],
+                    r["X_mb"],
+                    r["budget_mb"],
+                    r["bpnet"]["peak_mb"],
+                    r["mlp"]["peak_mb"],
+                    r["bpnet"]["within_budget"],
+                ]
+                for r in memory["results"]
+            ],
+        ),
     ]
     if threads is not None:
+        import bench_threads
+
         lines += [
             "",
             f"### bpnet fit: one thread against a team of {threads['team_threads']}",
             "",
             C.markdown_table(
-                ["case", "dtype", "batch", "blocks (rows+params)", "policy threads",
-                 "1 thread ms/epoch", "always cut ms/epoch", "bpnet policy ms/epoch",
-                 "policy speedup"],
-                [[r["case"], r["dtype"], r["batch_size"],
-                  f"{r['policy_blocks']['n_row_blocks']}+{r['policy_blocks']['n_param_blocks']}",
-                  r.get("policy_threads", "—"),
-                  r["ms_per_epoch_1_thread"], r["ms_per_epoch_always_cut"],
-                  r["ms_per_epoch_policy"], r["speedup_policy"]]
-                 for r in threads["results"]]),
+                [
+                    "case",
+                    "dtype",
+                    "batch",
+                    "blocks (rows+params)",
+                    "policy threads",
+                    "1 thread ms/epoch",
+                    "always cut ms/epoch",
+                    "bpnet policy ms/epoch",
+                    "policy speedup",
+                ],
+                [
+                    [
+                        r["case"],
+                        r["dtype"],
+                        r["batch_size"],
+                        bench_threads.blocks_label(r),
+                        r.get("policy_threads", "—"),
+                        r["ms_per_epoch_1_thread"],
+                        r["ms_per_epoch_always_cut"],
+                        r["ms_per_epoch_policy"],
+                        r["speedup_policy"],
+                    ]
+                    for r in threads["results"]
+                ],
+            ),
         ]
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run of every benchmark")
-    parser.add_argument("--output-dir", type=Path, default=C.RESULTS_DIR)
-    parser.add_argument("--threads", action="store_true",
-                        help="also run bench_threads.py (adds a few minutes)")
-    parser.add_argument("--readme", action="store_true",
-                        help="write the summary between README.md's performance-table markers")
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=None,
+        help="default: benchmarks/results/, or benchmarks/results/quick/ with --quick",
+    )
+    parser.add_argument(
+        "--threads", action="store_true", help="also run bench_threads.py (adds a few minutes)"
+    )
+    parser.add_argument(
+        "--readme",
+        action="store_true",
+        help="write the summary between README.md's performance-table markers",
+    )
     args = parser.parse_args(argv)
-    out = args.output_dir
+    if args.quick and args.readme:
+        parser.error("--readme takes the tables of a full run; drop --quick")
+    out = args.output_dir or C.results_dir(args.quick)
     common = ["--quick"] if args.quick else []
 
     start = time.perf_counter()

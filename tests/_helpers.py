@@ -57,6 +57,14 @@ def assert_same_model(a, b):
         assert_array_equal(got, expected)
 
 
+def assert_same_network(a, b, rtol, atol=0.0):
+    """Equal weights to rtol; atol only matters for entries near zero, where a relative
+    tolerance is meaningless (it is set far below the weights' scale of ~0.1-1)."""
+    assert len(a.coefs_) == len(b.coefs_)
+    for got, expected in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+
+
 _FLAGS = ("C_CONTIGUOUS", "F_CONTIGUOUS", "WRITEABLE", "OWNDATA", "ALIGNED")
 
 

@@ -23,29 +23,13 @@ from sklearn.preprocessing import MinMaxScaler
 
 from bpnet import BPClassifier, BPRegressor
 
-from ._helpers import ACTIVATIONS, ESTIMATORS, MLP_OF
-
+from ._helpers import ACTIVATIONS, ESTIMATORS, MLP_OF, assert_same_network, quiet_fit
 
 X_DIGITS, Y_DIGITS = load_digits(n_class=2, return_X_y=True)  # raw pixels, 0..16
 X_BIN = MinMaxScaler().fit_transform(X_DIGITS[:200])
 Y_BIN = Y_DIGITS[:200]
 _X3, _Y3 = load_digits(n_class=3, return_X_y=True)
 X_MULTI, Y_MULTI = MinMaxScaler().fit_transform(_X3[:200]), _Y3[:200]
-
-
-def _quiet_fit(est, X, y, **kwargs):
-    """Fit when a ConvergenceWarning is expected and irrelevant to the test."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return est.fit(X, y, **kwargs)
-
-
-def _assert_same_network(a, b, rtol, atol=0.0):
-    """Equal weights to rtol; atol only matters for entries near zero, where a relative
-    tolerance is meaningless (it is set far below the weights' scale of ~0.1-1)."""
-    assert len(a.coefs_) == len(b.coefs_)
-    for got, expected in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
-        np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
 
 
 def _flat(est):
@@ -182,7 +166,7 @@ def test_larger_alpha_gives_smaller_weights():
     X, y = X_BIN[:100], Y_BIN[:100]
     norms = []
     for alpha in (0.0, 1.0):
-        clf = _quiet_fit(BPClassifier(hidden_layer_sizes=10, alpha=alpha, random_state=1), X, y)
+        clf = quiet_fit(BPClassifier(hidden_layer_sizes=10, alpha=alpha, random_state=1), X, y)
         norms.append([np.abs(c).sum() for c in clf.coefs_])
     assert np.all(np.array(norms[0]) > np.array(norms[1]))
 
@@ -192,9 +176,7 @@ def test_larger_alpha_gives_smaller_weights():
 
 def test_predict_proba_binary():
     X, y = X_BIN[:50], Y_BIN[:50]
-    clf = _quiet_fit(
-        BPClassifier(hidden_layer_sizes=5, activation="logistic", random_state=1), X, y,
-    )
+    clf = quiet_fit(BPClassifier(hidden_layer_sizes=5, activation="logistic", random_state=1), X, y)
     proba, log_proba = clf.predict_proba(X), clf.predict_log_proba(X)
     assert proba.shape == (50, 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
@@ -206,7 +188,7 @@ def test_predict_proba_binary():
 
 def test_predict_proba_multiclass():
     X, y = X_MULTI[:10], Y_MULTI[:10]
-    clf = _quiet_fit(BPClassifier(hidden_layer_sizes=5, random_state=0), X, y)
+    clf = quiet_fit(BPClassifier(hidden_layer_sizes=5, random_state=0), X, y)
     proba, log_proba = clf.predict_proba(X), clf.predict_log_proba(X)
     assert proba.shape == (10, len(np.unique(y)))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
@@ -220,7 +202,7 @@ def test_multilabel_lbfgs_and_probabilities():
         solver="lbfgs", hidden_layer_sizes=50, alpha=1e-5, max_iter=150, random_state=0,
         activation="logistic",
     )  # fmt: skip
-    _quiet_fit(clf, X, Y)
+    quiet_fit(clf, X, Y)
     assert clf.score(X, Y) > 0.97
     assert clf.predict(X).shape == Y.shape
     proba = clf.predict_proba(X)
@@ -243,13 +225,13 @@ def test_multilabel_partial_fit_and_early_stopping():
         clf.partial_fit(X, Y, classes=[0, 1, 2, 3, 4])
     assert clf.score(X, Y) > 0.9
     # Multilabel targets cannot be stratified; early stopping still splits and predicts.
-    clf = _quiet_fit(BPClassifier(early_stopping=True, max_iter=20, random_state=0), X, Y)
+    clf = quiet_fit(BPClassifier(early_stopping=True, max_iter=20, random_state=0), X, Y)
     assert clf.predict(X).shape == Y.shape
 
 
 def test_multi_output_regression():
     X, Y = make_regression(n_samples=200, n_targets=5, random_state=11)
-    reg = _quiet_fit(
+    reg = quiet_fit(
         BPRegressor(solver="lbfgs", hidden_layer_sizes=50, max_iter=200, tol=1e-2, random_state=1),
         X,
         Y,
@@ -266,7 +248,7 @@ def test_multi_output_regression():
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_parameters_and_predictions_keep_the_input_dtype(Estimator, dtype):
     X = X_DIGITS.astype(dtype)
-    est = _quiet_fit(
+    est = quiet_fit(
         Estimator(alpha=1e-5, hidden_layer_sizes=(5, 3), random_state=1, max_iter=50, tol=1e-1),
         X[:300],
         Y_DIGITS[:300],
@@ -282,23 +264,23 @@ def test_parameters_and_predictions_keep_the_input_dtype(Estimator, dtype):
 def test_classifier_float32_and_float64_agree():
     params = dict(alpha=1e-5, hidden_layer_sizes=(5, 3), random_state=1, max_iter=100, tol=1e-1)
     X_train, X_test, y_train = X_DIGITS[:300], X_DIGITS[300:], Y_DIGITS[:300]
-    clf64 = _quiet_fit(BPClassifier(**params), X_train, y_train)
-    clf32 = _quiet_fit(BPClassifier(**params), X_train.astype(np.float32), y_train)
+    clf64 = quiet_fit(BPClassifier(**params), X_train, y_train)
+    clf32 = quiet_fit(BPClassifier(**params), X_train.astype(np.float32), y_train)
     np.testing.assert_array_equal(clf64.predict(X_test), clf32.predict(X_test.astype(np.float32)))
     # Single-precision training drifts from double over 100 epochs: compare loosely.
     np.testing.assert_allclose(
-        clf64.predict_proba(X_test), clf32.predict_proba(X_test.astype(np.float32)), rtol=1e-2,
+        clf64.predict_proba(X_test), clf32.predict_proba(X_test.astype(np.float32)), rtol=1e-2
     )
 
 
 def test_regressor_float32_and_float64_agree():
     params = dict(alpha=1e-5, hidden_layer_sizes=(5, 3), random_state=1, max_iter=150, tol=1e-3)
     X_train, X_test, y_train = X_DIGITS[:300], X_DIGITS[300:], Y_DIGITS[:300]
-    reg64 = _quiet_fit(BPRegressor(**params), X_train, y_train)
-    reg32 = _quiet_fit(BPRegressor(**params), X_train.astype(np.float32), y_train)
+    reg64 = quiet_fit(BPRegressor(**params), X_train, y_train)
+    reg32 = quiet_fit(BPRegressor(**params), X_train.astype(np.float32), y_train)
     # Single-precision training drifts from double over 150 epochs: compare loosely.
     np.testing.assert_allclose(
-        reg64.predict(X_test), reg32.predict(X_test.astype(np.float32)), rtol=5e-4,
+        reg64.predict(X_test), reg32.predict(X_test.astype(np.float32)), rtol=5e-4
     )
 
 
@@ -310,14 +292,14 @@ def test_regressor_float32_and_float64_agree():
 def test_sparse_input_matches_dense(container, solver):
     X, y = X_BIN[:50], Y_BIN[:50]
     params = dict(solver=solver, hidden_layer_sizes=15, random_state=1, max_iter=30)
-    dense = _quiet_fit(BPClassifier(**params), X, y)
-    sparse = _quiet_fit(BPClassifier(**params), container(X), y)
+    dense = quiet_fit(BPClassifier(**params), X, y)
+    sparse = quiet_fit(BPClassifier(**params), container(X), y)
     # The sparse kernels sum the same products in another order: rounding differs.
-    _assert_same_network(sparse, dense, rtol=1e-7, atol=1e-10)
+    assert_same_network(sparse, dense, rtol=1e-7, atol=1e-10)
     np.testing.assert_array_equal(sparse.predict(container(X)), dense.predict(X))
     np.testing.assert_array_equal(dense.predict(container(X)), dense.predict(X))
     np.testing.assert_allclose(
-        dense.predict_proba(container(X)), dense.predict_proba(X), rtol=1e-12,
+        dense.predict_proba(container(X)), dense.predict_proba(X), rtol=1e-12
     )
 
 
@@ -325,17 +307,17 @@ def test_shuffle_changes_training_and_is_reproducible():
     X, y = make_regression(n_samples=50, n_features=5, random_state=0)
     params = dict(hidden_layer_sizes=1, max_iter=1, batch_size=1, random_state=0)
     for shuffle in (True, False):
-        a = _quiet_fit(BPRegressor(shuffle=shuffle, **params), X, y)
-        b = _quiet_fit(BPRegressor(shuffle=shuffle, **params), X, y)
+        a = quiet_fit(BPRegressor(shuffle=shuffle, **params), X, y)
+        b = quiet_fit(BPRegressor(shuffle=shuffle, **params), X, y)
         np.testing.assert_array_equal(a.coefs_[0], b.coefs_[0])
-    shuffled = _quiet_fit(BPRegressor(shuffle=True, **params), X, y)
-    ordered = _quiet_fit(BPRegressor(shuffle=False, **params), X, y)
+    shuffled = quiet_fit(BPRegressor(shuffle=True, **params), X, y)
+    ordered = quiet_fit(BPRegressor(shuffle=False, **params), X, y)
     assert not np.array_equal(shuffled.coefs_[0], ordered.coefs_[0])
 
 
 def test_verbose_prints_iterations(capsys):
     clf = BPClassifier(solver="sgd", max_iter=2, verbose=10, hidden_layer_sizes=2)
-    _quiet_fit(clf, [[3, 2], [1, 6]], [1, 0])
+    quiet_fit(clf, [[3, 2], [1, 6]], [1, 0])
     out, _ = capsys.readouterr()
     assert out.count("Iteration") == 2
     clf.partial_fit([[3, 2], [1, 6]], [1, 0])
@@ -372,8 +354,8 @@ def test_unit_sample_weight_equals_no_weight_with_early_stopping(Estimator):
         hidden_layer_sizes=10, solver="adam", early_stopping=True, tol=1e-2,
         learning_rate_init=0.01, batch_size=10, random_state=42, max_iter=50,
     )  # fmt: skip
-    weighted = _quiet_fit(Estimator(**params), X, y, sample_weight=np.ones(100))
-    unweighted = _quiet_fit(Estimator(**params), X, y)
+    weighted = quiet_fit(Estimator(**params), X, y, sample_weight=np.ones(100))
+    unweighted = quiet_fit(Estimator(**params), X, y)
     np.testing.assert_allclose(weighted.predict(X), unweighted.predict(X))
     assert weighted.validation_scores_ == pytest.approx(unweighted.validation_scores_)
 
@@ -398,11 +380,11 @@ def test_single_output_regression_parity_with_sklearn(loss, solver, max_iter):
         loss=loss, solver=solver, max_iter=max_iter, hidden_layer_sizes=(8,),
         activation="tanh", learning_rate_init=0.01, batch_size=32, random_state=0,
     )  # fmt: skip
-    ours = _quiet_fit(BPRegressor(**params), X, y)
-    theirs = _quiet_fit(MLPRegressor(**params), X, y)
+    ours = quiet_fit(BPRegressor(**params), X, y)
+    theirs = quiet_fit(MLPRegressor(**params), X, y)
     assert ours.n_iter_ == theirs.n_iter_
     assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-7)
-    _assert_same_network(ours, theirs, rtol=1e-7, atol=1e-10)
+    assert_same_network(ours, theirs, rtol=1e-7, atol=1e-10)
     np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-7)
     if solver != "lbfgs":
         np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-7)
@@ -416,7 +398,7 @@ def test_poisson_rejects_negative_targets():
     with pytest.raises(ValueError, match="non-negative"):
         BPRegressor(loss="poisson").partial_fit(X, y)
     # The squared error accepts any real target.
-    _quiet_fit(BPRegressor(loss="squared_error", max_iter=2), X, y)
+    quiet_fit(BPRegressor(loss="squared_error", max_iter=2), X, y)
 
 
 @pytest.mark.parametrize("seed", [0, 42])
@@ -435,7 +417,7 @@ def test_poisson_network_with_one_linear_unit_is_a_poisson_glm(seed):
     poisson = BPRegressor(loss="poisson", random_state=np.random.RandomState(seed + 1), **params)
     np.testing.assert_allclose(poisson.fit(X, y).predict(X), glm.predict(X), rtol=1e-4)
     squared = BPRegressor(
-        loss="squared_error", random_state=np.random.RandomState(seed + 1), **params,
+        loss="squared_error", random_state=np.random.RandomState(seed + 1), **params
     )
     assert not np.allclose(squared.fit(X, y).predict(X), glm.predict(X), rtol=1e-4)
 
@@ -453,7 +435,7 @@ def test_few_epoch_parity_with_sklearn(Estimator, solver):
         random_state=2,
         learning_rate_init=0.01,
     )
-    ours = _quiet_fit(Estimator(**params), X, y)
-    theirs = _quiet_fit(MLP_OF[Estimator](**params), X, y)
-    _assert_same_network(ours, theirs, rtol=1e-7, atol=1e-10)
+    ours = quiet_fit(Estimator(**params), X, y)
+    theirs = quiet_fit(MLP_OF[Estimator](**params), X, y)
+    assert_same_network(ours, theirs, rtol=1e-7, atol=1e-10)
     np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-7)

@@ -1,0 +1,113 @@
+"""Repository upkeep: CI runs the README's test command, the packaging and lint settings
+agree with each other, and quick benchmark runs never replace the committed results."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pyproject():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+# --- CI, packaging and lint settings -----------------------------------------------------
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("Set up and run the linters, then the tests:", 1)[1]
+    command = re.search(r"```bash\n(.+?)\n```", section, re.DOTALL).group(1).strip()
+    ci_lines = (ROOT / ".ci" / "run").read_text().strip().splitlines()
+    assert ci_lines[-1] == command
+    assert "set -euo pipefail" in ci_lines
+    # The linters run before the tests.
+    assert command.index("ruff check") < command.index("cython-lint") < command.index("pytest")
+
+
+def test_license_metadata():
+    project = _pyproject()["project"]
+    assert project["license"] == "BSD-3-Clause"
+    assert project["license-files"] == ["LICENSE"]
+    assert "BSD 3-Clause" in (ROOT / "LICENSE").read_text()
+    # setuptools rejects a License classifier beside an SPDX license expression.
+    assert not [c for c in project["classifiers"] if c.startswith("License ::")]
+
+
+def test_package_data_leaves_generated_files_out():
+    setuptools = _pyproject()["tool"]["setuptools"]
+    assert {"*.pyx", "*.pxd"} <= set(setuptools["package-data"]["bpnet"])
+    assert {"*.c", "*.html"} <= set(setuptools["exclude-package-data"]["bpnet"])
+
+
+def test_pre_commit_uses_the_pinned_linters():
+    pins = dict(pin.split("==") for pin in _pyproject()["project"]["optional-dependencies"]["lint"])
+    config = (ROOT / ".pre-commit-config.yaml").read_text()
+    revs = dict(re.findall(r"repo: https://github.com/[\w-]+/([\w-]+)\s+rev: v(\S+)", config))
+    assert revs == {"ruff-pre-commit": pins["ruff"], "cython-lint": pins["cython-lint"]}
+
+
+# --- benchmark output locations ----------------------------------------------------------
+
+
+@pytest.fixture
+def run_all(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import run_all
+
+    return run_all
+
+
+def test_quick_results_go_to_their_own_folder(run_all):
+    common = run_all.C
+    assert common.results_dir(quick=False) == ROOT / "benchmarks" / "results"
+    quick = common.results_dir(quick=True)
+    assert quick != common.results_dir(quick=False)
+    assert common.default_output("bench_fit.json", quick=True) == quick / "bench_fit.json"
+
+
+@pytest.mark.skipif(
+    shutil.which("git") is None or not (ROOT / ".git").exists(), reason="needs a git checkout"
+)
+def test_quick_results_folder_is_git_ignored(run_all):
+    probe = run_all.C.results_dir(quick=True) / "bench_fit.json"
+    completed = subprocess.run(
+        ["git", "check-ignore", "--no-index", "-q", str(probe.relative_to(ROOT))],
+        cwd=ROOT,
+    )
+    assert completed.returncode == 0
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_run_all_writes_where_the_mode_says(run_all, monkeypatch, tmp_path, quick):
+    """Each benchmark is told to write into the mode's folder, and so is the summary; the
+    benchmarks themselves are replaced by stubs (nothing is timed)."""
+    monkeypatch.setattr(run_all.C, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(run_all.C, "QUICK_RESULTS_DIR", tmp_path / "results" / "quick")
+    outputs = []
+
+    def stub(argv):
+        assert ("--quick" in argv) == quick
+        outputs.append(Path(argv[argv.index("--output") + 1]))
+        return {}
+
+    for name in ("bench_fit", "bench_predict", "bench_memory"):
+        monkeypatch.setattr(getattr(run_all, name), "main", stub)
+    monkeypatch.setattr(run_all, "summary", lambda *results: "summary\n")
+
+    run_all.main(["--quick"] if quick else [])
+    expected = tmp_path / "results" / "quick" if quick else tmp_path / "results"
+    assert [path.parent for path in outputs] == [expected] * 3
+    assert (expected / "summary.md").read_text() == "summary\n"
+    if quick:
+        assert list((tmp_path / "results").iterdir()) == [expected]
+
+
+def test_quick_run_cannot_rewrite_the_readme(run_all):
+    with pytest.raises(SystemExit):
+        run_all.main(["--quick", "--readme"])
