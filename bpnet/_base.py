@@ -6,7 +6,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.optimize
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -14,6 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ._data import KernelInput
 from ._kernels import LOSS_CODES, loss_gradient
 from ._kernels import predict as predict_kernel
 from ._layout import NetworkLayout
@@ -40,51 +40,6 @@ DIVERGENCE_MESSAGE = (
     "Solver produced non-finite parameter weights. The input data may contain large "
     "values and need to be preprocessed."
 )
-
-
-class KernelInput:
-    """X, Y and sample weights in the form the Cython kernels read.
-
-    Dense X is kept C-contiguous (copied once only if it is not); CSC input becomes CSR.
-    The kernels take a dense matrix, or a matrix with no rows plus the three CSR arrays.
-    """
-
-    def __init__(self, X, Y=None, sample_weight=None, dtype=None):
-        dtype = np.dtype(dtype if dtype is not None else X.dtype)
-        self.sparse = sp.issparse(X)
-        no_ints = np.empty(0, dtype=np.int32)
-        if self.sparse:
-            X = X.tocsr()
-            if X.indptr[-1] > np.iinfo(np.int32).max:
-                raise ValueError(
-                    "sparse X has more than 2**31 - 1 stored values; bpnet's CSR kernels "
-                    "use 32-bit indices"
-                )
-            self.n_samples = X.shape[0]
-            self.dense = np.empty((0, X.shape[1]), dtype=dtype)
-            self.data = np.ascontiguousarray(X.data, dtype=dtype)
-            self.indices = np.ascontiguousarray(X.indices, dtype=np.int32)
-            self.indptr = np.ascontiguousarray(X.indptr, dtype=np.int32)
-            self._csr = X
-        else:
-            self.n_samples = X.shape[0]
-            self.dense = np.ascontiguousarray(X, dtype=dtype)
-            self.data = np.empty(0, dtype=dtype)
-            self.indices = self.indptr = no_ints
-        self.Y = None if Y is None else np.ascontiguousarray(Y, dtype=dtype)
-        if sample_weight is None:
-            self.sample_weight = np.empty(0, dtype=dtype)
-        else:
-            self.sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
-
-    @property
-    def x_args(self):
-        """The four X arguments of the kernels."""
-        return self.dense, self.data, self.indices, self.indptr
-
-    def rows(self, indices):
-        """X restricted to some rows, in the original (dense or CSR) form."""
-        return self._csr[indices] if self.sparse else self.dense[indices]
 
 
 class _OptimizerState:

@@ -28,7 +28,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import bpnet._base
 from bpnet import BPClassifier, BPRegressor
-from bpnet._base import KernelInput
+from bpnet._data import KernelInput
 from bpnet._kernels import LOSS_CODES, loss_gradient
 from bpnet._kernels import predict as predict_kernel
 from bpnet._layout import NetworkLayout
