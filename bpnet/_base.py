@@ -17,7 +17,8 @@ from ._data import KernelInput
 from ._kernels import LOSS_CODES, loss_gradient
 from ._kernels import predict as predict_kernel
 from ._layout import NetworkLayout
-from ._sgd_fast import SOLVER_CODES, EpochStatus, train_epoch, workspace_size
+from ._optimizers import OPTIMIZER_PARAMETERS, OPTIMIZERS
+from ._sgd_fast import EpochStatus, train_epoch, workspace_size
 from ._threading import (
     blas_threads,
     epoch_blocks,
@@ -43,26 +44,17 @@ DIVERGENCE_MESSAGE = (
 
 
 class _OptimizerState:
-    """What a stochastic solver carries between epochs and between partial_fit calls.
+    """The optimizer state of models saved by bpnet 0.1, kept so that they still load.
 
-    ``moment_1`` is SGD's velocity or Adam's first moment, ``moment_2`` Adam's second
-    moment. ``learning_rate`` is SGD's current rate (changed by the 'invscaling' and
-    'adaptive' schedules) or Adam's initial rate.
+    bpnet 0.1 saved this object in ``_optimizer``, with the attributes ``solver``,
+    ``learning_rate``, ``moment_1``, ``moment_2`` and ``adam_steps``; pickle and skops
+    look it up by this name. ``BaseBP.__setstate__`` replaces it with the optimizer of
+    ``bpnet._optimizers`` holding the same state.
     """
 
-    def __init__(self, solver, n_params, dtype, learning_rate_init):
-        self.solver = solver
-        self.learning_rate = float(learning_rate_init)
-        self.moment_1 = np.zeros(n_params, dtype=dtype)
-        self.moment_2 = np.zeros(n_params if solver == "adam" else 0, dtype=dtype)
-        self.adam_steps = 0
-
-    def matches(self, solver, n_params, dtype):
-        return (
-            self.solver == solver
-            and self.moment_1.shape == (n_params,)
-            and self.moment_1.dtype == dtype
-        )
+    def upgrade(self, settings):
+        """The SGD or Adam optimizer holding this state, configured with ``settings``."""
+        return OPTIMIZERS[self.solver].from_legacy_state(self, settings)
 
 
 class _TrainingSnapshot:
@@ -78,22 +70,16 @@ class _TrainingSnapshot:
 
     def __init__(self, params, optimizer, best_params=None):
         self.params = np.empty_like(params)
-        self.moment_1 = np.empty_like(optimizer.moment_1)
-        self.moment_2 = np.empty_like(optimizer.moment_2)
+        self.optimizer = optimizer.snapshot()
         self.best_params = None if best_params is None else np.empty_like(best_params)
-        self.adam_steps = 0
-        self.learning_rate = optimizer.learning_rate
         self.records = {}
         self.curve_lengths = {}
 
     def save(self, estimator, params, optimizer):
         np.copyto(self.params, params)
-        np.copyto(self.moment_1, optimizer.moment_1)
-        np.copyto(self.moment_2, optimizer.moment_2)
+        optimizer.snapshot(into=self.optimizer)
         if self.best_params is not None:
             np.copyto(self.best_params, estimator._best_params)
-        self.adam_steps = optimizer.adam_steps
-        self.learning_rate = optimizer.learning_rate
         self.records = {name: getattr(estimator, name, None) for name in self._RECORDS}
         self.curve_lengths = {
             name: len(getattr(estimator, name))
@@ -103,12 +89,9 @@ class _TrainingSnapshot:
 
     def restore(self, estimator, params, optimizer):
         np.copyto(params, self.params)
-        np.copyto(optimizer.moment_1, self.moment_1)
-        np.copyto(optimizer.moment_2, self.moment_2)
+        optimizer.restore(self.optimizer)
         if self.best_params is not None:
             np.copyto(estimator._best_params, self.best_params)
-        optimizer.adam_steps = self.adam_steps
-        optimizer.learning_rate = self.learning_rate
         for name, value in self.records.items():
             if value is None and not hasattr(estimator, name):
                 continue
@@ -396,14 +379,15 @@ class BaseBP(BaseEstimator, ABC):
 
     def _fit_stochastic(self, data, layout, params, rng, incremental):
         dtype = params.dtype
+        settings = {name: getattr(self, name) for name in OPTIMIZER_PARAMETERS}
         if (
-            not incremental
-            or not hasattr(self, "_optimizer")
-            or not self._optimizer.matches(self.solver, layout.n_params, dtype)
+            incremental
+            and hasattr(self, "_optimizer")
+            and self._optimizer.matches(self.solver, layout.n_params, dtype)
         ):
-            self._optimizer = _OptimizerState(
-                self.solver, layout.n_params, dtype, self.learning_rate_init
-            )
+            self._optimizer.configure(settings)
+        else:
+            self._optimizer = OPTIMIZERS[self.solver](layout.n_params, dtype, settings)
 
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -441,17 +425,10 @@ class BaseBP(BaseEstimator, ABC):
             params, optimizer, self._best_params if early_stopping else None
         )
         options = {
-            "solver": SOLVER_CODES[self.solver],
             "loss": LOSS_CODES[self._loss_name()],
             "alpha": float(self.alpha),
-            "learning_rate": optimizer.learning_rate,
-            "momentum": float(self.momentum),
-            "nesterov": bool(self.nesterovs_momentum),
-            "beta_1": float(self.beta_1),
-            "beta_2": float(self.beta_2),
-            "epsilon": float(self.epsilon),
             "batch_size": batch_size,
-            "adam_steps": optimizer.adam_steps,
+            **optimizer.kernel_options(),
         }
         options.update(epoch_blocks(batch_size, layout.layer_units))
         sample_idx = np.arange(n_train, dtype=np.intp)
@@ -470,12 +447,12 @@ class BaseBP(BaseEstimator, ABC):
                     order = sample_idx if train_idx is None else train_idx[sample_idx]
 
                     snapshot.save(self, params, optimizer)
-                    options["learning_rate"] = optimizer.learning_rate
-                    options["adam_steps"] = optimizer.adam_steps
+                    options.update(optimizer.kernel_options())
                     options.update(team_backoff())
+                    moment_1, moment_2 = optimizer.kernel_moments()
                     result = train_epoch(
                         layout.table, *data.x_args, data.Y, data.sample_weight, order,
-                        params, grads, optimizer.moment_1, optimizer.moment_2, workspace, options,
+                        params, grads, moment_1, moment_2, workspace, options,
                     )  # fmt: skip
                     remember_team_backoff(result)  # a speed matter only
                     if result["status"] == EpochStatus.INTERRUPTED:
@@ -484,7 +461,7 @@ class BaseBP(BaseEstimator, ABC):
                         snapshot.restore(self, params, optimizer)
                         self._handle_divergence(early_stopping, n_train)
                         break
-                    optimizer.adam_steps = result["adam_steps"]
+                    optimizer.record_epoch(result)
 
                     self.n_iter_ += 1
                     self.loss_ = result["loss_sum"] / n_train
@@ -500,8 +477,7 @@ class BaseBP(BaseEstimator, ABC):
                     else:
                         self._update_training_loss()
 
-                    if self.learning_rate == "invscaling" and self.solver == "sgd":
-                        optimizer.learning_rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+                    optimizer.iteration_ends(self.t_)
 
                     if self._no_improvement_count > self.n_iter_no_change:
                         if self._trigger_stopping(early_stopping, optimizer):
@@ -587,18 +563,7 @@ class BaseBP(BaseEstimator, ABC):
                 self.tol,
                 self.n_iter_no_change,
             )
-        if self.solver != "sgd" or self.learning_rate != "adaptive":
-            if self.verbose:
-                print(msg + " Stopping.")
-            return True
-        if optimizer.learning_rate <= 1e-6:
-            if self.verbose:
-                print(msg + " Learning rate too small. Stopping.")
-            return True
-        optimizer.learning_rate /= 5.0
-        if self.verbose:
-            print(msg + " Setting learning rate to %f" % optimizer.learning_rate)
-        return False
+        return optimizer.trigger_stopping(msg, self.verbose)
 
     def _fit_lbfgs(self, data, layout, params):
         loss_code = LOSS_CODES[self._loss_name()]
@@ -694,6 +659,10 @@ class BaseBP(BaseEstimator, ABC):
                 "results. Use at your own risk.",
                 UserWarning,
             )
+        optimizer = state.get("_optimizer")
+        if isinstance(optimizer, _OptimizerState):
+            settings = {name: state.get(name) for name in OPTIMIZER_PARAMETERS}
+            state = {**state, "_optimizer": optimizer.upgrade(settings)}
         super().__setstate__(state)
 
     def __sklearn_tags__(self):
