@@ -1,46 +1,29 @@
-"""Shared estimator logic: parameters, initialisation, the epoch loop and stopping rules."""
+"""Shared estimator logic: parameters, initialisation, fit orchestration, prediction."""
 
 import warnings
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.optimize
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._data import KernelInput
-from ._kernels import LOSS_CODES, loss_gradient
 from ._kernels import predict as predict_kernel
 from ._layout import NetworkLayout
 from ._optimizers import OPTIMIZER_PARAMETERS, OPTIMIZERS
-from ._sgd_fast import EpochStatus, train_epoch, workspace_size
-from ._threading import (
-    blas_threads,
-    epoch_blocks,
-    epoch_team,
-    one_blas_thread,
-    remember_team_backoff,
-    row_parallel,
-    team_backoff,
-)
+from ._threading import one_blas_thread, row_parallel
+from ._training import DIVERGENCE_MESSAGE, EpochLoop, LbfgsDriver
 from ._version import __version__
 
-_STOCHASTIC_SOLVERS = ("sgd", "adam")
+_STOCHASTIC_SOLVERS = tuple(OPTIMIZERS)
 
-# Rows per block in the full-batch paths: enough for efficient GEMMs, few enough that the
+# Rows per block in prediction: enough for efficient GEMMs, few enough that the
 # activations of one block stay small whatever the size of X.
 PREDICT_CHUNK_ROWS = 256
-LBFGS_CHUNK_ROWS = 1024
-
-DIVERGENCE_MESSAGE = (
-    "Solver produced non-finite parameter weights. The input data may contain large "
-    "values and need to be preprocessed."
-)
 
 
 class _OptimizerState:
@@ -55,49 +38,6 @@ class _OptimizerState:
     def upgrade(self, settings):
         """The SGD or Adam optimizer holding this state, configured with ``settings``."""
         return OPTIMIZERS[self.solver].from_legacy_state(self, settings)
-
-
-class _TrainingSnapshot:
-    """The training state at the start of an epoch: weights, optimizer and records.
-
-    Restoring it after divergence or an interruption, wherever in the epoch that came,
-    leaves the estimator exactly as it was after the last complete epoch: weights,
-    optimizer state, n_iter_, t_, loss_, the curves and the stopping counters agree.
-    """
-
-    _RECORDS = ("n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_",
-                "_no_improvement_count")  # fmt: skip
-
-    def __init__(self, params, optimizer, best_params=None):
-        self.params = np.empty_like(params)
-        self.optimizer = optimizer.snapshot()
-        self.best_params = None if best_params is None else np.empty_like(best_params)
-        self.records = {}
-        self.curve_lengths = {}
-
-    def save(self, estimator, params, optimizer):
-        np.copyto(self.params, params)
-        optimizer.snapshot(into=self.optimizer)
-        if self.best_params is not None:
-            np.copyto(self.best_params, estimator._best_params)
-        self.records = {name: getattr(estimator, name, None) for name in self._RECORDS}
-        self.curve_lengths = {
-            name: len(getattr(estimator, name))
-            for name in ("loss_curve_", "validation_scores_")
-            if isinstance(getattr(estimator, name, None), list)
-        }
-
-    def restore(self, estimator, params, optimizer):
-        np.copyto(params, self.params)
-        optimizer.restore(self.optimizer)
-        if self.best_params is not None:
-            np.copyto(estimator._best_params, self.best_params)
-        for name, value in self.records.items():
-            if value is None and not hasattr(estimator, name):
-                continue
-            setattr(estimator, name, value)
-        for name, length in self.curve_lengths.items():
-            del getattr(estimator, name)[length:]
 
 
 class BaseBP(BaseEstimator, ABC):
@@ -254,7 +194,7 @@ class BaseBP(BaseEstimator, ABC):
         # Glorot et al.'s uniform bound; the draws come in scikit-learn's order (each
         # layer's weights, then its intercepts) so the same seed gives the same network.
         factor = 2.0 if self.activation == "logistic" else 6.0
-        for coef, intercept in zip(coefs, intercepts):
+        for coef, intercept in zip(coefs, intercepts, strict=True):
             fan_in, fan_out = coef.shape
             bound = np.sqrt(factor / (fan_in + fan_out))
             coef[...] = rng.uniform(-bound, bound, (fan_in, fan_out))
@@ -318,7 +258,7 @@ class BaseBP(BaseEstimator, ABC):
         if self.solver in _STOCHASTIC_SOLVERS:
             self._fit_stochastic(data, layout, params, rng, incremental)
         else:
-            self._fit_lbfgs(data, layout, params)
+            LbfgsDriver(self, data, layout, params).run()
 
         if not np.isfinite(params).all():
             raise ValueError(DIVERGENCE_MESSAGE)
@@ -333,16 +273,6 @@ class BaseBP(BaseEstimator, ABC):
                 "Set warm_start=False (or call fit instead of partial_fit) to start a "
                 "new network."
             )
-
-    def _batch_size(self, n_samples):
-        if self.batch_size == "auto":
-            return min(200, n_samples)
-        if self.batch_size > n_samples:
-            warnings.warn(
-                "Got `batch_size` less than 1 or larger than sample size. It is going to "
-                "be clipped"
-            )
-        return int(np.clip(self.batch_size, 1, n_samples))
 
     def _validation_split(self, data, rng):
         """Row indices of the training and validation sets for early stopping."""
@@ -378,242 +308,34 @@ class BaseBP(BaseEstimator, ABC):
         return train_idx, val_idx
 
     def _fit_stochastic(self, data, layout, params, rng, incremental):
-        dtype = params.dtype
-        settings = {name: getattr(self, name) for name in OPTIMIZER_PARAMETERS}
-        if (
-            incremental
-            and hasattr(self, "_optimizer")
-            and self._optimizer.matches(self.solver, layout.n_params, dtype)
-        ):
-            self._optimizer.configure(settings)
-        else:
-            self._optimizer = OPTIMIZERS[self.solver](layout.n_params, dtype, settings)
-
+        self._prepare_optimizer(layout.n_params, params.dtype, incremental)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
+        train_idx = validation = None
         if self.early_stopping:
             train_idx, val_idx = self._validation_split(data, rng)
             validation = (
-                KernelInput(data.rows(val_idx), dtype=dtype),
+                KernelInput(data.rows(val_idx), dtype=params.dtype),
                 self._validation_targets(data.Y, val_idx),
                 data.sample_weight[val_idx] if data.sample_weight.size else None,
             )
-            n_train = train_idx.shape[0]
-        else:
-            train_idx = validation = None
-            n_train = data.n_samples
-
-        self._run_epochs(data, layout, params, rng, incremental, train_idx, n_train, validation)
-
+        EpochLoop(
+            self, data, layout, params, rng,
+            incremental=incremental, train_idx=train_idx, validation=validation,
+        ).run()  # fmt: skip
         if self.early_stopping:
             np.copyto(params, self._best_params)
 
-    def _run_epochs(self, data, layout, params, rng, incremental, train_idx, n_train, validation):
-        """The epoch loop: one train_epoch call per epoch, then the stopping rules.
-
-        Trains on the rows ``train_idx`` of ``data`` (all rows when it is None); with
-        early stopping, ``validation`` holds the validation inputs, targets and weights.
-        """
-        optimizer = self._optimizer
-        batch_size = self._batch_size(n_train)
-        workspace = np.empty(
-            workspace_size(layout.table, batch_size, data.sparse), dtype=params.dtype
-        )
-        grads = np.empty_like(params)
-        early_stopping = validation is not None
-        snapshot = _TrainingSnapshot(
-            params, optimizer, self._best_params if early_stopping else None
-        )
-        options = {
-            "loss": LOSS_CODES[self._loss_name()],
-            "alpha": float(self.alpha),
-            "batch_size": batch_size,
-            **optimizer.kernel_options(),
-        }
-        options.update(epoch_blocks(batch_size, layout.layer_units))
-        sample_idx = np.arange(n_train, dtype=np.intp)
-        # The epoch's own threads share each batch, each calling single-threaded BLAS.
-        epoch_flops = 6 * n_train * layout.n_params
-        with epoch_team(options, epoch_flops) as n_threads, one_blas_thread():
-            options["n_threads"] = n_threads
-            self.n_iter_ = 0
-            snapshot.save(self, params, optimizer)
-            try:
-                for _ in range(self.max_iter):
-                    if self.shuffle:
-                        # RandomState.permutation(n) shuffles arange(n), which is the draw
-                        # scikit-learn's utils.shuffle makes, so the batches match MLP's.
-                        sample_idx = sample_idx[rng.permutation(n_train)]
-                    order = sample_idx if train_idx is None else train_idx[sample_idx]
-
-                    snapshot.save(self, params, optimizer)
-                    options.update(optimizer.kernel_options())
-                    options.update(team_backoff())
-                    moment_1, moment_2 = optimizer.kernel_moments()
-                    result = train_epoch(
-                        layout.table, *data.x_args, data.Y, data.sample_weight, order,
-                        params, grads, moment_1, moment_2, workspace, options,
-                    )  # fmt: skip
-                    remember_team_backoff(result)  # a speed matter only
-                    if result["status"] == EpochStatus.INTERRUPTED:
-                        raise KeyboardInterrupt
-                    if result["status"] == EpochStatus.NON_FINITE:
-                        snapshot.restore(self, params, optimizer)
-                        self._handle_divergence(early_stopping, n_train)
-                        break
-                    optimizer.record_epoch(result)
-
-                    self.n_iter_ += 1
-                    self.loss_ = result["loss_sum"] / n_train
-                    self.t_ += n_train
-                    self.loss_curve_.append(self.loss_)
-                    if self.verbose:
-                        print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-
-                    if early_stopping:
-                        X_val, y_val, sw_val = validation
-                        output = self._forward(X_val, layout, params)
-                        self._update_validation_score(output, y_val, sw_val, params)
-                    else:
-                        self._update_training_loss()
-
-                    optimizer.iteration_ends(self.t_)
-
-                    if self._no_improvement_count > self.n_iter_no_change:
-                        if self._trigger_stopping(early_stopping, optimizer):
-                            break
-                        self._no_improvement_count = 0
-
-                    if incremental:
-                        break
-                    if self.n_iter_ == self.max_iter:
-                        warnings.warn(
-                            "Stochastic Optimizer: Maximum iterations (%d) reached and the "
-                            "optimization hasn't converged yet." % self.max_iter,
-                            ConvergenceWarning,
-                        )
-            except KeyboardInterrupt:
-                # Wherever the interruption came, go back to the end of the last full epoch.
-                snapshot.restore(self, params, optimizer)
-                warnings.warn("Training interrupted by user.")
-
-    def _handle_divergence(self, early_stopping, n_train):
-        """React to a non-finite loss or weight; the last finite epoch is already restored."""
-        advice = (
-            f" Training diverged in epoch {self.n_iter_ + 1}: the loss or the weights became"
-            " NaN or infinite. Try a smaller learning_rate_init, or scale the inputs (for "
-            "example with StandardScaler)."
-        )
-        if not early_stopping:
-            raise ValueError(
-                DIVERGENCE_MESSAGE + advice + " The estimator keeps the weights of the "
-                "last finite epoch."
-            )
-        # With early stopping the best validated weights are restored, so the model stays
-        # usable: record the diverged epoch's NaN score, warn and stop.
-        self.n_iter_ += 1
-        self.t_ += n_train
-        self.loss_ = np.nan
-        self.loss_curve_.append(np.nan)
-        self.validation_scores_.append(np.nan)
-        warnings.warn(
-            advice.strip() + " The weights with the best validation score were kept.",
-            ConvergenceWarning,
-        )
-
-    def _update_validation_score(self, output, y_val, sample_weight, params):
-        if np.issubdtype(output.dtype, np.floating) and not np.isfinite(output).all():
-            score = np.nan
+    def _prepare_optimizer(self, n_params, dtype, incremental):
+        """Continue partial_fit's optimizer if it fits the network, else start a new one."""
+        settings = {name: getattr(self, name) for name in OPTIMIZER_PARAMETERS}
+        optimizer = getattr(self, "_optimizer", None)
+        if incremental and optimizer is not None and optimizer.matches(
+            self.solver, n_params, dtype
+        ):
+            optimizer.configure(settings)
         else:
-            # Huge but finite outputs of a diverging model may overflow in the score.
-            with np.errstate(over="ignore", invalid="ignore"):
-                score = float(self._validation_score(output, y_val, sample_weight))
-        self.validation_scores_.append(score)
-        if self.verbose:
-            print("Validation score: %f" % score)
-        if score < self.best_validation_score_ + self.tol:
-            self._no_improvement_count += 1
-        else:
-            self._no_improvement_count = 0
-        if score > self.best_validation_score_:
-            self.best_validation_score_ = score
-            np.copyto(self._best_params, params)
-
-    def _update_training_loss(self):
-        if self.loss_curve_[-1] > self.best_loss_ - self.tol:
-            self._no_improvement_count += 1
-        else:
-            self._no_improvement_count = 0
-        if self.loss_curve_[-1] < self.best_loss_:
-            self.best_loss_ = self.loss_curve_[-1]
-
-    def _trigger_stopping(self, early_stopping, optimizer):
-        """Whether to stop after n_iter_no_change epochs without improvement.
-
-        The 'adaptive' schedule of SGD divides the learning rate by 5 instead, until it
-        falls to 1e-6 or below.
-        """
-        if early_stopping:
-            msg = "Validation score did not improve more than tol=%f for %d consecutive epochs." % (
-                self.tol,
-                self.n_iter_no_change,
-            )
-        else:
-            msg = "Training loss did not improve more than tol=%f for %d consecutive epochs." % (
-                self.tol,
-                self.n_iter_no_change,
-            )
-        return optimizer.trigger_stopping(msg, self.verbose)
-
-    def _fit_lbfgs(self, data, layout, params):
-        loss_code = LOSS_CODES[self._loss_name()]
-        grads = np.empty_like(params)
-
-        def loss_and_grad(packed):
-            np.copyto(params, packed, casting="same_kind")
-            loss = loss_gradient(
-                layout.table, loss_code, float(self.alpha), params, *data.x_args,
-                data.Y, data.sample_weight, grads, layout.n_coefs, LBFGS_CHUNK_ROWS,
-            )  # fmt: skip
-            return loss, grads.astype(np.float64)
-
-        # The last completed iterate, kept so that an interruption leaves a defined model.
-        last = {"x": params.astype(np.float64), "fun": np.nan, "nit": 0}
-
-        def record(intermediate_result):
-            last["x"][...] = intermediate_result.x
-            last["fun"] = float(intermediate_result.fun)
-            last["nit"] += 1
-            if self.verbose:
-                print("Iteration %d, loss = %.8f" % (last["nit"], last["fun"]))
-
-        try:
-            with blas_threads(min(data.n_samples, LBFGS_CHUNK_ROWS), layout.layer_units):
-                result = scipy.optimize.minimize(
-                    loss_and_grad,
-                    last["x"].copy(),
-                    method="L-BFGS-B",
-                    jac=True,
-                    options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
-                    callback=record,
-                )
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
-            np.copyto(params, last["x"], casting="same_kind")
-            self.n_iter_ = last["nit"]
-            self.loss_ = last["fun"] if last["nit"] else float(loss_and_grad(last["x"])[0])
-            return
-        n_iter = result.get("nit", self.max_iter)
-        if result.status != 0:
-            warnings.warn(
-                "lbfgs failed to converge after %d iteration(s) (status=%d): %s. Increase "
-                "the number of iterations (max_iter) or scale the data."
-                % (n_iter, result.status, result.message),
-                ConvergenceWarning,
-            )
-        self.n_iter_ = min(n_iter, self.max_iter)
-        self.loss_ = float(result.fun)
-        np.copyto(params, result.x, casting="same_kind")
+            self._optimizer = OPTIMIZERS[self.solver](n_params, dtype, settings)
 
     # --- prediction -----------------------------------------------------------------
 
@@ -658,6 +380,7 @@ class BaseBP(BaseEstimator, ABC):
                 f"under bpnet {__version__}. This might lead to breaking code or invalid "
                 "results. Use at your own risk.",
                 UserWarning,
+                stacklevel=1,  # in bpnet, as scikit-learn's own version warning
             )
         optimizer = state.get("_optimizer")
         if isinstance(optimizer, _OptimizerState):
@@ -698,6 +421,6 @@ class BaseBP(BaseEstimator, ABC):
         if self.solver not in _STOCHASTIC_SOLVERS:
             raise AttributeError(
                 "partial_fit is only available for stochastic optimizers. "
-                "%s is not stochastic." % self.solver
+                f"{self.solver} is not stochastic."
             )
         return True
