@@ -173,11 +173,17 @@ class BaseBP(BaseEstimator, ABC):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         return [int(s) for s in sizes]
 
-    def _layout(self):
-        """The NetworkLayout of the fitted network, read from coefs_."""
-        units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
-        activations = [self.activation] * (len(units) - 2) + [self.out_activation_]
-        return NetworkLayout(units, activations)
+    def _fitted_units(self):
+        """Widths of every layer of the fitted network, read from coefs_."""
+        return [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
+
+    def _layout(self, layer_units=None):
+        """The NetworkLayout for ``layer_units``, by default the fitted network's."""
+        if layer_units is None:
+            layer_units = self._fitted_units()
+        return NetworkLayout.with_activations(
+            layer_units, self.activation, self.out_activation_
+        )
 
     def _initialize(self, Y, layer_units, dtype, rng):
         """Set up a fresh network: attributes, Glorot-uniform weights, solver records."""
@@ -187,8 +193,7 @@ class BaseBP(BaseEstimator, ABC):
         self.n_layers_ = len(layer_units)
         self.out_activation_ = self._output_activation(Y)
 
-        activations = [self.activation] * (len(layer_units) - 2) + [self.out_activation_]
-        layout = NetworkLayout(layer_units, activations)
+        layout = self._layout(layer_units)
         params = np.empty(layout.n_params, dtype=dtype)
         coefs, intercepts = layout.unpack(params)
         # Glorot et al.'s uniform bound; the draws come in scikit-learn's order (each
@@ -265,7 +270,7 @@ class BaseBP(BaseEstimator, ABC):
         return self
 
     def _check_architecture(self, layer_units):
-        fitted_units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
+        fitted_units = self._fitted_units()
         if fitted_units != layer_units:
             raise ValueError(
                 f"The network has layer sizes {fitted_units}, but this data and "
