@@ -31,7 +31,8 @@ class _TrainingSnapshot:
     Restoring it after divergence or an interruption, wherever in the epoch that came,
     leaves the estimator exactly as it was after the last complete epoch: weights,
     optimizer state, n_iter_, t_, loss_, the curves and the stopping counters agree.
-    The arrays are allocated once per fit and overwritten by each save.
+    The arrays are allocated once per fit and overwritten by each save; restoring
+    before the first save changes nothing, as nothing has been trained yet.
     """
 
     _RECORDS = ("n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_",
@@ -47,6 +48,7 @@ class _TrainingSnapshot:
         )
         self.records = {}
         self.curve_lengths = {}
+        self.saved = False
 
     def save(self):
         estimator = self.estimator
@@ -60,8 +62,11 @@ class _TrainingSnapshot:
             for name in self._CURVES
             if isinstance(getattr(estimator, name, None), list)
         }
+        self.saved = True
 
     def restore(self):
+        if not self.saved:
+            return
         estimator = self.estimator
         np.copyto(self.params, self.saved_params)
         self.optimizer.restore(self.saved_optimizer)
@@ -78,11 +83,10 @@ class _TrainingSnapshot:
 class EpochLoop:
     """The epochs of one fit or partial_fit call of the minibatch solvers (sgd, adam).
 
-    Each epoch shuffles the training rows, runs the epoch kernel over them once, and
-    ends in ``_end_epoch``, the one place where the records, the validation, the
-    learning-rate schedule and the stopping rules are dealt with. The state at the start
-    of each epoch is kept in a ``_TrainingSnapshot``, which a divergence or a Ctrl-C
-    restores.
+    Each epoch saves a snapshot of the training state, shuffles the training rows, runs
+    the epoch kernel over them once, and ends in ``_end_epoch``, the one place where the
+    records, the validation, the learning-rate schedule and the stopping rules are dealt
+    with. A divergence or a Ctrl-C goes back to the snapshot in ``_roll_back``.
 
     Parameters
     ----------
@@ -157,25 +161,34 @@ class EpochLoop:
         with epoch_team(self.options, epoch_flops) as n_threads, one_blas_thread():
             self.options["n_threads"] = n_threads
             self.estimator.n_iter_ = 0
-            self.snapshot.save()
             try:
                 self._run_epochs()
             except KeyboardInterrupt:
-                # Wherever the interruption came, go back to the end of the last full epoch.
-                self.snapshot.restore()
-                warnings.warn(INTERRUPTED_MESSAGE, stacklevel=1)
+                self._roll_back(EpochStatus.INTERRUPTED)
 
     def _run_epochs(self):
         sample_idx = np.arange(self.n_train, dtype=np.intp)
         for _ in range(self.estimator.max_iter):
+            self.snapshot.save()
             if self.estimator.shuffle:
                 # RandomState.permutation(n) shuffles arange(n), which is the draw
                 # scikit-learn's utils.shuffle makes, so the batches match MLP's.
                 sample_idx = sample_idx[self.rng.permutation(self.n_train)]
             order = sample_idx if self.train_idx is None else self.train_idx[sample_idx]
-            self.snapshot.save()
             if self._end_epoch(self._train_epoch(order)):
                 return
+
+    def _roll_back(self, status):
+        """Go back to the end of the last complete epoch, then report why.
+
+        The one place that restores the snapshot: after a Ctrl-C (``status``
+        INTERRUPTED), wherever in the epoch it came, or a divergence (NON_FINITE).
+        """
+        self.snapshot.restore()
+        if status == EpochStatus.INTERRUPTED:
+            warnings.warn(INTERRUPTED_MESSAGE, stacklevel=1)
+        else:
+            self._record_divergence()
 
     def _train_epoch(self, order):
         """One kernel call over the rows ``order``; its result dict."""
@@ -206,8 +219,7 @@ class EpochLoop:
             Whether training stops after this epoch.
         """
         if result["status"] == EpochStatus.NON_FINITE:
-            self.snapshot.restore()
-            self._record_divergence()
+            self._roll_back(EpochStatus.NON_FINITE)
             return True
         self.optimizer.record_epoch(result)
         self._record_loss(result["loss_sum"] / self.n_train)
@@ -228,7 +240,7 @@ class EpochLoop:
             print(f"Iteration {estimator.n_iter_:d}, loss = {loss:.8f}")
 
     def _record_divergence(self):
-        """React to a non-finite loss or weight; the last finite epoch is already restored."""
+        """Raise, or with early stopping record a NaN epoch and warn, after a divergence."""
         estimator = self.estimator
         advice = (
             f" Training diverged in epoch {estimator.n_iter_ + 1}: the loss or the weights "
