@@ -334,10 +334,8 @@ class BaseBP(BaseEstimator, ABC):
     def _prepare_optimizer(self, n_params, dtype, incremental):
         """Continue partial_fit's optimizer if it fits the network, else start a new one."""
         settings = {name: getattr(self, name) for name in OPTIMIZER_PARAMETERS}
-        optimizer = getattr(self, "_optimizer", None)
-        if incremental and optimizer is not None and optimizer.matches(
-            self.solver, n_params, dtype
-        ):
+        optimizer = getattr(self, "_optimizer", None) if incremental else None
+        if optimizer is not None and optimizer.matches(self.solver, n_params, dtype):
             optimizer.configure(settings)
         else:
             self._optimizer = OPTIMIZERS[self.solver](n_params, dtype, settings)
@@ -388,8 +386,8 @@ class BaseBP(BaseEstimator, ABC):
                 stacklevel=1,  # in bpnet, as scikit-learn's own version warning
             )
         optimizer = state.get("_optimizer")
-        if isinstance(optimizer, _OptimizerState):
-            settings = {name: state.get(name) for name in OPTIMIZER_PARAMETERS}
+        if isinstance(optimizer, _OptimizerState):  # saved by bpnet 0.1
+            settings = {name: state[name] for name in OPTIMIZER_PARAMETERS}
             state = {**state, "_optimizer": optimizer.upgrade(settings)}
         super().__setstate__(state)
 

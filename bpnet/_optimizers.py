@@ -10,7 +10,9 @@ import numpy as np
 
 from ._sgd_fast import SOLVER_CODES
 
-# The estimator parameters an optimizer reads, under the estimator's own names.
+# The estimator parameters an optimizer reads, under the estimator's own names (so
+# settings["learning_rate"] is the schedule's name; the attribute learning_rate is the
+# current rate).
 OPTIMIZER_PARAMETERS = (
     "learning_rate_init",
     "learning_rate",
@@ -58,8 +60,8 @@ class StochasticOptimizer:
     def configure(self, settings):
         """Take the estimator's current parameters; the state (moments, rate) is kept.
 
-        Called at the start of every fit and partial_fit, so that parameters changed
-        with ``set_params`` between calls apply to the next epochs, as for a new optimizer.
+        A partial_fit that continues this optimizer calls it first, so that parameters
+        changed with ``set_params`` since the last call apply to the next epochs.
         """
         self.settings = {name: settings[name] for name in OPTIMIZER_PARAMETERS}
 
