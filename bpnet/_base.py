@@ -1,165 +1,44 @@
-"""Shared estimator logic: parameters, initialisation, the epoch loop and stopping rules."""
+"""Shared estimator logic: parameters, initialisation, fit orchestration, prediction."""
 
 import warnings
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.optimize
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._kernels import loss_gradient
-from ._losses import loss_function
+from ._data import KernelInput
 from ._kernels import predict as predict_kernel
 from ._layout import NetworkLayout
-from ._sgd_fast import SOLVER_CODES, EpochStatus, train_epoch, workspace_size
-from ._threading import (
-    blas_threads,
-    epoch_blocks,
-    epoch_team,
-    one_blas_thread,
-    row_parallel,
-)
+from ._losses import loss_function
+from ._optimizers import OPTIMIZER_PARAMETERS, OPTIMIZERS
+from ._threading import one_blas_thread, row_parallel
+from ._training import DIVERGENCE_MESSAGE, EpochLoop, LbfgsDriver
 from ._version import __version__
 
-_STOCHASTIC_SOLVERS = ("sgd", "adam")
+_STOCHASTIC_SOLVERS = tuple(OPTIMIZERS)
 
-# Rows per block in the full-batch paths: enough for efficient GEMMs, few enough that the
+# Rows per block in prediction: enough for efficient GEMMs, few enough that the
 # activations of one block stay small whatever the size of X.
 PREDICT_CHUNK_ROWS = 256
-LBFGS_CHUNK_ROWS = 1024
-
-DIVERGENCE_MESSAGE = (
-    "Solver produced non-finite parameter weights. The input data may contain large "
-    "values and need to be preprocessed."
-)
-
-
-class KernelInput:
-    """X, Y and sample weights in the form the Cython kernels read.
-
-    Dense X is kept C-contiguous (copied once only if it is not); CSC input becomes CSR.
-    The kernels take a flag saying which, then a dense matrix (with no rows when sparse)
-    and the three CSR arrays (empty when dense).
-    """
-
-    def __init__(self, X, Y=None, sample_weight=None, dtype=None):
-        dtype = np.dtype(dtype if dtype is not None else X.dtype)
-        self.sparse = sp.issparse(X)
-        no_ints = np.empty(0, dtype=np.int32)
-        if self.sparse:
-            X = X.tocsr()
-            if X.indptr[-1] > np.iinfo(np.int32).max:
-                raise ValueError(
-                    "sparse X has more than 2**31 - 1 stored values; bpnet's CSR kernels "
-                    "use 32-bit indices"
-                )
-            self.n_samples = X.shape[0]
-            self.dense = np.empty((0, X.shape[1]), dtype=dtype)
-            self.data = np.ascontiguousarray(X.data, dtype=dtype)
-            self.indices = np.ascontiguousarray(X.indices, dtype=np.int32)
-            self.indptr = np.ascontiguousarray(X.indptr, dtype=np.int32)
-            self._csr = X
-        else:
-            self.n_samples = X.shape[0]
-            self.dense = np.ascontiguousarray(X, dtype=dtype)
-            self.data = np.empty(0, dtype=dtype)
-            self.indices = self.indptr = no_ints
-        self.Y = None if Y is None else np.ascontiguousarray(Y, dtype=dtype)
-        if sample_weight is None:
-            self.sample_weight = np.empty(0, dtype=dtype)
-        else:
-            self.sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
-
-    @property
-    def x_args(self):
-        """The four X arguments of the kernels."""
-        return self.sparse, self.dense, self.data, self.indices, self.indptr
-
-    def rows(self, indices):
-        """X restricted to some rows, in the original (dense or CSR) form."""
-        return self._csr[indices] if self.sparse else self.dense[indices]
 
 
 class _OptimizerState:
-    """What a stochastic solver carries between epochs and between partial_fit calls.
+    """The optimizer state of models saved by bpnet 0.1, kept so that they still load.
 
-    ``moment_1`` is SGD's velocity or Adam's first moment, ``moment_2`` Adam's second
-    moment. ``learning_rate`` is SGD's current rate (changed by the 'invscaling' and
-    'adaptive' schedules) or Adam's initial rate.
+    bpnet 0.1 saved this object in ``_optimizer``, with the attributes ``solver``,
+    ``learning_rate``, ``moment_1``, ``moment_2`` and ``adam_steps``; pickle and skops
+    look it up by this name. ``BaseBP.__setstate__`` replaces it with the optimizer of
+    ``bpnet._optimizers`` holding the same state.
     """
 
-    def __init__(self, solver, n_params, dtype, learning_rate_init):
-        self.solver = solver
-        self.learning_rate = float(learning_rate_init)
-        self.moment_1 = np.zeros(n_params, dtype=dtype)
-        self.moment_2 = np.zeros(n_params if solver == "adam" else 0, dtype=dtype)
-        self.adam_steps = 0
-
-    def matches(self, solver, n_params, dtype):
-        return (
-            self.solver == solver
-            and self.moment_1.shape == (n_params,)
-            and self.moment_1.dtype == dtype
-        )
-
-
-class _TrainingSnapshot:
-    """The training state at the start of an epoch: weights, optimizer and records.
-
-    Restoring it after divergence or an interruption, wherever in the epoch that came,
-    leaves the estimator exactly as it was after the last complete epoch: weights,
-    optimizer state, n_iter_, t_, loss_, the curves and the stopping counters agree.
-    """
-
-    _RECORDS = ("n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_",
-                "_no_improvement_count")  # fmt: skip
-
-    def __init__(self, params, optimizer, best_params=None):
-        self.params = np.empty_like(params)
-        self.moment_1 = np.empty_like(optimizer.moment_1)
-        self.moment_2 = np.empty_like(optimizer.moment_2)
-        self.best_params = None if best_params is None else np.empty_like(best_params)
-        self.adam_steps = 0
-        self.learning_rate = optimizer.learning_rate
-        self.records = {}
-        self.curve_lengths = {}
-
-    def save(self, estimator, params, optimizer):
-        np.copyto(self.params, params)
-        np.copyto(self.moment_1, optimizer.moment_1)
-        np.copyto(self.moment_2, optimizer.moment_2)
-        if self.best_params is not None:
-            np.copyto(self.best_params, estimator._best_params)
-        self.adam_steps = optimizer.adam_steps
-        self.learning_rate = optimizer.learning_rate
-        self.records = {name: getattr(estimator, name, None) for name in self._RECORDS}
-        self.curve_lengths = {
-            name: len(getattr(estimator, name))
-            for name in ("loss_curve_", "validation_scores_")
-            if isinstance(getattr(estimator, name, None), list)
-        }
-
-    def restore(self, estimator, params, optimizer):
-        np.copyto(params, self.params)
-        np.copyto(optimizer.moment_1, self.moment_1)
-        np.copyto(optimizer.moment_2, self.moment_2)
-        if self.best_params is not None:
-            np.copyto(estimator._best_params, self.best_params)
-        optimizer.adam_steps = self.adam_steps
-        optimizer.learning_rate = self.learning_rate
-        for name, value in self.records.items():
-            if value is None and not hasattr(estimator, name):
-                continue
-            setattr(estimator, name, value)
-        for name, length in self.curve_lengths.items():
-            del getattr(estimator, name)[length:]
+    def upgrade(self, settings):
+        """The SGD or Adam optimizer holding this state, configured with ``settings``."""
+        return OPTIMIZERS[self.solver].from_legacy_state(self, settings)
 
 
 class BaseBP(BaseEstimator, ABC):
@@ -270,6 +149,10 @@ class BaseBP(BaseEstimator, ABC):
     def _loss_name(self):
         """Name of the loss the kernels minimise (a key of LOSS_CODES)."""
 
+    def _kernel_loss(self):
+        """The LossFunction the kernels minimise: the loss's code and parameters."""
+        return loss_function(self._loss_name())
+
     @abstractmethod
     def _validation_score(self, output, y_val, sample_weight):
         """Score of the network's raw outputs on the early-stopping validation set."""
@@ -295,11 +178,17 @@ class BaseBP(BaseEstimator, ABC):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         return [int(s) for s in sizes]
 
-    def _layout(self):
-        """The NetworkLayout of the fitted network, read from coefs_."""
-        units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
-        activations = [self.activation] * (len(units) - 2) + [self.out_activation_]
-        return NetworkLayout(units, activations)
+    def _fitted_units(self):
+        """Widths of every layer of the fitted network, read from coefs_."""
+        return [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
+
+    def _layout(self, layer_units=None):
+        """The NetworkLayout for ``layer_units``, by default the fitted network's."""
+        if layer_units is None:
+            layer_units = self._fitted_units()
+        return NetworkLayout.with_activations(
+            layer_units, self.activation, self.out_activation_
+        )
 
     def _initialize(self, Y, layer_units, dtype, rng):
         """Set up a fresh network: attributes, Glorot-uniform weights, solver records."""
@@ -309,14 +198,13 @@ class BaseBP(BaseEstimator, ABC):
         self.n_layers_ = len(layer_units)
         self.out_activation_ = self._output_activation(Y)
 
-        activations = [self.activation] * (len(layer_units) - 2) + [self.out_activation_]
-        layout = NetworkLayout(layer_units, activations)
+        layout = self._layout(layer_units)
         params = np.empty(layout.n_params, dtype=dtype)
         coefs, intercepts = layout.unpack(params)
         # Glorot et al.'s uniform bound; the draws come in scikit-learn's order (each
         # layer's weights, then its intercepts) so the same seed gives the same network.
         factor = 2.0 if self.activation == "logistic" else 6.0
-        for coef, intercept in zip(coefs, intercepts):
+        for coef, intercept in zip(coefs, intercepts, strict=True):
             fan_in, fan_out = coef.shape
             bound = np.sqrt(factor / (fan_in + fan_out))
             coef[...] = rng.uniform(-bound, bound, (fan_in, fan_out))
@@ -380,14 +268,14 @@ class BaseBP(BaseEstimator, ABC):
         if self.solver in _STOCHASTIC_SOLVERS:
             self._fit_stochastic(data, layout, params, rng, incremental)
         else:
-            self._fit_lbfgs(data, layout, params)
+            LbfgsDriver(self, data, layout, params).run()
 
         if not np.isfinite(params).all():
             raise ValueError(DIVERGENCE_MESSAGE)
         return self
 
     def _check_architecture(self, layer_units):
-        fitted_units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
+        fitted_units = self._fitted_units()
         if fitted_units != layer_units:
             raise ValueError(
                 f"The network has layer sizes {fitted_units}, but this data and "
@@ -395,16 +283,6 @@ class BaseBP(BaseEstimator, ABC):
                 "Set warm_start=False (or call fit instead of partial_fit) to start a "
                 "new network."
             )
-
-    def _batch_size(self, n_samples):
-        if self.batch_size == "auto":
-            return min(200, n_samples)
-        if self.batch_size > n_samples:
-            warnings.warn(
-                "Got `batch_size` less than 1 or larger than sample size. It is going to "
-                "be clipped"
-            )
-        return int(np.clip(self.batch_size, 1, n_samples))
 
     def _validation_split(self, data, rng):
         """Row indices of the training and validation sets for early stopping."""
@@ -440,261 +318,32 @@ class BaseBP(BaseEstimator, ABC):
         return train_idx, val_idx
 
     def _fit_stochastic(self, data, layout, params, rng, incremental):
-        dtype = params.dtype
-        if (
-            not incremental
-            or not hasattr(self, "_optimizer")
-            or not self._optimizer.matches(self.solver, layout.n_params, dtype)
-        ):
-            self._optimizer = _OptimizerState(
-                self.solver, layout.n_params, dtype, self.learning_rate_init
-            )
-
+        self._prepare_optimizer(layout.n_params, params.dtype, incremental)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
+        train_idx = validation = None
         if self.early_stopping:
             train_idx, val_idx = self._validation_split(data, rng)
             validation = (
-                KernelInput(data.rows(val_idx), dtype=dtype),
+                KernelInput(data.rows(val_idx), dtype=params.dtype),
                 self._validation_targets(data.Y, val_idx),
                 data.sample_weight[val_idx] if data.sample_weight.size else None,
             )
-            n_train = train_idx.shape[0]
-        else:
-            train_idx = validation = None
-            n_train = data.n_samples
-
-        self._run_epochs(data, layout, params, rng, incremental, train_idx, n_train, validation)
-
+        EpochLoop(
+            self, data, layout, params, rng,
+            incremental=incremental, train_idx=train_idx, validation=validation,
+        ).run()  # fmt: skip
         if self.early_stopping:
             np.copyto(params, self._best_params)
 
-    def _run_epochs(self, data, layout, params, rng, incremental, train_idx, n_train, validation):
-        """The epoch loop: one train_epoch call per epoch, then the stopping rules.
-
-        Trains on the rows ``train_idx`` of ``data`` (all rows when it is None); with
-        early stopping, ``validation`` holds the validation inputs, targets and weights.
-        """
-        optimizer = self._optimizer
-        batch_size = self._batch_size(n_train)
-        workspace = np.empty(
-            workspace_size(layout.table, batch_size, data.sparse), dtype=params.dtype
-        )
-        grads = np.empty_like(params)
-        early_stopping = validation is not None
-        snapshot = _TrainingSnapshot(
-            params, optimizer, self._best_params if early_stopping else None
-        )
-        options = {
-            "solver": SOLVER_CODES[self.solver],
-            "loss": loss_function(self._loss_name()),
-            "alpha": float(self.alpha),
-            "learning_rate": optimizer.learning_rate,
-            "momentum": float(self.momentum),
-            "nesterov": bool(self.nesterovs_momentum),
-            "beta_1": float(self.beta_1),
-            "beta_2": float(self.beta_2),
-            "epsilon": float(self.epsilon),
-            "batch_size": batch_size,
-            "adam_steps": optimizer.adam_steps,
-            "max_grad_norm": 0.0,
-            "dropout_seed": 0,
-            "epoch": 0,
-        }
-        options.update(epoch_blocks(batch_size, layout.layer_units))
-        sample_idx = np.arange(n_train, dtype=np.intp)
-        # The epoch's own threads share each batch, each calling single-threaded BLAS.
-        epoch_flops = 6 * n_train * layout.n_params
-        with epoch_team(options, epoch_flops) as n_threads, one_blas_thread():
-            options["n_threads"] = n_threads
-            self.n_iter_ = 0
-            snapshot.save(self, params, optimizer)
-            try:
-                for _ in range(self.max_iter):
-                    if self.shuffle:
-                        # RandomState.permutation(n) shuffles arange(n), which is the draw
-                        # scikit-learn's utils.shuffle makes, so the batches match MLP's.
-                        sample_idx = sample_idx[rng.permutation(n_train)]
-                    order = sample_idx if train_idx is None else train_idx[sample_idx]
-
-                    snapshot.save(self, params, optimizer)
-                    options["learning_rate"] = optimizer.learning_rate
-                    options["adam_steps"] = optimizer.adam_steps
-                    result = train_epoch(
-                        layout.table, *data.x_args, data.Y, data.sample_weight, order,
-                        params, grads, optimizer.moment_1, optimizer.moment_2, workspace, options,
-                    )  # fmt: skip
-                    if result["status"] == EpochStatus.INTERRUPTED:
-                        raise KeyboardInterrupt
-                    if result["status"] == EpochStatus.NON_FINITE:
-                        snapshot.restore(self, params, optimizer)
-                        self._handle_divergence(early_stopping, n_train)
-                        break
-                    optimizer.adam_steps = result["adam_steps"]
-
-                    self.n_iter_ += 1
-                    self.loss_ = result["loss_sum"] / n_train
-                    self.t_ += n_train
-                    self.loss_curve_.append(self.loss_)
-                    if self.verbose:
-                        print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-
-                    if early_stopping:
-                        X_val, y_val, sw_val = validation
-                        output = self._forward(X_val, layout, params)
-                        self._update_validation_score(output, y_val, sw_val, params)
-                    else:
-                        self._update_training_loss()
-
-                    if self.learning_rate == "invscaling" and self.solver == "sgd":
-                        optimizer.learning_rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
-
-                    if self._no_improvement_count > self.n_iter_no_change:
-                        if self._trigger_stopping(early_stopping, optimizer):
-                            break
-                        self._no_improvement_count = 0
-
-                    if incremental:
-                        break
-                    if self.n_iter_ == self.max_iter:
-                        warnings.warn(
-                            "Stochastic Optimizer: Maximum iterations (%d) reached and the "
-                            "optimization hasn't converged yet." % self.max_iter,
-                            ConvergenceWarning,
-                        )
-            except KeyboardInterrupt:
-                # Wherever the interruption came, go back to the end of the last full epoch.
-                snapshot.restore(self, params, optimizer)
-                warnings.warn("Training interrupted by user.")
-
-    def _handle_divergence(self, early_stopping, n_train):
-        """React to a non-finite loss or weight; the last finite epoch is already restored."""
-        advice = (
-            f" Training diverged in epoch {self.n_iter_ + 1}: the loss or the weights became"
-            " NaN or infinite. Try a smaller learning_rate_init, or scale the inputs (for "
-            "example with StandardScaler)."
-        )
-        if not early_stopping:
-            raise ValueError(
-                DIVERGENCE_MESSAGE + advice + " The estimator keeps the weights of the "
-                "last finite epoch."
-            )
-        # With early stopping the best validated weights are restored, so the model stays
-        # usable: record the diverged epoch's NaN score, warn and stop.
-        self.n_iter_ += 1
-        self.t_ += n_train
-        self.loss_ = np.nan
-        self.loss_curve_.append(np.nan)
-        self.validation_scores_.append(np.nan)
-        warnings.warn(
-            advice.strip() + " The weights with the best validation score were kept.",
-            ConvergenceWarning,
-        )
-
-    def _update_validation_score(self, output, y_val, sample_weight, params):
-        if np.issubdtype(output.dtype, np.floating) and not np.isfinite(output).all():
-            score = np.nan
+    def _prepare_optimizer(self, n_params, dtype, incremental):
+        """Continue partial_fit's optimizer if it fits the network, else start a new one."""
+        settings = {name: getattr(self, name) for name in OPTIMIZER_PARAMETERS}
+        optimizer = getattr(self, "_optimizer", None) if incremental else None
+        if optimizer is not None and optimizer.matches(self.solver, n_params, dtype):
+            optimizer.configure(settings)
         else:
-            # Huge but finite outputs of a diverging model may overflow in the score.
-            with np.errstate(over="ignore", invalid="ignore"):
-                score = float(self._validation_score(output, y_val, sample_weight))
-        self.validation_scores_.append(score)
-        if self.verbose:
-            print("Validation score: %f" % score)
-        if score < self.best_validation_score_ + self.tol:
-            self._no_improvement_count += 1
-        else:
-            self._no_improvement_count = 0
-        if score > self.best_validation_score_:
-            self.best_validation_score_ = score
-            np.copyto(self._best_params, params)
-
-    def _update_training_loss(self):
-        if self.loss_curve_[-1] > self.best_loss_ - self.tol:
-            self._no_improvement_count += 1
-        else:
-            self._no_improvement_count = 0
-        if self.loss_curve_[-1] < self.best_loss_:
-            self.best_loss_ = self.loss_curve_[-1]
-
-    def _trigger_stopping(self, early_stopping, optimizer):
-        """Whether to stop after n_iter_no_change epochs without improvement.
-
-        The 'adaptive' schedule of SGD divides the learning rate by 5 instead, until it
-        falls to 1e-6 or below.
-        """
-        if early_stopping:
-            msg = "Validation score did not improve more than tol=%f for %d consecutive epochs." % (
-                self.tol,
-                self.n_iter_no_change,
-            )
-        else:
-            msg = "Training loss did not improve more than tol=%f for %d consecutive epochs." % (
-                self.tol,
-                self.n_iter_no_change,
-            )
-        if self.solver != "sgd" or self.learning_rate != "adaptive":
-            if self.verbose:
-                print(msg + " Stopping.")
-            return True
-        if optimizer.learning_rate <= 1e-6:
-            if self.verbose:
-                print(msg + " Learning rate too small. Stopping.")
-            return True
-        optimizer.learning_rate /= 5.0
-        if self.verbose:
-            print(msg + " Setting learning rate to %f" % optimizer.learning_rate)
-        return False
-
-    def _fit_lbfgs(self, data, layout, params):
-        loss_code = loss_function(self._loss_name())
-        grads = np.empty_like(params)
-
-        def loss_and_grad(packed):
-            np.copyto(params, packed, casting="same_kind")
-            loss = loss_gradient(
-                layout.table, loss_code, float(self.alpha), params, *data.x_args,
-                data.Y, data.sample_weight, grads, layout.n_coefs, LBFGS_CHUNK_ROWS,
-            )  # fmt: skip
-            return loss, grads.astype(np.float64)
-
-        # The last completed iterate, kept so that an interruption leaves a defined model.
-        last = {"x": params.astype(np.float64), "fun": np.nan, "nit": 0}
-
-        def record(intermediate_result):
-            last["x"][...] = intermediate_result.x
-            last["fun"] = float(intermediate_result.fun)
-            last["nit"] += 1
-            if self.verbose:
-                print("Iteration %d, loss = %.8f" % (last["nit"], last["fun"]))
-
-        try:
-            with blas_threads(min(data.n_samples, LBFGS_CHUNK_ROWS), layout.layer_units):
-                result = scipy.optimize.minimize(
-                    loss_and_grad,
-                    last["x"].copy(),
-                    method="L-BFGS-B",
-                    jac=True,
-                    options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
-                    callback=record,
-                )
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
-            np.copyto(params, last["x"], casting="same_kind")
-            self.n_iter_ = last["nit"]
-            self.loss_ = last["fun"] if last["nit"] else float(loss_and_grad(last["x"])[0])
-            return
-        n_iter = result.get("nit", self.max_iter)
-        if result.status != 0:
-            warnings.warn(
-                "lbfgs failed to converge after %d iteration(s) (status=%d): %s. Increase "
-                "the number of iterations (max_iter) or scale the data."
-                % (n_iter, result.status, result.message),
-                ConvergenceWarning,
-            )
-        self.n_iter_ = min(n_iter, self.max_iter)
-        self.loss_ = float(result.fun)
-        np.copyto(params, result.x, casting="same_kind")
+            self._optimizer = OPTIMIZERS[self.solver](n_params, dtype, settings)
 
     # --- prediction -----------------------------------------------------------------
 
@@ -739,7 +388,12 @@ class BaseBP(BaseEstimator, ABC):
                 f"under bpnet {__version__}. This might lead to breaking code or invalid "
                 "results. Use at your own risk.",
                 UserWarning,
+                stacklevel=1,  # in bpnet, as scikit-learn's own version warning
             )
+        optimizer = state.get("_optimizer")
+        if isinstance(optimizer, _OptimizerState):  # saved by bpnet 0.1
+            settings = {name: state[name] for name in OPTIMIZER_PARAMETERS}
+            state = {**state, "_optimizer": optimizer.upgrade(settings)}
         super().__setstate__(state)
 
     def __sklearn_tags__(self):
@@ -775,6 +429,6 @@ class BaseBP(BaseEstimator, ABC):
         if self.solver not in _STOCHASTIC_SOLVERS:
             raise AttributeError(
                 "partial_fit is only available for stochastic optimizers. "
-                "%s is not stochastic." % self.solver
+                f"{self.solver} is not stochastic."
             )
         return True

@@ -28,22 +28,33 @@ class NetworkLayout:
         if len(activations) != len(self.layer_units) - 1:
             raise ValueError("need one activation per weight layer")
         self.activations = list(activations)
-        fans = list(zip(self.layer_units[:-1], self.layer_units[1:]))
+        fans = list(zip(self.layer_units[:-1], self.layer_units[1:], strict=True))
         self.n_coefs = sum(fan_in * fan_out for fan_in, fan_out in fans)
         self.n_params = self.n_coefs + sum(self.layer_units[1:])
         table = np.empty((len(fans), 5), dtype=np.intp)
         coef_offset, intercept_offset = 0, self.n_coefs
-        for i, ((fan_in, fan_out), name) in enumerate(zip(fans, self.activations)):
+        for i, ((fan_in, fan_out), name) in enumerate(zip(fans, self.activations, strict=True)):
             table[i] = (fan_in, fan_out, coef_offset, intercept_offset, ACTIVATION_CODES[name])
             coef_offset += fan_in * fan_out
             intercept_offset += fan_out
         self.table = table
 
+    @classmethod
+    def with_activations(cls, layer_units, hidden_activation, output_activation):
+        """The layout of a network whose hidden layers share one activation.
+
+        The one place that builds the per-layer activation list: ``hidden_activation``
+        for every hidden layer, then ``output_activation``.
+        """
+        n_hidden = len(layer_units) - 2
+        return cls(layer_units, [hidden_activation] * n_hidden + [output_activation])
+
     def unpack(self, params):
         """Views of ``params`` shaped as the lists ``coefs_`` and ``intercepts_``."""
         coefs, intercepts = [], []
         for fan_in, fan_out, coef_offset, intercept_offset, _ in self.table:
-            coefs.append(params[coef_offset : coef_offset + fan_in * fan_out].reshape(fan_in, fan_out))
+            coef = params[coef_offset : coef_offset + fan_in * fan_out]
+            coefs.append(coef.reshape(fan_in, fan_out))
             intercepts.append(params[intercept_offset : intercept_offset + fan_out])
         return coefs, intercepts
 
@@ -64,7 +75,8 @@ class NetworkLayout:
             return base
         params = np.empty(self.n_params, dtype=dtype)
         coef_views, intercept_views = self.unpack(params)
-        for view, array in zip(coef_views + intercept_views, list(coefs) + list(intercepts)):
+        views, arrays = coef_views + intercept_views, list(coefs) + list(intercepts)
+        for view, array in zip(views, arrays, strict=True):
             array = np.asarray(array)
             if array.shape != view.shape:
                 raise ValueError(
@@ -84,7 +96,8 @@ class NetworkLayout:
         ):
             return False
         expected_coefs, expected_intercepts = self.unpack(base)
-        for got, expected in zip(list(coefs) + list(intercepts), expected_coefs + expected_intercepts):
+        got_arrays = list(coefs) + list(intercepts)
+        for got, expected in zip(got_arrays, expected_coefs + expected_intercepts, strict=True):
             if (
                 not isinstance(got, np.ndarray)
                 or got.shape != expected.shape

@@ -1,1 +1,3 @@
-__version__ = "0.1.0"
+"""The bpnet version, recorded in every fitted model."""
+
+__version__ = "0.2.0.dev0"

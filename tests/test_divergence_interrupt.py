@@ -27,8 +27,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
 import bpnet._base
+import bpnet._training
 from bpnet import BPClassifier, BPRegressor
-from bpnet._base import KernelInput
+from bpnet._data import KernelInput
 from bpnet._kernels import loss_gradient
 from bpnet._losses import loss_function
 from bpnet._kernels import predict as predict_kernel
@@ -187,7 +188,7 @@ def interrupting_train_epoch(monkeypatch, at_call, where):
     where="after": the kernel finishes, and the KeyboardInterrupt arrives while Python
     records the epoch.
     """
-    real = bpnet._base.train_epoch
+    real = bpnet._training.train_epoch
     calls = {"n": 0}
 
     def fake(*args):
@@ -202,7 +203,7 @@ def interrupting_train_epoch(monkeypatch, at_call, where):
             return {**result, "status": EpochStatus.INTERRUPTED}
         return _RaisesOnLossSum(result)
 
-    monkeypatch.setattr(bpnet._base, "train_epoch", fake)
+    monkeypatch.setattr(bpnet._training, "train_epoch", fake)
     return calls
 
 
@@ -279,7 +280,7 @@ def test_interrupted_lbfgs_keeps_its_last_iterate(monkeypatch, Estimator):
     which is the result of a run stopped at that many iterations."""
     X, y = regression_data() if Estimator is BPRegressor else classification_data(n_classes=3)
     params = dict(hidden_layer_sizes=(7,), solver="lbfgs", max_iter=200, random_state=0)
-    real = bpnet._base.loss_gradient
+    real = bpnet._training.loss_gradient
     calls = {"n": 0}
 
     def fake(*args, **kwargs):
@@ -288,7 +289,7 @@ def test_interrupted_lbfgs_keeps_its_last_iterate(monkeypatch, Estimator):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(bpnet._base, "loss_gradient", fake)
+    monkeypatch.setattr(bpnet._training, "loss_gradient", fake)
     est = Estimator(**params)
     assert len(_fit_recording(est, X, y)) == 1
     assert calls["n"] == 12

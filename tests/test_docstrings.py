@@ -38,4 +38,5 @@ def test_methods_have_numpydoc_sections(Estimator, method):
 
 
 def test_version_is_exported():
-    assert re.fullmatch(r"\d+\.\d+\.\d+", bpnet.__version__)
+    # A release, or the development version before it (PEP 440's ".devN").
+    assert re.fullmatch(r"\d+\.\d+\.\d+(\.dev\d+)?", bpnet.__version__)

@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from bpnet import _kernels
-from bpnet._base import KernelInput
+from bpnet._data import KernelInput
 
 from . import _reference as ref
 

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 from numpy.testing import assert_allclose
 
 from bpnet import _blas, _kernels, _sgd_fast, _team
-from bpnet._base import KernelInput
+from bpnet._data import KernelInput
 
 from . import _reference as ref
 

@@ -31,7 +31,7 @@ import pytest
 import scipy.sparse as sp
 
 from bpnet import BPClassifier, BPRegressor
-from bpnet._base import KernelInput
+from bpnet._data import KernelInput
 from bpnet._kernels import loss_function, loss_gradient
 from bpnet._kernels import predict as predict_kernel
 from bpnet._layout import NetworkLayout

@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import MinMaxScaler, scale
 from sklearn.utils.validation import check_is_fitted
 
-import bpnet._base
+import bpnet._training
 from bpnet import BPClassifier, BPRegressor
 
 from ._helpers import ACTIVATIONS, ESTIMATORS, MLP_OF
@@ -357,6 +357,53 @@ def test_convergence_warning_lbfgs(Estimator):
     assert est.n_iter_ == 3
 
 
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_loss_is_a_numpy_float64_as_in_mlp(Estimator, solver, dtype):
+    """loss_ is a NumPy float64, as MLP's, whatever the solver and the input's dtype."""
+    X = X_IRIS.astype(dtype)
+    params = dict(solver=solver, hidden_layer_sizes=5, max_iter=5, random_state=0)
+    ours = _quiet_fit(Estimator(**params), X, Y_IRIS)
+    theirs = _quiet_fit(MLP_OF[Estimator](**params), X, Y_IRIS)
+    assert type(theirs.loss_) is np.float64
+    assert type(ours.loss_) is np.float64
+    if solver != "lbfgs":
+        assert ours.loss_ == ours.loss_curve_[-1]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ours.partial_fit(X, Y_IRIS)
+        assert type(ours.loss_) is np.float64
+
+
+def test_loss_is_a_numpy_float64_after_divergence_or_interruption(monkeypatch):
+    reg = BPRegressor(
+        hidden_layer_sizes=100, activation="identity", solver="sgd", learning_rate_init=1,
+        max_iter=20, early_stopping=True, random_state=0,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X_IRIS, Y_IRIS)
+    assert np.isnan(reg.loss_) and type(reg.loss_) is np.float64
+
+    # L-BFGS interrupted in its first evaluation: the loss of the initial weights.
+    real_loss_gradient = bpnet._training.loss_gradient
+    calls = []
+
+    def interrupted_first_call(*args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return real_loss_gradient(*args)
+
+    monkeypatch.setattr(bpnet._training, "loss_gradient", interrupted_first_call)
+    reg = BPRegressor(hidden_layer_sizes=5, solver="lbfgs", random_state=0)
+    with pytest.warns(UserWarning, match="Training interrupted by user."):
+        reg.fit(X_IRIS, Y_IRIS)
+    assert reg.n_iter_ == 0 and np.isfinite(reg.loss_) and type(reg.loss_) is np.float64
+
+
 # --- interruption and divergence ---------------------------------------------------------
 
 
@@ -364,7 +411,7 @@ def test_convergence_warning_lbfgs(Estimator):
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 def test_keyboard_interrupt_keeps_the_model(Estimator, solver, monkeypatch):
     """Ctrl-C during the third epoch warns and leaves the model of the two finished ones."""
-    real_train_epoch = bpnet._base.train_epoch
+    real_train_epoch = bpnet._training.train_epoch
     calls = []
 
     def interrupted_on_third_epoch(*args, **kwargs):
@@ -374,7 +421,7 @@ def test_keyboard_interrupt_keeps_the_model(Estimator, solver, monkeypatch):
         return real_train_epoch(*args, **kwargs)
 
     params = dict(solver=solver, hidden_layer_sizes=5, random_state=0, batch_size=32)
-    monkeypatch.setattr(bpnet._base, "train_epoch", interrupted_on_third_epoch)
+    monkeypatch.setattr(bpnet._training, "train_epoch", interrupted_on_third_epoch)
     est = Estimator(max_iter=10, **params)
     with pytest.warns(UserWarning, match="Training interrupted by user."):
         est.fit(X_IRIS, Y_IRIS)

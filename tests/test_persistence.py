@@ -40,12 +40,13 @@ def _joblib(est):
 
 
 # Every type a bpnet estimator's skops file may hold that skops does not trust by
-# default: the estimators themselves and the stochastic solvers' optimizer state. Any
-# other type appearing here would be a change to review before trusting it.
+# default: the estimators themselves and the stochastic solvers' optimizers. Any other
+# type appearing here would be a change to review before trusting it.
 EXPECTED_UNTRUSTED = {
     "bpnet._classes.BPClassifier",
     "bpnet._classes.BPRegressor",
-    "bpnet._base._OptimizerState",
+    "bpnet._optimizers.SGD",
+    "bpnet._optimizers.Adam",
 }
 
 

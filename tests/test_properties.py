@@ -14,7 +14,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
 from bpnet import BPClassifier, BPRegressor
-from bpnet._base import KernelInput
+from bpnet._data import KernelInput
 from bpnet._kernels import loss_function, loss_gradient
 from bpnet._kernels import predict as predict_kernel
 from bpnet._layout import NetworkLayout

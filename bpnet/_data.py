@@ -1,0 +1,77 @@
+"""The dense or CSR input the Cython kernels read, with a flag saying which it is."""
+
+import numpy as np
+import scipy.sparse as sp
+
+
+class KernelInput:
+    """X, Y and sample weights in the form the Cython kernels read.
+
+    Dense X is kept C-contiguous (copied once only if it is not); CSC input becomes CSR.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        The input rows.
+
+    Y : ndarray of shape (n_samples, n_outputs), default=None
+        The targets, when the input is for training.
+
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Per-row weights; None means unit weights.
+
+    dtype : dtype, default=None
+        The floating dtype the kernels compute in; X's own dtype when None.
+
+    Attributes
+    ----------
+    sparse : bool
+        Whether X is held as the CSR arrays ``data``, ``indices`` and ``indptr`` (then
+        ``dense`` has no rows) rather than as the matrix ``dense`` (then the CSR arrays
+        are empty).
+
+    n_samples : int
+        Number of rows of X.
+    """
+
+    def __init__(self, X, Y=None, sample_weight=None, dtype=None):
+        dtype = np.dtype(dtype if dtype is not None else X.dtype)
+        self.sparse = sp.issparse(X)
+        self.n_samples = X.shape[0]
+        if self.sparse:
+            self._set_csr(X.tocsr(), dtype)
+        else:
+            self.dense = np.ascontiguousarray(X, dtype=dtype)
+            self.data = np.empty(0, dtype=dtype)
+            self.indices = self.indptr = np.empty(0, dtype=np.int32)
+        self.Y = None if Y is None else np.ascontiguousarray(Y, dtype=dtype)
+        if sample_weight is None:
+            self.sample_weight = np.empty(0, dtype=dtype)
+        else:
+            self.sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
+
+    def _set_csr(self, X, dtype):
+        if X.indptr[-1] > np.iinfo(np.int32).max:
+            raise ValueError(
+                "sparse X has more than 2**31 - 1 stored values; bpnet's CSR kernels "
+                "use 32-bit indices"
+            )
+        self.dense = np.empty((0, X.shape[1]), dtype=dtype)
+        self.data = np.ascontiguousarray(X.data, dtype=dtype)
+        self.indices = np.ascontiguousarray(X.indices, dtype=np.int32)
+        self.indptr = np.ascontiguousarray(X.indptr, dtype=np.int32)
+        self._csr = X
+
+    @property
+    def x_args(self):
+        """The X arguments of the kernels: ``(sparse, dense, data, indices, indptr)``.
+
+        The flag says which form the kernels read: the dense matrix (the CSR arrays are
+        then empty) or the CSR arrays (the dense matrix then has no rows, only the
+        width). This is the one place that spells their X arguments out.
+        """
+        return self.sparse, self.dense, self.data, self.indices, self.indptr
+
+    def rows(self, indices):
+        """X restricted to some rows, in the original (dense or CSR) form."""
+        return self._csr[indices] if self.sparse else self.dense[indices]
