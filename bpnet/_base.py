@@ -186,9 +186,7 @@ class BaseBP(BaseEstimator, ABC):
         """The NetworkLayout for ``layer_units``, by default the fitted network's."""
         if layer_units is None:
             layer_units = self._fitted_units()
-        return NetworkLayout.with_activations(
-            layer_units, self.activation, self.out_activation_
-        )
+        return NetworkLayout.with_activations(layer_units, self.activation, self.out_activation_)
 
     def _initialize(self, Y, layer_units, dtype, rng):
         """Set up a fresh network: attributes, Glorot-uniform weights, solver records."""
@@ -301,8 +299,7 @@ class BaseBP(BaseEstimator, ABC):
                 "The validation set is too small. Increase 'validation_fraction' or the "
                 f"size of your dataset: validation_fraction={self.validation_fraction} of "
                 f"{data.n_samples} samples gives {n_val} validation sample(s), and early "
-                f"stopping needs at least {needed}"
-                + (" (one per class)." if needed > 2 else ".")
+                f"stopping needs at least {needed}" + (" (one per class)." if needed > 2 else ".")
             )
         train_idx, val_idx = train_test_split(
             np.arange(data.n_samples),
@@ -352,9 +349,7 @@ class BaseBP(BaseEstimator, ABC):
         out = np.empty((data.n_samples, layout.layer_units[-1]), dtype=params.dtype)
 
         def predict_rows(start, stop):
-            predict_kernel(
-                layout.table, params, *data.x_args, out, PREDICT_CHUNK_ROWS, start, stop
-            )
+            predict_kernel(layout.table, params, *data.x_args, out, PREDICT_CHUNK_ROWS, start, stop)
 
         # Rows are shared among the cores, each running single-threaded BLAS: for the
         # small layers typical here that scales better than threads inside each product.

@@ -603,4 +603,3 @@ class BPRegressor(RegressorMixin, BaseBP):
             The updated estimator.
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
-

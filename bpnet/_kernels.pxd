@@ -59,7 +59,7 @@ cdef LayerBuffers no_buffers() noexcept nogil
 cdef bint any_needs_preactivation(const Layer* layers, Py_ssize_t n_layers) noexcept nogil
 
 cdef floating* layer_output(const Layer* layers, Py_ssize_t index, floating* acts,
-                           Py_ssize_t n_rows, Py_ssize_t row) noexcept nogil
+                            Py_ssize_t n_rows, Py_ssize_t row) noexcept nogil
 
 cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floating* params,
                           RowBlock block, Py_ssize_t batch_rows, Py_ssize_t row_offset,

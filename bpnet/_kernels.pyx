@@ -23,8 +23,11 @@ from ._losses cimport LossFunction, N_LOSSES, add_loss_terms, loss_and_delta, lo
 from ._numpy_math cimport numpy_sum
 from ._random cimport row_key, unit_bits, unit_pair_bits
 
-from ._activations import ACTIVATION_CODES  # noqa: F401  (the kernels' activation names)
-from ._losses import LOSS_CODES, loss_function  # noqa: F401  (and their loss names)
+# The names the kernels' Python entries take, re-exported for their callers.
+from ._activations import ACTIVATION_CODES
+from ._losses import LOSS_CODES, loss_function
+
+__all__ = ["ACTIVATION_CODES", "LOSS_CODES", "loss_function", "predict", "loss_gradient"]
 
 # Columns of the layer table that Python builds (see bpnet/_layout.py).
 LAYER_TABLE_COLUMNS = ("fan_in", "fan_out", "coef_offset", "intercept_offset", "activation")
@@ -147,7 +150,7 @@ cdef void forward_layer_csr(const Layer* layer, const floating* params, RowBlock
 
 
 cdef floating* layer_output(const Layer* layers, Py_ssize_t index, floating* acts,
-                           Py_ssize_t n_rows, Py_ssize_t row) noexcept nogil:
+                            Py_ssize_t n_rows, Py_ssize_t row) noexcept nogil:
     """Where layer `index` keeps row `row` of its (n_rows, fan_out) block inside a
     batch-wide buffer.
 
@@ -220,12 +223,12 @@ cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floati
                           const LayerBuffers* buffers) noexcept nogil:
     """Run every layer on the block's rows, rows row_offset... of a batch of batch_rows.
 
-    Layer l's outputs land in rows row_offset...row_offset+block.n_rows-1 of its block
-    layer_output(layers, l, acts, batch_rows, 0), so that several blocks of one batch can
+    Layer i's outputs land in rows row_offset...row_offset+block.n_rows-1 of its block
+    layer_output(layers, i, acts, batch_rows, 0), so that several blocks of one batch can
     run separately (and at the same time) and leave the batch's activations behind.
     Hidden layers with a dropout rate also leave their masks and dropped outputs.
     """
-    cdef Py_ssize_t l, n_rows = block.n_rows
+    cdef Py_ssize_t layer_index, n_rows = block.n_rows
     cdef floating* acts = <floating*> buffers.acts
     cdef floating* out = layer_output(layers, 0, acts, batch_rows, row_offset)
     cdef floating* pre_base = <floating*> buffers.pre
@@ -235,13 +238,15 @@ cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floati
                       buffers.numpy_order)
     else:
         forward_layer_csr(&layers[0], params, block, out, pre, buffers.numpy_order)
-    for l in range(1, n_layers):
-        if has_dropout(buffers, l - 1):
-            apply_dropout(layers, l - 1, buffers, acts, batch_rows, row_offset, n_rows)
-        forward_layer(&layers[l], params,
-                      next_layer_inputs(layers, l - 1, buffers, acts, batch_rows, row_offset),
-                      n_rows, layer_output(layers, l, acts, batch_rows, row_offset),
-                      preactivation_rows(layers, l, pre_base, batch_rows, row_offset),
+    for layer_index in range(1, n_layers):
+        if has_dropout(buffers, layer_index - 1):
+            apply_dropout(layers, layer_index - 1, buffers, acts, batch_rows, row_offset,
+                          n_rows)
+        forward_layer(&layers[layer_index], params,
+                      next_layer_inputs(layers, layer_index - 1, buffers, acts, batch_rows,
+                                        row_offset),
+                      n_rows, layer_output(layers, layer_index, acts, batch_rows, row_offset),
+                      preactivation_rows(layers, layer_index, pre_base, batch_rows, row_offset),
                       buffers.numpy_order)
 
 
@@ -333,7 +338,7 @@ cdef double forward_and_deltas(const Layer* layers, Py_ssize_t n_layers,
     only, so blocks of one batch can run at the same time. Returns the weighted loss
     summed over the block's rows.
     """
-    cdef Py_ssize_t l, n_rows = block.n_rows, last = n_layers - 1
+    cdef Py_ssize_t layer_index, n_rows = block.n_rows, last = n_layers - 1
     cdef double data_loss
     cdef floating* acts = <floating*> buffers.acts
     cdef floating* deltas = <floating*> buffers.deltas
@@ -344,16 +349,16 @@ cdef double forward_and_deltas(const Layer* layers, Py_ssize_t n_layers,
     delta = layer_output(layers, last, deltas, batch_rows, row_offset)
     data_loss = loss_and_delta(loss, layer_output(layers, last, acts, batch_rows, row_offset),
                                y, sample_weight, n_rows, layers[last].fan_out, delta)
-    for l in range(last, 0, -1):
-        previous_delta = layer_output(layers, l - 1, deltas, batch_rows, row_offset)
+    for layer_index in range(last, 0, -1):
+        previous_delta = layer_output(layers, layer_index - 1, deltas, batch_rows, row_offset)
         previous_mask = NULL
-        if has_dropout(buffers, l - 1):
-            previous_mask = layer_output(layers, l - 1, <floating*> buffers.mask, batch_rows,
-                                         row_offset)
-        backprop_delta(&layers[l], params, delta, n_rows, &layers[l - 1],
-                       layer_output(layers, l - 1, acts, batch_rows, row_offset),
-                       preactivation_rows(layers, l - 1, <floating*> buffers.pre, batch_rows,
-                                          row_offset),
+        if has_dropout(buffers, layer_index - 1):
+            previous_mask = layer_output(layers, layer_index - 1, <floating*> buffers.mask,
+                                         batch_rows, row_offset)
+        backprop_delta(&layers[layer_index], params, delta, n_rows, &layers[layer_index - 1],
+                       layer_output(layers, layer_index - 1, acts, batch_rows, row_offset),
+                       preactivation_rows(layers, layer_index - 1, <floating*> buffers.pre,
+                                          batch_rows, row_offset),
                        previous_mask, previous_delta, buffers.numpy_order)
         delta = previous_delta
     return data_loss
@@ -380,14 +385,15 @@ cdef double forward_backward(const Layer* layers, Py_ssize_t n_layers, const Los
     `grads`, or adds it when `accumulate`; returns the weighted loss summed over rows.
     The L2 term and the division by the weight sum are the caller's.
     """
-    cdef Py_ssize_t l, n_rows = block.n_rows
+    cdef Py_ssize_t layer_index, n_rows = block.n_rows
     cdef double data_loss = forward_and_deltas(layers, n_layers, loss, params, block, n_rows,
                                                0, y, sample_weight, buffers)
-    for l in range(n_layers):
-        layer_gradient(&layers[l], layer_inputs(layers, l, block, buffers,
-                                                <floating*> buffers.acts),
-                       layer_output(layers, l, <floating*> buffers.deltas, n_rows, 0), grads,
-                       0, layers[l].fan_in, True, accumulate, buffers.numpy_order)
+    for layer_index in range(n_layers):
+        layer_gradient(&layers[layer_index],
+                       layer_inputs(layers, layer_index, block, buffers, <floating*> buffers.acts),
+                       layer_output(layers, layer_index, <floating*> buffers.deltas, n_rows, 0),
+                       grads, 0, layers[layer_index].fan_in, True, accumulate,
+                       buffers.numpy_order)
     return data_loss
 
 
@@ -408,9 +414,9 @@ cdef LayerBuffers no_buffers() noexcept nogil:
 
 
 cdef bint any_needs_preactivation(const Layer* layers, Py_ssize_t n_layers) noexcept nogil:
-    cdef Py_ssize_t l
-    for l in range(n_layers):
-        if needs_preactivation(layers[l].activation):
+    cdef Py_ssize_t layer_index
+    for layer_index in range(n_layers):
+        if needs_preactivation(layers[layer_index].activation):
             return True
     return False
 
@@ -568,7 +574,7 @@ def loss_gradient(const Py_ssize_t[:, ::1] layer_table, LossFunction loss, doubl
     cdef LayerBuffers buffers = no_buffers()
     cdef const floating* sw = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
     cdef double weight_sum, sq_norm = 0.0, value
-    cdef Py_ssize_t start, stop, i, l
+    cdef Py_ssize_t start, stop, i, layer_index
     cdef RowBlock block
     cdef bint interrupted = False
     with nogil:
@@ -590,10 +596,12 @@ def loss_gradient(const Py_ssize_t[:, ::1] layer_table, LossFunction loss, doubl
             start = stop
             interrupted = signal_pending()
         weight_sum = numpy_sum(sw, n_rows, 1) if sw != NULL else <double> n_rows
-        for l in range(n_layers):
-            sq_norm = sq_norm + dot(<int> (layers[l].fan_in * layers[l].fan_out),
-                                    &params[layers[l].coef_offset],
-                                    &params[layers[l].coef_offset])
+        for layer_index in range(n_layers):
+            # np.dot(s, s) per layer, as MLP adds the L2 term.
+            sq_norm = sq_norm + dot(<int> (layers[layer_index].fan_in
+                                           * layers[layer_index].fan_out),
+                                    &params[layers[layer_index].coef_offset],
+                                    &params[layers[layer_index].coef_offset])
         value = loss_from_sums(&loss, &column_sums[0], n_out, weight_sum)
         value = value + ((0.5 * alpha) * sq_norm) / weight_sum
         for i in range(n_coefs):

@@ -192,15 +192,15 @@ cdef Py_ssize_t plan_param_blocks(const Layer* layers, Py_ssize_t n_layers,
     one, at most one per coefficient row) and is cut into equal runs of rows; its
     intercepts go with its first block. `blocks` must hold n_layers * target entries.
     """
-    cdef Py_ssize_t l, j, k, count = 0, total = 0, fan_in
-    for l in range(n_layers):
-        total += layers[l].fan_in * layers[l].fan_out
-    for l in range(n_layers):
-        fan_in = layers[l].fan_in
-        k = (2 * target * fan_in * layers[l].fan_out + total) // (2 * total)  # rounded
+    cdef Py_ssize_t layer_index, j, k, count = 0, total = 0, fan_in
+    for layer_index in range(n_layers):
+        total += layers[layer_index].fan_in * layers[layer_index].fan_out
+    for layer_index in range(n_layers):
+        fan_in = layers[layer_index].fan_in
+        k = (2 * target * fan_in * layers[layer_index].fan_out + total) // (2 * total)  # rounded
         k = max(1, min(k, fan_in, target))
         for j in range(k):
-            blocks[count].layer = l
+            blocks[count].layer = layer_index
             blocks[count].in_start = fan_in * j // k
             blocks[count].in_stop = fan_in * (j + 1) // k
             blocks[count].intercepts = j == 0
@@ -546,18 +546,18 @@ cdef check_epoch_arguments(const Py_ssize_t[:, ::1] layer_table, bint sparse,
 
 cdef bint check_dropout(const double[::1] dropout, Py_ssize_t n_layers) except -1:
     """Whether any layer drops units; the rates must be in [0, 1), the output's 0."""
-    cdef Py_ssize_t l
+    cdef Py_ssize_t layer_index
     if dropout is None or dropout.shape[0] == 0:
         return False
     if dropout.shape[0] != n_layers:
         raise ValueError("dropout must hold one rate per layer")
-    for l in range(n_layers):
-        if not 0 <= dropout[l] < 1:
-            raise ValueError(f"dropout rates must be in [0, 1), got {dropout[l]}")
+    for layer_index in range(n_layers):
+        if not 0 <= dropout[layer_index] < 1:
+            raise ValueError(f"dropout rates must be in [0, 1), got {dropout[layer_index]}")
     if dropout[n_layers - 1] != 0:
         raise ValueError("the output layer cannot drop units")
-    for l in range(n_layers):
-        if dropout[l] > 0:
+    for layer_index in range(n_layers):
+        if dropout[layer_index] > 0:
             return True
     return False
 

@@ -179,7 +179,6 @@ def row_parallel(function, n_rows, min_rows_per_task):
         future.result()
 
 
-
 # --- the epoch's own thread team -----------------------------------------------------
 # Minibatch training does not rely on threads inside BLAS: train_epoch cuts each batch
 # into blocks (rows for the forward and backward passes, parameters for the gradient and
@@ -211,6 +210,7 @@ _requested_threads = os.environ.get("BPNET_NUM_THREADS", "")
 
 _team_lock = threading.Lock()
 _team_threads_in_use = 0
+
 
 def epoch_blocks(batch_size, layer_units):
     """How train_epoch cuts a batch: ``{"n_row_blocks": ..., "n_param_blocks": ...}``.

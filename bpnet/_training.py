@@ -42,9 +42,7 @@ class _TrainingSnapshot:
         self.estimator, self.params, self.optimizer = estimator, params, optimizer
         self.saved_params = np.empty_like(params)
         self.saved_optimizer = optimizer.snapshot()
-        self.saved_best_params = (
-            np.empty_like(estimator._best_params) if keep_best_params else None
-        )
+        self.saved_best_params = np.empty_like(estimator._best_params) if keep_best_params else None
         self.records = {}
         self.curve_lengths = {}
         self.saved = False

@@ -16,8 +16,10 @@ ACTIVATIONS = {
     "tanh": np.tanh,
     "relu": lambda z: np.maximum(z, 0),
     "exp": np.exp,
-    "softmax": lambda z: np.exp(z - z.max(axis=1, keepdims=True))
-    / np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True),
+    "softmax": lambda z: (
+        np.exp(z - z.max(axis=1, keepdims=True))
+        / np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)
+    ),
     "leaky_relu": lambda z: np.where(z < 0, 0.01 * z, z),
     "elu": lambda z: np.where(z < 0, np.expm1(np.minimum(z, 0)), z),
     "gelu": lambda z: 0.5 * z * (1 + erf(z / np.sqrt(2))),
@@ -33,7 +35,9 @@ DERIVATIVES_FROM_Z = {
     "relu": lambda z: (z > 0).astype(z.dtype),
     "leaky_relu": lambda z: np.where(z > 0, 1.0, 0.01),
     "elu": lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0))),
-    "gelu": lambda z: 0.5 * (1 + erf(z / np.sqrt(2))) + z * np.exp(-0.5 * z**2) / np.sqrt(2 * np.pi),
+    "gelu": lambda z: (
+        0.5 * (1 + erf(z / np.sqrt(2))) + z * np.exp(-0.5 * z**2) / np.sqrt(2 * np.pi)
+    ),
     "silu": lambda z: expit(z) * (1 + z * (1 - expit(z))),
 }
 
@@ -93,7 +97,11 @@ def output_delta(loss, prob, y, huber_threshold=1.0, quantile=0.5):
 def make_layout(layer_units, hidden_activation, loss):
     """A layout with one hidden activation name for all hidden layers, or a list of them."""
     n_layers = len(layer_units) - 1
-    hidden = [hidden_activation] * (n_layers - 1) if isinstance(hidden_activation, str) else list(hidden_activation)
+    hidden = (
+        [hidden_activation] * (n_layers - 1)
+        if isinstance(hidden_activation, str)
+        else list(hidden_activation)
+    )
     return NetworkLayout(layer_units, hidden + [OUTPUT_FOR_LOSS[loss]])
 
 
@@ -101,7 +109,11 @@ def forward(layout, params, X, masks=None):
     """Outputs of every layer (after dropout, where ``masks`` gives a layer's mask), and
     every layer's z, as two lists."""
     coefs, intercepts = layout.unpack(np.asarray(params, dtype=np.float64))
-    outputs, zs, a = [], [], np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
+    outputs, zs, a = (
+        [],
+        [],
+        np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64),
+    )
     for layer, (coef, intercept, name) in enumerate(zip(coefs, intercepts, layout.activations)):
         z = a @ coef + intercept
         a = ACTIVATIONS[name](z)
@@ -112,7 +124,9 @@ def forward(layout, params, X, masks=None):
     return outputs, zs
 
 
-def loss_and_gradient(layout, loss, alpha, params, X, Y, sample_weight=None, masks=None, **loss_params):
+def loss_and_gradient(
+    layout, loss, alpha, params, X, Y, sample_weight=None, masks=None, **loss_params
+):
     """Full-batch loss and gradient, as bpnet._kernels.loss_gradient defines them.
 
     ``masks``: dropout's per-layer masks (None for a layer without dropout), as
@@ -120,7 +134,11 @@ def loss_and_gradient(layout, loss, alpha, params, X, Y, sample_weight=None, mas
     """
     X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
-    w = np.ones(len(X)) if sample_weight is None or len(sample_weight) == 0 else np.asarray(sample_weight, np.float64)
+    w = (
+        np.ones(len(X))
+        if sample_weight is None or len(sample_weight) == 0
+        else np.asarray(sample_weight, np.float64)
+    )
     params = np.asarray(params, dtype=np.float64)
     coefs, _ = layout.unpack(params)
     outputs, zs = forward(layout, params, X, masks)
@@ -137,7 +155,9 @@ def loss_and_gradient(layout, loss, alpha, params, X, Y, sample_weight=None, mas
         grad_intercepts[layer][...] = delta.sum(axis=0) / weight_sum
         if layer > 0:
             below = layer - 1
-            delta = (delta @ coefs[layer].T) * DERIVATIVES_FROM_Z[layout.activations[below]](zs[below])
+            delta = (delta @ coefs[layer].T) * DERIVATIVES_FROM_Z[layout.activations[below]](
+                zs[below]
+            )
             if masks is not None and masks[below] is not None:
                 delta = delta * masks[below]
     return value, grad
@@ -151,13 +171,28 @@ def dropout_masks(layout, rates, seed, epoch, rows):
     masks, unit_start = [], 0
     for units, rate in zip(layout.layer_units[1:], rates):
         rows_ = np.ascontiguousarray(rows, dtype=np.intp)
-        masks.append(dropout_mask_py(seed, epoch, rows_, unit_start, units, rate) if rate > 0 else None)
+        masks.append(
+            dropout_mask_py(seed, epoch, rows_, unit_start, units, rate) if rate > 0 else None
+        )
         unit_start += units
     return masks
 
 
-def sgd_epoch(layout, loss, alpha, params, X, Y, sample_weight, order, batch_size, optimizer,
-              dropout=None, max_grad_norm=None, **loss_params):
+def sgd_epoch(
+    layout,
+    loss,
+    alpha,
+    params,
+    X,
+    Y,
+    sample_weight,
+    order,
+    batch_size,
+    optimizer,
+    dropout=None,
+    max_grad_norm=None,
+    **loss_params,
+):
     """One epoch of minibatch training; returns the loss sum and the new parameters.
 
     `optimizer` is a dict: solver ('sgd' or 'adam'), learning_rate, momentum, nesterov,
@@ -170,8 +205,14 @@ def sgd_epoch(layout, loss, alpha, params, X, Y, sample_weight, order, batch_siz
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         w = None if sample_weight is None or len(sample_weight) == 0 else sample_weight[rows]
-        masks = None if dropout is None else dropout_masks(layout, dropout["rates"], dropout["seed"], dropout["epoch"], rows)
-        value, grad = loss_and_gradient(layout, loss, alpha, params, X[rows], Y[rows], w, masks, **loss_params)
+        masks = (
+            None
+            if dropout is None
+            else dropout_masks(layout, dropout["rates"], dropout["seed"], dropout["epoch"], rows)
+        )
+        value, grad = loss_and_gradient(
+            layout, loss, alpha, params, X[rows], Y[rows], w, masks, **loss_params
+        )
         if max_grad_norm is not None:
             norm = np.linalg.norm(grad)
             if norm > max_grad_norm:
@@ -181,7 +222,9 @@ def sgd_epoch(layout, loss, alpha, params, X, Y, sample_weight, order, batch_siz
         if optimizer["solver"] == "sgd":
             velocity = optimizer["momentum"] * optimizer["velocity"] - lr * grad
             optimizer["velocity"] = velocity
-            step = optimizer["momentum"] * velocity - lr * grad if optimizer["nesterov"] else velocity
+            step = (
+                optimizer["momentum"] * velocity - lr * grad if optimizer["nesterov"] else velocity
+            )
         else:
             optimizer["t"] += 1
             t, b1, b2 = optimizer["t"], optimizer["beta_1"], optimizer["beta_2"]

@@ -122,8 +122,9 @@ def test_partial_fit_rejects_nan_X(Estimator):
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_length_mismatch(Estimator):
     X, y = data_for(Estimator)
-    with unchanged(X, y), pytest.raises(
-        ValueError, match=rf"inconsistent numbers of samples: \[{N}, {N - 1}\]"
+    with (
+        unchanged(X, y),
+        pytest.raises(ValueError, match=rf"inconsistent numbers of samples: \[{N}, {N - 1}\]"),
     ):
         small(Estimator).fit(X, y[:-1])
 
@@ -334,8 +335,9 @@ def test_partial_fit_with_wrong_feature_count(Estimator):
 def test_partial_fit_needs_classes_on_first_call():
     X, y = classification_data(N, D)
     est = small(BPClassifier)
-    with unchanged(X, y), pytest.raises(
-        ValueError, match="classes must be passed on the first call to partial_fit"
+    with (
+        unchanged(X, y),
+        pytest.raises(ValueError, match="classes must be passed on the first call to partial_fit"),
     ):
         est.partial_fit(X, y)
     assert not hasattr(est, "coefs_")

@@ -44,7 +44,7 @@ def _run_in_threads(work, n_threads=N_THREADS):
         try:
             barrier.wait(timeout=60)
             results[i] = work(i)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=target, args=(i,)) for i in range(n_threads)]

@@ -31,9 +31,9 @@ import bpnet._training
 from bpnet import BPClassifier, BPRegressor
 from bpnet._data import KernelInput
 from bpnet._kernels import loss_gradient
-from bpnet._losses import loss_function
 from bpnet._kernels import predict as predict_kernel
 from bpnet._layout import NetworkLayout
+from bpnet._losses import loss_function
 from bpnet._sgd_fast import EpochStatus
 
 from ._helpers import (
@@ -430,7 +430,7 @@ def test_sigint_during_fit_returns_a_fitted_estimator():
     assert child.returncode == 0, stderr
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
     assert result_line is not None and result_line.startswith("RESULT "), (result_line, stderr)
-    result = json.loads(result_line[len("RESULT "):])
+    result = json.loads(result_line[len("RESULT ") :])
 
     assert ["UserWarning", INTERRUPT_WARNING] in result["warnings"]
     assert result["n_iter"] >= 1
@@ -539,7 +539,7 @@ def test_log_loss_with_extreme_logits_is_finite(dtype, output, loss):
     per_output = -np.log(np.finfo(dtype).eps)
     assert 0 < value <= 3 * per_output * (1 + 1e-6)
     # The intercept gradient is the mean of (p - y): each entry lies in [-1, 1].
-    intercept_grad = grads[layout.n_coefs:]
+    intercept_grad = grads[layout.n_coefs :]
     assert np.isfinite(intercept_grad).all()
     assert (np.abs(intercept_grad) <= 1 + 1e-6).all()
 

@@ -25,8 +25,19 @@ def test_every_parameter_and_attribute_is_documented(Estimator):
     doc = Estimator.__doc__
     for name in inspect.signature(Estimator).parameters:
         assert re.search(rf"^    {name} : ", doc, re.M), f"{name} is not documented"
-    for attribute in ["loss_", "best_loss_", "loss_curve_", "validation_scores_", "coefs_",
-                      "intercepts_", "n_iter_", "n_layers_", "n_outputs_", "out_activation_", "t_"]:
+    for attribute in [
+        "loss_",
+        "best_loss_",
+        "loss_curve_",
+        "validation_scores_",
+        "coefs_",
+        "intercepts_",
+        "n_iter_",
+        "n_layers_",
+        "n_outputs_",
+        "out_activation_",
+        "t_",
+    ]:
         assert re.search(rf"^    {attribute} : ", doc, re.M), f"{attribute} is not documented"
 
 

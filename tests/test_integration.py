@@ -44,7 +44,9 @@ def test_clone_keeps_parameters_and_drops_fit():
     assert not hasattr(copy, "coefs_")
 
 
-@pytest.mark.parametrize("Estimator,data", [(BPClassifier, digits_multiclass), (BPRegressor, regression)])
+@pytest.mark.parametrize(
+    "Estimator,data", [(BPClassifier, digits_multiclass), (BPRegressor, regression)]
+)
 def test_pickle_round_trip(Estimator, data):
     X, y = data()
     est = Estimator(hidden_layer_sizes=(9,), max_iter=5, random_state=0).fit(X, y)
@@ -91,7 +93,9 @@ def test_randomized_search_regressor():
     assert search.best_score_ > 0.9
 
 
-@pytest.mark.parametrize("Estimator,data", [(BPClassifier, digits_multiclass), (BPRegressor, regression)])
+@pytest.mark.parametrize(
+    "Estimator,data", [(BPClassifier, digits_multiclass), (BPRegressor, regression)]
+)
 def test_metadata_routing_of_sample_weight(Estimator, data):
     X, y = data()
     weights = np.random.RandomState(0).uniform(0.1, 2.0, len(X))
@@ -113,7 +117,9 @@ def test_readme_quickstart_runs():
     namespace = {}
     exec(compile(snippets[0], "README.md", "exec"), namespace)
     assert namespace["model"].score(namespace["X_test"], namespace["y_test"]) > 0.9
-    assert_allclose(namespace["ours"][-1].loss_curve_, namespace["theirs"][-1].loss_curve_, rtol=1e-7)
+    assert_allclose(
+        namespace["ours"][-1].loss_curve_, namespace["theirs"][-1].loss_curve_, rtol=1e-7
+    )
 
 
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])

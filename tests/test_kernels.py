@@ -122,12 +122,16 @@ def test_log_loss_clips_extreme_probabilities(dtype):
     prob = np.array([[0.0, 1.0], [1.0, 0.0]], dtype=dtype)
     y = np.array([[1.0, 0.0], [1.0, 0.0]], dtype=dtype)
     delta = np.empty_like(prob)
-    total = _kernels.loss_and_delta_py(_kernels.loss_function("log_loss"), prob, y, np.empty(0, dtype), delta)
+    total = _kernels.loss_and_delta_py(
+        _kernels.loss_function("log_loss"), prob, y, np.empty(0, dtype), delta
+    )
     assert np.isfinite(total)
     close(total, -np.log(np.finfo(dtype).eps), dtype)
 
 
-def _network(dtype, hidden=(5, 4), loss="log_loss", activation="tanh", n_features=6, n_outputs=3, seed=5):
+def _network(
+    dtype, hidden=(5, 4), loss="log_loss", activation="tanh", n_features=6, n_outputs=3, seed=5
+):
     layout = ref.make_layout([n_features, *hidden, n_outputs], activation, loss)
     params = np.random.RandomState(seed).uniform(-0.7, 0.7, layout.n_params).astype(dtype)
     return layout, params
@@ -215,7 +219,9 @@ def _optimizer(solver, n_params, dtype):
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("team", TEAMS, ids=lambda t: "r{n_row_blocks}p{n_param_blocks}t{n_threads}".format(**t))
+@pytest.mark.parametrize(
+    "team", TEAMS, ids=lambda t: "r{n_row_blocks}p{n_param_blocks}t{n_threads}".format(**t)
+)
 def test_train_epoch_matches_reference(dtype, solver, sparse, weighted, team):
     rng = np.random.RandomState(9)
     layout, params = _network(dtype, activation="logistic")
@@ -404,7 +410,6 @@ def test_layer_tables_whose_weights_overlap_are_rejected():
     table = layout.table.copy()
     table[1, 2] = table[0, 2] + 1  # layer 1's coefficients start inside layer 0's
     with pytest.raises(ValueError, match="share parameters"):
-        _kernels.predict(table, params, *KernelInput(np.zeros((2, 6))).x_args,
-                         np.empty((2, 3)))
+        _kernels.predict(table, params, *KernelInput(np.zeros((2, 6))).x_args, np.empty((2, 3)))
     with pytest.raises(ValueError, match="at most"):
         _sgd_fast.param_blocks(layout.table, 2**62)

@@ -52,8 +52,9 @@ def _mlp_primed(layer_units, hidden, output, loss, alpha):
     if loss in ("log_loss", "binary_log_loss"):
         mlp = MLPClassifier(hidden_layer_sizes=layer_units[1:-1], activation=hidden, alpha=alpha)
     else:
-        mlp = MLPRegressor(hidden_layer_sizes=layer_units[1:-1], activation=hidden, alpha=alpha,
-                           loss=loss)
+        mlp = MLPRegressor(
+            hidden_layer_sizes=layer_units[1:-1], activation=hidden, alpha=alpha, loss=loss
+        )
     mlp.n_layers_ = len(layer_units)
     mlp.out_activation_ = output
     mlp.n_outputs_ = layer_units[-1]
@@ -74,16 +75,24 @@ def _mlp_loss_grad(mlp, layer_units, packed, X, Y, sample_weight):
     deltas = [None] * (len(layer_units) - 1)
     coef_grads = [np.empty((a, b)) for a, b in zip(layer_units[:-1], layer_units[1:])]
     intercept_grads = [np.empty(b) for b in layer_units[1:]]
-    return mlp._loss_grad_lbfgs(packed.copy(), X, Y, sample_weight, activations, deltas,
-                                coef_grads, intercept_grads)
+    return mlp._loss_grad_lbfgs(
+        packed.copy(), X, Y, sample_weight, activations, deltas, coef_grads, intercept_grads
+    )
 
 
 def _bpnet_loss_grad(layout, loss, alpha, packed, X, Y, sample_weight):
     data = KernelInput(X, Y, sample_weight)
     grads = np.empty_like(packed)
     value = _kernels.loss_gradient(
-        layout.table, _kernels.loss_function(loss), alpha, packed.copy(), *data.x_args, data.Y,
-        data.sample_weight, grads, layout.n_coefs,
+        layout.table,
+        _kernels.loss_function(loss),
+        alpha,
+        packed.copy(),
+        *data.x_args,
+        data.Y,
+        data.sample_weight,
+        grads,
+        layout.n_coefs,
     )
     return value, grads
 
@@ -91,7 +100,9 @@ def _bpnet_loss_grad(layout, loss, alpha, packed, X, Y, sample_weight):
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("output", sorted(OUTPUTS))
 @pytest.mark.parametrize("hidden", HIDDEN)
-@pytest.mark.parametrize("shape", [(100, 2, (10, 10)), (1024, 20, (50, 30))], ids=["small", "chunk"])
+@pytest.mark.parametrize(
+    "shape", [(100, 2, (10, 10)), (1024, 20, (50, 30))], ids=["small", "chunk"]
+)
 def test_loss_and_gradient_equal_mlps_to_the_bit(shape, hidden, output, weighted):
     n, n_features, hidden_sizes = shape
     out_activation, loss, k = OUTPUTS[output]
@@ -106,8 +117,9 @@ def test_loss_and_gradient_equal_mlps_to_the_bit(shape, hidden, output, weighted
     mlp = _mlp_primed(layer_units, hidden, out_activation, loss, alpha=0.3)
 
     with threadpool_limits(1):
-        expected_value, expected_grad = _mlp_loss_grad(mlp, layer_units, packed, X, Y,
-                                                       sample_weight)
+        expected_value, expected_grad = _mlp_loss_grad(
+            mlp, layer_units, packed, X, Y, sample_weight
+        )
         value, grad = _bpnet_loss_grad(layout, loss, 0.3, packed, X, Y, sample_weight)
 
     assert value == expected_value
@@ -120,8 +132,9 @@ def test_loss_and_gradient_equal_mlps_to_the_bit(shape, hidden, output, weighted
 
 def _plot_mlp_alpha_datasets():
     """The three data sets of scikit-learn's plot_mlp_alpha.py gallery example."""
-    X, y = make_classification(n_features=2, n_redundant=0, n_informative=2, random_state=0,
-                               n_clusters_per_class=1)
+    X, y = make_classification(
+        n_features=2, n_redundant=0, n_informative=2, random_state=0, n_clusters_per_class=1
+    )
     X += 2 * np.random.RandomState(2).uniform(size=X.shape)
     datasets = {
         "moons": make_moons(noise=0.3, random_state=0),
@@ -130,8 +143,9 @@ def _plot_mlp_alpha_datasets():
     }
     # As the example does: standardise, then train on 60% of the rows.
     return {
-        name: train_test_split(StandardScaler().fit_transform(X), y, test_size=0.4,
-                               random_state=42)[::2]
+        name: train_test_split(
+            StandardScaler().fit_transform(X), y, test_size=0.4, random_state=42
+        )[::2]
         for name, (X, y) in datasets.items()
     }
 
@@ -150,8 +164,14 @@ def _fit_both(ours, theirs, X, y):
 def test_converged_lbfgs_fits_are_mlps(dataset, alpha):
     """plot_mlp_alpha's fits: hundreds of iterations to convergence, the same model."""
     X, y = DATASETS[dataset]
-    settings = dict(solver="lbfgs", alpha=alpha, random_state=1, max_iter=2000,
-                    early_stopping=True, hidden_layer_sizes=[10, 10])
+    settings = dict(
+        solver="lbfgs",
+        alpha=alpha,
+        random_state=1,
+        max_iter=2000,
+        early_stopping=True,
+        hidden_layer_sizes=[10, 10],
+    )
     ours, theirs = _fit_both(BPClassifier(**settings), MLPClassifier(**settings), X, y)
     assert ours.n_iter_ == theirs.n_iter_
     assert ours.loss_ == theirs.loss_
@@ -169,8 +189,15 @@ def test_converged_lbfgs_regressions_are_mlps(activation, loss, n_outputs):
     y = (y - y.mean()) / y.std()
     if loss == "poisson":
         y = np.random.RandomState(0).poisson(np.exp(0.5 * y))
-    settings = dict(solver="lbfgs", activation=activation, loss=loss, alpha=1e-3,
-                    hidden_layer_sizes=(8, 6), max_iter=500, random_state=3)
+    settings = dict(
+        solver="lbfgs",
+        activation=activation,
+        loss=loss,
+        alpha=1e-3,
+        hidden_layer_sizes=(8, 6),
+        max_iter=500,
+        random_state=3,
+    )
     ours, theirs = _fit_both(BPRegressor(**settings), MLPRegressor(**settings), X, y)
     assert theirs.n_iter_ > 100  # a long run, where any drift would have shown
     assert ours.n_iter_ == theirs.n_iter_
@@ -179,10 +206,12 @@ def test_converged_lbfgs_regressions_are_mlps(activation, loss, n_outputs):
 
 
 def test_multiclass_lbfgs_fit_is_mlps():
-    X, y = make_classification(n_samples=200, n_features=6, n_informative=4, n_classes=4,
-                               random_state=0)
-    settings = dict(solver="lbfgs", activation="tanh", hidden_layer_sizes=(12,), max_iter=400,
-                    random_state=0)
+    X, y = make_classification(
+        n_samples=200, n_features=6, n_informative=4, n_classes=4, random_state=0
+    )
+    settings = dict(
+        solver="lbfgs", activation="tanh", hidden_layer_sizes=(12,), max_iter=400, random_state=0
+    )
     ours, theirs = _fit_both(BPClassifier(**settings), MLPClassifier(**settings), X, y)
     assert ours.n_iter_ == theirs.n_iter_
     for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):

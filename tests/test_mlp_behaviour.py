@@ -23,7 +23,6 @@ from bpnet import BPClassifier, BPRegressor
 from ._helpers import ACTIVATIONS, ESTIMATORS, MLP_OF
 
 
-
 def _digits(n_class, n_samples=200):
     X, y = load_digits(n_class=n_class, return_X_y=True)
     return MinMaxScaler().fit_transform(X[:n_samples]), y[:n_samples]
@@ -117,7 +116,11 @@ def test_warm_start_lbfgs_improves_on_the_previous_solution(Estimator):
     """With an int random_state a re-initialised fit would repeat the first one exactly;
     a warm fit instead starts from its result and lowers the loss further."""
     est = Estimator(
-        solver="lbfgs", hidden_layer_sizes=5, max_iter=10, warm_start=True, random_state=0,
+        solver="lbfgs",
+        hidden_layer_sizes=5,
+        max_iter=10,
+        warm_start=True,
+        random_state=0,
     )
     first_loss = _quiet_fit(est, X_IRIS, Y_IRIS).loss_
     second_loss = _quiet_fit(est, X_IRIS, Y_IRIS).loss_
@@ -129,7 +132,11 @@ def test_warm_start_lbfgs_improves_on_the_previous_solution(Estimator):
 def test_warm_start_accepts_same_classes_in_other_proportions():
     y_3classes = np.array([0] * 40 + [1] * 40 + [2] * 70)
     clf = BPClassifier(
-        hidden_layer_sizes=2, solver="lbfgs", warm_start=True, random_state=42, tol=1e-2,
+        hidden_layer_sizes=2,
+        solver="lbfgs",
+        warm_start=True,
+        random_state=42,
+        tol=1e-2,
     )
     _quiet_fit(clf, X_IRIS, Y_IRIS)
     _quiet_fit(clf, X_IRIS, Y_IRIS)
@@ -149,7 +156,11 @@ def test_warm_start_accepts_same_classes_in_other_proportions():
 )
 def test_warm_start_rejects_changed_classes(y_new):
     clf = BPClassifier(
-        hidden_layer_sizes=2, solver="lbfgs", warm_start=True, random_state=42, tol=1e-2,
+        hidden_layer_sizes=2,
+        solver="lbfgs",
+        warm_start=True,
+        random_state=42,
+        tol=1e-2,
     )
     _quiet_fit(clf, X_IRIS, Y_IRIS)
     message = (
@@ -272,7 +283,10 @@ def test_partial_fit_unavailable_with_lbfgs(Estimator):
 def test_partial_fit_after_joblib_round_trip(tmp_path):
     """A reloaded model keeps training: it can be fine-tuned to a new target."""
     reg = BPRegressor(
-        hidden_layer_sizes=(42,), random_state=42, learning_rate_init=0.01, max_iter=200,
+        hidden_layer_sizes=(42,),
+        random_state=42,
+        learning_rate_init=0.01,
+        max_iter=200,
     )
     _quiet_fit(reg, [[2]], [4])
     before = reg.predict([[2]])[0]
@@ -294,7 +308,11 @@ def test_partial_fit_after_joblib_round_trip(tmp_path):
 def test_n_iter_no_change_stops_after_that_many_stale_epochs(n_iter_no_change):
     tol, max_iter = 0.01, 1000
     clf = BPClassifier(
-        tol=tol, max_iter=max_iter, solver="sgd", n_iter_no_change=n_iter_no_change, random_state=0,
+        tol=tol,
+        max_iter=max_iter,
+        solver="sgd",
+        n_iter_no_change=n_iter_no_change,
+        random_state=0,
     )
     clf.fit(X_BIN[:100], Y_BIN[:100])
     assert clf.n_iter_ < max_iter
@@ -326,7 +344,11 @@ def test_large_tol_stops_early():
 
 def test_adaptive_learning_rate_stops_when_rate_is_tiny():
     clf = BPClassifier(
-        tol=0.5, max_iter=3000, solver="sgd", learning_rate="adaptive", random_state=0,
+        tol=0.5,
+        max_iter=3000,
+        solver="sgd",
+        learning_rate="adaptive",
+        random_state=0,
     )
     clf.fit(X_TINY, Y_TINY)
     assert clf.n_iter_ < clf.max_iter
@@ -504,7 +526,11 @@ def test_early_stopping_attributes(Estimator):
 
 def test_early_stopping_with_string_labels():
     X, y = make_classification(
-        n_samples=200, n_features=10, n_classes=3, n_informative=5, random_state=42,
+        n_samples=200,
+        n_features=10,
+        n_classes=3,
+        n_informative=5,
+        random_state=42,
     )
     y = np.array(["class_a", "class_b", "class_c"], dtype=object)[y]
     clf = _quiet_fit(BPClassifier(early_stopping=True, max_iter=50, random_state=42), X, y)
@@ -560,7 +586,11 @@ def test_early_stopping_multiclass_split_keeps_class_proportions(random_state):
 @pytest.mark.parametrize("X, y", [(X_MULTI, Y_MULTI), (X_BIN, Y_BIN)], ids=["multiclass", "binary"])
 def test_lbfgs_classification(X, y, activation):
     clf = BPClassifier(
-        solver="lbfgs", hidden_layer_sizes=50, max_iter=150, random_state=1, activation=activation,
+        solver="lbfgs",
+        hidden_layer_sizes=50,
+        max_iter=150,
+        random_state=1,
+        activation=activation,
     )
     _quiet_fit(clf, X[:150], y[:150])
     assert clf.score(X[:150], y[:150]) > 0.95

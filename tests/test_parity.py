@@ -86,7 +86,9 @@ SGD_CASES = {
     "no-momentum": dict(solver="sgd", momentum=0.0),
     "invscaling": dict(solver="sgd", learning_rate="invscaling", power_t=0.3),
     # tol and n_iter_no_change chosen so the adaptive rate is divided several times.
-    "adaptive": dict(solver="sgd", learning_rate="adaptive", tol=0.05, n_iter_no_change=1, max_iter=20),
+    "adaptive": dict(
+        solver="sgd", learning_rate="adaptive", tol=0.05, n_iter_no_change=1, max_iter=20
+    ),
     "no-shuffle": dict(solver="sgd", shuffle=False, batch_size=70),
     "batch-1": dict(solver="sgd", batch_size=1, max_iter=3, learning_rate_init=0.01),
     "full-batch": dict(solver="sgd", batch_size=10_000),
@@ -118,7 +120,13 @@ def test_sample_weight_parity(solver, problem):
 @pytest.mark.parametrize("problem", ["binary", "regression"])
 @pytest.mark.parametrize("sample_weight", [False, True])
 def test_early_stopping_parity(solver, problem, sample_weight):
-    params = {**BASE, "solver": solver, "early_stopping": True, "max_iter": 25, "n_iter_no_change": 3}
+    params = {
+        **BASE,
+        "solver": solver,
+        "early_stopping": True,
+        "max_iter": 25,
+        "n_iter_no_change": 3,
+    }
     assert_same_model(*fit_pair(problem, params, sample_weight=sample_weight))
 
 
@@ -136,7 +144,12 @@ def test_warm_start_parity(solver):
 
 
 def test_deep_network_parity():
-    params = {**BASE, "solver": "adam", "hidden_layer_sizes": (20, 15, 10), "learning_rate_init": 0.01}
+    params = {
+        **BASE,
+        "solver": "adam",
+        "hidden_layer_sizes": (20, 15, 10),
+        "learning_rate_init": 0.01,
+    }
     assert_same_model(*fit_pair("multiclass", params))
 
 
@@ -146,7 +159,14 @@ def test_deliberate_differences():
     # gradient of the loss it reports; with 3 identical outputs bpnet's first step is
     # correspondingly smaller, so the curves separate.
     X, y = regression(n_targets=3)
-    params = {**BASE, "solver": "sgd", "momentum": 0.0, "alpha": 0.0, "max_iter": 1, "batch_size": 10_000}
+    params = {
+        **BASE,
+        "solver": "sgd",
+        "momentum": 0.0,
+        "alpha": 0.0,
+        "max_iter": 1,
+        "batch_size": 10_000,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ours = BPRegressor(**params).fit(X, y)

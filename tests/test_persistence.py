@@ -68,13 +68,19 @@ CASES = {
     "classifier-lbfgs": (BPClassifier, dict(solver="lbfgs"), "multiclass", np.float64),
     "classifier-multilabel": (BPClassifier, dict(solver="adam"), "multilabel", np.float64),
     "classifier-early-stopping": (
-        BPClassifier, dict(early_stopping=True), "multiclass", np.float64
+        BPClassifier,
+        dict(early_stopping=True),
+        "multiclass",
+        np.float64,
     ),
     "classifier-string-labels": (BPClassifier, dict(solver="adam"), "strings", np.float64),
     "regressor-adam": (BPRegressor, dict(solver="adam"), "regression", np.float64),
     "regressor-sgd-2d": (BPRegressor, dict(solver="sgd"), "regression-2d", np.float32),
     "regressor-lbfgs-poisson": (
-        BPRegressor, dict(solver="lbfgs", loss="poisson"), "counts", np.float64
+        BPRegressor,
+        dict(solver="lbfgs", loss="poisson"),
+        "counts",
+        np.float64,
     ),
 }
 
@@ -164,7 +170,7 @@ def test_loaded_estimator_keeps_training_like_the_original(how, case):
     est = quiet_partial_fit(est, X, y, **extra)  # now it has an optimizer state to carry
     loaded = ROUND_TRIPS[how](est)
     rng = np.random.RandomState(7)
-    for step in range(3):
+    for _ in range(3):
         rows = rng.permutation(len(X))[:50]
         quiet_partial_fit(loaded, X[rows], y[rows])
         quiet_partial_fit(est, X[rows], y[rows])
@@ -188,8 +194,10 @@ def test_loaded_estimator_warm_starts_like_the_original(how):
 @pytest.mark.parametrize("how", list(ROUND_TRIPS))
 def test_unfitted_estimator_round_trip(how):
     est = BPClassifier(hidden_layer_sizes=(3,), alpha=0.5, random_state=2)
-    loaded = ROUND_TRIPS[how](est) if how != "skops" else sio.loads(
-        sio.dumps(est), trusted=["bpnet._classes.BPClassifier"]
+    loaded = (
+        ROUND_TRIPS[how](est)
+        if how != "skops"
+        else sio.loads(sio.dumps(est), trusted=["bpnet._classes.BPClassifier"])
     )
     assert loaded.get_params() == est.get_params()
     assert not hasattr(loaded, "_bpnet_version")

@@ -2,8 +2,6 @@
 agree with each other, and quick benchmark runs never replace the committed results."""
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -71,16 +69,10 @@ def test_quick_results_go_to_their_own_folder(run_all):
     assert common.default_output("bench_fit.json", quick=True) == quick / "bench_fit.json"
 
 
-@pytest.mark.skipif(
-    shutil.which("git") is None or not (ROOT / ".git").exists(), reason="needs a git checkout"
-)
 def test_quick_results_folder_is_git_ignored(run_all):
-    probe = run_all.C.results_dir(quick=True) / "bench_fit.json"
-    completed = subprocess.run(
-        ["git", "check-ignore", "--no-index", "-q", str(probe.relative_to(ROOT))],
-        cwd=ROOT,
-    )
-    assert completed.returncode == 0
+    quick = run_all.C.results_dir(quick=True).relative_to(ROOT).as_posix()
+    patterns = [line.strip().rstrip("/") for line in (ROOT / ".gitignore").read_text().splitlines()]
+    assert quick in patterns or f"/{quick}" in patterns
 
 
 @pytest.mark.parametrize("quick", [True, False])

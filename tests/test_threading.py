@@ -25,7 +25,9 @@ def test_one_thread_limit_is_applied_and_lifted():
     from threadpoolctl import threadpool_info
 
     def blas_threads_now():
-        return {p["filepath"]: p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+        return {
+            p["filepath"]: p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"
+        }
 
     before = blas_threads_now()
     with _threading.blas_threads(8, [4, 3, 2]):
@@ -140,5 +142,7 @@ def test_fit_is_the_same_with_one_thread_or_a_team(monkeypatch):
         reference = models[solver_index]
         for other in models[solver_index + 2 :: 2]:
             assert other.loss_curve_ == reference.loss_curve_
-            for a, b in zip(other.coefs_ + other.intercepts_, reference.coefs_ + reference.intercepts_):
+            for a, b in zip(
+                other.coefs_ + other.intercepts_, reference.coefs_ + reference.intercepts_
+            ):
                 assert_array_equal(a, b)

@@ -54,7 +54,9 @@ def test_activation_derivatives_against_derivatives_of_z(dtype, name):
     a = ref.ACTIVATIONS[name](z.astype(np.float64)).astype(dtype)
     delta = rng.randn(5, 4).astype(dtype)
     expected = delta.astype(np.float64) * ref.DERIVATIVES_FROM_Z[name](z.astype(np.float64))
-    _kernels.activation_derivative_py(_kernels.ACTIVATION_CODES[name], readonly(a), delta, readonly(z))
+    _kernels.activation_derivative_py(
+        _kernels.ACTIVATION_CODES[name], readonly(a), delta, readonly(z)
+    )
     # elu's derivative below 0 is taken as f(z) + 1, which float32 rounds once more.
     close(delta, expected, dtype, 10)
 
@@ -76,8 +78,10 @@ def test_regression_losses(dtype, loss, weighted):
     w = rng.uniform(0.1, 2, n) if weighted else np.ones(n)
     delta = np.empty((n, k), dtype=dtype)
     total = _kernels.loss_and_delta_py(
-        _kernels.loss_function(loss, **LOSS_PARAMS[loss]), readonly(prob.astype(dtype)),
-        readonly(y.astype(dtype)), readonly(w.astype(dtype) if weighted else np.empty(0, dtype)),
+        _kernels.loss_function(loss, **LOSS_PARAMS[loss]),
+        readonly(prob.astype(dtype)),
+        readonly(y.astype(dtype)),
+        readonly(w.astype(dtype) if weighted else np.empty(0, dtype)),
         delta,
     )
     prob_seen = prob.astype(dtype).astype(np.float64)
@@ -91,7 +95,10 @@ def test_huber_with_a_huge_threshold_is_squared_error_to_the_bit():
     rng = np.random.RandomState(3)
     prob, y = rng.randn(9, 3) * 50, rng.randn(9, 3)
     deltas, totals = [], []
-    for loss in (_kernels.loss_function("squared_error"), _kernels.loss_function("huber", huber_threshold=1e300)):
+    for loss in (
+        _kernels.loss_function("squared_error"),
+        _kernels.loss_function("huber", huber_threshold=1e300),
+    ):
         delta = np.empty_like(prob)
         totals.append(_kernels.loss_and_delta_py(loss, prob, y, np.empty(0), delta))
         deltas.append(delta)
@@ -105,8 +112,15 @@ def test_huber_with_a_huge_threshold_is_squared_error_to_the_bit():
 def _loss_and_grad(layout, loss, params, data, alpha=1e-2):
     grads = np.empty_like(params)
     value = _kernels.loss_gradient(
-        layout.table, _kernels.loss_function(loss, **LOSS_PARAMS.get(loss, {})), alpha, params,
-        *data.x_args, data.Y, data.sample_weight, grads, layout.n_coefs,
+        layout.table,
+        _kernels.loss_function(loss, **LOSS_PARAMS.get(loss, {})),
+        alpha,
+        params,
+        *data.x_args,
+        data.Y,
+        data.sample_weight,
+        grads,
+        layout.n_coefs,
     )
     return value, grads
 
@@ -137,7 +151,12 @@ def _problem(loss, n_outputs, dtype, seed=0):
     "activation, loss",
     [(name, "log_loss") for name in NEW_ACTIVATIONS]
     + [(name, "squared_error") for name in NEW_ACTIVATIONS]
-    + [("tanh", "huber"), ("relu", "quantile"), (["gelu", "elu"], "huber"), (["silu", "leaky_relu"], "quantile")],
+    + [
+        ("tanh", "huber"),
+        ("relu", "quantile"),
+        (["gelu", "elu"], "huber"),
+        (["silu", "leaky_relu"], "quantile"),
+    ],
 )
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gradient_matches_finite_differences(activation, loss, dtype):
@@ -164,7 +183,8 @@ def test_full_batch_loss_gradient_matches_reference(loss):
     data = KernelInput(X, Y, w)
     value, grads = _loss_and_grad(layout, loss, params, data)
     expected_value, expected_grad = ref.loss_and_gradient(
-        layout, loss, 1e-2, params, X, Y, w, **LOSS_PARAMS[loss])
+        layout, loss, 1e-2, params, X, Y, w, **LOSS_PARAMS[loss]
+    )
     close(value, expected_value, np.float64, 10)
     close(grads, expected_grad, np.float64, 10)
 
@@ -179,16 +199,38 @@ TEAMS = [
 ]
 
 
-def _epoch(layout, data, params, order, solver, team, batch_size=5, loss="log_loss",
-           dropout=None, seed=7, epoch=3, max_grad_norm=0.0, loss_params=None):
+def _epoch(
+    layout,
+    data,
+    params,
+    order,
+    solver,
+    team,
+    batch_size=5,
+    loss="log_loss",
+    dropout=None,
+    seed=7,
+    epoch=3,
+    max_grad_norm=0.0,
+    loss_params=None,
+):
     """One train_epoch call; returns the new parameters, moments and result."""
     dtype = params.dtype
     options = {
         "solver": _sgd_fast.SOLVER_CODES[solver],
         "loss": _kernels.loss_function(loss, **(loss_params or {})),
-        "alpha": 0.01, "learning_rate": 0.05, "momentum": 0.9, "nesterov": True,
-        "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "batch_size": batch_size,
-        "adam_steps": 0, "max_grad_norm": max_grad_norm, "dropout_seed": seed, "epoch": epoch,
+        "alpha": 0.01,
+        "learning_rate": 0.05,
+        "momentum": 0.9,
+        "nesterov": True,
+        "beta_1": 0.9,
+        "beta_2": 0.999,
+        "epsilon": 1e-8,
+        "batch_size": batch_size,
+        "adam_steps": 0,
+        "max_grad_norm": max_grad_norm,
+        "dropout_seed": seed,
+        "epoch": epoch,
         **team,
     }
     ours = params.copy()
@@ -196,10 +238,21 @@ def _epoch(layout, data, params, order, solver, team, batch_size=5, loss="log_lo
     moment_2 = np.zeros_like(params) if solver == "adam" else np.empty(0, dtype)
     rates = None if dropout is None else np.asarray(dropout, dtype=np.float64)
     workspace = np.empty(
-        _sgd_fast.workspace_size(layout.table, batch_size, data.sparse, dropout is not None), dtype)
+        _sgd_fast.workspace_size(layout.table, batch_size, data.sparse, dropout is not None), dtype
+    )
     result = _sgd_fast.train_epoch(
-        layout.table, *data.x_args, readonly(data.Y), readonly(data.sample_weight), order, ours,
-        np.empty_like(params), moment_1, moment_2, workspace, options, rates,
+        layout.table,
+        *data.x_args,
+        readonly(data.Y),
+        readonly(data.sample_weight),
+        order,
+        ours,
+        np.empty_like(params),
+        moment_1,
+        moment_2,
+        workspace,
+        options,
+        rates,
     )
     assert result["status"] == _sgd_fast.EpochStatus.COMPLETED
     return ours, moment_1, result
@@ -214,7 +267,11 @@ def _setup(dtype, sparse=False, activations=("relu", "gelu"), loss="log_loss", n
     X = X.astype(dtype)
     if sparse:
         X = sp.csr_matrix(X)
-    Y = np.eye(n_outputs)[rng.randint(n_outputs, size=23)] if loss == "log_loss" else rng.randn(23, n_outputs)
+    Y = (
+        np.eye(n_outputs)[rng.randint(n_outputs, size=23)]
+        if loss == "log_loss"
+        else rng.randn(23, n_outputs)
+    )
     data = KernelInput(X, Y, rng.uniform(0.5, 1.5, 23))
     order = readonly(rng.permutation(23).astype(np.intp))
     return layout, params, data, order, X
@@ -222,15 +279,32 @@ def _setup(dtype, sparse=False, activations=("relu", "gelu"), loss="log_loss", n
 
 def _reference_epoch(layout, params, data, order, X, solver, **kwargs):
     opt = {
-        "solver": solver, "learning_rate": 0.05, "momentum": 0.9, "nesterov": True,
-        "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "t": 0,
-        "velocity": np.zeros(layout.n_params), "m": np.zeros(layout.n_params),
+        "solver": solver,
+        "learning_rate": 0.05,
+        "momentum": 0.9,
+        "nesterov": True,
+        "beta_1": 0.9,
+        "beta_2": 0.999,
+        "epsilon": 1e-8,
+        "t": 0,
+        "velocity": np.zeros(layout.n_params),
+        "m": np.zeros(layout.n_params),
         "v": np.zeros(layout.n_params),
     }
     X64 = X.astype(np.float64)
-    return ref.sgd_epoch(layout, kwargs.pop("loss", "log_loss"), 0.01, params, X64,
-                         data.Y.astype(np.float64), data.sample_weight.astype(np.float64),
-                         order, 5, opt, **kwargs)
+    return ref.sgd_epoch(
+        layout,
+        kwargs.pop("loss", "log_loss"),
+        0.01,
+        params,
+        X64,
+        data.Y.astype(np.float64),
+        data.sample_weight.astype(np.float64),
+        order,
+        5,
+        opt,
+        **kwargs,
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -241,8 +315,8 @@ def test_dropout_epoch_matches_reference(dtype, solver, sparse):
     rates = [0.3, 0.5, 0.0]
     ours, _, result = _epoch(layout, data, params, order, solver, TEAMS[1], dropout=rates)
     loss_sum, expected = _reference_epoch(
-        layout, params, data, order, X, solver,
-        dropout={"rates": rates, "seed": 7, "epoch": 3})
+        layout, params, data, order, X, solver, dropout={"rates": rates, "seed": 7, "epoch": 3}
+    )
     scale = 50 if (solver == "adam" and dtype == np.float32) else 10
     close(result["loss_sum"], loss_sum, dtype, scale)
     close(ours, expected, dtype, scale)
@@ -253,7 +327,9 @@ def test_dropout_epoch_matches_reference(dtype, solver, sparse):
 def test_clipped_epoch_matches_reference(dtype, solver):
     layout, params, data, order, X = _setup(dtype)
     ours, _, result = _epoch(layout, data, params, order, solver, TEAMS[1], max_grad_norm=0.05)
-    loss_sum, expected = _reference_epoch(layout, params, data, order, X, solver, max_grad_norm=0.05)
+    loss_sum, expected = _reference_epoch(
+        layout, params, data, order, X, solver, max_grad_norm=0.05
+    )
     unclipped, _, _ = _epoch(layout, data, params, order, solver, TEAMS[1])
     assert not np.allclose(unclipped, expected)  # the clip bites
     scale = 50 if (solver == "adam" and dtype == np.float32) else 10
@@ -263,11 +339,15 @@ def test_clipped_epoch_matches_reference(dtype, solver):
 
 @pytest.mark.parametrize("loss", ["huber", "quantile"])
 def test_regression_loss_epoch_matches_reference(loss):
-    layout, params, data, order, X = _setup(np.float64, loss=loss, n_outputs=2, activations=("silu", "elu"))
-    ours, _, result = _epoch(layout, data, params, order, "adam", TEAMS[2], loss=loss,
-                             loss_params=LOSS_PARAMS[loss])
-    loss_sum, expected = _reference_epoch(layout, params, data, order, X, "adam", loss=loss,
-                                          **LOSS_PARAMS[loss])
+    layout, params, data, order, X = _setup(
+        np.float64, loss=loss, n_outputs=2, activations=("silu", "elu")
+    )
+    ours, _, result = _epoch(
+        layout, data, params, order, "adam", TEAMS[2], loss=loss, loss_params=LOSS_PARAMS[loss]
+    )
+    loss_sum, expected = _reference_epoch(
+        layout, params, data, order, X, "adam", loss=loss, **LOSS_PARAMS[loss]
+    )
     close(result["loss_sum"], loss_sum, np.float64, 10)
     close(ours, expected, np.float64, 10)
 
@@ -277,7 +357,9 @@ def test_regression_loss_epoch_matches_reference(loss):
 def test_dropout_and_clipping_give_the_same_numbers_with_any_team(dtype, sparse):
     layout, params, data, order, _ = _setup(dtype, sparse)
     outcomes = [
-        _epoch(layout, data, params, order, "adam", team, dropout=[0.2, 0.4, 0.0], max_grad_norm=0.1)
+        _epoch(
+            layout, data, params, order, "adam", team, dropout=[0.2, 0.4, 0.0], max_grad_norm=0.1
+        )
         for team in TEAMS
     ]
     # Each cut is its own computation: compare the teams that share a cut bit for bit.
@@ -292,8 +374,16 @@ def test_dropout_and_clipping_give_the_same_numbers_with_any_team(dtype, sparse)
 def test_same_cut_any_threads_bit_identical_with_dropout():
     layout, params, data, order, _ = _setup(np.float64)
     runs = [
-        _epoch(layout, data, params, order, "sgd", dict(TEAMS[3], n_threads=n), dropout=[0.5, 0.1, 0.0],
-               max_grad_norm=0.2)[0]
+        _epoch(
+            layout,
+            data,
+            params,
+            order,
+            "sgd",
+            dict(TEAMS[3], n_threads=n),
+            dropout=[0.5, 0.1, 0.0],
+            max_grad_norm=0.2,
+        )[0]
         for n in (1, 2, 3, 4)
     ]
     for run in runs[1:]:
@@ -304,7 +394,9 @@ def test_same_cut_any_threads_bit_identical_with_dropout():
 def test_a_huge_max_grad_norm_is_the_unclipped_epoch_to_the_bit(solver):
     layout, params, data, order, _ = _setup(np.float64)
     plain, m_plain, r_plain = _epoch(layout, data, params, order, solver, TEAMS[2])
-    huge, m_huge, r_huge = _epoch(layout, data, params, order, solver, TEAMS[2], max_grad_norm=1e300)
+    huge, m_huge, r_huge = _epoch(
+        layout, data, params, order, solver, TEAMS[2], max_grad_norm=1e300
+    )
     assert_array_equal(plain, huge)
     assert_array_equal(m_plain, m_huge)
     assert r_plain["loss_sum"] == r_huge["loss_sum"]
@@ -320,8 +412,16 @@ def test_zero_dropout_rates_are_the_plain_epoch_to_the_bit():
 def test_huber_with_a_huge_threshold_trains_as_squared_error_to_the_bit():
     layout, params, data, order, _ = _setup(np.float64, loss="squared_error", n_outputs=2)
     squared = _epoch(layout, data, params, order, "sgd", TEAMS[2], loss="squared_error")[0]
-    huber = _epoch(layout, data, params, order, "sgd", TEAMS[2], loss="huber",
-                   loss_params={"huber_threshold": 1e300})[0]
+    huber = _epoch(
+        layout,
+        data,
+        params,
+        order,
+        "sgd",
+        TEAMS[2],
+        loss="huber",
+        loss_params={"huber_threshold": 1e300},
+    )[0]
     assert_array_equal(squared, huber)
 
 
@@ -335,16 +435,21 @@ def test_dropout_masks_are_keyed_by_seed_epoch_row_and_unit():
     assert_array_equal(_kernels.dropout_mask_py(5, 2, rows[[7, 3]], 10, 50, 0.3), mask[[7, 3]])
     assert_array_equal(_kernels.dropout_mask_py(5, 2, rows[:4], 20, 10, 0.3), mask[:4, 10:20])
     # Any other seed, epoch or row draws independently.
-    for other in (_kernels.dropout_mask_py(6, 2, rows, 10, 50, 0.3),
-                  _kernels.dropout_mask_py(5, 3, rows, 10, 50, 0.3),
-                  _kernels.dropout_mask_py(5, 2, rows + 2000, 10, 50, 0.3)):
+    for other in (
+        _kernels.dropout_mask_py(6, 2, rows, 10, 50, 0.3),
+        _kernels.dropout_mask_py(5, 3, rows, 10, 50, 0.3),
+        _kernels.dropout_mask_py(5, 2, rows + 2000, 10, 50, 0.3),
+    ):
         agreement = ((other > 0) == kept).mean()
         assert abs(agreement - (0.7**2 + 0.3**2)) < 0.01
 
 
 def test_train_epoch_rejects_bad_dropout_rates():
     layout, params, data, order, _ = _setup(np.float64)
-    for rates, message in (([0.2, 0.2], "one rate per layer"), ([0.2, 1.0, 0.0], r"in \[0, 1\)"),
-                           ([0.2, 0.1, 0.3], "output layer")):
+    for rates, message in (
+        ([0.2, 0.2], "one rate per layer"),
+        ([0.2, 1.0, 0.0], r"in \[0, 1\)"),
+        ([0.2, 0.1, 0.3], "output layer"),
+    ):
         with pytest.raises(ValueError, match=message):
             _epoch(layout, data, params, order, "sgd", TEAMS[0], dropout=rates)

@@ -32,11 +32,19 @@ def data(kind, dtype):
 
 
 CASES = {
-    "classifier_sgd": (BPClassifier, dict(solver="sgd", momentum=0.9), "classification", np.float64),
+    "classifier_sgd": (
+        BPClassifier,
+        dict(solver="sgd", momentum=0.9),
+        "classification",
+        np.float64,
+    ),
     "classifier_adam_float32": (BPClassifier, dict(solver="adam"), "classification", np.float32),
     "classifier_lbfgs": (BPClassifier, dict(solver="lbfgs"), "classification", np.float64),
     "regressor_sgd_invscaling": (
-        BPRegressor, dict(solver="sgd", learning_rate="invscaling"), "regression", np.float64
+        BPRegressor,
+        dict(solver="sgd", learning_rate="invscaling"),
+        "regression",
+        np.float64,
     ),
     "regressor_adam": (BPRegressor, dict(solver="adam"), "regression", np.float64),
 }
