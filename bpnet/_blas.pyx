@@ -98,15 +98,23 @@ cdef void product(bint trans_a, bint trans_b, int m, int n, int k, const floatin
 
 # Test shims: Python-callable entries that tests compare with NumPy.
 
+cdef int inner_dimension(bint trans_a, bint trans_b, const floating[:, ::1] a,
+                         const floating[:, ::1] b, floating[:, ::1] c) except -1:
+    """k of op(A) (m x k) op(B) (k x n), once the shapes are checked to fit C (m x n)."""
+    cdef int k = a.shape[0] if trans_a else a.shape[1]
+    if (b.shape[1] if trans_b else b.shape[0]) != k:
+        raise ValueError("inner dimensions of op(A) and op(B) differ")
+    if ((a.shape[1] if trans_a else a.shape[0]) != c.shape[0]
+            or (b.shape[0] if trans_b else b.shape[1]) != c.shape[1]):
+        raise ValueError("C's shape does not match op(A) op(B)")
+    return k
+
+
 def gemm_py(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] a,
             const floating[:, ::1] b, double beta, floating[:, ::1] c):
     """C = alpha * op(A) op(B) + beta * C on C-contiguous arrays (for tests)."""
     cdef int m = c.shape[0], n = c.shape[1]
-    cdef int k = a.shape[0] if trans_a else a.shape[1]
-    if (b.shape[1] if trans_b else b.shape[0]) != k:
-        raise ValueError("inner dimensions of op(A) and op(B) differ")
-    if (a.shape[1] if trans_a else a.shape[0]) != m or (b.shape[0] if trans_b else b.shape[1]) != n:
-        raise ValueError("C's shape does not match op(A) op(B)")
+    cdef int k = inner_dimension(trans_a, trans_b, a, b, c)
     with nogil:
         gemm(trans_a, trans_b, m, n, k, <floating> alpha, &a[0, 0], a.shape[1], &b[0, 0],
              b.shape[1], <floating> beta, &c[0, 0], n)
@@ -130,11 +138,7 @@ def product_py(bint trans_a, bint trans_b, const floating[:, ::1] a, const float
                floating[:, ::1] c):
     """C = op(A) op(B) with NumPy's choice of routine (for tests)."""
     cdef int m = c.shape[0], n = c.shape[1]
-    cdef int k = a.shape[0] if trans_a else a.shape[1]
-    if (b.shape[1] if trans_b else b.shape[0]) != k:
-        raise ValueError("inner dimensions of op(A) and op(B) differ")
-    if (a.shape[1] if trans_a else a.shape[0]) != m or (b.shape[0] if trans_b else b.shape[1]) != n:
-        raise ValueError("C's shape does not match op(A) op(B)")
+    cdef int k = inner_dimension(trans_a, trans_b, a, b, c)
     if m == 0 or n == 0 or k == 0:
         raise ValueError("empty products are not supported")
     with nogil:

@@ -398,18 +398,9 @@ cdef double forward_backward(const Layer* layers, Py_ssize_t n_layers, const Los
 
 
 cdef LayerBuffers no_buffers() noexcept nogil:
-    """LayerBuffers with every buffer NULL and no dropout, to fill in."""
+    """LayerBuffers with every buffer NULL (all bits zero) and no dropout, to fill in."""
     cdef LayerBuffers buffers
-    buffers.acts = NULL
-    buffers.deltas = NULL
-    buffers.pre = NULL
-    buffers.dropped = NULL
-    buffers.mask = NULL
-    buffers.dropout = NULL
-    buffers.seed = 0
-    buffers.epoch = 0
-    buffers.row_ids = NULL
-    buffers.numpy_order = False
+    memset(&buffers, 0, sizeof(LayerBuffers))
     return buffers
 
 
@@ -428,12 +419,8 @@ cdef RowBlock make_block(bint sparse, const floating[:, ::1] X, const floating[:
                          Py_ssize_t row_start, Py_ssize_t n_rows) noexcept nogil:
     """A RowBlock over rows row_start... of dense X, or of the CSR arrays when `sparse`."""
     cdef RowBlock block
+    memset(&block, 0, sizeof(RowBlock))  # no pointer set: NULL
     block.sparse = sparse
-    block.dense = NULL
-    block.csr_data = NULL
-    block.csr_indices = NULL
-    block.csr_indptr = NULL
-    block.rows = NULL
     block.row_start = row_start
     block.n_rows = n_rows
     if not sparse:
