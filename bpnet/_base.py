@@ -1,5 +1,6 @@
 """Shared estimator logic: parameters, initialisation, fit orchestration, prediction."""
 
+import inspect
 import warnings
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
@@ -9,15 +10,22 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.metrics import check_scoring
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_consistent_length,
+    check_is_fitted,
+    validate_data,
+)
 
+from ._activations import GLOROT_FACTORS, HIDDEN_ACTIVATIONS
 from ._data import KernelInput
 from ._kernels import predict as predict_kernel
 from ._layout import NetworkLayout
 from ._losses import loss_function
 from ._optimizers import OPTIMIZER_PARAMETERS, OPTIMIZERS
 from ._threading import one_blas_thread, row_parallel
-from ._training import DIVERGENCE_MESSAGE, EpochLoop, LbfgsDriver
+from ._training import DIVERGENCE_MESSAGE, EpochLoop, LbfgsDriver, ValidationSet
 from ._version import __version__
 
 _STOCHASTIC_SOLVERS = tuple(OPTIMIZERS)
@@ -52,7 +60,7 @@ class BaseBP(BaseEstimator, ABC):
             "array-like",
             Interval(Integral, 1, None, closed="left"),
         ],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "activation": [StrOptions(set(HIDDEN_ACTIVATIONS)), "array-like"],
         "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
@@ -80,6 +88,9 @@ class BaseBP(BaseEstimator, ABC):
             Options(Real, {np.inf}),
         ],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
+        "scoring": [str, callable, None],
     }
 
     @abstractmethod
@@ -109,6 +120,9 @@ class BaseBP(BaseEstimator, ABC):
         epsilon,
         n_iter_no_change,
         max_fun,
+        dropout,
+        max_grad_norm,
+        scoring,
     ):
         self.activation = activation
         self.solver = solver
@@ -134,6 +148,9 @@ class BaseBP(BaseEstimator, ABC):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.dropout = dropout
+        self.max_grad_norm = max_grad_norm
+        self.scoring = scoring
 
     # --- what the subclasses define -------------------------------------------------
 
@@ -178,15 +195,64 @@ class BaseBP(BaseEstimator, ABC):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         return [int(s) for s in sizes]
 
+    def _per_hidden_layer(self, name, value, n_hidden):
+        """``value`` for each hidden layer: repeated if it is one value, else checked to
+        have one entry per hidden layer."""
+        if isinstance(value, str) or np.ndim(value) == 0:
+            return [value] * n_hidden
+        values = list(value)
+        if len(values) != n_hidden:
+            raise ValueError(
+                f"{name} has {len(values)} entries, but the network has {n_hidden} hidden "
+                f"layer(s) (hidden_layer_sizes={self.hidden_layer_sizes!r}): give one per "
+                "hidden layer, or a single value for all of them."
+            )
+        return values
+
+    def _hidden_activation_names(self, n_hidden):
+        names = self._per_hidden_layer("activation", self.activation, n_hidden)
+        for name in names:
+            if not isinstance(name, str) or name not in HIDDEN_ACTIVATIONS:
+                raise ValueError(
+                    f"activation {name!r} is not one of {sorted(HIDDEN_ACTIVATIONS)}."
+                )
+        return names
+
+    def _dropout_rates(self, n_hidden):
+        """Each hidden layer's dropout rate, checked; dropout needs a stochastic solver."""
+        rates = self._per_hidden_layer("dropout", self.dropout, n_hidden)
+        for rate in rates:
+            if not isinstance(rate, Real) or isinstance(rate, bool) or not 0 <= rate < 1:
+                raise ValueError(f"dropout rates must be numbers in [0, 1), got {rate!r}.")
+        rates = [float(rate) for rate in rates]
+        if any(rates) and self.solver not in _STOCHASTIC_SOLVERS:
+            raise ValueError(
+                f"dropout={self.dropout!r} needs a stochastic solver ('sgd' or 'adam'): "
+                "solver='lbfgs' minimises the full-batch loss, which dropout would make "
+                "random. Set dropout=0.0 or choose another solver."
+            )
+        return rates
+
     def _fitted_units(self):
         """Widths of every layer of the fitted network, read from coefs_."""
         return [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
 
+    def _fitted_hidden_activations(self):
+        """What each hidden layer of the fitted network uses (models saved by bpnet 0.1
+        record it only in ``activation``)."""
+        names = getattr(self, "hidden_activations_", None)
+        if names is None:
+            names = [self.activation] * (len(self.coefs_) - 1)
+        return list(names)
+
     def _layout(self, layer_units=None):
-        """The NetworkLayout for ``layer_units``, by default the fitted network's."""
+        """The NetworkLayout for ``layer_units`` and the ``activation`` parameter, by
+        default the fitted network's."""
         if layer_units is None:
-            layer_units = self._fitted_units()
-        return NetworkLayout.with_activations(layer_units, self.activation, self.out_activation_)
+            layer_units, hidden = self._fitted_units(), self._fitted_hidden_activations()
+        else:
+            hidden = self._hidden_activation_names(len(layer_units) - 2)
+        return NetworkLayout.with_activations(layer_units, hidden, self.out_activation_)
 
     def _initialize(self, Y, layer_units, dtype, rng):
         """Set up a fresh network: attributes, Glorot-uniform weights, solver records."""
@@ -197,44 +263,109 @@ class BaseBP(BaseEstimator, ABC):
         self.out_activation_ = self._output_activation(Y)
 
         layout = self._layout(layer_units)
+        self.hidden_activations_ = layout.activations[:-1]
         params = np.empty(layout.n_params, dtype=dtype)
         coefs, intercepts = layout.unpack(params)
         # Glorot et al.'s uniform bound; the draws come in scikit-learn's order (each
         # layer's weights, then its intercepts) so the same seed gives the same network.
-        factor = 2.0 if self.activation == "logistic" else 6.0
-        for coef, intercept in zip(coefs, intercepts, strict=True):
+        # Each layer takes the factor of the activation it feeds, the output layer that
+        # of the last hidden layer: with one activation for all, scikit-learn's factor.
+        hidden = self.hidden_activations_
+        last = hidden[-1] if hidden else self.activation if isinstance(self.activation, str) else "relu"
+        factors = [GLOROT_FACTORS[name] for name in [*hidden, last]]
+        for coef, intercept, factor in zip(coefs, intercepts, factors, strict=True):
             fan_in, fan_out = coef.shape
             bound = np.sqrt(factor / (fan_in + fan_out))
             coef[...] = rng.uniform(-bound, bound, (fan_in, fan_out))
             intercept[...] = rng.uniform(-bound, bound, fan_out)
         self.coefs_, self.intercepts_ = coefs, intercepts
         self._best_params = params.copy()
+        self._epochs_trained = 0
+        self._dropout_seed = None
 
         if self.solver in _STOCHASTIC_SOLVERS:
             self.loss_curve_ = []
             self._no_improvement_count = 0
             if self.early_stopping:
                 self.validation_scores_ = []
+                self.validation_loss_curve_ = []
                 self.best_validation_score_ = -np.inf
                 self.best_loss_ = None
             else:
                 self.best_loss_ = np.inf
                 self.validation_scores_ = None
+                self.validation_loss_curve_ = None
                 self.best_validation_score_ = None
 
     # --- fitting --------------------------------------------------------------------
 
-    def _validate_sample_weight(self, sample_weight, X):
+    def _class_weights_of_rows(self, Y, sample_weight):
+        """Each row's class weight (float64), or None: only classifiers have them."""
+        return None
+
+    def _validate_sample_weight(self, sample_weight, X, Y):
+        """The training rows' weights: sample_weight times the class weights, in X's dtype.
+
+        The product is taken in float64 before the one cast, so that a fit with
+        class_weight is, to the bit, the fit with the equivalent sample_weight.
+        """
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+        class_weights = self._class_weights_of_rows(Y, sample_weight)
+        if class_weights is not None:
+            sample_weight = class_weights if sample_weight is None else sample_weight * class_weights
         if sample_weight is None:
             return None
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
-        )
+        sample_weight = sample_weight.astype(X.dtype, copy=False)
+        if not np.isfinite(sample_weight).all():
+            raise ValueError(f"sample_weight does not fit in {X.dtype}: it overflows to inf.")
         if not np.any(sample_weight > 0):
             raise ValueError("sample_weight must contain at least one positive weight.")
         return sample_weight
 
-    def _fit(self, X, y, sample_weight=None, incremental=False, previous_state=None):
+    def _validation_data(self, validation_data, dtype):
+        """The ValidationSet of X_val, y_val and sample_weight_val given to fit."""
+        X_val, y_val, sample_weight_val = validation_data
+        if X_val is None or y_val is None:
+            given, missing = ("X_val", "y_val") if y_val is None else ("y_val", "X_val")
+            if X_val is None and y_val is None:
+                given, missing = "sample_weight_val", "X_val and y_val"
+            raise ValueError(f"{given} is provided, but {missing} was not provided.")
+        if not self.early_stopping:
+            raise ValueError(
+                "X_val and y_val are passed to fit while at the same time early_stopping "
+                "is False. When passing X_val and y_val to fit, early_stopping should be "
+                "set to True."
+            )
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise ValueError(
+                "X_val and y_val are for early stopping, which solver='lbfgs' does not do: "
+                "use solver='sgd' or 'adam', or leave X_val and y_val out."
+            )
+        X_val = validate_data(
+            self, X_val, accept_sparse=["csr", "csc"], dtype=dtype, reset=False
+        )
+        targets, Y_val = self._validation_targets_of(y_val, dtype)
+        check_consistent_length(X_val, targets)
+        if sample_weight_val is not None:
+            sample_weight_val = _check_sample_weight(
+                sample_weight_val, X_val, dtype=dtype, ensure_non_negative=True
+            )
+        return ValidationSet(
+            KernelInput(X_val, Y_val, sample_weight_val, dtype=dtype), targets, sample_weight_val,
+            X_val,
+        )  # fmt: skip
+
+    def _validation_scorer(self):
+        """None (the default score: accuracy or R²), 'loss', or a scorer to call."""
+        if self.scoring is None or self.scoring == "loss":
+            return self.scoring
+        return check_scoring(self, scoring=self.scoring)
+
+    def _fit(self, X, y, sample_weight=None, incremental=False, previous_state=None,
+             validation_data=None):  # fmt: skip
         hidden_sizes = self._hidden_sizes()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         # Validation sets a few attributes (n_features_in_, classes_, ...) as it goes; if it
@@ -244,10 +375,15 @@ class BaseBP(BaseEstimator, ABC):
             previous_state = self.__dict__.copy()
         try:
             X, Y = self._validate_input(X, y, incremental, reset=first_pass)
-            sample_weight = self._validate_sample_weight(sample_weight, X)
+            sample_weight = self._validate_sample_weight(sample_weight, X, Y)
             layer_units = [X.shape[1], *hidden_sizes, Y.shape[1]]
+            hidden_activations = self._hidden_activation_names(len(hidden_sizes))
+            dropout = self._dropout_rates(len(hidden_sizes))
             if not first_pass:
                 self._check_architecture(layer_units)
+            validation = None
+            if validation_data is not None:
+                validation = self._validation_data(validation_data, X.dtype)
         except Exception:
             self.__dict__.clear()
             self.__dict__.update(previous_state)
@@ -255,6 +391,7 @@ class BaseBP(BaseEstimator, ABC):
         rng = check_random_state(self.random_state)
         if first_pass:
             self._initialize(Y, layer_units, X.dtype, rng)
+        self.hidden_activations_ = hidden_activations
         self.n_outputs_ = Y.shape[1]
         self._bpnet_version = __version__
 
@@ -264,7 +401,7 @@ class BaseBP(BaseEstimator, ABC):
         data = KernelInput(X, Y, sample_weight)
 
         if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(data, layout, params, rng, incremental)
+            self._fit_stochastic(data, layout, params, rng, incremental, dropout, validation)
         else:
             LbfgsDriver(self, data, layout, params).run()
 
@@ -314,24 +451,39 @@ class BaseBP(BaseEstimator, ABC):
             )
         return train_idx, val_idx
 
-    def _fit_stochastic(self, data, layout, params, rng, incremental):
+    def _fit_stochastic(self, data, layout, params, rng, incremental, dropout, validation):
         self._prepare_optimizer(layout.n_params, params.dtype, incremental)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        train_idx = validation = None
-        if self.early_stopping:
+        train_idx = None
+        if self.early_stopping and validation is None:
             train_idx, val_idx = self._validation_split(data, rng)
-            validation = (
-                KernelInput(data.rows(val_idx), dtype=params.dtype),
-                self._validation_targets(data.Y, val_idx),
-                data.sample_weight[val_idx] if data.sample_weight.size else None,
-            )
+            validation = self._held_out(data, val_idx)
+        if validation is not None:
+            validation.scorer = self._validation_scorer()
+        layer_dropout = None
+        if any(dropout):
+            layer_dropout = np.array([*dropout, 0.0])
+            if getattr(self, "_dropout_seed", None) is None:
+                # Drawn once per network, so that partial_fit calls draw on from it.
+                self._dropout_seed = int(rng.randint(np.iinfo(np.int32).max))
         EpochLoop(
-            self, data, layout, params, rng,
-            incremental=incremental, train_idx=train_idx, validation=validation,
+            self, data, layout, params, rng, incremental=incremental, train_idx=train_idx,
+            validation=validation, dropout=layer_dropout,
         ).run()  # fmt: skip
         if self.early_stopping:
             np.copyto(params, self._best_params)
+
+    def _held_out(self, data, val_idx):
+        """The ValidationSet of the rows ``val_idx`` of the training data: their sample
+        weights, class weights included, weight their scores (as in scikit-learn's
+        HistGradientBoosting)."""
+        weights = data.sample_weight[val_idx] if data.sample_weight.size else None
+        X_val = data.rows(val_idx)
+        return ValidationSet(
+            KernelInput(X_val, data.Y[val_idx], weights, dtype=data.dense.dtype),
+            self._validation_targets(data.Y, val_idx), weights, X_val,
+        )  # fmt: skip
 
     def _prepare_optimizer(self, n_params, dtype, incremental):
         """Continue partial_fit's optimizer if it fits the network, else start a new one."""
@@ -385,6 +537,19 @@ class BaseBP(BaseEstimator, ABC):
                 UserWarning,
                 stacklevel=1,  # in bpnet, as scikit-learn's own version warning
             )
+        # Parameters added since the model was saved take their defaults, which train as
+        # the model did before they existed.
+        for name in self._get_param_names():
+            if name not in state:
+                state[name] = inspect.signature(type(self)).parameters[name].default
+        if "coefs_" in state:  # fitted by bpnet 0.1, which kept neither
+            state.setdefault("hidden_activations_", [state["activation"]] * (len(state["coefs_"]) - 1))
+            state.setdefault("_epochs_trained", state.get("n_iter_", 0))
+            state.setdefault("_dropout_seed", None)
+            if "validation_scores_" in state:
+                scores = state["validation_scores_"]
+                curve = None if scores is None else [np.nan] * len(scores)
+                state.setdefault("validation_loss_curve_", curve)
         optimizer = state.get("_optimizer")
         if isinstance(optimizer, _OptimizerState):  # saved by bpnet 0.1
             settings = {name: state[name] for name in OPTIMIZER_PARAMETERS}
@@ -397,7 +562,7 @@ class BaseBP(BaseEstimator, ABC):
         return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -413,12 +578,32 @@ class BaseBP(BaseEstimator, ABC):
             Sample weights. Each sample's loss is weighted, and the average is taken over
             the weights' sum.
 
+        X_val : {array-like, sparse matrix} of shape (n_val, n_features), default=None
+            Validation data for early stopping, instead of holding out
+            ``validation_fraction`` of X (bpnet only, as in scikit-learn's
+            HistGradientBoosting). Needs ``early_stopping=True`` and a stochastic solver.
+            In a Pipeline, ``Pipeline(..., transform_input=["X_val"])`` transforms it as
+            X (with metadata routing enabled and ``set_fit_request(X_val=True,
+            y_val=True)``).
+
+        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
+            The targets of ``X_val``.
+
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation rows in their score and loss. Class weights are
+            not applied to them (as in HistGradientBoosting).
+
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        validation_data = None
+        if X_val is not None or y_val is not None or sample_weight_val is not None:
+            validation_data = (X_val, y_val, sample_weight_val)
+        return self._fit(
+            X, y, sample_weight=sample_weight, incremental=False, validation_data=validation_data
+        )
 
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:

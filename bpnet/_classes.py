@@ -1,23 +1,34 @@
 """BPClassifier and BPRegressor: drop-in replacements for scikit-learn's MLP estimators."""
 
+from numbers import Real
+
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import check_array, column_or_1d, validate_data
 
 from ._base import BaseBP
+from ._losses import loss_function
 
 _SHARED_PARAMETERS_DOC = """
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         The ith element is the number of neurons in the ith hidden layer.
 
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
-        Activation function of the hidden layers: ``x``, ``1 / (1 + exp(-x))``,
-        ``tanh(x)`` or ``max(0, x)``.
+    activation : str or list of str, default='relu'
+        Activation function of the hidden layers: one name for all of them, or a list
+        with one name per hidden layer (bpnet only). 'identity', 'logistic', 'tanh' and
+        'relu' are MLP's: ``x``, ``1 / (1 + exp(-x))``, ``tanh(x)``, ``max(0, x)``.
+        bpnet adds 'leaky_relu' (``x`` above 0, ``0.01 x`` below), 'elu' (``x`` above
+        0, ``exp(x) - 1`` below), 'gelu' in its exact form ``x * Phi(x)`` with the
+        normal CDF from erf (not the tanh approximation; PyTorch's default, Keras's
+        ``approximate=False``), and 'silu' (``x / (1 + exp(-x))``, also called swish).
+        Each layer's initial weights use Glorot's uniform bound with the factor of the
+        activation it feeds (2 for 'logistic', 6 for the others, as scikit-learn).
 
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
         The weight optimizer. 'sgd' is minibatch stochastic gradient descent with
@@ -93,6 +104,34 @@ _SHARED_PARAMETERS_DOC = """
 
     max_fun : int, default=15000
         Maximum number of loss evaluations of 'lbfgs'.
+
+    dropout : float or list of float, default=0.0
+        Inverted dropout on the hidden layers' outputs (bpnet only): during training
+        each unit is zeroed with this probability and the kept ones are scaled by
+        ``1 / (1 - dropout)``; prediction and the validation pass never drop. One rate
+        for every hidden layer, or a list with one per hidden layer, each in [0, 1). As
+        PyTorch's ``nn.Dropout`` and Keras's ``Dropout`` (which drop a layer's inputs
+        where this drops the hidden layer's outputs, the same thing layer by layer).
+        The masks come from a counter-based generator keyed by (seed, epoch, training
+        row, unit), the seed drawn from ``random_state``: the same ``random_state``
+        gives the same model whatever the number of threads, and a sequence of
+        ``partial_fit`` calls that see the rows in the same order as ``fit`` draws the
+        same masks. Needs 'sgd' or 'adam'.
+
+    max_grad_norm : float, default=None
+        Clip each minibatch's gradient, the L2 term included, to this L2 norm over all
+        parameters before the update (bpnet only), as PyTorch's
+        ``clip_grad_norm_`` and skorch's ``GradientNormClipping`` do (Keras's
+        ``global_clipnorm``). None never clips. 'sgd' and 'adam' only; 'lbfgs' ignores
+        it.
+
+    scoring : str, callable or None, default=None
+        The validation score of early stopping (bpnet only, as HistGradientBoosting's
+        ``scoring``). None keeps MLP's: accuracy for the classifier, R² for the
+        regressor. 'loss' uses the validation loss (``validation_scores_`` then holds
+        minus the loss, so that higher is better). Any scikit-learn scorer name or
+        callable ``scorer(estimator, X, y)`` is also accepted. Early stopping keeps the
+        best epoch's weights whatever the score.
 """
 
 _SHARED_ATTRIBUTES_DOC = """
@@ -107,6 +146,13 @@ _SHARED_ATTRIBUTES_DOC = """
 
     validation_scores_ : list of float or None
         The validation score after each epoch when ``early_stopping=True``, else None.
+
+    validation_loss_curve_ : list of float or None
+        The loss on the validation data after each epoch when ``early_stopping=True``,
+        else None (bpnet only). It is the data loss alone, without the L2 term that
+        ``loss_curve_`` includes (``alpha / 2 * ||W||^2`` over the training weights'
+        sum), so the two compare directly when ``alpha`` is small; with sample weights
+        it is their weighted mean.
 
     best_validation_score_ : float or None
         The best validation score when ``early_stopping=True``, else None.
@@ -137,6 +183,9 @@ _SHARED_ATTRIBUTES_DOC = """
 
     out_activation_ : str
         Name of the output activation.
+
+    hidden_activations_ : list of str
+        Name of each hidden layer's activation (bpnet only).
 """
 
 
@@ -144,6 +193,36 @@ def _docstring(template):
     return template.replace("%(parameters)s", _SHARED_PARAMETERS_DOC.strip("\n")).replace(
         "%(attributes)s", _SHARED_ATTRIBUTES_DOC.strip("\n")
     )
+
+
+def _balanced_weights(indices, n_classes, sample_weight):
+    """'balanced' weights of classes 0...n_classes-1 for rows of these class indices,
+    counted with the sample weights; 1 for a class no row has (partial_fit batches)."""
+    weights = np.ones(n_classes)
+    present = np.unique(indices)
+    weights[present] = compute_class_weight(
+        "balanced", classes=present, y=indices, sample_weight=sample_weight
+    )
+    return weights
+
+
+def _dict_weights(class_weight, classes):
+    """The weights a dict {class label: weight} gives the classes, in their order."""
+    weights = np.ones(len(classes))
+    for label, weight in class_weight.items():
+        matches = np.flatnonzero(classes == label)
+        if not len(matches):
+            raise ValueError(
+                f"class_weight names the class {label!r}, which is not one of the classes "
+                f"{list(classes)}."
+            )
+        if not isinstance(weight, Real) or not np.isfinite(weight) or weight < 0:
+            raise ValueError(
+                f"class_weight[{label!r}] is {weight!r}: class weights must be finite, "
+                "non-negative numbers."
+            )
+        weights[matches[0]] = weight
+    return weights
 
 
 def _check_two_classes(classes):
@@ -155,6 +234,11 @@ def _check_two_classes(classes):
 
 
 class BPClassifier(ClassifierMixin, BaseBP):
+    _parameter_constraints: dict = {
+        **BaseBP._parameter_constraints,
+        "class_weight": [dict, list, StrOptions({"balanced"}), None],
+    }
+
     def __init__(
         self,
         hidden_layer_sizes=(100,),
@@ -181,6 +265,10 @@ class BPClassifier(ClassifierMixin, BaseBP):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        dropout=0.0,
+        max_grad_norm=None,
+        scoring=None,
+        class_weight=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -207,7 +295,11 @@ class BPClassifier(ClassifierMixin, BaseBP):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            dropout=dropout,
+            max_grad_norm=max_grad_norm,
+            scoring=scoring,
         )
+        self.class_weight = class_weight
 
     __doc__ = _docstring(
         """Multi-layer perceptron classifier trained by Cython backpropagation kernels.
@@ -220,6 +312,20 @@ class BPClassifier(ClassifierMixin, BaseBP):
     Parameters
     ----------
 %(parameters)s
+
+    class_weight : dict, list of dict, 'balanced' or None, default=None
+        Weights of the classes (bpnet only), multiplying ``sample_weight``: a fit with
+        ``class_weight`` is exactly the fit with the equivalent ``sample_weight``.
+        A dict maps class labels to weights (missing classes weigh 1); 'balanced'
+        weighs each class by ``n_samples / (n_classes * count)``, the counts taken with
+        the sample weights, as ``compute_class_weight(..., sample_weight=...)`` and
+        LogisticRegression do. For multilabel targets, 'balanced' or a list with one
+        dict ``{0: w, 1: w}`` per label; a row's weight is the product over its labels,
+        as in ``compute_sample_weight``. With ``partial_fit``, 'balanced' balances each
+        call's own batch, while a dict applies as in ``fit``. With early stopping, the
+        held-out validation rows keep their class weights in the validation score (as
+        in HistGradientBoosting); ``sample_weight_val`` given to ``fit`` is used as is.
+        Keras's ``class_weight`` is the dict form; skorch has no equivalent.
 
     Attributes
     ----------
@@ -286,6 +392,59 @@ class BPClassifier(ClassifierMixin, BaseBP):
 
     def _output_activation(self, Y):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+
+    def _class_weights_of_rows(self, Y, sample_weight):
+        if self.class_weight is None:
+            return None
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            return self._multilabel_class_weights(Y, sample_weight)
+        if isinstance(self.class_weight, list):
+            raise ValueError(
+                "class_weight is a list, which is for multilabel targets (one dict per "
+                "label): give a dict {class: weight} or 'balanced'."
+            )
+        indices = np.argmax(Y, axis=1) if Y.shape[1] > 1 else Y[:, 0].astype(np.intp)
+        if self.class_weight == "balanced":
+            weights = _balanced_weights(indices, len(self.classes_), sample_weight)
+        else:
+            weights = _dict_weights(self.class_weight, self.classes_)
+        return weights[indices]
+
+    def _multilabel_class_weights(self, Y, sample_weight):
+        """The product over the labels of each label's weight for the row's 0 or 1."""
+        n_labels = Y.shape[1]
+        if isinstance(self.class_weight, dict):
+            raise ValueError(
+                "For multilabel targets, class_weight must be 'balanced' or a list with "
+                "one dict {0: weight, 1: weight} per label, not a dict."
+            )
+        if isinstance(self.class_weight, list) and len(self.class_weight) != n_labels:
+            raise ValueError(
+                f"class_weight has {len(self.class_weight)} dicts, but y has {n_labels} "
+                "labels: give one dict {0: weight, 1: weight} per label."
+            )
+        row_weights = np.ones(Y.shape[0])
+        for label in range(n_labels):
+            present = Y[:, label].astype(np.intp)
+            if self.class_weight == "balanced":
+                weights = _balanced_weights(present, 2, sample_weight)
+            else:
+                weights = _dict_weights(self.class_weight[label], np.array([0, 1]))
+            row_weights *= weights[present]
+        return row_weights
+
+    def _validation_targets_of(self, y_val, dtype):
+        y_val = check_array(y_val, ensure_2d=False, dtype=None, input_name="y_val")
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val, warn=True)
+        if self._label_binarizer.y_type_ != "multilabel-indicator":
+            unknown = np.setdiff1d(unique_labels(y_val), self.classes_)
+            if len(unknown):
+                raise ValueError(
+                    f"y_val has classes {list(unknown)} that y does not have: the "
+                    f"classes are {list(self.classes_)}."
+                )
+        return y_val, self._label_binarizer.transform(y_val).astype(dtype, copy=False)
 
     def _loss_name(self):
         return "log_loss" if self.out_activation_ == "softmax" else "binary_log_loss"
@@ -431,7 +590,9 @@ class BPClassifier(ClassifierMixin, BaseBP):
 class BPRegressor(RegressorMixin, BaseBP):
     _parameter_constraints: dict = {
         **BaseBP._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "poisson"})],
+        "loss": [StrOptions({"squared_error", "poisson", "huber", "quantile"})],
+        "huber_threshold": [Interval(Real, 0, None, closed="neither")],
+        "quantile": [None, Interval(Real, 0, 1, closed="neither")],
     }
 
     def __init__(
@@ -461,6 +622,11 @@ class BPRegressor(RegressorMixin, BaseBP):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        dropout=0.0,
+        max_grad_norm=None,
+        scoring=None,
+        huber_threshold=1.0,
+        quantile=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -487,7 +653,12 @@ class BPRegressor(RegressorMixin, BaseBP):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            dropout=dropout,
+            max_grad_norm=max_grad_norm,
+            scoring=scoring,
         )
+        self.huber_threshold = huber_threshold
+        self.quantile = quantile
 
     __doc__ = _docstring(
         """Multi-layer perceptron regressor trained by Cython backpropagation kernels.
@@ -498,14 +669,29 @@ class BPRegressor(RegressorMixin, BaseBP):
 
     Parameters
     ----------
-    loss : {'squared_error', 'poisson'}, default='squared_error'
+    loss : {'squared_error', 'poisson', 'huber', 'quantile'}, default='squared_error'
         'squared_error' has an identity output and reports half the mean squared error,
         averaged over the outputs; its gradient is that loss's gradient also for several
         outputs (scikit-learn's is ``n_outputs`` times larger, its issue #8349).
         'poisson' has an exponential output and minimises the half Poisson deviance; it
-        needs non-negative targets.
+        needs non-negative targets. bpnet adds two robust losses with an identity
+        output, averaged over the outputs: 'huber', ``r**2 / 2`` for residuals ``|r|``
+        up to ``huber_threshold`` and ``huber_threshold * (|r| - huber_threshold / 2)``
+        beyond (PyTorch's ``HuberLoss`` and Keras's ``Huber`` with
+        ``delta=huber_threshold``), and 'quantile', the pinball loss of the
+        ``quantile``, as in HistGradientBoostingRegressor.
 
 %(parameters)s
+
+    huber_threshold : float, default=1.0
+        Where loss='huber' turns from quadratic to linear, in units of the targets
+        (bpnet only; scale the targets, or set it to the size of an ordinary
+        residual). Named apart from Adam's ``epsilon`` and the L2 ``alpha``; unlike
+        HuberRegressor's ``epsilon`` it is not relative to an estimated scale.
+
+    quantile : float, default=None
+        The quantile, in (0, 1), that loss='quantile' estimates (bpnet only, as in
+        HistGradientBoostingRegressor); required with that loss.
 
     Attributes
     ----------
@@ -552,6 +738,24 @@ class BPRegressor(RegressorMixin, BaseBP):
 
     def _loss_name(self):
         return self.loss
+
+    def _kernel_loss(self):
+        if self.loss == "quantile" and self.quantile is None:
+            raise ValueError(
+                "loss='quantile' needs the quantile to estimate: set quantile to a number "
+                "in (0, 1), for example quantile=0.9."
+            )
+        return loss_function(
+            self.loss, huber_threshold=self.huber_threshold, quantile=self.quantile or 0.5
+        )
+
+    def _validation_targets_of(self, y_val, dtype):
+        y_val = check_array(y_val, ensure_2d=False, dtype=dtype, input_name="y_val")
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val, warn=True)
+        if self.loss == "poisson" and np.any(y_val < 0):
+            raise ValueError("loss='poisson' requires non-negative y_val.")
+        return y_val, (y_val.reshape(-1, 1) if y_val.ndim == 1 else y_val)
 
     def _stratify_labels(self, Y):
         return None

@@ -40,14 +40,15 @@ class NetworkLayout:
         self.table = table
 
     @classmethod
-    def with_activations(cls, layer_units, hidden_activation, output_activation):
-        """The layout of a network whose hidden layers share one activation.
+    def with_activations(cls, layer_units, hidden_activations, output_activation):
+        """The layout of a network with these hidden activations, one per hidden layer.
 
-        The one place that builds the per-layer activation list: ``hidden_activation``
-        for every hidden layer, then ``output_activation``.
+        The one place that builds the per-layer activation list: ``hidden_activations``
+        (a list, or one name for every hidden layer), then ``output_activation``.
         """
-        n_hidden = len(layer_units) - 2
-        return cls(layer_units, [hidden_activation] * n_hidden + [output_activation])
+        if isinstance(hidden_activations, str):
+            hidden_activations = [hidden_activations] * (len(layer_units) - 2)
+        return cls(layer_units, [*hidden_activations, output_activation])
 
     def unpack(self, params):
         """Views of ``params`` shaped as the lists ``coefs_`` and ``intercepts_``."""

@@ -6,7 +6,7 @@ import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
-from ._kernels import loss_gradient
+from ._kernels import loss_and_delta_py, loss_gradient
 from ._sgd_fast import EpochStatus, train_epoch, workspace_size
 from ._threading import blas_threads, epoch_blocks, epoch_team, one_blas_thread
 
@@ -36,7 +36,8 @@ class _TrainingSnapshot:
 
     _RECORDS = ("n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_",
                 "_no_improvement_count")  # fmt: skip
-    _CURVES = ("loss_curve_", "validation_scores_")
+    _RECORDS = (*_RECORDS, "_epochs_trained")
+    _CURVES = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
 
     def __init__(self, estimator, params, optimizer, keep_best_params):
         self.estimator, self.params, self.optimizer = estimator, params, optimizer
@@ -77,6 +78,55 @@ class _TrainingSnapshot:
             del getattr(estimator, name)[length:]
 
 
+class ValidationSet:
+    """The early-stopping validation data, and how each epoch's model is scored on it.
+
+    Parameters
+    ----------
+    data : KernelInput
+        The validation input, its targets as the kernels read them, and its weights.
+
+    targets : ndarray
+        The targets in the form the estimator's scores take (class labels, values).
+
+    sample_weight : ndarray or None
+        The rows' weights in the score and the loss.
+
+    X : {ndarray, sparse matrix}
+        The validated input, for scikit-learn scorers (which call ``predict``).
+    """
+
+    def __init__(self, data, targets, sample_weight, X):
+        self.data, self.targets, self.sample_weight, self.X = data, targets, sample_weight, X
+        # None for the estimator's own score (accuracy or R², as MLP), "loss" for minus
+        # the validation loss, or a scikit-learn scorer; set by the estimator.
+        self.scorer = None
+
+    def evaluate(self, estimator, layout, params):
+        """``(score, loss)`` of the network ``params`` on the validation data; both NaN
+        when its outputs are not finite. The loss is the data loss without the L2 term."""
+        output = estimator._forward(self.data, layout, params)
+        if np.issubdtype(output.dtype, np.floating) and not np.isfinite(output).all():
+            return np.nan, np.nan
+        # Huge but finite outputs of a diverging model may overflow in the score.
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss = self._mean_loss(estimator._kernel_loss(), output)
+            if self.scorer is None:
+                score = estimator._validation_score(output, self.targets, self.sample_weight)
+            elif self.scorer == "loss":
+                score = -loss
+            else:
+                weights = {} if self.sample_weight is None else {"sample_weight": self.sample_weight}
+                score = self.scorer(estimator, self.X, self.targets, **weights)
+        return float(score), float(loss)
+
+    def _mean_loss(self, loss, output):
+        data = self.data
+        total = loss_and_delta_py(loss, output, data.Y, data.sample_weight, np.empty_like(output))
+        weight_sum = data.sample_weight.sum(dtype=np.float64) if data.sample_weight.size else len(output)
+        return total / weight_sum
+
+
 class EpochLoop:
     """The epochs of one fit or partial_fit call of the minibatch solvers (sgd, adam).
 
@@ -110,22 +160,25 @@ class EpochLoop:
     train_idx : ndarray of int, default=None
         The rows of ``data`` to train on; all of them when None.
 
-    validation : tuple, default=None
-        With early stopping, the validation input (a KernelInput), its targets and its
-        sample weights (or None).
+    validation : ValidationSet, default=None
+        With early stopping, the validation data.
+
+    dropout : ndarray of shape (n_layers,), default=None
+        Each layer's dropout rate (the output layer's 0), or None for no dropout.
     """
 
     def __init__(self, estimator, data, layout, params, rng, *, incremental,
-                 train_idx=None, validation=None):  # fmt: skip
+                 train_idx=None, validation=None, dropout=None):  # fmt: skip
         self.estimator = estimator
         self.optimizer = estimator._optimizer
         self.data, self.layout, self.params, self.rng = data, layout, params, rng
         self.incremental = incremental
-        self.train_idx, self.validation = train_idx, validation
+        self.train_idx, self.validation, self.dropout = train_idx, validation, dropout
         self.n_train = data.n_samples if train_idx is None else train_idx.shape[0]
         batch_size = self._batch_size()
         self.workspace = np.empty(
-            workspace_size(layout.table, batch_size, data.sparse), dtype=params.dtype
+            workspace_size(layout.table, batch_size, data.sparse, dropout is not None),
+            dtype=params.dtype,
         )
         self.grads = np.empty_like(params)
         self.snapshot = _TrainingSnapshot(
@@ -135,8 +188,8 @@ class EpochLoop:
             "loss": estimator._kernel_loss(),
             "alpha": float(estimator.alpha),
             "batch_size": batch_size,
-            "max_grad_norm": 0.0,
-            "dropout_seed": 0,
+            "max_grad_norm": float(estimator.max_grad_norm or 0.0),
+            "dropout_seed": estimator._dropout_seed or 0,
             "epoch": 0,
             **self.optimizer.kernel_options(),
             **epoch_blocks(batch_size, layout.layer_units),
@@ -194,10 +247,11 @@ class EpochLoop:
         """One kernel call over the rows ``order``; its result dict."""
         data, optimizer, options = self.data, self.optimizer, self.options
         options.update(optimizer.kernel_options())
+        options["epoch"] = self.estimator._epochs_trained
         moment_1, moment_2 = optimizer.kernel_moments()
         result = train_epoch(
             self.layout.table, *data.x_args, data.Y, data.sample_weight, order,
-            self.params, self.grads, moment_1, moment_2, self.workspace, options,
+            self.params, self.grads, moment_1, moment_2, self.workspace, options, self.dropout,
         )  # fmt: skip
         if result["status"] == EpochStatus.INTERRUPTED:
             raise KeyboardInterrupt
@@ -231,6 +285,7 @@ class EpochLoop:
     def _record_loss(self, loss):
         estimator = self.estimator
         estimator.n_iter_ += 1
+        estimator._epochs_trained += 1
         estimator.loss_ = np.float64(loss)
         estimator.t_ += self.n_train
         estimator.loss_curve_.append(loss)
@@ -253,10 +308,12 @@ class EpochLoop:
         # With early stopping the best validated weights are restored, so the model stays
         # usable: record the diverged epoch's NaN score, warn and stop.
         estimator.n_iter_ += 1
+        estimator._epochs_trained += 1
         estimator.t_ += self.n_train
         estimator.loss_ = np.float64(np.nan)
         estimator.loss_curve_.append(np.nan)
         estimator.validation_scores_.append(np.nan)
+        estimator.validation_loss_curve_.append(np.nan)
         warnings.warn(
             advice.strip() + " The weights with the best validation score were kept.",
             ConvergenceWarning,
@@ -274,15 +331,9 @@ class EpochLoop:
 
     def _update_validation_score(self):
         estimator = self.estimator
-        X_val, y_val, sample_weight = self.validation
-        output = estimator._forward(X_val, self.layout, self.params)
-        if np.issubdtype(output.dtype, np.floating) and not np.isfinite(output).all():
-            score = np.nan
-        else:
-            # Huge but finite outputs of a diverging model may overflow in the score.
-            with np.errstate(over="ignore", invalid="ignore"):
-                score = float(estimator._validation_score(output, y_val, sample_weight))
+        score, loss = self.validation.evaluate(estimator, self.layout, self.params)
         estimator.validation_scores_.append(score)
+        estimator.validation_loss_curve_.append(loss)
         if estimator.verbose:
             print(f"Validation score: {score:f}")
         if score < estimator.best_validation_score_ + estimator.tol:
