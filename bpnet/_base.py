@@ -7,6 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
+from sklearn.callback import CallbackSupportMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -25,7 +26,7 @@ from ._layout import NetworkLayout
 from ._losses import loss_function
 from ._optimizers import OPTIMIZER_PARAMETERS, OPTIMIZERS
 from ._threading import one_blas_thread, row_parallel
-from ._training import DIVERGENCE_MESSAGE, EpochLoop, LbfgsDriver, ValidationSet
+from ._training import DIVERGENCE_MESSAGE, EpochLoop, FitTasks, LbfgsDriver, ValidationSet
 from ._version import __version__
 
 _STOCHASTIC_SOLVERS = tuple(OPTIMIZERS)
@@ -49,8 +50,12 @@ class _OptimizerState:
         return OPTIMIZERS[self.solver].from_legacy_state(self, settings)
 
 
-class BaseBP(BaseEstimator, ABC):
+class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
     """Base class for bpnet's classifier and regressor.
+
+    It takes part in scikit-learn's callback API (``set_callbacks``): a fit is a task
+    whose subtasks are its epochs (sgd, adam) or iterations (lbfgs); ``partial_fit`` is
+    one task.
 
     Warning: this class should not be used directly. Use the derived classes instead.
     """
@@ -401,12 +406,17 @@ class BaseBP(BaseEstimator, ABC):
         data = KernelInput(X, Y, sample_weight)
 
         if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(data, layout, params, rng, incremental, dropout, validation)
+            tasks = self._start_tasks(X, Y, sample_weight, 0 if incremental else self.max_iter)
+            self._fit_stochastic(data, layout, params, rng, incremental, dropout, validation, tasks)
         else:
-            LbfgsDriver(self, data, layout, params).run()
+            # One subtask per iteration, and the one SciPy starts but never runs.
+            tasks = self._start_tasks(X, Y, sample_weight, self.max_iter + 1)
+            LbfgsDriver(self, data, layout, params, tasks).run()
 
         if not np.isfinite(params).all():
             raise ValueError(DIVERGENCE_MESSAGE)
+        if tasks is not None:
+            tasks.finish()
         return self
 
     def _check_architecture(self, layer_units):
@@ -451,7 +461,11 @@ class BaseBP(BaseEstimator, ABC):
             )
         return train_idx, val_idx
 
-    def _fit_stochastic(self, data, layout, params, rng, incremental, dropout, validation):
+    def _start_tasks(self, X, Y, sample_weight, max_subtasks):
+        """The callbacks' tasks of this fit, begun; None when no callback listens."""
+        return FitTasks.start(self, X, lambda: self._targets_of(Y), sample_weight, max_subtasks)
+
+    def _fit_stochastic(self, data, layout, params, rng, incremental, dropout, validation, tasks):
         self._prepare_optimizer(layout.n_params, params.dtype, incremental)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -469,7 +483,7 @@ class BaseBP(BaseEstimator, ABC):
                 self._dropout_seed = int(rng.randint(np.iinfo(np.int32).max))
         EpochLoop(
             self, data, layout, params, rng, incremental=incremental, train_idx=train_idx,
-            validation=validation, dropout=layer_dropout,
+            validation=validation, dropout=layer_dropout, tasks=None if incremental else tasks,
         ).run()  # fmt: skip
         if self.early_stopping:
             np.copyto(params, self._best_params)

@@ -393,6 +393,9 @@ class BPClassifier(ClassifierMixin, BaseBP):
     def _output_activation(self, Y):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
+    def _targets_of(self, Y):
+        return self._label_binarizer.inverse_transform(Y)
+
     def _class_weights_of_rows(self, Y, sample_weight):
         if self.class_weight is None:
             return None
@@ -748,6 +751,9 @@ class BPRegressor(RegressorMixin, BaseBP):
         return loss_function(
             self.loss, huber_threshold=self.huber_threshold, quantile=self.quantile or 0.5
         )
+
+    def _targets_of(self, Y):
+        return Y.ravel() if Y.shape[1] == 1 else Y
 
     def _validation_targets_of(self, y_val, dtype):
         y_val = check_array(y_val, ensure_2d=False, dtype=dtype, input_name="y_val")

@@ -1,5 +1,6 @@
 """The training loops: minibatch epochs for sgd and adam, and the L-BFGS driver."""
 
+import copy
 import warnings
 
 import numpy as np
@@ -76,6 +77,78 @@ class _TrainingSnapshot:
             setattr(estimator, name, value)
         for name, length in self.curve_lengths.items():
             del getattr(estimator, name)[length:]
+
+
+class FitTasks:
+    """scikit-learn's callback tasks of one fit: the fit itself, and one subtask per
+    epoch (sgd, adam) or iteration (lbfgs).
+
+    Each subtask hands the callbacks the training data, the metadata (the sample
+    weights, as LogisticRegression does) and, when a callback asks for it, a
+    ``fitted_estimator`` that predicts with that epoch's weights. ``start`` returns None
+    when no callback listens, so that a fit without callbacks pays nothing per epoch.
+    """
+
+    def __init__(self, estimator, X, y, sample_weight, max_subtasks):
+        self.estimator, self.X, self.y = estimator, X, y
+        self.metadata = None if sample_weight is None else {"sample_weight": sample_weight}
+        self.root = estimator._init_callback_context(max_subtasks=max_subtasks)
+        self.current = None
+
+    @classmethod
+    def start(cls, estimator, X, y, sample_weight, max_subtasks):
+        """The tasks of this fit, begun; None when nothing listens."""
+        if not (getattr(estimator, "_skl_callbacks", None) or hasattr(estimator, "_parent_callback_ctx")):
+            return None
+        tasks = cls(estimator, X, y, sample_weight, max_subtasks)
+        tasks.root.call_on_fit_task_begin(
+            estimator=estimator, X=X, y=y, metadata=tasks.metadata
+        )
+        return tasks
+
+    def finish(self):
+        """End the fit's own task, the estimator fitted."""
+        self.close_subtask()
+        self.root.call_on_fit_task_end(
+            estimator=self.estimator, X=self.X, y=self.y, metadata=self.metadata,
+            reconstruction_attributes={},
+        )  # fmt: skip
+
+    def begin_subtask(self, name, attributes):
+        """Begin an epoch or iteration; ``attributes`` (a callable) gives the fitted
+        attributes of the model it starts from."""
+        self.current = self.root.subcontext(task_name=name)
+        self.current.call_on_fit_task_begin(
+            estimator=self.estimator, X=self.X, y=self.y, metadata=self.metadata,
+            reconstruction_attributes=attributes,
+        )  # fmt: skip
+
+    def end_subtask(self, attributes):
+        """End the current epoch or iteration; whether a callback asks to stop."""
+        current, self.current = self.current, None
+        return current.call_on_fit_task_end(
+            estimator=self.estimator, X=self.X, y=self.y, metadata=self.metadata,
+            reconstruction_attributes=attributes,
+        )  # fmt: skip
+
+    def close_subtask(self):
+        """End a subtask that did not complete (training stopped inside it) as an empty
+        task, so that every begin has its end."""
+        if self.current is not None:
+            current, self.current = self.current, None
+            current.call_on_fit_task_end(estimator=self.estimator)
+
+
+def fitted_attributes(estimator, layout, params):
+    """Copies of what makes ``estimator`` the model it is now: weights, records and
+    optimizer state, for a ``fitted_estimator`` handed to callbacks."""
+    coefs, intercepts = layout.unpack(params.copy())
+    attributes = {"coefs_": coefs, "intercepts_": intercepts}
+    for name in (*_TrainingSnapshot._RECORDS, *_TrainingSnapshot._CURVES, "_optimizer",
+                 "_best_params", "_dropout_seed"):  # fmt: skip
+        if hasattr(estimator, name):
+            attributes[name] = copy.deepcopy(getattr(estimator, name))
+    return attributes
 
 
 class ValidationSet:
@@ -165,11 +238,15 @@ class EpochLoop:
 
     dropout : ndarray of shape (n_layers,), default=None
         Each layer's dropout rate (the output layer's 0), or None for no dropout.
+
+    tasks : FitTasks, default=None
+        The callbacks' tasks, or None when no callback listens.
     """
 
     def __init__(self, estimator, data, layout, params, rng, *, incremental,
-                 train_idx=None, validation=None, dropout=None):  # fmt: skip
+                 train_idx=None, validation=None, dropout=None, tasks=None):  # fmt: skip
         self.estimator = estimator
+        self.tasks = tasks
         self.optimizer = estimator._optimizer
         self.data, self.layout, self.params, self.rng = data, layout, params, rng
         self.incremental = incremental
@@ -228,8 +305,13 @@ class EpochLoop:
                 # scikit-learn's utils.shuffle makes, so the batches match MLP's.
                 sample_idx = sample_idx[self.rng.permutation(self.n_train)]
             order = sample_idx if self.train_idx is None else self.train_idx[sample_idx]
+            if self.tasks is not None:
+                self.tasks.begin_subtask("epoch", self._fitted_attributes)
             if self._end_epoch(self._train_epoch(order)):
                 return
+
+    def _fitted_attributes(self):
+        return fitted_attributes(self.estimator, self.layout, self.params)
 
     def _roll_back(self, status):
         """Go back to the end of the last complete epoch, then report why.
@@ -280,7 +362,12 @@ class EpochLoop:
         else:
             self._update_validation_score()
         self.optimizer.iteration_ends(self.estimator.t_)
-        return self._should_stop()
+        stop = self._should_stop()
+        # Callbacks see the epoch complete; one asking to stop ends training here, as
+        # any other stopping rule would.
+        if self.tasks is not None and self.tasks.end_subtask(self._fitted_attributes):
+            stop = True
+        return stop
 
     def _record_loss(self, loss):
         estimator = self.estimator
@@ -393,8 +480,9 @@ class LbfgsDriver:
         The flat weights, trained in place; L-BFGS-B itself works in float64.
     """
 
-    def __init__(self, estimator, data, layout, params):
+    def __init__(self, estimator, data, layout, params, tasks=None):
         self.estimator, self.data, self.layout, self.params = estimator, data, layout, params
+        self.tasks = tasks
         self.loss = estimator._kernel_loss()
         self.grads = np.empty_like(params)
         # The last completed iterate, kept so that an interruption leaves a defined model.
@@ -406,6 +494,8 @@ class LbfgsDriver:
         """Minimise the loss from the current weights; a Ctrl-C keeps the last iterate."""
         estimator = self.estimator
         chunk_rows = min(self.data.n_samples, LBFGS_CHUNK_ROWS)
+        if self.tasks is not None:
+            self.tasks.begin_subtask("iteration", self._iterate_attributes)
         try:
             with blas_threads(chunk_rows, self.layout.layer_units):
                 result = scipy.optimize.minimize(
@@ -442,6 +532,19 @@ class LbfgsDriver:
         self.n_iter += 1
         if self.estimator.verbose:
             print(f"Iteration {self.n_iter:d}, loss = {self.last_loss:.8f}")
+        if self.tasks is not None:
+            stop = self.tasks.end_subtask(self._iterate_attributes)
+            if stop:
+                # SciPy ends the minimisation at this iterate.
+                raise StopIteration
+            self.tasks.begin_subtask("iteration", self._iterate_attributes)
+
+    def _iterate_attributes(self):
+        """The fitted attributes of the model at the last completed iterate."""
+        params = self.last_x.astype(self.params.dtype)
+        coefs, intercepts = self.layout.unpack(params)
+        return {"coefs_": coefs, "intercepts_": intercepts, "n_iter_": self.n_iter,
+                "loss_": np.float64(self.last_loss)}  # fmt: skip
 
     def _keep_last_iterate(self):
         estimator = self.estimator
@@ -455,7 +558,10 @@ class LbfgsDriver:
     def _keep_result(self, result):
         estimator = self.estimator
         n_iter = result.get("nit", estimator.max_iter)
-        if result.status != 0:
+        stopped_by_callback = result.status == 99  # SciPy's status after StopIteration
+        if stopped_by_callback:
+            n_iter = self.n_iter
+        elif result.status != 0:
             warnings.warn(
                 f"lbfgs failed to converge after {n_iter:d} iteration(s) "
                 f"(status={result.status:d}): {result.message}. Increase the number of "
