@@ -1,29 +1,79 @@
 """The command line: ``python -m bpnet compare`` trains bpnet and scikit-learn side by side."""
 
 import argparse
+import json
+import math
+import os
 import sys
 import time
 import warnings
+from contextlib import nullcontext
+from pathlib import Path
 
 import numpy as np
 
+# The built-in datasets ship with scikit-learn, so the default run needs no download.
 DATASETS = {
-    "digits": ("load_digits", "classification"),
-    "breast_cancer": ("load_breast_cancer", "classification"),
-    "wine": ("load_wine", "classification"),
-    "iris": ("load_iris", "classification"),
-    "diabetes": ("load_diabetes", "regression"),
+    "digits": "load_digits",
+    "breast_cancer": "load_breast_cancer",
+    "wine": "load_wine",
+    "iris": "load_iris",
+    "diabetes": "load_diabetes",
 }
+
+# A numeric target is taken for class labels when it holds whole numbers only and at most
+# this many distinct values (digits has 10); anything else is a regression target.
+MAX_INFERRED_CLASSES = 20
+
+# Repetitions of one contender whose slowest fit takes more than BUSY_SPREAD times its
+# fastest (and at least BUSY_MIN_SECONDS longer, so that timer noise on tiny fits does not
+# count) mean that something else is competing for the cores. On an idle machine the
+# repetitions agree within a few percent.
+BUSY_SPREAD = 1.5
+BUSY_MIN_SECONDS = 0.02
+# A steady load can slow every repetition alike; a one-minute load average above this
+# many runnable tasks per core, before the fits start, says so.
+BUSY_LOAD_PER_CORE = 1.5
+
+# A training score this far above the test score (accuracy or R^2) is worth a word.
+OVERFIT_GAP = 0.3
+
+# Variables that set thread counts before any code runs; shown when set.
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "BPNET_NUM_THREADS",
+    "BPNET_BLAS_THREADS",
+)
+
+CONTENDERS = ("bpnet", "scikit-learn")
+TEST_SIZE = 0.25
+# Enough for two test rows (R^2 needs two) and a training set that is more than a row.
+MIN_ROWS = 8
+
+
+class CompareError(Exception):
+    """A problem with the options or the data, reported as a one-line usage error."""
+
+
+# --- option types: each raises ArgumentTypeError, which argparse turns into one line ---
 
 
 def _hidden_sizes(text):
+    parts = [part.strip() for part in text.split(",")]
+    if "" in parts:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers such as 256,128, got {text!r}"
+        )
     try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+        sizes = tuple(int(part) for part in parts)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
+            f"expected comma-separated positive integers such as 256,128, got {text!r}"
         ) from None
-    if not sizes or min(sizes) < 1:
+    if min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"hidden sizes must be positive integers, got {text!r}")
     return sizes
 
@@ -43,10 +93,44 @@ def _batch_size(text):
 
 
 def _positive_int(text):
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from 0 to 2**32 - 1 (as numpy seeds are), got {text!r}"
+        )
+    return value
+
+
+def _float(text, *, allow_zero):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        kind = "a non-negative" if allow_zero else "a positive"
+        raise argparse.ArgumentTypeError(f"expected {kind} finite number, got {text!r}")
+    return value
+
+
+def _learning_rate(text):
+    return _float(text, allow_zero=False)
+
+
+def _alpha(text):
+    return _float(text, allow_zero=True)
 
 
 def build_parser():
@@ -60,14 +144,36 @@ def build_parser():
         "compare",
         help="train BPClassifier/BPRegressor and MLPClassifier/MLPRegressor side by side",
         description=(
-            "Train bpnet and scikit-learn's MLP with identical settings on a dataset that "
-            "ships with scikit-learn, and print their scores, fit times and the speedup. "
-            "The data are split 75/25 and standardised; both models see the same arrays."
+            "Train bpnet and scikit-learn's MLP with identical settings and the same seed, "
+            "and print their scores, fit times and the speedup. The data are split 75/25 "
+            "(stratified for classification); numeric columns are standardised and text "
+            "columns one-hot encoded (a Pipeline with a ColumnTransformer), and regression "
+            "targets are standardised (TransformedTargetRegressor). The preprocessing is "
+            "fitted once; only the estimators' fits are timed, interleaved, after an "
+            "untimed one-epoch warm-up of each. Threads are the libraries' defaults unless "
+            "--threads is given."
         ),
     )
-    compare.add_argument(
+    compare.set_defaults(parser=compare)
+    source = compare.add_mutually_exclusive_group()
+    source.add_argument(
         "--dataset", choices=sorted(DATASETS), default="digits",
-        help="dataset to train on; diabetes is a regression task (default: digits)",
+        help="built-in dataset (shipped with scikit-learn, no download); diabetes is a "
+        "regression task (default: digits)",
+    )  # fmt: skip
+    source.add_argument(
+        "--data", metavar="FILE",
+        help="a CSV file (or Parquet, named *.parquet, where pyarrow is installed) with a "
+        "header row; needs pandas and --target",
+    )  # fmt: skip
+    compare.add_argument(
+        "--target", metavar="COLUMN", help="the column of --data to predict",
+    )  # fmt: skip
+    compare.add_argument(
+        "--task", choices=["auto", "classification", "regression"], default="auto",
+        help="auto infers it from the target: text, booleans or at most "
+        f"{MAX_INFERRED_CLASSES} distinct whole numbers are classes, other numbers a "
+        "regression target (default: auto)",
     )  # fmt: skip
     compare.add_argument(
         "--hidden", type=_hidden_sizes, default=(100,), metavar="SIZES",
@@ -86,42 +192,441 @@ def build_parser():
         help="minibatch size, or 'auto' for min(200, n_samples) (default: auto)",
     )  # fmt: skip
     compare.add_argument(
+        "--learning-rate-init", type=_learning_rate, default=0.001, metavar="RATE",
+        help="initial learning rate of sgd and adam (default: 0.001)",
+    )  # fmt: skip
+    compare.add_argument(
+        "--alpha", type=_alpha, default=0.0001,
+        help="L2 penalty; raise it when lbfgs overfits a small dataset (default: 0.0001)",
+    )  # fmt: skip
+    compare.add_argument(
         "--dtype", choices=["float64", "float32"], default="float64",
         help="dtype of the training data and so of the weights (default: float64)",
     )  # fmt: skip
     compare.add_argument(
-        "--learning-rate-init", type=float, default=0.001,
-        help="initial learning rate of sgd and adam (default: 0.001)",
+        "--repeats", type=_positive_int, default=5,
+        help="timed fits of each contender, interleaved; min and median are reported "
+        "(default: 5)",
     )  # fmt: skip
     compare.add_argument(
-        "--repeats", type=_positive_int, default=3,
-        help="fits of each model, interleaved; the median time is reported (default: 3)",
+        "--threads", type=_positive_int, metavar="N",
+        help="run both contenders under threadpoolctl.threadpool_limits(N) (bpnet's own "
+        "epoch threads follow that limit too); default: the libraries' defaults, which "
+        "is what a user gets",
     )  # fmt: skip
-    compare.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
+    compare.add_argument("--random-state", type=_seed, default=0, help="seed (default: 0)")
+    compare.add_argument(
+        "--plot", metavar="FILE.png",
+        help="save both loss curves and the time per epoch, side by side (needs matplotlib)",
+    )  # fmt: skip
+    compare.add_argument(
+        "--json", action="store_true",
+        help="print one JSON object (settings, data, times, scores, speedup, BLAS) instead "
+        "of the table",
+    )  # fmt: skip
     return parser
 
 
-def compare(args, out=sys.stdout):
-    """Run the side-by-side comparison described by parsed ``args``; return the rows."""
+# --- data -------------------------------------------------------------------------------
+
+
+def infer_task(y):
+    """``(task, reason)`` for a 1-d array of targets, by the rule ``--task auto`` states."""
+    y = np.asarray(y)
+    if y.dtype.kind == "b":
+        return "classification", "booleans"
+    if y.dtype.kind not in "iuf":
+        return "classification", "text"
+    distinct = np.unique(y)
+    if not np.all(distinct == np.round(distinct)):
+        return "regression", "fractional numbers"
+    if len(distinct) > MAX_INFERRED_CLASSES:
+        return "regression", f"{len(distinct)} distinct whole numbers (over {MAX_INFERRED_CLASSES})"
+    return "classification", f"{len(distinct)} distinct whole numbers"
+
+
+def _first_non_number(column, pandas):
+    """A value that is not a number, if most of ``column``'s values are numbers."""
+    values = column.dropna().astype(str)
+    numbers = pandas.to_numeric(values, errors="coerce")
+    bad = values[numbers.isna()]
+    if len(bad) and len(values) - len(bad) >= len(bad):
+        return bad.iloc[0]
+    return None
+
+
+def _load_builtin(name):
     from sklearn import datasets
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.model_selection import train_test_split
+
+    X, y = getattr(datasets, DATASETS[name])(return_X_y=True)
+    description = {"source": name, "format": "built-in", "target": None}
+    return X, y, list(range(X.shape[1])), [], description
+
+
+def _read_table(path):
+    try:
+        import pandas
+    except ImportError:
+        raise CompareError(
+            "--data needs pandas, which is not installed: pip install pandas"
+        ) from None
+    if not os.path.exists(path):
+        raise CompareError(f"--data: no such file: {path}")
+    if os.path.isdir(path):
+        raise CompareError(f"--data: {path} is a directory, not a file")
+    parquet = path.lower().endswith((".parquet", ".pq"))
+    kind = "Parquet" if parquet else "CSV"
+    try:
+        frame = pandas.read_parquet(path) if parquet else pandas.read_csv(path)
+    except ImportError:
+        raise CompareError(
+            "--data: reading Parquet needs pyarrow, which is not installed: pip install pyarrow"
+        ) from None
+    except pandas.errors.EmptyDataError:
+        raise CompareError(f"--data: {path} is empty") from None
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CompareError(f"--data: cannot read {path} as {kind}: {first_line}") from None
+    return pandas, frame, kind
+
+
+def _load_table(path, target, labels_only):
+    pandas, frame, kind = _read_table(path)
+    frame.columns = [str(name) for name in frame.columns]
+    if target not in frame.columns:
+        shown = ", ".join(repr(name) for name in frame.columns[:12])
+        more = f" and {len(frame.columns) - 12} more" if len(frame.columns) > 12 else ""
+        raise CompareError(f"--target: {path} has no column {target!r}; its columns: {shown}{more}")
+    if len(frame) == 0:
+        raise CompareError(f"--data: {path} has a header but no rows")
+    if frame.shape[1] == 1:
+        raise CompareError(f"--data: {path} has no columns besides the target {target!r}")
+
+    numeric, categorical = [], []
+    X = frame.drop(columns=[target])
+    for name in X.columns:
+        column = X[name]
+        if pandas.api.types.is_numeric_dtype(column):  # booleans too
+            X[name] = column.astype("float64")
+            numeric.append(name)
+        elif (
+            pandas.api.types.is_string_dtype(column)
+            or pandas.api.types.is_object_dtype(column)
+            or isinstance(column.dtype, pandas.CategoricalDtype)
+        ):
+            bad = _first_non_number(column, pandas)
+            if bad is not None:
+                raise CompareError(
+                    f"--data: column {name!r} holds numbers but also {bad!r}; fix or "
+                    "remove the values that are not numbers"
+                )
+            numbers = pandas.to_numeric(column.astype(str), errors="coerce")
+            if column.notna().all() and numbers.notna().all():  # numbers stored as text
+                X[name] = numbers.astype("float64")
+                numeric.append(name)
+            else:
+                # Missing text is a category of its own.
+                X[name] = column.astype(object).where(column.notna(), "(missing)").astype(str)
+                categorical.append(name)
+        else:
+            raise CompareError(
+                f"--data: column {name!r} has type {column.dtype}; compare handles numeric "
+                "and text columns"
+            )
+    for name in numeric:
+        values = X[name].to_numpy()
+        missing = int(np.isnan(values).sum())
+        if missing:
+            raise CompareError(
+                f"--data: column {name!r} has {missing} missing value(s); compare does not "
+                "impute, so fill or drop them first"
+            )
+        if not np.isfinite(values).all():
+            raise CompareError(f"--data: column {name!r} has infinite values")
+
+    y = frame[target]
+    missing = int(y.isna().sum())
+    if missing:
+        raise CompareError(f"--target: column {target!r} has {missing} missing value(s)")
+    if pandas.api.types.is_bool_dtype(y):
+        y = y.to_numpy(dtype=bool)
+    elif pandas.api.types.is_numeric_dtype(y):
+        y = y.to_numpy(dtype="float64")
+        if not np.isfinite(y).all():
+            raise CompareError(f"--target: column {target!r} has infinite values")
+    else:
+        bad = None if labels_only else _first_non_number(y, pandas)
+        if bad is not None:
+            raise CompareError(
+                f"--target: column {target!r} holds numbers but also {bad!r}; fix or remove "
+                "the values that are not numbers (or say --task classification)"
+            )
+        y = y.astype(str).to_numpy(dtype=object)
+    description = {"source": str(path), "format": kind, "target": target}
+    return X, y, numeric, categorical, description
+
+
+def _prepare_target(y, task, name):
+    """``y`` as the estimators should see it, after checking it suits ``task``."""
+    if task == "regression":
+        if y.dtype.kind not in "iufb":
+            numbers = np.array([_to_float(value) for value in y])
+            bad = np.flatnonzero(np.isnan(numbers))
+            if len(bad):
+                raise CompareError(
+                    f"--task regression: the target {name} is not numeric (e.g. "
+                    f"{y[bad[0]]!r}); try --task classification"
+                )
+            y = numbers
+        y = y.astype(np.float64)
+        if np.ptp(y) == 0:
+            raise CompareError(f"the target {name} is constant ({y[0]:g}); nothing to learn")
+        return y
+    if y.dtype.kind == "f" and np.all(y == np.round(y)):
+        y = y.astype(np.int64)  # whole-number labels print as 3, not 3.0
+    classes, counts = np.unique(y, return_counts=True)
+    if len(classes) < 2:
+        raise CompareError(
+            f"the target {name} has one class ({_label(classes[0])}); classification needs "
+            "two or more"
+        )
+    if counts.min() < 2:
+        lonely = classes[np.argmin(counts)]
+        raise CompareError(
+            f"the target {name} has {len(classes)} classes and class {_label(lonely)} has only one "
+            "row; the stratified split needs two rows per class"
+            + (" (a numeric target: try --task regression)" if y.dtype.kind in "iuf" else "")
+        )
+    return y
+
+
+def _label(value):
+    """A class label as a user would write it: 3 or 'red', not np.int64(3)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _to_float(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def load_data(args):
+    """``(X, y, numeric, categorical, description)`` with the task decided and checked."""
+    if args.data is not None:
+        labels_only = args.task == "classification"
+        X, y, numeric, categorical, description = _load_table(args.data, args.target, labels_only)
+        name = f"column {args.target!r}"
+    else:
+        X, y, numeric, categorical, description = _load_builtin(args.dataset)
+        name = f"of {args.dataset}"
+    if args.task == "auto":
+        task, reason = infer_task(y)
+        reason = f"inferred from the target: {reason}"
+    else:
+        task, reason = args.task, "set by --task"
+    y = _prepare_target(y, task, name)
+    description.update(
+        task=task,
+        task_reason=reason,
+        n_samples=int(X.shape[0]),
+        n_columns=int(X.shape[1]),
+        numeric_columns=len(numeric),
+        categorical_columns=len(categorical),
+    )
+    if task == "classification":
+        description["n_classes"] = len(np.unique(y))
+    return X, y, numeric, categorical, description
+
+
+# --- models and timing --------------------------------------------------------------------
+
+
+def make_pipeline(task, numeric, categorical, dtype, params, contender):
+    """The contender's Pipeline: ColumnTransformer, cast to ``dtype``, estimator."""
+    from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
     from sklearn.neural_network import MLPClassifier, MLPRegressor
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
     from bpnet import BPClassifier, BPRegressor
 
-    loader, task = DATASETS[args.dataset]
-    X, y = getattr(datasets, loader)(return_X_y=True)
-    if task == "regression":
-        y = (y - y.mean()) / y.std()
-    stratify = y if task == "classification" else None
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, random_state=args.random_state, stratify=stratify
+    one_hot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    columns = ColumnTransformer(
+        [("numeric", StandardScaler(), numeric), ("categorical", one_hot, categorical)],
+        sparse_threshold=0.0,
     )
-    scaler = StandardScaler().fit(X_train)
-    X_train = scaler.transform(X_train).astype(args.dtype)
-    X_test = scaler.transform(X_test).astype(args.dtype)
+    cast = FunctionTransformer(np.asarray, kw_args={"dtype": np.dtype(dtype)})
+    if task == "classification":
+        estimator_class = BPClassifier if contender == "bpnet" else MLPClassifier
+        model = estimator_class(**params)
+    else:
+        estimator_class = BPRegressor if contender == "bpnet" else MLPRegressor
+        model = TransformedTargetRegressor(estimator_class(**params), transformer=StandardScaler())
+    return Pipeline([("columns", columns), ("cast", cast), ("model", model)])
+
+
+def _network(model):
+    """The fitted network inside a pipeline's last step."""
+    return getattr(model, "regressor_", model)
+
+
+def time_fits(models, X, y, repeats, threads=None):
+    """Fit each of ``models`` (name -> unfitted estimator) ``repeats`` times, interleaved.
+
+    Each contender first gets an untimed one-epoch fit, so that neither pays for first
+    calls (thread pools starting, lazy imports). Which goes first alternates from one
+    repetition to the next, so a drift in the machine's load falls on both alike. Returns
+    the last fitted model and the list of fit times of each.
+    """
+    from sklearn.base import clone
+    from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
+
+    names = list(models)
+    times = {name: [] for name in names}
+    fitted = {}
+    limit = threadpool_limits(limits=threads) if threads else nullcontext()
+    with warnings.catch_warnings(), limit:
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for name in names:
+            warm = clone(models[name])
+            # A TransformedTargetRegressor passes the setting on to its regressor.
+            prefix = "regressor__" if hasattr(warm, "regressor") else ""
+            warm.set_params(**{prefix + "max_iter": 1}).fit(X, y)
+        for repeat in range(repeats):
+            order = names if repeat % 2 == 0 else names[::-1]
+            for name in order:
+                model = clone(models[name])
+                start = time.perf_counter()
+                model.fit(X, y)
+                times[name].append(time.perf_counter() - start)
+                fitted[name] = model
+    return fitted, times
+
+
+def repetition_spread(times):
+    """Slowest over fastest of one contender's fit times (1.0 for a single fit)."""
+    return max(times) / min(times) if min(times) > 0 else math.inf
+
+
+def busy_note(times, threads=None):
+    """A sentence when the repetitions' spread says the machine is busy, else None."""
+    spread = {
+        name: repetition_spread(values)
+        for name, values in times.items()
+        if len(values) > 1
+        and repetition_spread(values) > BUSY_SPREAD
+        and max(values) - min(values) >= BUSY_MIN_SECONDS
+    }
+    if not spread:
+        return None
+    which = ", ".join(f"{name}'s {value:.1f}x" for name, value in spread.items())
+    advice = "" if threads == 1 else ", and --threads 1 usually steadies them"
+    return (
+        f"fit times vary between repetitions ({which}, slowest over fastest): the machine "
+        "is busy, so these times and the speedup are unreliable; the min is the better "
+        f"guide{advice}"
+    )
+
+
+def load_note(load_average, cores):
+    """A sentence when the load average before the fits says other work holds the cores."""
+    if load_average is None or load_average[0] <= BUSY_LOAD_PER_CORE * cores:
+        return None
+    return (
+        f"the load average was {load_average[0]:.2f} on {cores} core(s) before the fits: "
+        "other programs compete for the cores, which slows both contenders and can skew "
+        "the speedup"
+    )
+
+
+# --- environment --------------------------------------------------------------------------
+
+
+def _library_owner(filepath):
+    folder = Path(filepath).parent.name
+    return folder[: -len(".libs")] if folder.endswith(".libs") else Path(filepath).name
+
+
+def blas_info():
+    """The BLAS libraries loaded in this process, with their thread counts."""
+    from threadpoolctl import threadpool_info
+
+    return [
+        {
+            "library": pool.get("internal_api"),
+            "version": pool.get("version"),
+            "loaded_by": _library_owner(pool.get("filepath", "")),
+            "architecture": pool.get("architecture"),
+            "threading_layer": pool.get("threading_layer"),
+            "num_threads": pool.get("num_threads"),
+        }
+        for pool in threadpool_info()
+        if pool.get("user_api") == "blas"
+    ]
+
+
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _load_average():
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+# --- the comparison -----------------------------------------------------------------------
+
+
+def _check_plot_target(path):
+    """Fail before training, not after, if the plot cannot be written."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+    except ImportError:
+        raise CompareError(
+            "--plot needs matplotlib, which is not installed: pip install 'bpnet[bench]' "
+            "(or pip install matplotlib)"
+        ) from None
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in FigureCanvasAgg.get_supported_filetypes():
+        raise CompareError(f"--plot: cannot tell an image format from {path!r}; name it *.png")
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise CompareError(f"--plot: no such folder: {folder}")
+
+
+def compare(args):
+    """Run the comparison that the parsed ``args`` describe and return its results.
+
+    Raises CompareError for problems with the options or the data.
+    """
+    from sklearn.model_selection import train_test_split
+    from threadpoolctl import threadpool_limits
+
+    if args.plot is not None:
+        _check_plot_target(args.plot)
+    load_average = _load_average()
+    X, y, numeric, categorical, data = load_data(args)
+    task = data["task"]
+    if len(y) < MIN_ROWS:
+        raise CompareError(f"--data: {len(y)} rows are too few; compare needs {MIN_ROWS} or more")
+    try:
+        X_train, X_test, y_train, y_test = train_test_split(
+            X,
+            y,
+            test_size=TEST_SIZE,
+            random_state=args.random_state,
+            stratify=y if task == "classification" else None,
+        )
+    except ValueError as exc:
+        raise CompareError(f"cannot split {len(y)} rows 75/25 into train and test: {exc}") from None
 
     params = dict(
         hidden_layer_sizes=args.hidden,
@@ -129,55 +634,253 @@ def compare(args, out=sys.stdout):
         max_iter=args.epochs,
         batch_size=args.batch_size,
         learning_rate_init=args.learning_rate_init,
+        alpha=args.alpha,
         random_state=args.random_state,
     )
-    if task == "classification":
-        models = {"bpnet": BPClassifier(**params), "scikit-learn": MLPClassifier(**params)}
-        metric = "accuracy"
-    else:
-        models = {"bpnet": BPRegressor(**params), "scikit-learn": MLPRegressor(**params)}
-        metric = "R^2"
-
-    times = {name: [] for name in models}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        for _ in range(args.repeats):
-            for name, model in models.items():  # interleaved, so load drifts hit both
-                start = time.perf_counter()
-                model.fit(X_train, y_train)
-                times[name].append(time.perf_counter() - start)
-
-    rows = []
-    for name, model in models.items():
-        rows.append(
-            {
-                "model": name,
-                "score": model.score(X_test, y_test),
-                "epochs": model.n_iter_,
-                "fit_seconds": float(np.median(times[name])),
-            }
-        )
-    reference = rows[1]["fit_seconds"]
-    for row in rows:
-        row["speedup"] = reference / row["fit_seconds"]
-
-    print(
-        f"dataset={args.dataset} ({X.shape[0]} samples, {X.shape[1]} features), "
-        f"hidden={','.join(map(str, args.hidden))}, solver={args.solver}, "
-        f"epochs={args.epochs}, batch_size={args.batch_size}, dtype={args.dtype}, "
-        f"median of {args.repeats} fit(s)",
-        file=out,
+    pipelines = {
+        name: make_pipeline(task, numeric, categorical, args.dtype, params, name)
+        for name in CONTENDERS
+    }
+    # Both contenders see the same preprocessed arrays; only the estimators are timed.
+    preprocess = pipelines["bpnet"][:-1]
+    X_train_ready = preprocess.fit_transform(X_train, y_train)
+    fitted, times = time_fits(
+        {name: pipeline[-1] for name, pipeline in pipelines.items()},
+        X_train_ready,
+        y_train,
+        args.repeats,
+        args.threads,
     )
-    header = f"{'model':<14}{'test ' + metric:>14}{'epochs':>8}{'fit time (s)':>14}{'speedup':>9}"
-    print(header, file=out)
-    print("-" * len(header), file=out)
-    for row in rows:
-        print(
-            f"{row['model']:<14}{row['score']:>14.4f}{row['epochs']:>8d}"
-            f"{row['fit_seconds']:>14.4f}{row['speedup']:>8.2f}x",
-            file=out,
+    with threadpool_limits(limits=args.threads) if args.threads else nullcontext():
+        blas = blas_info()
+
+    data.update(n_train=len(y_train), n_test=len(y_test), n_inputs=int(X_train_ready.shape[1]))
+    contenders = {}
+    for name, pipeline in pipelines.items():
+        pipeline.steps[:] = [*preprocess.steps, ("model", fitted[name])]
+        network = _network(fitted[name])
+        curve = getattr(network, "loss_curve_", None)
+        contenders[name] = {
+            "estimator": type(network).__name__,
+            "times": [round(value, 6) for value in times[name]],
+            "min": min(times[name]),
+            "median": float(np.median(times[name])),
+            "test_score": float(pipeline.score(X_test, y_test)),
+            "train_score": float(pipeline.score(X_train, y_train)),
+            "n_iter": int(network.n_iter_),
+            "final_loss": float(network.loss_),
+            "loss_curve": None if curve is None else [float(value) for value in curve],
+        }
+    ours, theirs = contenders["bpnet"], contenders["scikit-learn"]
+    settings = {
+        "hidden": list(args.hidden),
+        "solver": args.solver,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate_init": args.learning_rate_init,
+        "alpha": args.alpha,
+        "dtype": args.dtype,
+        "random_state": args.random_state,
+        "repeats": args.repeats,
+        "threads": args.threads,
+    }
+    result = {
+        "settings": settings,
+        "data": data,
+        "metric": "accuracy" if task == "classification" else "r2",
+        "contenders": contenders,
+        "speedup": {
+            "min": theirs["min"] / ours["min"],
+            "median": theirs["median"] / ours["median"],
+        },
+        "threads": {
+            "limit": args.threads,
+            "cores": _cores(),
+            "environment": {key: os.environ[key] for key in THREAD_VARIABLES if key in os.environ},
+        },
+        "blas": blas,
+        "load_average": load_average,
+        "busy": {
+            "spread": {name: repetition_spread(times[name]) for name in CONTENDERS},
+            "threshold": BUSY_SPREAD,
+            "note": busy_note(times, args.threads),
+            "load_note": load_note(load_average, _cores()),
+        },
+        "plot": args.plot,
+    }
+    if args.plot is not None:
+        make_figure(result).savefig(args.plot, dpi=100)
+    return result
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def describe_data(data):
+    """One line saying what was trained on."""
+    name = data["source"] if data["format"] == "built-in" else Path(data["source"]).name
+    origin = "built in" if data["format"] == "built-in" else data["format"]
+    columns = f"{data['numeric_columns']} numeric (scaled)"
+    if data["categorical_columns"]:
+        columns += f" and {data['categorical_columns']} categorical (one-hot)"
+    target = f", target {data['target']!r}" if data["target"] else ""
+    classes = f" of {data['n_classes']} classes" if "n_classes" in data else ""
+    return (
+        f"{name} ({origin}): {data['n_samples']} rows, columns {columns} -> "
+        f"{data['n_inputs']} inputs{target}; {data['task']}{classes} ({data['task_reason']}); "
+        f"{data['n_train']} train / {data['n_test']} test rows"
+    )
+
+
+def describe_threads(result):
+    threads = result["threads"]
+    if threads["limit"] is None:
+        text = (
+            "library defaults, which is what a user gets (--threads N runs both under "
+            "threadpool_limits(N))"
         )
-    return rows
+    else:
+        text = f"threadpool_limits({threads['limit']}) around both contenders"
+    text += f"; {threads['cores']} core(s)"
+    if result["load_average"] is not None:
+        text += f", load average {result['load_average'][0]:.2f} before the fits"
+    for key, value in threads["environment"].items():
+        text += f"; {key}={value}"
+    return text
+
+
+# Which contender's products go through which library, where the owner tells.
+_BLAS_USERS = {"numpy": "scikit-learn's MLP", "scipy": "bpnet"}
+
+
+def describe_blas(blas):
+    if not blas:
+        return ["none found by threadpoolctl"]
+    lines = []
+    for pool in blas:
+        user = _BLAS_USERS.get(pool["loaded_by"])
+        details = ", ".join(
+            str(value)
+            for value in (pool["architecture"], pool["threading_layer"])
+            if value is not None
+        )
+        lines.append(
+            f"{pool['library']} {pool['version']} from {pool['loaded_by']}"
+            + (f" (used by {user})" if user else "")
+            + (f", {details}" if details else "")
+            + f": {pool['num_threads']} thread(s)"
+        )
+    return lines
+
+
+def format_report(result):
+    """The table and notes that ``python -m bpnet compare`` prints."""
+    settings = result["settings"]
+    metric = "accuracy" if result["metric"] == "accuracy" else "R^2"
+    lines = [
+        f"data:     {describe_data(result['data'])}",
+        "settings: "
+        + " ".join(
+            f"{key}={','.join(map(str, value)) if key == 'hidden' else value}"
+            for key, value in settings.items()
+            if key not in ("repeats", "threads")
+        ),
+        f"threads:  {describe_threads(result)}",
+    ]
+    blas = describe_blas(result["blas"])
+    lines.append(f"BLAS:     {blas[0]}")
+    lines.extend(f"          {line}" for line in blas[1:])
+    lines.append(
+        f"timing:   {settings['repeats']} interleaved fit(s) of each estimator on the "
+        "preprocessed arrays, after an untimed one-epoch warm-up"
+    )
+    lines.append("")
+    header = (
+        f"{'model':<14}{'test ' + metric:>16}{'train ' + metric:>16}{'epochs':>8}"
+        f"{'min (s)':>10}{'median (s)':>12}{'speedup min':>13}{'median':>9}"
+    )
+    lines.extend([header, "-" * len(header)])
+    reference = result["contenders"]["scikit-learn"]
+    for name, row in result["contenders"].items():
+        lines.append(
+            f"{name:<14}{row['test_score']:>16.4f}{row['train_score']:>16.4f}{row['n_iter']:>8d}"
+            f"{row['min']:>10.4f}{row['median']:>12.4f}"
+            f"{reference['min'] / row['min']:>12.2f}x{reference['median'] / row['median']:>8.2f}x"
+        )
+    lines.append("")
+    lines.append(
+        "fit times (s): "
+        + "; ".join(
+            f"{name} " + ", ".join(f"{value:.4f}" for value in row["times"])
+            for name, row in result["contenders"].items()
+        )
+    )
+    if result["busy"]["note"]:
+        lines.append(f"note: {result['busy']['note']}")
+    elif settings["repeats"] == 1:
+        lines.append("note: one fit each, so no spread to judge the machine's load by")
+    if result["busy"]["load_note"]:
+        lines.append(f"note: {result['busy']['load_note']}")
+    ours = result["contenders"]["bpnet"]
+    if ours["train_score"] - ours["test_score"] > OVERFIT_GAP:
+        lines.append(
+            f"note: the network fits the training rows far better than the test rows ({metric} "
+            f"{ours['train_score']:.2f} against {ours['test_score']:.2f}): it overfits, and a "
+            "larger --alpha or fewer --epochs would help"
+        )
+    if result["plot"]:
+        lines.append(f"plot: {result['plot']}")
+    return "\n".join(lines)
+
+
+def make_figure(result):
+    """A matplotlib Figure: loss curves (left) and time per epoch (right)."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(11, 4.2), layout="constrained")
+    loss_axes, time_axes = figure.subplots(1, 2)
+    styles = {"bpnet": dict(linewidth=3, alpha=0.6), "scikit-learn": dict(linestyle="--")}
+    per = "iteration" if result["settings"]["solver"] == "lbfgs" else "epoch"
+    curves = {name: row for name, row in result["contenders"].items() if row["loss_curve"]}
+    for name, row in curves.items():
+        epochs = np.arange(1, len(row["loss_curve"]) + 1)
+        loss_axes.plot(epochs, row["loss_curve"], label=name, **styles[name])
+    if curves:
+        loss_axes.set(xlabel=per, ylabel="training loss", title="loss curves")
+        loss_axes.legend()
+    else:  # lbfgs keeps no loss curve
+        final = "\n".join(
+            f"{name}: {row['final_loss']:.6g} after {row['n_iter']} {per}s"
+            for name, row in result["contenders"].items()
+        )
+        loss_axes.text(
+            0.5, 0.5, f"lbfgs keeps no loss curve; final training loss\n{final}",
+            ha="center", va="center", transform=loss_axes.transAxes,
+        )  # fmt: skip
+        loss_axes.set(title="training loss", xticks=[], yticks=[])
+
+    rows = result["contenders"]
+    positions = np.arange(len(rows))
+    width = 0.38
+    for offset, statistic in ((-width / 2, "min"), (width / 2, "median")):
+        values = [1000 * row[statistic] / max(1, row["n_iter"]) for row in rows.values()]
+        bars = time_axes.bar(positions + offset, values, width, label=statistic)
+        time_axes.bar_label(bars, fmt="%.2f")
+    time_axes.set_xticks(positions, list(rows))
+    time_axes.set(
+        ylabel=f"milliseconds per {per}",
+        title=f"time per {per} ({result['settings']['repeats']} fit(s) each)",
+    )
+    time_axes.legend(title="over fits")
+    data = result["data"]
+    name = data["source"] if data["format"] == "built-in" else Path(data["source"]).name
+    figure.suptitle(
+        f"{name}, {result['settings']['solver']}, hidden "
+        f"{','.join(map(str, result['settings']['hidden']))}: bpnet "
+        f"{result['speedup']['min']:.1f}x faster (min), {result['speedup']['median']:.1f}x "
+        "(median)"
+    )
+    return figure
 
 
 def main(argv=None):
@@ -191,7 +894,18 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
-    compare(args)
+    if args.data is not None and args.target is None:
+        args.parser.error("--data needs --target COLUMN, the column to predict")
+    if args.data is None and args.target is not None:
+        args.parser.error("--target needs --data FILE (the built-in datasets know their target)")
+    try:
+        result = compare(args)
+    except CompareError as exc:
+        args.parser.error(str(exc))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_report(result))
     return 0
 
 
