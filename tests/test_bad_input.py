@@ -7,8 +7,10 @@ shape, strides and flags. The second half shows that unusual but valid memory la
 give exactly the model a plain C-contiguous array gives.
 """
 
+import copy
 import re
 import warnings
+from functools import partial
 
 import joblib
 import numpy as np
@@ -242,11 +244,39 @@ BAD_PARAMETERS = [
     ("hidden_layer_sizes", 0),
     ("hidden_layer_sizes", -3),
     ("hidden_layer_sizes", "10"),
+    # The options beyond MLP.
+    ("dropout", 1.0),
+    ("dropout", -0.1),
+    ("dropout", "a"),
+    ("dropout", True),
+    ("dropout", np.nan),
+    ("max_grad_norm", 0),
+    ("max_grad_norm", -1),
+    ("max_grad_norm", "x"),
+    ("max_grad_norm", np.inf),
+    ("scoring", 123),
 ]
+BAD_CLASSIFIER_PARAMETERS = [
+    ("class_weight", "auto"),
+    ("class_weight", 2.0),
+]
+BAD_REGRESSOR_PARAMETERS = [
+    ("huber_threshold", 0),
+    ("huber_threshold", -1),
+    ("huber_threshold", "big"),
+    ("quantile", 0),
+    ("quantile", 1),
+    ("quantile", 1.5),
+    ("quantile", -0.5),
+]
+ESTIMATOR_PARAMETERS = (
+    [(Estimator, name, value) for Estimator in ESTIMATORS for name, value in BAD_PARAMETERS]
+    + [(BPClassifier, name, value) for name, value in BAD_CLASSIFIER_PARAMETERS]
+    + [(BPRegressor, name, value) for name, value in BAD_REGRESSOR_PARAMETERS]
+)
 
 
-@pytest.mark.parametrize("Estimator", ESTIMATORS)
-@pytest.mark.parametrize("name, value", BAD_PARAMETERS)
+@pytest.mark.parametrize("Estimator, name, value", ESTIMATOR_PARAMETERS)
 def test_invalid_parameter_values(Estimator, name, value):
     X, y = data_for(Estimator)
     est = small(Estimator, **{name: value})
@@ -280,6 +310,248 @@ def test_invalid_hidden_layer_sizes(Estimator, sizes, message):
     with unchanged(X, y), pytest.raises(ValueError, match=message):
         est.fit(X, y)
     assert not hasattr(est, "coefs_")
+
+
+# --- the options beyond MLP: values only the data can judge ---------------------------
+
+
+def _multilabel_data():
+    X, _ = classification_data(N, D)
+    Y = (X[:, :3] > 0).astype(int)
+    return X, Y
+
+
+def _validation_rows(Estimator, y_val=None):
+    """X_val, y_val: rows like the training data's."""
+    X_val, y_default = data_for(Estimator)
+    return X_val[:15] + 0.1, (y_default[:15] if y_val is None else y_val)
+
+
+_ES = {"early_stopping": True}
+# id: (Estimator, parameters, data ("classes", "multilabel" or "values"), fit keyword
+# arguments beyond X and y, error message).
+BAD_FIT_VALUES = {
+    "dropout_two_rates_one_layer": (
+        BPClassifier, {"dropout": [0.1, 0.2]}, "classes", {},
+        r"dropout has 2 entries, but the network has 1 hidden layer\(s\)",
+    ),
+    "dropout_rate_above_one": (
+        BPRegressor, {"dropout": [1.2]}, "values", {},
+        r"dropout rates must be numbers in \[0, 1\), got 1.2\.",
+    ),
+    "dropout_rate_one": (
+        BPClassifier, {"dropout": [1.0]}, "classes", {},
+        r"dropout rates must be numbers in \[0, 1\), got 1.0\.",
+    ),
+    "dropout_rate_string": (
+        BPClassifier, {"dropout": ["0.1"]}, "classes", {},
+        r"dropout rates must be numbers in \[0, 1\), got '0.1'\.",
+    ),
+    "dropout_with_lbfgs": (
+        BPRegressor, {"dropout": 0.1, "solver": "lbfgs"}, "values", {},
+        r"dropout=0.1 needs a stochastic solver \('sgd' or 'adam'\)",
+    ),
+    "scoring_unknown": (
+        BPClassifier, {"scoring": "not_a_scorer", **_ES}, "classes", {},
+        r"'not_a_scorer' is not a valid scoring value",
+    ),
+    "class_weight_unknown_class": (
+        BPClassifier, {"class_weight": {"unknown": 1}}, "classes", {},
+        r"class_weight names the class 'unknown', which is not one of the classes",
+    ),
+    "class_weight_negative": (
+        BPClassifier, {"class_weight": {0: -1}}, "classes", {},
+        r"class_weight\[0\] is -1: class weights must be finite, non-negative numbers",
+    ),
+    "class_weight_inf": (
+        BPClassifier, {"class_weight": {0: np.inf}}, "classes", {},
+        r"class_weight\[0\] is inf: class weights must be finite",
+    ),
+    "class_weight_nan": (
+        BPClassifier, {"class_weight": {1: np.nan}}, "classes", {},
+        r"class_weight\[1\] is nan: class weights must be finite",
+    ),
+    "class_weight_string_weight": (
+        BPClassifier, {"class_weight": {1: "heavy"}}, "classes", {},
+        r"class_weight\[1\] is 'heavy': class weights must be finite",
+    ),
+    "class_weight_list_not_multilabel": (
+        BPClassifier, {"class_weight": [{0: 1.0, 1: 2.0}]}, "classes", {},
+        r"class_weight is a list, which is for multilabel targets",
+    ),
+    "class_weight_dict_multilabel": (
+        BPClassifier, {"class_weight": {0: 1.0, 1: 2.0}}, "multilabel", {},
+        r"For multilabel targets, class_weight must be 'balanced' or a list with one dict",
+    ),
+    "class_weight_list_too_short": (
+        BPClassifier, {"class_weight": [{0: 1.0, 1: 2.0}]}, "multilabel", {},
+        r"class_weight has 1 dicts, but y has 3 labels",
+    ),
+    "class_weight_list_too_long": (
+        BPClassifier, {"class_weight": [{1: 2.0}] * 4}, "multilabel", {},
+        r"class_weight has 4 dicts, but y has 3 labels",
+    ),
+    "class_weight_list_bad_label": (
+        BPClassifier, {"class_weight": [{1: 2.0}, {2: 1.0}, {}]}, "multilabel", {},
+        r"class_weight names the class 2, which is not one of the classes",
+    ),
+    "quantile_missing_adam": (
+        BPRegressor, {"loss": "quantile"}, "values", {},
+        r"loss='quantile' needs the quantile to estimate: set quantile to a number in \(0, 1\)",
+    ),
+    "quantile_missing_lbfgs": (
+        BPRegressor, {"loss": "quantile", "solver": "lbfgs"}, "values", {},
+        r"loss='quantile' needs the quantile to estimate",
+    ),
+    "activation_list_too_short": (
+        BPClassifier, {"activation": ["relu"], "hidden_layer_sizes": (5, 4)}, "classes", {},
+        r"activation has 1 entries, but the network has 2 hidden layer\(s\)",
+    ),
+    "activation_list_output_only": (
+        BPRegressor, {"activation": ["relu", "softmax"], "hidden_layer_sizes": (5, 4)},
+        "values", {}, r"activation 'softmax' is not one of \['elu', 'gelu', 'identity'",
+    ),
+    "activation_list_unknown": (
+        BPClassifier, {"activation": ["relu", "bogus"], "hidden_layer_sizes": (5, 4)},
+        "classes", {}, r"activation 'bogus' is not one of",
+    ),
+    "X_val_without_y_val": (
+        BPClassifier, _ES, "classes", {"X_val": "X_val"},
+        r"^X_val is provided, but y_val was not provided\.$",
+    ),
+    "y_val_without_X_val": (
+        BPRegressor, _ES, "values", {"y_val": "y_val"},
+        r"^y_val is provided, but X_val was not provided\.$",
+    ),
+    "sample_weight_val_alone": (
+        BPClassifier, _ES, "classes", {"sample_weight_val": "sample_weight_val"},
+        r"^sample_weight_val is provided, but X_val and y_val",
+    ),
+    "X_val_without_early_stopping": (
+        BPRegressor, {}, "values", {"X_val": "X_val", "y_val": "y_val"},
+        r"When passing X_val and y_val to fit, early_stopping should be set to True",
+    ),
+    "X_val_with_lbfgs": (
+        BPClassifier, {"solver": "lbfgs", **_ES}, "classes", {"X_val": "X_val", "y_val": "y_val"},
+        r"X_val and y_val are for early stopping, which solver='lbfgs' does not do",
+    ),
+    "y_val_unseen_class": (
+        BPClassifier, _ES, "classes", {"X_val": "X_val", "y_val": "y_val_unseen"},
+        r"y_val has classes \[.*7.*\] that y does not have",
+    ),
+    "X_val_wrong_features": (
+        BPClassifier, _ES, "classes", {"X_val": "X_val_narrow", "y_val": "y_val"},
+        rf"X has {D - 1} features, but BPClassifier is expecting {D} features",
+    ),
+    "X_val_y_val_lengths": (
+        BPRegressor, _ES, "values", {"X_val": "X_val", "y_val": "y_val_short"},
+        r"inconsistent numbers of samples: \[15, 14\]",
+    ),
+    "X_val_nan": (
+        BPRegressor, _ES, "values", {"X_val": "X_val_nan", "y_val": "y_val"},
+        r"Input X contains NaN",
+    ),
+    "y_val_nan": (
+        BPRegressor, _ES, "values", {"X_val": "X_val", "y_val": "y_val_nan"},
+        r"Input y_val contains NaN",
+    ),
+    "sample_weight_val_negative": (
+        BPClassifier, _ES, "classes",
+        {"X_val": "X_val", "y_val": "y_val", "sample_weight_val": "sample_weight_val_negative"},
+        r"Negative values in data passed to `sample_weight`",
+    ),
+    "sample_weight_val_length": (
+        BPRegressor, _ES, "values",
+        {"X_val": "X_val", "y_val": "y_val", "sample_weight_val": "sample_weight_val_short"},
+        r"sample_weight.shape == \(14,\), expected \(15,\)",
+    ),
+}  # fmt: skip
+
+
+def _fit_values(Estimator, names):
+    """The fit keyword arguments that the names in BAD_FIT_VALUES stand for."""
+    X_val, y_val = _validation_rows(Estimator)
+    X_nan, y_nan = X_val.copy(), np.array(y_val, dtype=float)
+    X_nan[2, 1] = y_nan[3] = np.nan
+    values = {
+        "X_val": X_val,
+        "y_val": y_val,
+        "X_val_narrow": X_val[:, :-1].copy(),
+        "X_val_nan": X_nan,
+        "y_val_nan": y_nan,
+        "y_val_unseen": np.where(y_val == 1, 7, y_val),
+        "y_val_short": y_val[:-1].copy(),
+        "sample_weight_val": np.ones(len(y_val)),
+        "sample_weight_val_negative": -np.ones(len(y_val)),
+        "sample_weight_val_short": np.ones(len(y_val) - 1),
+    }
+    return {key: values[name] for key, name in names.items()}
+
+
+def _case_data(kind):
+    if kind == "multilabel":
+        return _multilabel_data()
+    return data_for(BPClassifier if kind == "classes" else BPRegressor)
+
+
+@pytest.mark.parametrize("case", list(BAD_FIT_VALUES))
+def test_fit_rejects_bad_values_of_the_new_options(case):
+    Estimator, params, kind, fit_names, message = BAD_FIT_VALUES[case]
+    X, y = _case_data(kind)
+    fit_kwargs = _fit_values(Estimator, fit_names)
+    est = small(Estimator, **params)
+    with unchanged(X, y, *fit_kwargs.values()), pytest.raises(ValueError, match=message):
+        est.fit(X, y, **fit_kwargs)
+    assert not hasattr(est, "coefs_")
+
+
+PARTIAL_FIT_CASES = [
+    case
+    for case, (_, params, _, fit_names, _) in BAD_FIT_VALUES.items()
+    if not fit_names and not params.get("early_stopping") and params.get("solver") != "lbfgs"
+]
+
+
+@pytest.mark.parametrize("case", PARTIAL_FIT_CASES)
+def test_partial_fit_rejects_bad_values_of_the_new_options(case):
+    Estimator, params, kind, _, message = BAD_FIT_VALUES[case]
+    X, y = _case_data(kind)
+    # A multilabel indicator's classes are its column indices.
+    classes = {"classes": np.unique(y), "multilabel": np.arange(np.shape(y)[-1])}
+    extra = {"classes": classes[kind]} if kind in classes else {}
+    est = small(Estimator, **params)
+    with unchanged(X, y), pytest.raises(ValueError, match=message):
+        est.partial_fit(X, y, **extra)
+    assert not hasattr(est, "coefs_")
+
+
+def _assert_same_value(got, expected, name):
+    if isinstance(expected, (list, tuple)):
+        assert type(got) is type(expected) and len(got) == len(expected), name
+        for got_item, expected_item in zip(got, expected):
+            _assert_same_value(got_item, expected_item, name)
+    elif isinstance(expected, np.ndarray):
+        assert_array_equal(got, expected, strict=True, err_msg=name)
+    else:
+        assert got == expected or (got != got and expected != expected), name
+
+
+@pytest.mark.parametrize("case", list(BAD_FIT_VALUES))
+def test_a_rejected_refit_keeps_the_fitted_model(case):
+    """A fitted model whose refit is rejected keeps every fitted attribute and its
+    predictions: the refit is not half done."""
+    Estimator, params, kind, fit_names, message = BAD_FIT_VALUES[case]
+    X, y = _case_data(kind)
+    est = quiet_fit(small(Estimator), X, y)
+    fitted = {key: copy.deepcopy(value) for key, value in vars(est).items() if key.endswith("_")}
+    predictions = est.predict(X)
+    est.set_params(**params)
+    with pytest.raises(ValueError, match=message):
+        est.fit(X, y, **_fit_values(Estimator, fit_names))
+    assert sorted(key for key in vars(est) if key.endswith("_")) == sorted(fitted)
+    for key, value in fitted.items():
+        _assert_same_value(getattr(est, key), value, key)
+    assert_array_equal(est.predict(X), predictions)
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
@@ -385,6 +657,23 @@ def test_partial_fit_rejects_early_stopping(Estimator):
     extra = {"classes": np.unique(y)} if Estimator is BPClassifier else {}
     with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
         small(Estimator, early_stopping=True).partial_fit(X, y, **extra)
+
+
+@pytest.mark.parametrize("case", ["partial_fit_early_stopping", "validation_set_too_small"])
+def test_errors_raised_while_setting_up_training_leave_no_network(case):
+    """The same promise for errors found once the network is set up: the rejected call
+    leaves no half-initialised model behind."""
+    if case == "partial_fit_early_stopping":
+        X, y = data_for(BPClassifier)
+        est = small(BPClassifier, early_stopping=True)
+        call, message = partial(est.partial_fit, classes=np.unique(y)), "does not support"
+    else:
+        X, y = regression_data(10, D)
+        est = small(BPRegressor, early_stopping=True)
+        call, message = est.fit, "The validation set is too small"
+    with unchanged(X, y), pytest.raises(ValueError, match=message):
+        call(X, y)
+    assert not hasattr(est, "coefs_")
 
 
 def test_early_stopping_with_too_few_samples_regressor():

@@ -1,7 +1,9 @@
-"""scikit-learn's estimator checks, run on both estimators with every solver."""
+"""scikit-learn's estimator checks, run on both estimators with every solver, and on
+configurations that switch on each option beyond MLP."""
 
 from functools import partial
 
+import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -10,17 +12,82 @@ from bpnet import BPClassifier, BPRegressor
 
 SOLVERS = ("sgd", "adam", "lbfgs")
 # max_iter keeps the checks quick; every check still trains a model that must score well.
-ESTIMATORS = [
+MLP_CONFIGURATIONS = [
     Estimator(solver=solver, max_iter=50 if solver != "lbfgs" else 200, random_state=0)
     for Estimator in (BPClassifier, BPRegressor)
     for solver in SOLVERS
 ]
+# Each option beyond MLP switched on. The small networks and the quantile loss need
+# learning_rate_init=0.01 to score well within 50 epochs (check_*_train).
+_QUICK = dict(max_iter=50, random_state=0)
+BEYOND_MLP = [
+    BPClassifier(solver="adam", dropout=0.2, **_QUICK),
+    BPRegressor(
+        solver="sgd",
+        dropout=[0.2, 0.1],
+        hidden_layer_sizes=(50, 20),
+        learning_rate_init=0.01,
+        **_QUICK,
+    ),
+    BPClassifier(solver="sgd", class_weight="balanced", **_QUICK),
+    BPClassifier(solver="adam", class_weight="balanced", **_QUICK),
+    BPClassifier(
+        solver="adam",
+        activation=["gelu", "tanh"],
+        hidden_layer_sizes=(7, 5),
+        learning_rate_init=0.01,
+        **_QUICK,
+    ),
+    BPRegressor(
+        solver="adam",
+        activation=["silu", "elu"],
+        hidden_layer_sizes=(7, 5),
+        learning_rate_init=0.01,
+        **_QUICK,
+    ),
+    BPClassifier(solver="sgd", activation="leaky_relu", **_QUICK),
+    BPRegressor(solver="adam", loss="huber", **_QUICK),
+    BPRegressor(solver="sgd", loss="quantile", quantile=0.5, learning_rate_init=0.01, **_QUICK),
+    BPClassifier(solver="sgd", max_grad_norm=1.0, **_QUICK),
+    BPRegressor(solver="adam", max_grad_norm=1.0, **_QUICK),
+]
+ESTIMATORS = MLP_CONFIGURATIONS + BEYOND_MLP
+
+# Dropout draws a mask per training row, keyed by the row: a row repeated k times draws
+# k independent masks, while the same row with weight k draws one mask and scales its
+# loss. The two fits are different random processes, equal only in expectation, so
+# sample_weight cannot be equivalent to repeating rows (nor, for the same reason, zero
+# weights to removed rows: the remaining rows keep other indices and so other masks).
+_DROPOUT_REASON = (
+    "dropout draws one mask per training row, so a row of weight k is not k repeated "
+    "rows, which draw k independent masks"
+)
+DROPOUT_FAILURES = {
+    "check_sample_weight_equivalence_on_dense_data": _DROPOUT_REASON,
+    "check_sample_weight_equivalence_on_sparse_data": _DROPOUT_REASON,
+}
+
+
+def _expected_failed_checks(estimator):
+    return DROPOUT_FAILURES if np.any(estimator.dropout) else {}
+
+
+def _parametrization(estimators):
+    return parametrize_with_checks(
+        estimators, expected_failed_checks=_expected_failed_checks, xfail_strict=True
+    ).args[1]
 
 
 def _check_name(check):
     while isinstance(check, partial):
         check = check.func
     return check.__name__
+
+
+def _estimator_and_check(param):
+    """The (estimator, check) pair of a parametrization entry; the expected failures
+    come as pytest.param, carrying their xfail mark."""
+    return tuple(getattr(param, "values", param))
 
 
 def _applicable(estimators):
@@ -31,16 +98,17 @@ def _applicable(estimators):
     change which scores scorers such as roc_auc use); test_no_decision_function below
     pins that, so the exclusion cannot hide a real method going untested.
     """
-    for estimator, check in parametrize_with_checks(estimators).args[1]:
+    for param in _parametrization(estimators):
+        _, check = _estimator_and_check(param)
         if _check_name(check) != "check_classifiers_multilabel_output_format_decision_function":
-            yield estimator, check
+            yield param
 
 
 CHECKS = list(_applicable(ESTIMATORS))
 
 
 @pytest.mark.filterwarnings("ignore", category=ConvergenceWarning)
-@pytest.mark.parametrize("estimator, check", CHECKS, ids=lambda x: str(x)[:120])
+@pytest.mark.parametrize("estimator, check", CHECKS, ids=lambda x: " ".join(str(x).split())[:120])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -50,7 +118,22 @@ def test_no_decision_function():
 
 
 def test_every_check_collected_but_one():
-    all_checks = list(parametrize_with_checks(ESTIMATORS).args[1])
+    all_checks = list(_parametrization(ESTIMATORS))
     removed = len(all_checks) - len(CHECKS)
     n_classifiers = sum(isinstance(e, BPClassifier) for e in ESTIMATORS)
     assert removed == n_classifiers
+
+
+def test_only_dropouts_weight_equivalence_is_expected_to_fail():
+    """The xfail marks are exactly the dropout configurations' two sample-weight checks,
+    strict, so that a check passing again (or another one listed) shows up."""
+    marked = []
+    for param in CHECKS:
+        for mark in getattr(param, "marks", ()):
+            assert mark.name == "xfail" and mark.kwargs["strict"] is True
+            estimator, check = _estimator_and_check(param)
+            marked.append((id(estimator), _check_name(check)))
+    dropout_estimators = [e for e in ESTIMATORS if np.any(e.dropout)]
+    assert len(dropout_estimators) == 2
+    expected = [(id(e), name) for e in dropout_estimators for name in DROPOUT_FAILURES]
+    assert sorted(marked) == sorted(expected)
