@@ -2,6 +2,7 @@
 
 import inspect
 import warnings
+import weakref
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
 
@@ -25,7 +26,7 @@ from ._kernels import predict as predict_kernel
 from ._layout import NetworkLayout
 from ._losses import loss_function
 from ._optimizers import OPTIMIZER_PARAMETERS, OPTIMIZERS
-from ._threading import one_blas_thread, row_parallel
+from ._threading import largest_gemm_work, one_blas_thread, row_parallel
 from ._training import DIVERGENCE_MESSAGE, EpochLoop, FitTasks, LbfgsDriver, ValidationSet
 from ._version import __version__
 
@@ -34,6 +35,19 @@ _STOCHASTIC_SOLVERS = tuple(OPTIMIZERS)
 # Rows per block in prediction: enough for efficient GEMMs, few enough that the
 # activations of one block stay small whatever the size of X.
 PREDICT_CHUNK_ROWS = 256
+
+# Multiply-adds in the largest product at or below which OpenBLAS runs a GEMM on one
+# thread whatever its thread setting (its SMP threshold, 65536 * 4): prediction then
+# needs neither the BLAS-thread setting nor a share of the rows per core, whose cost
+# would dominate the small inputs of online use; the numbers are the same.
+SMALL_PREDICT_WORK = 65536 * 4
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# Each fitted estimator's prediction network (see BaseBP._prediction_network). Kept
+# outside the estimators, so that predicting changes nothing in them (scikit-learn's
+# estimator checks require it) and nothing extra is pickled or cloned.
+_PREDICTION_NETWORKS = weakref.WeakKeyDictionary()
 
 
 class _OptimizerState:
@@ -170,6 +184,9 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
     @abstractmethod
     def _loss_name(self):
         """Name of the loss the kernels minimise (a key of LOSS_CODES)."""
+
+    def _check_loss_parameters(self):
+        """Raise if the loss's parameters do not go together (regressors check theirs)."""
 
     def _kernel_loss(self):
         """The LossFunction the kernels minimise: the loss's code and parameters."""
@@ -386,6 +403,10 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
             dropout = self._dropout_rates(len(hidden_sizes))
             if not first_pass:
                 self._check_architecture(layer_units)
+            # Settings that only fit can check, checked before anything changes.
+            self._check_loss_parameters()
+            if self.early_stopping and self.solver in _STOCHASTIC_SOLVERS:
+                self._validation_scorer()
             validation = None
             if validation_data is not None:
                 validation = self._validation_data(validation_data, X.dtype)
@@ -407,7 +428,17 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
 
         if self.solver in _STOCHASTIC_SOLVERS:
             tasks = self._start_tasks(X, Y, sample_weight, 0 if incremental else self.max_iter)
-            self._fit_stochastic(data, layout, params, rng, incremental, dropout, validation, tasks)
+            try:
+                loop = self._epoch_loop(data, layout, params, rng, incremental, dropout, validation, tasks)
+            except Exception:
+                # Setting up training failed (say, a validation set too small): leave
+                # the estimator as it was, fitted or not, rather than half-replaced.
+                self.__dict__.clear()
+                self.__dict__.update(previous_state)
+                raise
+            loop.run()
+            if self.early_stopping:
+                np.copyto(params, self._best_params)
         else:
             # One subtask per iteration, and the one SciPy starts but never runs.
             tasks = self._start_tasks(X, Y, sample_weight, self.max_iter + 1)
@@ -465,10 +496,11 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         """The callbacks' tasks of this fit, begun; None when no callback listens."""
         return FitTasks.start(self, X, lambda: self._targets_of(Y), sample_weight, max_subtasks)
 
-    def _fit_stochastic(self, data, layout, params, rng, incremental, dropout, validation, tasks):
-        self._prepare_optimizer(layout.n_params, params.dtype, incremental)
+    def _epoch_loop(self, data, layout, params, rng, incremental, dropout, validation, tasks):
+        """The EpochLoop of this fit, set up: optimizer, validation data, dropout."""
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
+        self._prepare_optimizer(layout.n_params, params.dtype, incremental)
         train_idx = None
         if self.early_stopping and validation is None:
             train_idx, val_idx = self._validation_split(data, rng)
@@ -481,12 +513,10 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
             if getattr(self, "_dropout_seed", None) is None:
                 # Drawn once per network, so that partial_fit calls draw on from it.
                 self._dropout_seed = int(rng.randint(np.iinfo(np.int32).max))
-        EpochLoop(
+        return EpochLoop(
             self, data, layout, params, rng, incremental=incremental, train_idx=train_idx,
             validation=validation, dropout=layer_dropout, tasks=None if incremental else tasks,
-        ).run()  # fmt: skip
-        if self.early_stopping:
-            np.copyto(params, self._best_params)
+        )  # fmt: skip
 
     def _held_out(self, data, val_idx):
         """The ValidationSet of the rows ``val_idx`` of the training data: their sample
@@ -513,6 +543,9 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
     def _forward(self, data, layout, params):
         """Network outputs for a KernelInput, computed without the GIL."""
         out = np.empty((data.n_samples, layout.layer_units[-1]), dtype=params.dtype)
+        if largest_gemm_work(data.n_samples, layout.layer_units) <= SMALL_PREDICT_WORK:
+            predict_kernel(layout.table, params, *data.x_args, out, PREDICT_CHUNK_ROWS)
+            return out
 
         def predict_rows(start, stop):
             predict_kernel(layout.table, params, *data.x_args, out, PREDICT_CHUNK_ROWS, start, stop)
@@ -525,19 +558,66 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
 
     def _predict_raw(self, X):
         """Validate X and return the output layer's activations."""
-        check_is_fitted(self)
-        X = validate_data(
-            self,
-            X,
-            accept_sparse=["csr", "csc"],
-            dtype=(np.float64, np.float32),
-            reset=False,
-        )
-        layout = self._layout()
+        if not self._passes_validation_as_is(X):
+            check_is_fitted(self)
+            X = validate_data(
+                self,
+                X,
+                accept_sparse=["csr", "csc"],
+                dtype=(np.float64, np.float32),
+                reset=False,
+            )
         # Compute in the wider of X's and the weights' dtypes, as NumPy would.
         dtype = np.result_type(X.dtype, self.coefs_[0].dtype)
-        params = layout.pack(self.coefs_, self.intercepts_, dtype)
+        layout, params = self._prediction_network(dtype)
         return self._forward(KernelInput(X, dtype=dtype), layout, params)
+
+    def _passes_validation_as_is(self, X):
+        """Whether validate_data would return X unchanged, without a warning.
+
+        The fast path of online prediction: a plain, non-empty 2-D float ndarray with
+        the fitted number of features, all finite, for a model fitted without feature
+        names. Anything else (lists, DataFrames, sparse matrices, other dtypes, any
+        failing check) goes through validate_data, which raises scikit-learn's errors.
+        """
+        return (
+            type(X) is np.ndarray
+            and X.ndim == 2
+            and X.dtype in _FLOAT_DTYPES
+            and X.shape[0] > 0
+            and X.shape[1] == getattr(self, "n_features_in_", -1)
+            and not hasattr(self, "feature_names_in_")
+            and hasattr(self, "coefs_")
+            # A sum is finite only if every term is (a huge finite sum that overflows
+            # merely sends X through the full check).
+            and np.isfinite(np.add.reduce(X, axis=None))
+        )
+
+    def _prediction_network(self, dtype):
+        """The layout and flat weights prediction runs, cached between calls.
+
+        The cache holds while coefs_ and intercepts_ are the same arrays, views of the
+        weights a fit left (so that changes made in place show): assigning either, or
+        fitting again, builds the network anew.
+        """
+        arrays = (*self.coefs_, *self.intercepts_)
+        cache = _PREDICTION_NETWORKS.get(self)
+        if (
+            cache is not None
+            and cache[0] == dtype
+            and len(cache[1]) == len(arrays)
+            and all(a is b for a, b in zip(cache[1], arrays, strict=True))
+            and cache[2].activations == [*self._fitted_hidden_activations(), self.out_activation_]
+        ):
+            return cache[2], cache[3]
+        layout = self._layout()
+        params = layout.pack(self.coefs_, self.intercepts_, dtype)
+        shares_memory = params is getattr(self.coefs_[0], "base", None)
+        if shares_memory:
+            _PREDICTION_NETWORKS[self] = (dtype, arrays, layout, params)
+        else:
+            _PREDICTION_NETWORKS.pop(self, None)
+        return layout, params
 
     # --- persistence ----------------------------------------------------------------
 

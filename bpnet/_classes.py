@@ -197,12 +197,22 @@ def _docstring(template):
 
 def _balanced_weights(indices, n_classes, sample_weight):
     """'balanced' weights of classes 0...n_classes-1 for rows of these class indices,
-    counted with the sample weights; 1 for a class no row has (partial_fit batches)."""
+    counted with the sample weights, as compute_class_weight counts them.
+
+    A class no row has (partial_fit batches) weighs 1; a class whose rows all weigh 0
+    weighs 0, as its rows add nothing whatever their class weight.
+    """
     weights = np.ones(n_classes)
+    counts = np.bincount(indices, weights=sample_weight, minlength=n_classes)
     present = np.unique(indices)
-    weights[present] = compute_class_weight(
-        "balanced", classes=present, y=indices, sample_weight=sample_weight
-    )
+    weighted = present[counts[present] > 0]
+    weights[present] = 0.0
+    if len(weighted):
+        rows = np.isin(indices, weighted)
+        weights[weighted] = compute_class_weight(
+            "balanced", classes=weighted, y=indices[rows],
+            sample_weight=None if sample_weight is None else sample_weight[rows],
+        )  # fmt: skip
     return weights
 
 
@@ -742,12 +752,15 @@ class BPRegressor(RegressorMixin, BaseBP):
     def _loss_name(self):
         return self.loss
 
-    def _kernel_loss(self):
+    def _check_loss_parameters(self):
         if self.loss == "quantile" and self.quantile is None:
             raise ValueError(
                 "loss='quantile' needs the quantile to estimate: set quantile to a number "
                 "in (0, 1), for example quantile=0.9."
             )
+
+    def _kernel_loss(self):
+        self._check_loss_parameters()
         return loss_function(
             self.loss, huber_threshold=self.huber_threshold, quantile=self.quantile or 0.5
         )

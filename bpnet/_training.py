@@ -190,7 +190,11 @@ class ValidationSet:
                 score = -loss
             else:
                 weights = {} if self.sample_weight is None else {"sample_weight": self.sample_weight}
-                score = self.scorer(estimator, self.X, self.targets, **weights)
+                with warnings.catch_warnings():
+                    # X holds the validated columns, in the order of the fitted feature
+                    # names: their absence here says nothing about the data.
+                    warnings.filterwarnings("ignore", message="X does not have valid feature names")
+                    score = self.scorer(estimator, self.X, self.targets, **weights)
         return float(score), float(loss)
 
     def _mean_loss(self, loss, output):
