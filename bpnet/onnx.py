@@ -1,0 +1,446 @@
+"""ONNX export of fitted BPClassifier and BPRegressor models, through skl2onnx.
+
+Importing this module registers bpnet's shape calculators and converters with skl2onnx,
+so that ``skl2onnx.to_onnx`` converts a bpnet estimator on its own or as a step of a
+Pipeline. :func:`to_onnx` is a shortcut that also passes the classifier options.
+
+The graph computes in the input's precision: a double input gives a double graph (the
+weights are cast to it), any other input a float one. Where onnxruntime's CPU provider
+has no double kernel (LeakyRelu, Elu, Erf), the double graph spells the activation out
+in operators it has.
+"""
+
+from functools import cache
+
+import numpy as np
+
+try:
+    from onnx import TensorProto
+    from skl2onnx import to_onnx as _skl2onnx_to_onnx
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.data_types import (
+        DoubleTensorType,
+        FloatTensorType,
+        Int64TensorType,
+        StringTensorType,
+    )
+    from skl2onnx.common.utils import check_input_and_output_numbers
+    from skl2onnx.common.utils_classifier import get_label_classes
+except ImportError as error:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "bpnet.onnx needs skl2onnx and onnx (and onnxruntime to run the graphs): "
+        "install them with pip install 'bpnet[onnx]'."
+    ) from error
+
+from ._classes import BPClassifier, BPRegressor
+
+__all__ = ["to_onnx"]
+
+# The options skl2onnx's own classifiers take; the classifier parser reads them.
+CLASSIFIER_OPTIONS = {
+    "zipmap": [True, False, "columns"],
+    "nocl": [True, False],
+    "output_class_labels": [False, True],
+}
+
+# The opset the graphs need at least (Where, Erf, and Greater and Less on doubles).
+MIN_OPSET = 9
+# bpnet's leaky_relu slope below 0 (bpnet/_activations.pxd, LEAKY_SLOPE).
+LEAKY_SLOPE = 0.01
+# The binary and multilabel decision threshold: LabelBinarizer's (neg_label + pos_label) / 2.
+LABEL_THRESHOLD = 0.5
+
+
+# --- graph writing ---------------------------------------------------------------------
+
+
+class _GraphWriter:
+    """Adds nodes and constants of one converter call to skl2onnx's container.
+
+    ``double`` says whether the graph computes in double precision; every floating
+    constant takes that precision.
+    """
+
+    def __init__(self, scope, container, double):
+        target = container.target_opset
+        if target is not None and target < MIN_OPSET:
+            raise RuntimeError(
+                f"bpnet's ONNX graphs need opset {MIN_OPSET} or later; target_opset is {target}."
+            )
+        self.scope = scope
+        self.container = container
+        self.double = double
+        self.float_type = TensorProto.DOUBLE if double else TensorProto.FLOAT
+        self.float_dtype = np.float64 if double else np.float32
+        self._scalars = {}
+
+    def constant(self, hint, value, onnx_type=None):
+        """A new initializer holding ``value`` (floating unless ``onnx_type`` says)."""
+        if onnx_type is None:
+            onnx_type, value = self.float_type, np.asarray(value, dtype=self.float_dtype)
+        value = np.asarray(value)
+        name = self.scope.get_unique_variable_name(hint)
+        self.container.add_initializer(name, onnx_type, list(value.shape), value.ravel())
+        return name
+
+    def scalar(self, value):
+        """A floating scalar constant, shared by every node that uses the same value."""
+        if value not in self._scalars:
+            self._scalars[value] = self.constant("scalar", value)
+        return self._scalars[value]
+
+    def node(self, op_type, inputs, output=None, domain="", **attributes):
+        """Add one node; return the name of its (single) output."""
+        if output is None:
+            output = self.scope.get_unique_variable_name(op_type.lower())
+        self.container.add_node(
+            op_type,
+            inputs,
+            output,
+            op_domain=domain,
+            name=self.scope.get_unique_operator_name(op_type),
+            **attributes,
+        )
+        return output
+
+
+# --- activations: one function per name, each z -> f(z) ------------------------------
+
+
+def _identity(g, z):
+    return z
+
+
+def _logistic(g, z):
+    return g.node("Sigmoid", [z])
+
+
+def _tanh(g, z):
+    return g.node("Tanh", [z])
+
+
+def _relu(g, z):
+    return g.node("Relu", [z])
+
+
+def _leaky_relu(g, z):
+    if not g.double:
+        return g.node("LeakyRelu", [z], alpha=LEAKY_SLOPE)
+    below = g.node("Less", [z, g.scalar(0.0)])
+    return g.node("Where", [below, g.node("Mul", [z, g.scalar(LEAKY_SLOPE)]), z])
+
+
+def _elu(g, z):
+    if not g.double:
+        return g.node("Elu", [z], alpha=1.0)
+    # exp(z) - 1 where bpnet uses expm1: near 0 they differ by about 1e-16 in absolute
+    # terms, which is all that reaches the next layer's sums. Min keeps exp finite.
+    below = g.node("Less", [z, g.scalar(0.0)])
+    clipped = g.node("Min", [z, g.scalar(0.0)])
+    exp_minus_one = g.node("Sub", [g.node("Exp", [clipped]), g.scalar(1.0)])
+    return g.node("Where", [below, exp_minus_one, z])
+
+
+def _gelu(g, z):
+    # The exact form z * Phi(z) = z * 0.5 * (1 + erf(z / sqrt(2))), as bpnet.
+    scaled = g.node("Mul", [z, g.scalar(np.sqrt(0.5))])
+    if not g.double:
+        one_plus_erf = g.node("Add", [g.scalar(1.0), g.node("Erf", [scaled])])
+        return g.node("Mul", [z, g.node("Mul", [g.scalar(0.5), one_plus_erf])])
+    return g.node("Mul", [z, _normal_cdf_double(g, scaled)])
+
+
+def _silu(g, z):
+    return g.node("Mul", [z, g.node("Sigmoid", [z])])
+
+
+# The double Phi: onnxruntime has no double Erf. For a = |t| >= 0,
+# erfc(a) = exp(-a^2) * erfcx(a), and erfcx is smooth in v = (K - a) / (K + a), which maps
+# [0, inf) onto (-1, 1]: a polynomial of degree 20 in v, interpolated at Chebyshev points
+# from SciPy's erfcx, gives Phi to about 2e-15 in absolute terms over the whole line.
+ERFCX_POLY_SCALE = 3.0
+ERFCX_POLY_DEGREE = 20
+
+
+@cache
+def _erfcx_polynomial():
+    """Monomial coefficients in v, lowest degree first, of erfcx(K (1 - v) / (1 + v))."""
+    from numpy.polynomial import chebyshev
+    from scipy.special import erfcx
+
+    def erfcx_of_v(v):
+        with np.errstate(divide="ignore"):
+            a = ERFCX_POLY_SCALE * (1 - v) / (1 + v)
+        return np.where(v == -1, 0.0, erfcx(a))  # erfcx(a) -> 0 as a -> inf
+
+    coefficients = chebyshev.chebinterpolate(erfcx_of_v, ERFCX_POLY_DEGREE)
+    return chebyshev.cheb2poly(coefficients)
+
+
+def _normal_cdf_double(g, t):
+    """Phi(z) = 0.5 * (1 + erf(t)) for t = z / sqrt(2), in double precision."""
+    a = g.node("Abs", [t])
+    k = g.scalar(ERFCX_POLY_SCALE)
+    v = g.node("Div", [g.node("Sub", [k, a]), g.node("Add", [k, a])])
+    coefficients = _erfcx_polynomial()
+    erfcx = g.scalar(float(coefficients[-1]))
+    for coefficient in coefficients[-2::-1]:
+        erfcx = g.node("Add", [g.node("Mul", [erfcx, v]), g.scalar(float(coefficient))])
+    exp_minus_a_squared = g.node("Exp", [g.node("Neg", [g.node("Mul", [a, a])])])
+    erfc = g.node("Mul", [exp_minus_a_squared, erfcx])
+    half_erfc = g.node("Mul", [g.scalar(0.5), erfc])
+    # Phi(z) = erfc(|t|) / 2 below 0, 1 - erfc(|t|) / 2 above.
+    below = g.node("Less", [t, g.scalar(0.0)])
+    return g.node("Where", [below, half_erfc, g.node("Sub", [g.scalar(1.0), half_erfc])])
+
+
+def _logistic_output(g, z):
+    # 1 / (1 + exp(-z)) as bpnet computes it: onnxruntime's Sigmoid is accurate in
+    # absolute terms only, which is enough inside the network but not for a class
+    # probability of 1e-9.
+    one = g.scalar(1.0)
+    return g.node("Div", [one, g.node("Add", [one, g.node("Exp", [g.node("Neg", [z])])])])
+
+
+def _softmax(g, z):
+    return g.node("Softmax", [z], axis=1)
+
+
+def _exp(g, z):
+    return g.node("Exp", [z])
+
+
+HIDDEN_ACTIVATIONS = {
+    "identity": _identity,
+    "logistic": _logistic,
+    "tanh": _tanh,
+    "relu": _relu,
+    "leaky_relu": _leaky_relu,
+    "elu": _elu,
+    "gelu": _gelu,
+    "silu": _silu,
+}
+OUTPUT_ACTIVATIONS = {
+    "identity": _identity,
+    "logistic": _logistic_output,
+    "softmax": _softmax,
+    "exp": _exp,
+}
+
+
+# --- the network -----------------------------------------------------------------------
+
+
+def _hidden_activations(model):
+    """Each hidden layer's activation; bpnet 0.1 models record only ``activation``."""
+    names = getattr(model, "hidden_activations_", None)
+    if names is None:
+        names = [model.activation] * (len(model.coefs_) - 1)
+    return list(names)
+
+
+def _computes_in_double(input_type):
+    return isinstance(input_type, DoubleTensorType)
+
+
+def _forward(g, model, input_name):
+    """The output layer's activations (n_samples, n_outputs_) of ``model``."""
+    functions = [HIDDEN_ACTIVATIONS.get(name) for name in _hidden_activations(model)]
+    functions.append(OUTPUT_ACTIVATIONS.get(model.out_activation_))
+    if None in functions:
+        raise NotImplementedError(
+            f"bpnet.onnx cannot export the activations {_hidden_activations(model)} with "
+            f"the output activation {model.out_activation_!r}."
+        )
+    layer = g.node("Cast", [input_name], to=g.float_type)
+    for coef, intercept, activation in zip(model.coefs_, model.intercepts_, functions, strict=True):
+        product = g.node("MatMul", [layer, g.constant("coefficient", coef)])
+        z = g.node("Add", [product, g.constant("intercept", np.reshape(intercept, (1, -1)))])
+        layer = activation(g, z)
+    return layer
+
+
+# --- BPRegressor -----------------------------------------------------------------------
+
+
+def _regressor_shape_calculator(operator):
+    check_input_and_output_numbers(operator, input_count_range=1, output_count_range=1)
+    model = operator.raw_operator
+    n_rows = operator.inputs[0].get_first_dimension()
+    double = _computes_in_double(operator.inputs[0].type)
+    tensor_type = DoubleTensorType if double else FloatTensorType
+    # (n, 1) for one output, as skl2onnx's other regressors; (n, k) for k outputs.
+    operator.outputs[0].set_type(tensor_type([n_rows, model.n_outputs_]))
+
+
+def _convert_regressor(scope, operator, container):
+    g = _GraphWriter(scope, container, _computes_in_double(operator.inputs[0].type))
+    output = _forward(g, operator.raw_operator, operator.inputs[0].full_name)
+    g.node("Identity", [output], output=operator.outputs[0].full_name)
+
+
+# --- BPClassifier ----------------------------------------------------------------------
+
+
+def _target_kind(model):
+    """'multiclass' (softmax), 'binary' (one logistic output) or 'multilabel'."""
+    if model.out_activation_ == "softmax":
+        return "multiclass"
+    binarizer = getattr(model, "_label_binarizer", None)
+    if getattr(binarizer, "y_type_", None) == "multilabel-indicator" or model.n_outputs_ > 1:
+        return "multilabel"
+    return "binary"
+
+
+def _class_labels(scope, model):
+    """(ONNX element type, labels array) of the labels the graph returns.
+
+    Integer, boolean and float labels (whole numbers: scikit-learn rejects others as
+    continuous targets) become int64, as in skl2onnx's classifiers, since ONNX-ML's
+    label outputs are integers or strings; strings stay strings. With the ``nocl``
+    option the labels are the class indices 0...n_classes - 1.
+    """
+    classes = np.asarray(get_label_classes(scope, model))
+    if classes.dtype.kind in "iubf":
+        return TensorProto.INT64, classes.astype(np.int64)
+    return TensorProto.STRING, np.array([str(label).encode("utf-8") for label in classes])
+
+
+def _probabilities_in_float(scope, model, double):
+    """Whether a double graph must hand float probabilities to ONNX-ML's ZipMap, which
+    takes float tensors only."""
+    return double and scope.get_options(model, dict(zipmap=True))["zipmap"] is True
+
+
+def _classifier_shape_calculator(operator):
+    check_input_and_output_numbers(operator, input_count_range=1, output_count_range=2)
+    model = operator.raw_operator
+    n_rows = operator.inputs[0].get_first_dimension()
+    kind = _target_kind(model)
+    label_type, _ = _class_labels(operator.scope_inst, model)
+    label_tensor = Int64TensorType if label_type == TensorProto.INT64 else StringTensorType
+    operator.outputs[0].set_type(
+        label_tensor([n_rows, model.n_outputs_] if kind == "multilabel" else [n_rows])
+    )
+    double = _computes_in_double(operator.inputs[0].type)
+    if _probabilities_in_float(operator.scope_inst, model, double):
+        double = False
+    n_columns = 2 if kind == "binary" else model.n_outputs_
+    tensor_type = DoubleTensorType if double else FloatTensorType
+    operator.outputs[1].set_type(tensor_type([n_rows, n_columns]))
+
+
+def _convert_classifier(scope, operator, container):
+    model = operator.raw_operator
+    double = _computes_in_double(operator.inputs[0].type)
+    g = _GraphWriter(scope, container, double)
+    output = _forward(g, model, operator.inputs[0].full_name)
+    label_name, probabilities_name = (variable.full_name for variable in operator.outputs)
+    kind = _target_kind(model)
+
+    # predict_proba clips to [eps, 1 - eps] so that every probability stays in (0, 1);
+    # predict decides on the unclipped outputs. The graph does both.
+    eps = float(np.finfo(g.float_dtype).eps)
+    # Min and Max rather than Clip, whose double kernel needs opset 12.
+    clipped = g.node("Max", [g.node("Min", [output, g.scalar(1.0 - eps)]), g.scalar(eps)])
+    if kind == "binary":
+        negative = g.node("Sub", [g.scalar(1.0), clipped])
+        probabilities = g.node("Concat", [negative, clipped], axis=1)
+    else:
+        probabilities = clipped
+    if _probabilities_in_float(scope, model, double):
+        g.node("Cast", [probabilities], output=probabilities_name, to=TensorProto.FLOAT)
+    else:
+        g.node("Identity", [probabilities], output=probabilities_name)
+
+    if kind == "multilabel":
+        above = g.node("Greater", [output, g.scalar(LABEL_THRESHOLD)])
+        g.node("Cast", [above], output=label_name, to=TensorProto.INT64)
+        return
+    if kind == "binary":
+        above = g.node("Greater", [output, g.scalar(LABEL_THRESHOLD)])
+        positive = g.node("Cast", [above], to=TensorProto.INT64)
+        flat = g.constant("flat_shape", np.array([-1], dtype=np.int64), TensorProto.INT64)
+        indices = g.node("Reshape", [positive, flat])
+    else:
+        indices = g.node("ArgMax", [output], axis=1, keepdims=0)
+    label_type, labels = _class_labels(scope, model)
+    classes = g.constant("classes", labels, label_type)
+    g.node("Gather", [classes, indices], output=label_name, axis=0)
+
+
+update_registered_converter(
+    BPClassifier,
+    "BpnetBPClassifier",
+    _classifier_shape_calculator,
+    _convert_classifier,
+    options=CLASSIFIER_OPTIONS,
+)
+update_registered_converter(
+    BPRegressor, "BpnetBPRegressor", _regressor_shape_calculator, _convert_regressor
+)
+
+
+def to_onnx(estimator, X_sample, **options):
+    """Convert a fitted bpnet estimator, or a pipeline holding one, to an ONNX model.
+
+    A shortcut for ``skl2onnx.to_onnx``, which works as well once this module is
+    imported. The graph computes in the precision of ``X_sample``: float64 rows give a
+    double graph, float32 rows a float graph.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A fitted BPClassifier or BPRegressor, or any estimator that skl2onnx converts
+        (a Pipeline, for example) with bpnet estimators inside.
+
+    X_sample : array-like of shape (n_samples, n_features)
+        Input rows of the type the model will be given. Only their dtype and number of
+        columns are used.
+
+    **options
+        ``zipmap`` (True, False or 'columns'), ``nocl`` and ``output_class_labels`` are
+        the options of skl2onnx's classifiers; given here, they apply to every
+        BPClassifier in ``estimator``. With the default ``zipmap=True`` the
+        probabilities come out as a list of dicts {label: probability}, in float32
+        also for float64 input, since ONNX-ML's ZipMap takes float tensors only;
+        ``zipmap=False`` gives them as an (n_samples, n_classes) tensor in the graph's
+        precision. Every other keyword (``target_opset``, ``options`` for other steps,
+        ``name``, ...) goes to ``skl2onnx.to_onnx`` as it is.
+
+    Returns
+    -------
+    onx : onnx.ModelProto
+        The model. A classifier's outputs are the labels, then the probabilities; a
+        regressor's one output has shape (n_samples, n_outputs).
+
+    See Also
+    --------
+    skl2onnx.to_onnx : The conversion this function calls.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import onnxruntime as ort
+    >>> from sklearn.datasets import load_iris
+    >>> from bpnet import BPClassifier
+    >>> from bpnet.onnx import to_onnx
+    >>> X, y = load_iris(return_X_y=True)
+    >>> X = X.astype(np.float32)
+    >>> clf = BPClassifier(hidden_layer_sizes=(10,), max_iter=300, random_state=0).fit(X, y)
+    >>> onx = to_onnx(clf, X[:1], zipmap=False)
+    >>> session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
+    >>> labels, probabilities = session.run(None, {"X": X[:5]})
+    >>> bool(np.array_equal(labels, clf.predict(X[:5])))
+    True
+    >>> bool(np.allclose(probabilities, clf.predict_proba(X[:5]), rtol=1e-5))
+    True
+    """
+    classifier_options = {
+        name: options.pop(name) for name in list(options) if name in CLASSIFIER_OPTIONS
+    }
+    if classifier_options:
+        merged = dict(options.pop("options", None) or {})
+        merged[BPClassifier] = {**merged.get(BPClassifier, {}), **classifier_options}
+        options["options"] = merged
+    return _skl2onnx_to_onnx(estimator, X_sample, **options)
