@@ -1,0 +1,215 @@
+"""The documentation agrees with the code: the compatibility table lists exactly the
+estimators' parameters and defaults, the API reference has a page for every public name,
+the pages quote the README's commands, and the gallery's examples follow the rules of
+the docs build (offline, a figure each)."""
+
+import ast
+import re
+import runpy
+import warnings
+from pathlib import Path
+
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+from bpnet import BPClassifier, BPRegressor
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+EXAMPLES = ROOT / "examples"
+
+NOT_IN_MLP = "not in MLP"
+ESTIMATORS = {"classifier": (BPClassifier, MLPClassifier), "regressor": (BPRegressor, MLPRegressor)}
+
+
+def _section(text, title):
+    """The body of the reStructuredText section ``title`` (up to the next one)."""
+    match = re.search(
+        rf"^{re.escape(title)}\n([-=~^])\1+\n(.*?)(?=^[^\n]+\n[-=~^]{{4,}}\n|\Z)", text, re.M | re.S
+    )
+    assert match, f"no section {title!r}"
+    return match[2]
+
+
+def _list_table_rows(text):
+    """The rows of the first list-table in ``text``, each a list of cell texts."""
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("   * - "):
+            rows.append([line[len("   * - ") :].strip()])
+        elif line.startswith("     - ") and rows:
+            rows[-1].append(line[len("     - ") :].strip())
+        elif line.startswith("       ") and rows:
+            rows[-1][-1] += " " + line.strip()
+    return rows
+
+
+def _parameter_table():
+    """{name: (scopes, default, scikit-learn cell)} from compatibility.rst's table."""
+    body = _section((DOCS / "compatibility.rst").read_text(), "Parameters")
+    header, *rows = _list_table_rows(body)
+    assert header == ["parameter", "default", "scikit-learn 1.9", "bpnet"]
+    table = {}
+    for name_cell, default_cell, sklearn_cell, _ in rows:
+        match = re.fullmatch(r"``(\w+)``(?: \((classifier|regressor)\))?", name_cell)
+        assert match, f"parameter cell {name_cell!r} is not ``name`` or ``name`` (estimator)"
+        name, scope = match[1], match[2]
+        assert name not in table, f"{name} is listed twice"
+        default = re.fullmatch(r"``(.+)``", default_cell)
+        assert default, f"the default of {name} is not a ``literal``"
+        scopes = [scope] if scope else list(ESTIMATORS)
+        table[name] = (scopes, ast.literal_eval(default[1]), sklearn_cell)
+    return table
+
+
+@pytest.mark.parametrize("kind", list(ESTIMATORS))
+def test_compatibility_table_lists_exactly_bpnets_parameters_and_defaults(kind):
+    Estimator, _ = ESTIMATORS[kind]
+    params = Estimator().get_params()
+    listed = {
+        name: default for name, (scopes, default, _) in _parameter_table().items() if kind in scopes
+    }
+    assert set(listed) == set(params), "the table and get_params() disagree"
+    for name, default in listed.items():
+        assert default == params[name], f"{name}: the table says {default!r}"
+
+
+@pytest.mark.parametrize("kind", list(ESTIMATORS))
+def test_compatibility_table_marks_exactly_mlps_parameters(kind):
+    _, MLP = ESTIMATORS[kind]
+    params = MLP().get_params()
+    in_mlp = {
+        name: default
+        for name, (scopes, default, sklearn_cell) in _parameter_table().items()
+        if kind in scopes and sklearn_cell != NOT_IN_MLP
+    }
+    assert set(in_mlp) == set(params), f"the table's MLP parameters are not {MLP.__name__}'s"
+    for name, default in in_mlp.items():
+        assert default == params[name], f"{MLP.__name__}'s default of {name} is {params[name]!r}"
+
+
+def _fitted_attributes(estimator):
+    return {name for name in vars(estimator) if name.endswith("_") and not name.startswith("_")}
+
+
+def test_compatibility_page_names_every_fitted_attribute():
+    pd = pytest.importorskip("pandas")
+    from sklearn.datasets import make_classification, make_regression
+
+    X, y = make_classification(n_samples=60, n_features=4, random_state=0)
+    X = pd.DataFrame(X, columns=[f"f{i}" for i in range(4)])
+    X_reg, y_reg = make_regression(n_samples=60, n_features=4, random_state=0)
+    settings = dict(hidden_layer_sizes=(3,), max_iter=2, early_stopping=True, random_state=0)
+    attributes = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # two epochs only
+        for Estimator in (BPClassifier, MLPClassifier):
+            attributes |= _fitted_attributes(Estimator(**settings).fit(X, y))
+        for Estimator in (BPRegressor, MLPRegressor):
+            attributes |= _fitted_attributes(Estimator(**settings).fit(X_reg, y_reg))
+    page = _section((DOCS / "compatibility.rst").read_text(), "Fitted attributes")
+    named = set(re.findall(r"``(\w+_)``", page))
+    assert attributes - named == set(), "fitted attributes the page does not name"
+    assert named - attributes == set(), "the page names attributes no estimator sets"
+
+
+def _public_names():
+    """Every public name: bpnet's ``__all__`` and that of each public module, read from
+    the sources (so that modules with optional dependencies count too)."""
+    names = []
+    for path in sorted((ROOT / "bpnet").glob("*.py")):
+        if path.name != "__init__.py" and path.name.startswith("_"):
+            continue
+        module = "bpnet" if path.name == "__init__.py" else f"bpnet.{path.stem}"
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+            ):
+                names += [f"{module}.{name}" for name in ast.literal_eval(node.value)]
+    return [name for name in names if name != "bpnet.__version__"]
+
+
+def test_api_reference_has_a_page_for_every_public_name():
+    api = (DOCS / "api.rst").read_text()
+    pages = {path.stem for path in (DOCS / "api").glob("*.rst")}
+    names = _public_names()
+    assert {"bpnet.BPClassifier", "bpnet.BPRegressor"} <= set(names)
+    for name in names:
+        assert name in pages, f"add docs/api/{name}.rst and list it in docs/api.rst"
+        assert f"api/{name}\n" in api, f"docs/api.rst's toctree does not list api/{name}"
+        page = (DOCS / "api" / f"{name}.rst").read_text()
+        assert re.search(rf"^\.\. auto(class|function):: {name.rsplit('.', 1)[1]}$", page, re.M)
+    assert pages <= set(names), f"API pages of names that are not public: {pages - set(names)}"
+
+
+def test_pages_quote_the_readme():
+    """getting_started.rst includes the README's quickstart and its two commands, cut out
+    of the README by an anchor line (and a line number after it): the anchors must stay,
+    and the lines they pick must be the README's commands."""
+    readme = (ROOT / "README.md").read_text()
+    page = (DOCS / "getting_started.rst").read_text()
+    includes = re.findall(r"literalinclude:: \.\./README\.md\n((?:   :.*\n)+)", page)
+    assert len(includes) == 3
+    commands = []
+    for options in includes:
+        anchor = re.search(r":start-after: (.+)", options)[1]
+        assert readme.count(anchor) == 1, f"the README must contain {anchor!r} exactly once"
+        after = readme.split(anchor, 1)[1].split("\n")[1:]  # the lines after the anchor's
+        lines = re.search(r":lines: (\d+)", options)
+        if lines:
+            commands.append(after[int(lines[1]) - 1])
+    assert commands[0].endswith("pip install -e . && python -m bpnet compare")
+    assert commands[1].endswith("cython-lint bpnet/ && python -m pytest")
+    assert all(command.startswith("python3 -m venv .venv && ") for command in commands)
+
+
+def test_default_build_is_offline(monkeypatch):
+    monkeypatch.delenv("BPNET_DOCS_INTERSPHINX", raising=False)
+    conf = runpy.run_path(str(DOCS / "conf.py"))
+    assert "sphinx.ext.intersphinx" not in conf["extensions"]
+    assert not conf["intersphinx_mapping"]
+    monkeypatch.setenv("BPNET_DOCS_INTERSPHINX", "1")
+    conf = runpy.run_path(str(DOCS / "conf.py"))
+    assert "sphinx.ext.intersphinx" in conf["extensions"]
+    assert {"python", "numpy", "sklearn"} <= set(conf["intersphinx_mapping"])
+
+
+EXAMPLE_FILES = sorted(EXAMPLES.glob("plot_*.py"))
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=[path.name for path in EXAMPLE_FILES])
+def test_examples_follow_the_gallery_rules(path):
+    source = path.read_text()
+    docstring = ast.get_docstring(ast.parse(source))
+    assert docstring and re.match(r"=+\n.+\n=+\n", docstring), "a title between = lines"
+    assert "plt.show()" in source, "each example draws a figure"
+    for download in ("fetch_", "urlopen", "urllib", "requests"):
+        assert download not in source, "the gallery builds offline"
+
+
+def test_markdown_conversion():
+    pytest.importorskip("sphinx")
+    bpnet_docs = runpy.run_path(str(DOCS / "_ext" / "bpnet_docs.py"))
+    markdown = (
+        "## Added\n\n- `fit(X,\n  y)` and `coefs_`s, [a link](https://example.org), a_b *c*"
+        " **d**\n\n| a | b |\n|---|---|\n| `x` | 2 |\n"
+    )
+    assert bpnet_docs["markdown_to_rst"](markdown) == [
+        "",
+        "Added",
+        "-----",
+        "",
+        "",
+        "- ``fit(X, y)`` and ``coefs_``\\ s, `a link <https://example.org>`__, a\\_b *c* **d**",
+        "",
+        "",
+        ".. list-table::",
+        "   :header-rows: 1",
+        "",
+        "   * - a",
+        "     - b",
+        "   * - ``x``",
+        "     - 2",
+        "",
+    ]
