@@ -24,9 +24,11 @@ def test_ci_runs_exactly_the_readme_test_command():
     ci_lines = (ROOT / ".ci" / "run").read_text().strip().splitlines()
     assert ci_lines.count(command) == 1
     assert "set -euo pipefail" in ci_lines
-    # After the test command comes only the documentation's stage.
-    after = ci_lines[ci_lines.index(command) + 1 :]
-    assert all("docs" in line for line in after if line and not line.startswith("#"))
+    # After the test command: a check that all of it passed (set -e ignores a failure
+    # inside an && list but for its last command), then only the documentation's stage.
+    after = [line for line in ci_lines[ci_lines.index(command) + 1 :] if line[:1] not in "#"]
+    assert after[0] == "test $? -eq 0"
+    assert all("docs" in line for line in after[1:])
     # The linters run before the tests.
     assert command.index("ruff check") < command.index("cython-lint") < command.index("pytest")
 
