@@ -150,6 +150,11 @@ def from_npy(path, chunks="auto"):
     X : dask.array.Array
         The file's contents, lazily.
 
+    See Also
+    --------
+    dask.array.from_array : Makes a dask array of an array-like object.
+    numpy.load : Reads, or memory-maps, a ``.npy`` file.
+
     Examples
     --------
     >>> import os, tempfile
