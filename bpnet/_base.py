@@ -9,10 +9,10 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.callback import CallbackSupportMixin
+from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.metrics import check_scoring
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_consistent_length,
@@ -235,9 +235,7 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         names = self._per_hidden_layer("activation", self.activation, n_hidden)
         for name in names:
             if not isinstance(name, str) or name not in HIDDEN_ACTIVATIONS:
-                raise ValueError(
-                    f"activation {name!r} is not one of {sorted(HIDDEN_ACTIVATIONS)}."
-                )
+                raise ValueError(f"activation {name!r} is not one of {sorted(HIDDEN_ACTIVATIONS)}.")
         return names
 
     def _dropout_rates(self, n_hidden):
@@ -293,7 +291,13 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         # Each layer takes the factor of the activation it feeds, the output layer that
         # of the last hidden layer: with one activation for all, scikit-learn's factor.
         hidden = self.hidden_activations_
-        last = hidden[-1] if hidden else self.activation if isinstance(self.activation, str) else "relu"
+        last = (
+            hidden[-1]
+            if hidden
+            else self.activation
+            if isinstance(self.activation, str)
+            else "relu"
+        )
         factors = [GLOROT_FACTORS[name] for name in [*hidden, last]]
         for coef, intercept, factor in zip(coefs, intercepts, factors, strict=True):
             fan_in, fan_out = coef.shape
@@ -337,7 +341,9 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
             )
         class_weights = self._class_weights_of_rows(Y, sample_weight)
         if class_weights is not None:
-            sample_weight = class_weights if sample_weight is None else sample_weight * class_weights
+            sample_weight = (
+                class_weights if sample_weight is None else sample_weight * class_weights
+            )
         if sample_weight is None:
             return None
         sample_weight = sample_weight.astype(X.dtype, copy=False)
@@ -366,9 +372,7 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
                 "X_val and y_val are for early stopping, which solver='lbfgs' does not do: "
                 "use solver='sgd' or 'adam', or leave X_val and y_val out."
             )
-        X_val = validate_data(
-            self, X_val, accept_sparse=["csr", "csc"], dtype=dtype, reset=False
-        )
+        X_val = validate_data(self, X_val, accept_sparse=["csr", "csc"], dtype=dtype, reset=False)
         targets, Y_val = self._validation_targets_of(y_val, dtype)
         check_consistent_length(X_val, targets)
         if sample_weight_val is not None:
@@ -429,7 +433,9 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         if self.solver in _STOCHASTIC_SOLVERS:
             tasks = self._start_tasks(X, Y, sample_weight, 0 if incremental else self.max_iter)
             try:
-                loop = self._epoch_loop(data, layout, params, rng, incremental, dropout, validation, tasks)
+                loop = self._epoch_loop(
+                    data, layout, params, rng, incremental, dropout, validation, tasks
+                )
             except Exception:
                 # Setting up training failed (say, a validation set too small): leave
                 # the estimator as it was, fitted or not, rather than half-replaced.
@@ -637,7 +643,9 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
             if name not in state:
                 state[name] = inspect.signature(type(self)).parameters[name].default
         if "coefs_" in state:  # fitted by bpnet 0.1, which kept neither
-            state.setdefault("hidden_activations_", [state["activation"]] * (len(state["coefs_"]) - 1))
+            state.setdefault(
+                "hidden_activations_", [state["activation"]] * (len(state["coefs_"]) - 1)
+            )
             state.setdefault("_epochs_trained", state.get("n_iter_", 0))
             state.setdefault("_dropout_seed", None)
             if "validation_scores_" in state:

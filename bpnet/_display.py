@@ -11,8 +11,7 @@ def _pyplot():
         import matplotlib.pyplot as plt
     except ImportError as error:
         raise ImportError(
-            "LossCurveDisplay needs matplotlib: install it with "
-            "pip install 'bpnet[matplotlib]'."
+            "LossCurveDisplay needs matplotlib: install it with pip install 'bpnet[matplotlib]'."
         ) from error
     return plt
 

@@ -8,7 +8,7 @@ instead of knowing either solver's details.
 
 import numpy as np
 
-from ._sgd_fast import SOLVER_CODES
+from ._sgd_fast import SOLVER_CODES, Schedule
 
 # The estimator parameters an optimizer reads, under the estimator's own names (so
 # settings["learning_rate"] is the schedule's name; the attribute learning_rate is the
@@ -100,6 +100,15 @@ class StochasticOptimizer:
     def record_epoch(self, result):
         """Take back what the kernel's epoch result says about this optimizer's state."""
 
+    def schedule_options(self):
+        """The schedule's fields of train_epochs' run options, which applies it in C
+        after each epoch exactly as ``iteration_ends`` and ``trigger_stopping`` do."""
+        return {"schedule": Schedule.CONSTANT, "learning_rate_init": 0.0, "power_t": 0.0}
+
+    def record_epochs(self, result):
+        """Take back the state after train_epochs' run of several epochs."""
+        self.record_epoch(result)
+
     def iteration_ends(self, time_step):
         """Apply the learning-rate schedule after an epoch.
 
@@ -165,6 +174,18 @@ class SGD(StochasticOptimizer):
     def kernel_moments(self):
         # The kernel's second moment is Adam's; SGD passes an empty array in its place.
         return self.velocity, self.velocity[:0]
+
+    def schedule_options(self):
+        settings = self.settings
+        schedule = {"invscaling": Schedule.INVSCALING, "adaptive": Schedule.ADAPTIVE}
+        return {
+            "schedule": schedule.get(settings["learning_rate"], Schedule.CONSTANT),
+            "learning_rate_init": float(settings["learning_rate_init"]),
+            "power_t": float(settings["power_t"]),
+        }
+
+    def record_epochs(self, result):
+        self.learning_rate = result["learning_rate"]
 
     def iteration_ends(self, time_step):
         settings = self.settings

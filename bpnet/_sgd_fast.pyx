@@ -15,7 +15,9 @@
 # can round differently with more threads).
 from cython cimport floating
 from libc.math cimport isfinite, pow, sqrt, sqrtf
+from libc.stdint cimport UINT32_MAX, uint32_t, uint64_t
 from libc.string cimport memcpy
+from cpython.pycapsule cimport PyCapsule_GetPointer
 
 import numpy as np
 
@@ -29,6 +31,14 @@ from ._team cimport (MAX_PHASE_BLOCKS, MAX_TEAM_HELPERS, BlockFunction, Team, te
                      team_start, team_stop)
 
 
+cdef extern from "numpy/random/bitgen.h":
+    # NumPy's bit generator interface: RandomState draws its shuffles from it.
+    ctypedef struct bitgen_t:
+        void* state
+        uint64_t (*next_uint64)(void* st) noexcept nogil
+        uint32_t (*next_uint32)(void* st) noexcept nogil
+
+
 cpdef enum Solver:
     SGD = 0
     ADAM = 1
@@ -38,6 +48,29 @@ cpdef enum EpochStatus:
     COMPLETED = 0
     NON_FINITE = 1    # a batch loss or a parameter became NaN or infinite
     INTERRUPTED = 2   # a signal handler raised (Ctrl-C); the exception was cleared
+    CONVERGED = 3     # train_epochs: the training loss stopped improving
+
+
+cpdef enum Schedule:
+    CONSTANT = 0
+    INVSCALING = 1
+    ADAPTIVE = 2
+
+
+# What train_epochs needs besides one epoch's options: how many epochs, and the state of
+# the training-loss stopping rule and of SGD's learning-rate schedule (see
+# bpnet/_training.py and bpnet/_optimizers.py, whose rules these follow).
+cdef struct RunOptions:
+    Py_ssize_t n_epochs
+    bint shuffle
+    double tol
+    double n_iter_no_change     # may be inf
+    double best_loss
+    long long no_improvement_count
+    long long samples_seen      # the estimator's t_
+    int schedule
+    double learning_rate_init
+    double power_t
 
 
 SOLVER_CODES = {"sgd": Solver.SGD, "adam": Solver.ADAM}
@@ -562,6 +595,80 @@ cdef bint check_dropout(const double[::1] dropout, Py_ssize_t n_layers) except -
     return False
 
 
+cdef class EpochSetup:
+    """What an epoch kernel call sets up once: the layers, the parameter blocks, the
+    workspace plan and the blocks' result slots (C memory owned here)."""
+    cdef CBuffer table
+    cdef CBuffer blocks
+    cdef double[::1] sums
+    cdef WorkspaceLayout plan
+    cdef const Layer* layers
+    cdef Py_ssize_t n_layers, n_row_blocks, n_param_blocks
+    cdef bint with_dropout
+    cdef const double[::1] dropout
+
+    def __cinit__(self, const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_params, bint sparse,
+                  Py_ssize_t workspace_length, const double[::1] dropout, EpochOptions options):
+        self.n_layers = layer_table.shape[0]
+        self.with_dropout = check_dropout(dropout, self.n_layers)
+        self.dropout = dropout if self.with_dropout else None
+        self.table = layers_from_table(layer_table, n_params)
+        self.layers = <const Layer*> self.table.data
+        self.plan = plan_workspace(self.layers, self.n_layers, options.batch_size, sparse,
+                                   self.with_dropout)
+        if workspace_length < self.plan.size:
+            raise ValueError(f"workspace must hold at least {self.plan.size} elements")
+        self.n_row_blocks = min(options.n_row_blocks, options.batch_size)
+        self.blocks = CBuffer(self.n_layers * options.n_param_blocks * sizeof(ParamBlock))
+        self.n_param_blocks = plan_param_blocks(self.layers, self.n_layers,
+                                                options.n_param_blocks,
+                                                <ParamBlock*> self.blocks.data)
+        self.sums = np.zeros(self.n_row_blocks + 3 * self.n_param_blocks)
+
+
+cdef void fill_batch_work(BatchWork* work, EpochSetup setup, EpochOptions* options, bint sparse,
+                          const floating[:, ::1] X, const floating[::1] X_data,
+                          const int[::1] X_indices, const int[::1] X_indptr,
+                          const floating[:, ::1] Y, const floating[::1] sample_weight,
+                          const Py_ssize_t* order, floating[::1] params, floating[::1] grads,
+                          floating[::1] moment_1, floating[::1] moment_2,
+                          floating[::1] workspace):
+    """Point the blocks' shared description at this call's arrays and buffers."""
+    cdef WorkspaceLayout plan = setup.plan
+    cdef Py_ssize_t n_row_blocks = setup.n_row_blocks, n_param_blocks = setup.n_param_blocks
+    work.layers = setup.layers
+    work.n_layers = setup.n_layers
+    work.options = options
+    work.input = make_block(sparse, X, X_data, X_indices, X_indptr, 0, 0)
+    work.X = &X[0, 0] if not sparse else NULL
+    work.Y = &Y[0, 0]
+    work.sample_weight = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    work.order = order
+    work.param_blocks = <const ParamBlock*> setup.blocks.data
+    work.params = &params[0]
+    work.grads = &grads[0]
+    work.moment_1 = &moment_1[0]
+    work.moment_2 = &moment_2[0] if moment_2.shape[0] > 0 else NULL
+    work.x_batch = &workspace[plan.x_batch]
+    work.y_batch = &workspace[plan.y_batch]
+    work.sw_batch = &workspace[plan.sw_batch]
+    work.buffers = no_buffers()
+    work.buffers.acts = &workspace[plan.acts]
+    work.buffers.deltas = &workspace[plan.deltas]
+    if plan.dropped > plan.pre:
+        work.buffers.pre = &workspace[plan.pre]
+    if setup.with_dropout:
+        work.buffers.dropped = &workspace[plan.dropped]
+        work.buffers.mask = &workspace[plan.mask]
+        work.buffers.dropout = &setup.dropout[0]
+        work.buffers.seed = options.dropout_seed
+        work.buffers.epoch = options.epoch
+    work.row_loss = &setup.sums[0]
+    work.coef_sq_norm = &setup.sums[n_row_blocks]
+    work.intercept_sq_norm = &setup.sums[n_row_blocks + n_param_blocks]
+    work.grad_sq_norm = &setup.sums[n_row_blocks + 2 * n_param_blocks]
+
+
 def train_epoch(const Py_ssize_t[:, ::1] layer_table, bint sparse,
                 const floating[:, ::1] X, const floating[::1] X_data,
                 const int[::1] X_indices, const int[::1] X_indptr,
@@ -592,51 +699,13 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table, bint sparse,
     """
     check_epoch_arguments(layer_table, sparse, X, X_indptr, Y, sample_weight, order, params,
                           grads, moment_1, moment_2, &options)
-    cdef Py_ssize_t n_layers = layer_table.shape[0], n_params = params.shape[0]
-    cdef bint with_dropout = check_dropout(dropout, n_layers)
-    cdef CBuffer table = layers_from_table(layer_table, n_params)
-    cdef const Layer* layers = <const Layer*> table.data
-    cdef WorkspaceLayout plan = plan_workspace(layers, n_layers, options.batch_size, sparse,
-                                               with_dropout)
-    if workspace.shape[0] < plan.size:
-        raise ValueError(f"workspace must hold at least {plan.size} elements")
-    cdef Py_ssize_t n_row_blocks = min(options.n_row_blocks, options.batch_size)
-    cdef CBuffer blocks = CBuffer(n_layers * options.n_param_blocks * sizeof(ParamBlock))
-    cdef Py_ssize_t n_param_blocks = plan_param_blocks(
-        layers, n_layers, options.n_param_blocks, <ParamBlock*> blocks.data)
-    cdef double[::1] sums = np.zeros(n_row_blocks + 3 * n_param_blocks)
+    cdef EpochSetup setup = EpochSetup(layer_table, params.shape[0], sparse, workspace.shape[0],
+                                       dropout, options)
     cdef BatchWork work
-    work.layers = layers
-    work.n_layers = n_layers
-    work.options = &options
-    work.input = make_block(sparse, X, X_data, X_indices, X_indptr, 0, 0)
-    work.X = &X[0, 0] if not sparse else NULL
-    work.Y = &Y[0, 0]
-    work.sample_weight = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
-    work.order = &order[0]
-    work.param_blocks = <const ParamBlock*> blocks.data
-    work.params = &params[0]
-    work.grads = &grads[0]
-    work.moment_1 = &moment_1[0]
-    work.moment_2 = &moment_2[0] if moment_2.shape[0] > 0 else NULL
-    work.x_batch = &workspace[plan.x_batch]
-    work.y_batch = &workspace[plan.y_batch]
-    work.sw_batch = &workspace[plan.sw_batch]
-    work.buffers = no_buffers()
-    work.buffers.acts = &workspace[plan.acts]
-    work.buffers.deltas = &workspace[plan.deltas]
-    if plan.dropped > plan.pre:
-        work.buffers.pre = &workspace[plan.pre]
-    if with_dropout:
-        work.buffers.dropped = &workspace[plan.dropped]
-        work.buffers.mask = &workspace[plan.mask]
-        work.buffers.dropout = &dropout[0]
-        work.buffers.seed = options.dropout_seed
-        work.buffers.epoch = options.epoch
-    work.row_loss = &sums[0]
-    work.coef_sq_norm = &sums[n_row_blocks]
-    work.intercept_sq_norm = &sums[n_row_blocks + n_param_blocks]
-    work.grad_sq_norm = &sums[n_row_blocks + 2 * n_param_blocks]
+    fill_batch_work(&work, setup, &options, sparse, X, X_data, X_indices, X_indptr, Y,
+                    sample_weight, &order[0], params, grads, moment_1, moment_2, workspace)
+    cdef Py_ssize_t n_params = params.shape[0]
+    cdef Py_ssize_t n_row_blocks = setup.n_row_blocks, n_param_blocks = setup.n_param_blocks
     cdef BlockFunction run_block = (batch_block_double if floating is double
                                     else batch_block_float)
     cdef int n_threads = <int> min(options.n_threads, MAX_TEAM_HELPERS + 1,
@@ -651,3 +720,164 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table, bint sparse,
                            n_param_blocks)
         team_stop(&team)
     return result
+
+
+# --- many epochs in one call ------------------------------------------------------------
+
+cdef inline uint64_t random_interval(bitgen_t* bitgen, uint64_t max_value) noexcept nogil:
+    """A uniform integer in [0, max_value], drawn as NumPy's legacy RandomState does (the
+    smallest bit mask covering max_value, rejecting draws above it)."""
+    cdef uint64_t mask = max_value, value
+    if max_value == 0:
+        return 0
+    mask |= mask >> 1
+    mask |= mask >> 2
+    mask |= mask >> 4
+    mask |= mask >> 8
+    mask |= mask >> 16
+    mask |= mask >> 32
+    if max_value <= UINT32_MAX:
+        value = bitgen.next_uint32(bitgen.state) & mask
+        while value > max_value:
+            value = bitgen.next_uint32(bitgen.state) & mask
+    else:
+        value = bitgen.next_uint64(bitgen.state) & mask
+        while value > max_value:
+            value = bitgen.next_uint64(bitgen.state) & mask
+    return value
+
+
+cdef void permute(bitgen_t* bitgen, Py_ssize_t* order, Py_ssize_t* permutation,
+                  Py_ssize_t* scratch, Py_ssize_t n) noexcept nogil:
+    """order = order[RandomState.permutation(n)], the same draws as the estimator's shuffle:
+    a permutation of 0...n-1 by NumPy's legacy Fisher-Yates, then applied to order."""
+    cdef Py_ssize_t i, j, swap
+    for i in range(n):
+        permutation[i] = i
+    for i in range(n - 1, 0, -1):
+        j = <Py_ssize_t> random_interval(bitgen, <uint64_t> i)
+        swap = permutation[i]
+        permutation[i] = permutation[j]
+        permutation[j] = swap
+    for i in range(n):
+        scratch[i] = order[permutation[i]]
+    memcpy(order, scratch, n * sizeof(Py_ssize_t))
+
+
+cdef bitgen_t* bit_generator_of(object bit_generator) except NULL:
+    return <bitgen_t*> PyCapsule_GetPointer(bit_generator.capsule, "BitGenerator")
+
+
+def permutation_py(object bit_generator, Py_ssize_t n):
+    """RandomState.permutation(n) drawn from ``bit_generator`` by the kernel (for tests)."""
+    cdef bitgen_t* bitgen = bit_generator_of(bit_generator)
+    cdef Py_ssize_t[::1] order = np.arange(n, dtype=np.intp)
+    cdef Py_ssize_t[::1] permutation = np.empty(max(n, 1), dtype=np.intp)
+    cdef Py_ssize_t[::1] scratch = np.empty(max(n, 1), dtype=np.intp)
+    with bit_generator.lock:
+        permute(bitgen, &order[0], &permutation[0], &scratch[0], n)
+    return np.asarray(order)
+
+
+cdef int end_of_epoch(RunOptions* run, EpochOptions* options, double loss,
+                      Py_ssize_t n_rows) noexcept nogil:
+    """The training-loss stopping rule and SGD's schedule after an epoch of mean loss
+    `loss`; returns COMPLETED or CONVERGED. The same rules, in the same order, as
+    EpochLoop._end_epoch with SGD.iteration_ends and SGD.trigger_stopping."""
+    run.samples_seen += n_rows
+    if loss > run.best_loss - run.tol:
+        run.no_improvement_count += 1
+    else:
+        run.no_improvement_count = 0
+    if loss < run.best_loss:
+        run.best_loss = loss
+    if options.solver == Solver.SGD and run.schedule == Schedule.INVSCALING:
+        options.learning_rate = (run.learning_rate_init
+                                 / pow(<double> (run.samples_seen + 1), run.power_t))
+    if run.no_improvement_count > run.n_iter_no_change:
+        if options.solver != Solver.SGD or run.schedule != Schedule.ADAPTIVE:
+            return EpochStatus.CONVERGED
+        if options.learning_rate <= 1e-6:
+            return EpochStatus.CONVERGED
+        options.learning_rate /= 5.0
+        run.no_improvement_count = 0
+    return EpochStatus.COMPLETED
+
+
+def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
+                 const floating[:, ::1] X, const floating[::1] X_data,
+                 const int[::1] X_indices, const int[::1] X_indptr,
+                 const floating[:, ::1] Y, const floating[::1] sample_weight,
+                 Py_ssize_t[::1] order, floating[::1] params, floating[::1] grads,
+                 floating[::1] moment_1, floating[::1] moment_2, floating[::1] workspace,
+                 EpochOptions options, RunOptions run, object bit_generator,
+                 double[::1] losses, floating[::1] saved, const double[::1] dropout=None):
+    """Train up to run['n_epochs'] epochs in one call, as as many train_epoch calls would.
+
+    Each epoch shuffles `order` in place (when run['shuffle']) with the draws
+    RandomState.permutation would take from `bit_generator`, trains over it, writes its
+    mean loss into `losses`, and applies the training-loss stopping rule and SGD's
+    schedule. `saved` (3 * n_params) keeps each epoch's starting parameters and moments:
+    an epoch that diverges or is interrupted is undone, so that the state is the end of
+    the last complete epoch. Returns a dict: n_epochs done, status (COMPLETED when all
+    ran, CONVERGED, NON_FINITE or INTERRUPTED), and the stopping rule's and schedule's
+    state (best_loss, no_improvement_count, samples_seen, learning_rate, adam_steps).
+    """
+    check_epoch_arguments(layer_table, sparse, X, X_indptr, Y, sample_weight, order, params,
+                          grads, moment_1, moment_2, &options)
+    cdef Py_ssize_t n_params = params.shape[0], n_rows = order.shape[0], epoch, done = 0
+    if losses.shape[0] < run.n_epochs or saved.shape[0] < 3 * n_params:
+        raise ValueError("losses must hold n_epochs values and saved 3 * n_params")
+    cdef EpochSetup setup = EpochSetup(layer_table, n_params, sparse, workspace.shape[0],
+                                       dropout, options)
+    cdef BatchWork work
+    fill_batch_work(&work, setup, &options, sparse, X, X_data, X_indices, X_indptr, Y,
+                    sample_weight, &order[0], params, grads, moment_1, moment_2, workspace)
+    cdef Py_ssize_t n_row_blocks = setup.n_row_blocks, n_param_blocks = setup.n_param_blocks
+    cdef Py_ssize_t[::1] permutation = np.empty(n_rows, dtype=np.intp)
+    cdef Py_ssize_t[::1] scratch = np.empty(n_rows, dtype=np.intp)
+    cdef bitgen_t* bitgen = bit_generator_of(bit_generator)
+    cdef BlockFunction run_block = (batch_block_double if floating is double
+                                    else batch_block_float)
+    cdef int n_threads = <int> min(options.n_threads, MAX_TEAM_HELPERS + 1,
+                                   max(n_row_blocks, n_param_blocks))
+    cdef long long n_phases = 2 * run.n_epochs * ((n_rows + options.batch_size - 1)
+                                                  // options.batch_size)
+    cdef long long first_epoch = options.epoch
+    cdef Team team
+    cdef EpochResult result
+    cdef int status = EpochStatus.COMPLETED
+    cdef Py_ssize_t m2 = moment_2.shape[0]
+    with bit_generator.lock:
+        with nogil:
+            team_start(&team, n_threads, run_block, &work, n_phases)
+            for epoch in range(run.n_epochs):
+                if run.shuffle:
+                    permute(bitgen, &order[0], &permutation[0], &scratch[0], n_rows)
+                memcpy(&saved[0], &params[0], n_params * sizeof(floating))
+                memcpy(&saved[n_params], &moment_1[0], n_params * sizeof(floating))
+                if m2 > 0:
+                    memcpy(&saved[2 * n_params], &moment_2[0], m2 * sizeof(floating))
+                options.epoch = first_epoch + epoch
+                work.buffers.epoch = options.epoch
+                work.order = &order[0]
+                result = run_epoch(&team, &work, sample_weight, n_rows, n_params, n_param_blocks)
+                if result.status != EpochStatus.COMPLETED:
+                    # Undo the epoch: back to the end of the last complete one.
+                    memcpy(&params[0], &saved[0], n_params * sizeof(floating))
+                    memcpy(&moment_1[0], &saved[n_params], n_params * sizeof(floating))
+                    if m2 > 0:
+                        memcpy(&moment_2[0], &saved[2 * n_params], m2 * sizeof(floating))
+                    status = result.status
+                    break
+                options.adam_steps = result.adam_steps
+                losses[epoch] = result.loss_sum / n_rows
+                done = epoch + 1
+                status = end_of_epoch(&run, &options, losses[epoch], n_rows)
+                if status != EpochStatus.COMPLETED:
+                    break
+            team_stop(&team)
+    return {"n_epochs": done, "status": status, "best_loss": run.best_loss,
+            "no_improvement_count": run.no_improvement_count,
+            "samples_seen": run.samples_seen, "learning_rate": options.learning_rate,
+            "adam_steps": options.adam_steps}

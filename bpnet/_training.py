@@ -8,7 +8,7 @@ import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels import loss_and_delta_py, loss_gradient
-from ._sgd_fast import EpochStatus, train_epoch, workspace_size
+from ._sgd_fast import EpochStatus, train_epoch, train_epochs, workspace_size
 from ._threading import blas_threads, epoch_blocks, epoch_team, one_blas_thread
 
 # Rows per block of the full-batch loss and gradient: enough for efficient GEMMs, few
@@ -20,6 +20,11 @@ DIVERGENCE_MESSAGE = (
     "values and need to be preprocessed."
 )
 INTERRUPTED_MESSAGE = "Training interrupted by user."
+
+# Whether a fit whose epochs need no Python in between runs them all in one kernel call
+# (train_epochs) rather than one call each: the same numbers, without the per-epoch
+# Python of small fits. Tests turn it off to compare the two.
+RUN_EPOCHS_IN_ONE_CALL = True
 
 # The warnings below keep stacklevel=1, as scikit-learn's MLP: they point into bpnet,
 # where filters by module expect them, however deep in the fit they were raised.
@@ -98,12 +103,12 @@ class FitTasks:
     @classmethod
     def start(cls, estimator, X, y, sample_weight, max_subtasks):
         """The tasks of this fit, begun; None when nothing listens."""
-        if not (getattr(estimator, "_skl_callbacks", None) or hasattr(estimator, "_parent_callback_ctx")):
+        if not (
+            getattr(estimator, "_skl_callbacks", None) or hasattr(estimator, "_parent_callback_ctx")
+        ):
             return None
         tasks = cls(estimator, X, y, sample_weight, max_subtasks)
-        tasks.root.call_on_fit_task_begin(
-            estimator=estimator, X=X, y=y, metadata=tasks.metadata
-        )
+        tasks.root.call_on_fit_task_begin(estimator=estimator, X=X, y=y, metadata=tasks.metadata)
         return tasks
 
     def finish(self):
@@ -189,7 +194,9 @@ class ValidationSet:
             elif self.scorer == "loss":
                 score = -loss
             else:
-                weights = {} if self.sample_weight is None else {"sample_weight": self.sample_weight}
+                weights = (
+                    {} if self.sample_weight is None else {"sample_weight": self.sample_weight}
+                )
                 with warnings.catch_warnings():
                     # X holds the validated columns, in the order of the fitted feature
                     # names: their absence here says nothing about the data.
@@ -200,7 +207,9 @@ class ValidationSet:
     def _mean_loss(self, loss, output):
         data = self.data
         total = loss_and_delta_py(loss, output, data.Y, data.sample_weight, np.empty_like(output))
-        weight_sum = data.sample_weight.sum(dtype=np.float64) if data.sample_weight.size else len(output)
+        weight_sum = (
+            data.sample_weight.sum(dtype=np.float64) if data.sample_weight.size else len(output)
+        )
         return total / weight_sum
 
 
@@ -302,6 +311,9 @@ class EpochLoop:
 
     def _run_epochs(self):
         sample_idx = np.arange(self.n_train, dtype=np.intp)
+        if self._runs_in_one_call():
+            self._run_in_one_call(sample_idx)
+            return
         for _ in range(self.estimator.max_iter):
             self.snapshot.save()
             if self.estimator.shuffle:
@@ -313,6 +325,57 @@ class EpochLoop:
                 self.tasks.begin_subtask("epoch", self._fitted_attributes)
             if self._end_epoch(self._train_epoch(order)):
                 return
+
+    def _runs_in_one_call(self):
+        """Whether every epoch can run in one kernel call: nothing needs Python between
+        epochs (no validation data, callback or verbose output, and not partial_fit)."""
+        estimator = self.estimator
+        return (
+            RUN_EPOCHS_IN_ONE_CALL
+            and self.validation is None
+            and self.tasks is None
+            and not self.incremental
+            and not estimator.verbose
+        )
+
+    def _run_in_one_call(self, order):
+        """All the epochs in one train_epochs call, which shuffles with the same draws,
+        applies the same stopping rule and schedule, and undoes an epoch that diverges
+        or is interrupted; the records are then written epoch by epoch, as they would
+        have been."""
+        estimator, optimizer, options = self.estimator, self.optimizer, self.options
+        options.update(optimizer.kernel_options())
+        options["epoch"] = estimator._epochs_trained
+        run = {
+            "n_epochs": estimator.max_iter,
+            "shuffle": bool(estimator.shuffle),
+            "tol": float(estimator.tol),
+            "n_iter_no_change": float(estimator.n_iter_no_change),
+            "best_loss": float(estimator.best_loss_),
+            "no_improvement_count": estimator._no_improvement_count,
+            "samples_seen": estimator.t_,
+            **optimizer.schedule_options(),
+        }
+        losses = np.empty(estimator.max_iter)
+        saved = np.empty(3 * self.params.shape[0], dtype=self.params.dtype)
+        moment_1, moment_2 = optimizer.kernel_moments()
+        data = self.data
+        result = train_epochs(
+            self.layout.table, *data.x_args, data.Y, data.sample_weight, order, self.params,
+            self.grads, moment_1, moment_2, self.workspace, options, run,
+            self.rng._bit_generator, losses, saved, self.dropout,
+        )  # fmt: skip
+        for loss in losses[: result["n_epochs"]].tolist():
+            self._record_loss(loss)
+        estimator.best_loss_ = result["best_loss"]
+        estimator._no_improvement_count = result["no_improvement_count"]
+        optimizer.record_epochs(result)
+        if result["status"] == EpochStatus.NON_FINITE:
+            self._record_divergence()
+        elif result["status"] == EpochStatus.INTERRUPTED:
+            warnings.warn(INTERRUPTED_MESSAGE, stacklevel=1)
+        elif result["status"] == EpochStatus.COMPLETED and not self.incremental:
+            self._warn_max_iter()
 
     def _fitted_attributes(self):
         return fitted_attributes(self.estimator, self.layout, self.params)
@@ -449,13 +512,16 @@ class EpochLoop:
         if self.incremental:
             return True
         if estimator.n_iter_ == estimator.max_iter:
-            warnings.warn(
-                f"Stochastic Optimizer: Maximum iterations ({estimator.max_iter:d}) reached "
-                "and the optimization hasn't converged yet.",
-                ConvergenceWarning,
-                stacklevel=1,
-            )
+            self._warn_max_iter()
         return False
+
+    def _warn_max_iter(self):
+        warnings.warn(
+            f"Stochastic Optimizer: Maximum iterations ({self.estimator.max_iter:d}) reached "
+            "and the optimization hasn't converged yet.",
+            ConvergenceWarning,
+            stacklevel=1,
+        )
 
     def _no_improvement_message(self):
         estimator = self.estimator

@@ -87,7 +87,9 @@ class Checkpoint:
     """
 
     def __init__(self, path, *, every=1, on_improvement=False, format="auto"):
-        if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+        if every is not None and (
+            isinstance(every, bool) or not isinstance(every, int) or every < 1
+        ):
             raise ValueError(f"every must be a positive int or None, got {every!r}.")
         if every is None and not on_improvement:
             raise ValueError("With every=None, set on_improvement=True, or nothing is written.")

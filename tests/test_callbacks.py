@@ -12,12 +12,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import skops.io as sio
+import tomllib
 from numpy.testing import assert_array_equal
 from sklearn.callback import ProgressBar, ScoringMonitor
 from sklearn.datasets import load_digits
@@ -107,7 +107,9 @@ def test_fitted_estimator_predicts_with_that_epochs_weights():
     est = BPClassifier(hidden_layer_sizes=(10,), max_iter=5, random_state=0)
     est.set_callbacks(Keep()).fit(X, y)
     for epochs in (2, 5):
-        reference = quiet_fit(BPClassifier(hidden_layer_sizes=(10,), max_iter=epochs, random_state=0), X, y)
+        reference = quiet_fit(
+            BPClassifier(hidden_layer_sizes=(10,), max_iter=epochs, random_state=0), X, y
+        )
         assert_same_model(seen[epochs], reference)
         assert_array_equal(seen[epochs].predict_proba(X), reference.predict_proba(X))
         assert seen[epochs].loss_curve_ == reference.loss_curve_
@@ -201,7 +203,9 @@ def test_scoring_monitor_inside_a_grid_search():
 def test_progress_bar_draws_nested_bars_down_to_the_epochs():
     X, y = _digits()
     search = GridSearchCV(
-        make_pipeline(StandardScaler(), BPClassifier(hidden_layer_sizes=(10,), max_iter=3, random_state=0)),
+        make_pipeline(
+            StandardScaler(), BPClassifier(hidden_layer_sizes=(10,), max_iter=3, random_state=0)
+        ),
         {"bpclassifier__alpha": [1e-4]},
         cv=2,
     ).set_callbacks(ProgressBar(max_propagation_depth=None))
@@ -217,7 +221,9 @@ def test_progress_bar_draws_nested_bars_down_to_the_epochs():
 def test_progress_bar_on_a_bare_estimator():
     X, y = _digits()
     out = io.StringIO()
-    est = BPRegressor(hidden_layer_sizes=(5,), max_iter=4, random_state=0).set_callbacks(ProgressBar())
+    est = BPRegressor(hidden_layer_sizes=(5,), max_iter=4, random_state=0).set_callbacks(
+        ProgressBar()
+    )
     with contextlib.redirect_stdout(out):
         est.fit(X, y.astype(float))
     assert "BPRegressor - fit" in out.getvalue() and "100%" in out.getvalue()
@@ -229,7 +235,9 @@ def test_progress_bar_on_a_bare_estimator():
 def test_ctrl_c_with_callbacks_keeps_the_last_complete_epoch_and_tears_down():
     X, y = _digits()
     recorder = Recorder(interrupt_at=4)
-    est = BPClassifier(hidden_layer_sizes=(10,), max_iter=20, random_state=0).set_callbacks(recorder)
+    est = BPClassifier(hidden_layer_sizes=(10,), max_iter=20, random_state=0).set_callbacks(
+        recorder
+    )
     with pytest.warns(UserWarning, match="interrupted"):
         est.fit(X, y)
     reference = quiet_fit(BPClassifier(hidden_layer_sizes=(10,), max_iter=3, random_state=0), X, y)
@@ -272,9 +280,9 @@ def test_a_failing_callback_reaches_the_user_and_leaves_the_last_complete_epoch(
                 seen["model"] = fitted_estimator
             return context.task_name == "epoch" and context.task_id == 2
 
-    BPClassifier(hidden_layer_sizes=(10,), max_iter=20, random_state=0, early_stopping=True).set_callbacks(
-        Keep()
-    ).fit(X, y)
+    BPClassifier(
+        hidden_layer_sizes=(10,), max_iter=20, random_state=0, early_stopping=True
+    ).set_callbacks(Keep()).fit(X, y)
     for got, expected in zip(est.coefs_, seen["model"].coefs_, strict=True):
         assert_array_equal(got, expected)
 
@@ -316,7 +324,13 @@ def test_checkpoint_every_n_epochs_holds_that_epochs_model(tmp_path):
     X, y = _digits()
     path = tmp_path / "model-{epoch}.skops"
     checkpoint = Checkpoint(path, every=2)
-    quiet_fit(BPClassifier(hidden_layer_sizes=(10,), max_iter=5, random_state=0).set_callbacks(checkpoint), X, y)
+    quiet_fit(
+        BPClassifier(hidden_layer_sizes=(10,), max_iter=5, random_state=0).set_callbacks(
+            checkpoint
+        ),
+        X,
+        y,
+    )
     assert [p.name for p in checkpoint.written_] == ["model-2.skops", "model-4.skops"]
     loaded = _load(tmp_path / "model-4.skops")
     reference = quiet_fit(BPClassifier(hidden_layer_sizes=(10,), max_iter=4, random_state=0), X, y)
@@ -331,7 +345,8 @@ def test_checkpoint_on_improvement(tmp_path):
     est = BPClassifier(hidden_layer_sizes=(10,), max_iter=15, early_stopping=True, random_state=0)
     quiet_fit(est.set_callbacks(checkpoint), X, y)
     improvements = sum(
-        score == max(est.validation_scores_[: i + 1]) and score > max([-np.inf, *est.validation_scores_[:i]])
+        score == max(est.validation_scores_[: i + 1])
+        and score > max([-np.inf, *est.validation_scores_[:i]])
         for i, score in enumerate(est.validation_scores_)
     )
     assert len(checkpoint.written_) == improvements
@@ -347,7 +362,13 @@ def test_checkpoint_falls_back_to_joblib_with_a_warning(tmp_path, monkeypatch):
     X, y = _digits()
     checkpoint = Checkpoint(tmp_path / "model.joblib")
     with pytest.warns(UserWarning, match="skops is not installed"):
-        quiet_fit(BPClassifier(hidden_layer_sizes=(10,), max_iter=2, random_state=0).set_callbacks(checkpoint), X, y)
+        quiet_fit(
+            BPClassifier(hidden_layer_sizes=(10,), max_iter=2, random_state=0).set_callbacks(
+                checkpoint
+            ),
+            X,
+            y,
+        )
     assert joblib.load(tmp_path / "model.joblib").n_iter_ == 2
 
 
@@ -401,8 +422,10 @@ def test_sigkill_loses_at_most_n_epochs_and_the_checkpoint_continues_exactly(tmp
     reference = quiet_fit(BPClassifier(max_iter=4, **params), X, y)
     assert_same_model(loaded, reference)
     assert loaded.loss_curve_ == reference.loss_curve_ and loaded.t_ == reference.t_
-    for got, expected in zip(loaded._optimizer.kernel_moments(), reference._optimizer.kernel_moments(),
-                             strict=True):  # fmt: skip
+    moments = zip(
+        loaded._optimizer.kernel_moments(), reference._optimizer.kernel_moments(), strict=True
+    )
+    for got, expected in moments:
         assert_array_equal(got, expected)
     assert_array_equal(loaded.predict_proba(X), reference.predict_proba(X))
     # Both continue alike, with partial_fit and with warm_start.
@@ -445,7 +468,11 @@ def test_display_draws_an_mlps_scores_on_a_second_axis():
 
     matplotlib.use("Agg")
     X, y = _digits()
-    mlp = quiet_fit(MLPClassifier(hidden_layer_sizes=(10,), max_iter=15, early_stopping=True, random_state=0), X, y)
+    mlp = quiet_fit(
+        MLPClassifier(hidden_layer_sizes=(10,), max_iter=15, early_stopping=True, random_state=0),
+        X,
+        y,
+    )
     fig, ax = plt.subplots()
     display = LossCurveDisplay.from_estimator(mlp, ax=ax, name="MLP")
     assert display.ax_ is ax and display.score_ax_ is not ax
@@ -460,10 +487,14 @@ def test_display_without_validation_and_for_lbfgs():
 
     matplotlib.use("Agg")
     X, y = _digits()
-    est = quiet_fit(BPRegressor(hidden_layer_sizes=(5,), max_iter=5, random_state=0), X, y.astype(float))
+    est = quiet_fit(
+        BPRegressor(hidden_layer_sizes=(5,), max_iter=5, random_state=0), X, y.astype(float)
+    )
     display = LossCurveDisplay.from_estimator(est)
     assert display.validation_line_ is None and display.best_epoch_line_ is None
-    lbfgs = quiet_fit(BPRegressor(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=5), X, y.astype(float))
+    lbfgs = quiet_fit(
+        BPRegressor(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=5), X, y.astype(float)
+    )
     with pytest.raises(ValueError, match="no loss_curve_"):
         LossCurveDisplay.from_estimator(lbfgs)
 

@@ -188,6 +188,9 @@ def interrupting_train_epoch(monkeypatch, at_call, where):
     where="after": the kernel finishes, and the KeyboardInterrupt arrives while Python
     records the epoch.
     """
+    # The fake replaces the one-epoch kernel, so the loop must call it epoch by epoch
+    # (tests/test_epochs_in_one_call.py interrupts the many-epoch kernel for real).
+    monkeypatch.setattr(bpnet._training, "RUN_EPOCHS_IN_ONE_CALL", False)
     real = bpnet._training.train_epoch
     calls = {"n": 0}
 

@@ -443,6 +443,8 @@ def test_keyboard_interrupt_keeps_the_model(Estimator, solver, monkeypatch):
         return real_train_epoch(*args, **kwargs)
 
     params = dict(solver=solver, hidden_layer_sizes=5, random_state=0, batch_size=32)
+    # The fake replaces the one-epoch kernel: train epoch by epoch.
+    monkeypatch.setattr(bpnet._training, "RUN_EPOCHS_IN_ONE_CALL", False)
     monkeypatch.setattr(bpnet._training, "train_epoch", interrupted_on_third_epoch)
     est = Estimator(max_iter=10, **params)
     with pytest.warns(UserWarning, match="Training interrupted by user."):

@@ -1,0 +1,143 @@
+"""Many epochs in one kernel call (train_epochs) give exactly what one call per epoch gives.
+
+A fit that needs no Python between its epochs runs them all in one call, which shuffles
+with RandomState's own draws, applies the training-loss stopping rule and SGD's
+schedules in C, and undoes an epoch that diverges or is interrupted. Every record must
+come out as the epoch-by-epoch loop writes it.
+"""
+
+import os
+import signal
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+
+import bpnet._training as training
+from bpnet import BPClassifier, BPRegressor, _sgd_fast
+
+from ._helpers import assert_same_model
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+@pytest.mark.parametrize("n", [1, 2, 3, 8, 150, 1797, 70_000])
+def test_the_kernels_shuffle_is_randomstate_permutation(seed, n):
+    ours, theirs = np.random.RandomState(seed), np.random.RandomState(seed)
+    assert_array_equal(_sgd_fast.permutation_py(ours._bit_generator, n), theirs.permutation(n))
+    assert ours.randint(2**31) == theirs.randint(2**31)  # and the generator moved on alike
+
+
+def _fit_both(monkeypatch, make, X, y, **fit_params):
+    fitted, caught = [], []
+    for one_call in (True, False):
+        monkeypatch.setattr(training, "RUN_EPOCHS_IN_ONE_CALL", one_call)
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            fitted.append(make().fit(X, y, **fit_params))
+        caught.append(sorted(str(w.message) for w in record))
+    return fitted, caught
+
+
+def _assert_same_records(a, b):
+    assert_same_model(a, b)
+    assert a.loss_curve_ == b.loss_curve_
+    for name in (
+        "n_iter_",
+        "t_",
+        "loss_",
+        "best_loss_",
+        "_no_improvement_count",
+        "_epochs_trained",
+    ):
+        assert getattr(a, name) == getattr(b, name), name
+    for x, y in zip(a._optimizer.kernel_moments(), b._optimizer.kernel_moments(), strict=True):
+        assert_array_equal(x, y)
+    assert a._optimizer.learning_rate == b._optimizer.learning_rate
+
+
+SETTINGS = {
+    "adam": dict(solver="adam"),
+    "sgd": dict(solver="sgd"),
+    "invscaling": dict(solver="sgd", learning_rate="invscaling", learning_rate_init=0.05),
+    "adaptive": dict(solver="sgd", learning_rate="adaptive", tol=1e-2, n_iter_no_change=2),
+    "converges": dict(solver="adam", tol=1e-2, n_iter_no_change=3),
+    "no_shuffle": dict(solver="adam", shuffle=False),
+    "dropout_clip": dict(solver="sgd", dropout=0.3, max_grad_norm=0.5),
+    "float32_batches": dict(solver="adam", batch_size=37),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_one_call_equals_one_call_per_epoch(monkeypatch, name):
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300] / 16, y[:300]
+    if name == "float32_batches":
+        X = X.astype(np.float32)
+    (a, b), (warned_a, warned_b) = _fit_both(
+        monkeypatch,
+        lambda: BPClassifier(
+            hidden_layer_sizes=(15,), max_iter=40, random_state=0, **SETTINGS[name]
+        ),
+        X, y, sample_weight=np.linspace(0.5, 1.5, len(y)),
+    )  # fmt: skip
+    _assert_same_records(a, b)
+    assert warned_a == warned_b  # the max_iter warning exactly when the loop gives it
+
+
+def test_warm_start_continues_alike(monkeypatch):
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300] / 16, y[:300]
+    results = []
+    for one_call in (True, False):
+        monkeypatch.setattr(training, "RUN_EPOCHS_IN_ONE_CALL", one_call)
+        est = BPRegressor(hidden_layer_sizes=(10,), max_iter=5, warm_start=True, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y.astype(float)).fit(X, y.astype(float))
+        results.append(est)
+    _assert_same_records(*results)
+
+
+def test_divergence_is_undone_to_the_last_complete_epoch(monkeypatch):
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(80, 3), rng.randn(80) * 1e3
+    fitted = []
+    for one_call in (True, False):
+        monkeypatch.setattr(training, "RUN_EPOCHS_IN_ONE_CALL", one_call)
+        est = BPRegressor(
+            hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=0.5, momentum=0.99,
+            max_iter=200, random_state=0,
+        )  # fmt: skip
+        with pytest.raises(ValueError, match="diverged in epoch"):
+            est.fit(X, y)
+        fitted.append(est)
+    a, b = fitted
+    assert a.n_iter_ == b.n_iter_ > 0
+    _assert_same_records(a, b)
+    assert all(np.isfinite(c).all() for c in a.coefs_)
+
+
+def test_ctrl_c_undoes_the_interrupted_epoch():
+    """A real SIGINT lands inside the many-epoch kernel: the model is that of the epochs
+    that completed, exactly."""
+    X, y = load_digits(return_X_y=True)
+    X, y = X / 16, y
+    params = dict(hidden_layer_sizes=(50,), solver="adam", tol=0, n_iter_no_change=10**6,
+                  random_state=0)  # fmt: skip
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    est = BPClassifier(max_iter=100_000, **params)
+    timer.start()
+    try:
+        with pytest.warns(UserWarning, match="interrupted"):
+            est.fit(X, y)
+    finally:
+        timer.cancel()
+    assert 0 < est.n_iter_ < 100_000
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reference = BPClassifier(max_iter=est.n_iter_, **params).fit(X, y)
+    _assert_same_records(est, reference)
