@@ -1,6 +1,6 @@
 """Sphinx helpers for bpnet's documentation: Markdown files of the repository (the
-changelog, the benchmark summary) read where they are, and pages written elsewhere
-that the table of contents names before they exist."""
+changelog, the benchmark summary) read where they are, names in docstring types quoted,
+and the scikit-learn labels that inherited docstrings refer to."""
 
 import re
 from pathlib import Path
@@ -9,12 +9,6 @@ from docutils import nodes
 from docutils.parsers.rst import Directive
 from docutils.statemachine import StringList
 from sphinx.util.nodes import nested_parse_with_titles
-
-DOCS = Path(__file__).resolve().parent.parent
-
-# Pages the table of contents lists that are written in their own change; until a page
-# exists, its toctree entry is left out instead of failing the build.
-PENDING_PAGES = ("dask",)
 
 _HEADING_UNDERLINES = {1: "=", 2: "-", 3: "~", 4: "^"}
 _INLINE = re.compile(
@@ -172,15 +166,8 @@ def _link_sklearn_labels(app, env, node, contnode):
     return reference
 
 
-def _leave_out_pending_pages(app, docname, source):
-    for page in PENDING_PAGES:
-        if not (DOCS / f"{page}.rst").exists():
-            source[0] = re.sub(rf"(?m)^   {page}\n", "", source[0])
-
-
 def setup(app):
     app.add_directive("markdown-include", MarkdownInclude)
-    app.connect("source-read", _leave_out_pending_pages)
     # Before numpydoc (priority 500) turns the sections into field lists.
     app.connect("autodoc-process-docstring", _quote_names_in_types, priority=400)
     # After intersphinx, which resolves the labels itself when it is on.
