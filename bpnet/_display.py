@@ -64,6 +64,12 @@ class LossCurveDisplay:
     best_epoch_line_ : matplotlib Line2D or None
         The vertical line at the kept epoch.
 
+    See Also
+    --------
+    BPClassifier : Its ``loss_curve_``, ``validation_loss_curve_`` and
+        ``validation_scores_``.
+    BPRegressor : The same curves, for regression.
+
     Examples
     --------
     >>> import warnings

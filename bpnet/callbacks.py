@@ -187,10 +187,10 @@ def _sync_directory(directory):
 
 
 class ProgressText:
-    """A plain line of text per epoch: the epoch, the loss, the validation score, the
-    time elapsed and the time left.
+    """A plain line of text per epoch, for output that is not a terminal.
 
-    For logs, notebooks without widgets and terminals without rich, where scikit-learn's
+    Each line gives the epoch, the loss, the validation score, the time elapsed and the
+    time left. For logs, notebooks without widgets and terminals without rich, where scikit-learn's
     ``ProgressBar`` cannot draw (see :func:`progress`). The estimated time left assumes
     every remaining epoch up to ``max_iter`` runs; early stopping may end sooner.
 
@@ -255,7 +255,7 @@ class ProgressText:
 
 
 def progress(file=None):
-    """scikit-learn's rich ``ProgressBar`` where it can draw, else :class:`ProgressText`.
+    """Return scikit-learn's rich ``ProgressBar`` where it can draw, else ProgressText.
 
     The bar needs rich and a terminal; otherwise (rich missing, output redirected to a
     file or a log) a line of text per epoch reads better.
@@ -270,6 +270,11 @@ def progress(file=None):
     -------
     callback : ProgressBar or ProgressText
         The callback to pass to ``set_callbacks``.
+
+    See Also
+    --------
+    ProgressText : The line of text per epoch.
+    Checkpoint : Files to continue from after a crash.
 
     Examples
     --------

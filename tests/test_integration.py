@@ -32,7 +32,10 @@ def test_estimator_types():
 BPNET_ONLY = {
     BPClassifier: {"dropout": 0.0, "max_grad_norm": None, "scoring": None, "class_weight": None},
     BPRegressor: {
-        "dropout": 0.0, "max_grad_norm": None, "scoring": None, "huber_threshold": 1.0,
+        "dropout": 0.0,
+        "max_grad_norm": None,
+        "scoring": None,
+        "huber_threshold": 1.0,
         "quantile": None,
     },
 }
