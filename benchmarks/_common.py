@@ -40,8 +40,9 @@ _DATA_CACHE = {}
 def load_dataset(name, dtype):
     """(X, y) for a named data set, standardized, X in `dtype` and C-contiguous.
 
-    ``digits`` is scikit-learn's load_digits (1797 x 64); ``synth_N_F`` is
-    make_classification with N rows, F features, 10 classes and a fixed seed.
+    ``digits`` is scikit-learn's load_digits (1797 x 64), ``iris`` its load_iris (150 x 4);
+    ``synth_N_F`` is make_classification with N rows, F features, 10 classes and a fixed
+    seed.
     """
     key = name
     if key not in _DATA_CACHE:
@@ -51,6 +52,10 @@ def load_dataset(name, dtype):
             from sklearn.datasets import load_digits
 
             X, y = load_digits(return_X_y=True)
+        elif name == "iris":
+            from sklearn.datasets import load_iris
+
+            X, y = load_iris(return_X_y=True)
         elif name.startswith("synth_"):
             from sklearn.datasets import make_classification
 
@@ -71,6 +76,24 @@ def load_dataset(name, dtype):
         _DATA_CACHE[key] = (X, y)
     X, y = _DATA_CACHE[key]
     return np.ascontiguousarray(X, dtype=dtype), y
+
+
+def regression_targets(X, n_targets, seed=0):
+    """Continuous targets for the regression variant of a classification case.
+
+    A fixed random one-hidden-layer function of X plus a little noise, standardized,
+    shape (n_rows, n_targets) (1-D for one target). With as many targets as the case
+    has classes, the regressor's network has the classifier's layer widths, so the two
+    differ only in their output and loss.
+    """
+    rng = np.random.default_rng(seed)
+    X = np.asarray(X, dtype=np.float64)
+    hidden = np.tanh(X @ rng.standard_normal((X.shape[1], 16)) / np.sqrt(X.shape[1]))
+    Y = hidden @ rng.standard_normal((16, n_targets)) + 0.1 * rng.standard_normal(
+        (X.shape[0], n_targets)
+    )
+    Y = (Y - Y.mean(axis=0)) / Y.std(axis=0)
+    return Y[:, 0] if n_targets == 1 else Y
 
 
 def layer_units(n_features, hidden, n_classes):
@@ -121,17 +144,88 @@ def timed(fn):
     return time.perf_counter() - start
 
 
-def interleave(runners, reps):
+def interleave(runners, reps, rotate=False):
     """Time each runner `reps` times, interleaved: a, b, c, a, b, c, ...
 
     `runners` maps a name to a zero-argument callable. Interleaving spreads the machine's
-    background noise evenly over the contenders. Returns {name: [seconds, ...]}.
+    background noise evenly over the contenders. With `rotate`, repetition r starts at
+    the r-th runner (a, b, c, b, c, a, c, a, b, ...), so that no runner always runs first
+    or right after the same neighbour. Returns {name: [seconds, ...]}; the i-th times of
+    all runners come from the same repetition, so they can be compared pairwise.
     """
-    times = {name: [] for name in runners}
-    for _ in range(reps):
-        for name, fn in runners.items():
-            times[name].append(timed(fn))
+    names = list(runners)
+    times = {name: [] for name in names}
+    for rep in range(reps):
+        shift = rep % len(names) if rotate and names else 0
+        for name in names[shift:] + names[:shift]:
+            times[name].append(timed(runners[name]))
     return times
+
+
+def paired_ratios(numerators, denominators):
+    """Ratio of each repetition's time to the same repetition's reference time.
+
+    The two runs of a pair ran seconds apart, so the pair's ratio cancels the load that
+    changes from one repetition to the next; its median is the cost estimate.
+    """
+    return [a / b for a, b in zip(numerators, denominators)]
+
+
+class KernelClock:
+    """Times every call of bpnet's epoch kernels during a ``with`` block.
+
+    The epoch loop calls ``train_epoch`` (one epoch per call) and, where no Python is
+    needed between epochs, ``train_epochs`` (all the epochs of a fit in one call), both
+    through ``bpnet._training``'s namespace: those names are replaced, and put back on
+    exit; bpnet itself is untouched. ``calls`` holds each call's ``(start, end, epochs)``
+    (``perf_counter`` times and the epochs it ran). The wrapper adds one Python call and
+    two clock reads per kernel call, well under a microsecond.
+    """
+
+    def __init__(self):
+        import bpnet._training as training
+
+        self.module = training
+        self.originals = {
+            name: getattr(training, name)
+            for name in ("train_epoch", "train_epochs")
+            if hasattr(training, name)
+        }
+        self.calls = []
+
+    def _wrap(self, name):
+        original, calls, clock = self.originals[name], self.calls, time.perf_counter
+        one_epoch = name == "train_epoch"
+
+        def timed_kernel(*args, **kwargs):
+            start = clock()
+            result = original(*args, **kwargs)
+            end = clock()
+            calls.append((start, end, 1 if one_epoch else int(result["n_epochs"])))
+            return result
+
+        return timed_kernel
+
+    def __enter__(self):
+        for name in self.originals:
+            setattr(self.module, name, self._wrap(name))
+        return self
+
+    def __exit__(self, *exc_info):
+        for name, original in self.originals.items():
+            setattr(self.module, name, original)
+        return False
+
+    def epochs(self):
+        return sum(n for _, _, n in self.calls)
+
+    def seconds(self):
+        """Seconds inside the kernels, all calls together."""
+        return sum(end - start for start, end, _ in self.calls)
+
+    def per_epoch(self):
+        """Each call's seconds per epoch (its time itself for a one-epoch call)."""
+        return [(end - start) / n for start, end, n in self.calls if n > 0]
 
 
 def median(values):
@@ -235,11 +329,29 @@ def machine_info():
         ]
     except ImportError:
         info["threadpools"] = None
+    info["source"] = _source_state()
     torch = import_torch()
     info["torch"] = None if torch is None else torch.__version__
     if torch is not None:
         info["torch_threads"] = torch.get_num_threads()
     return info
+
+
+def _source_state():
+    """The commit measured and the bpnet files that differ from it (a working tree
+    shared with other work may hold uncommitted changes), or None outside git."""
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(
+            ["git", *args], cwd=REPO_DIR, capture_output=True, text=True, timeout=30, check=True
+        ).stdout.strip()
+
+    try:
+        changed = git("status", "--porcelain", "--", "bpnet", "setup.py")
+        return {"commit": git("rev-parse", "HEAD"), "bpnet_changes": changed.splitlines()}
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def blas_summary(info):
@@ -282,6 +394,21 @@ def results_dir(quick):
 
 def default_output(name, quick):
     return results_dir(quick) / name
+
+
+def format_range(values, scale=1.0, digits=3):
+    """'median (min-max)' of a list, each times `scale`, to `digits` significant digits."""
+    med, (low, high) = median(values) * scale, spread(values)
+
+    def g(v):
+        return f"{v:.{digits}g}" if abs(v) < 10**digits else f"{v:.0f}"
+
+    return f"{g(med)} ({g(low * scale)}–{g(high * scale)})"
+
+
+def format_percent(ratio):
+    """A ratio as a signed percentage change: 1.031 -> '+3.1%'."""
+    return f"{100.0 * (ratio - 1.0):+.1f}%"
 
 
 def markdown_table(headers, rows):

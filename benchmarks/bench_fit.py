@@ -22,14 +22,26 @@ Usage::
     python benchmarks/bench_fit.py --quick         # tiny subset, seconds
     python benchmarks/bench_fit.py --cases digits --dtypes float32 --reps 5
     python benchmarks/bench_fit.py --threads 1     # run under threadpool_limits(1)
+    python benchmarks/bench_fit.py --options       # what each training option costs
 
 Writes JSON (``--output``, default benchmarks/results/bench_fit.json, or
 benchmarks/results/quick/bench_fit.json with ``--quick``) and a PNG of the speedups next
 to it (same name, .png).
+
+``--options`` measures bpnet against itself instead: on each case, the fit with one
+option (``dropout=0.2``, ``class_weight='balanced'``, ``max_grad_norm=1.0``; for the
+regression variant ``loss='huber'`` and ``loss='quantile'`` against ``'squared_error'``;
+a do-nothing callback and a ``Checkpoint`` written every epoch against no callback) and
+the same fit without it run in turn within each repetition, the order rotating from one
+repetition to the next. The cost of an option is the median over repetitions of
+(time with it) / (time without it) in the same repetition; an "A/A" row times the base
+against itself and shows the noise floor. Writes ``bench_options.json`` and
+``bench_options.md`` (the tables) in results/ (results/quick/ with ``--quick``).
 """
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -260,6 +272,405 @@ SUMMARY_HEADERS = [
 ]
 
 
+# --- --options: what each training option costs, bpnet against itself ----------------
+
+# (data set, hidden layers, batch size, epochs in the full run)
+OPTION_CASES = [
+    ("digits", (100,), 200, 40),
+    ("synth_20000_50", (100,), 200, 5),
+]
+QUICK_OPTION_CASES = [("digits", (100,), 200, 2)]
+# The callback rows: a small case, where a per-epoch cost shows most.
+CALLBACK_CASES = [("digits", (100,), 200, 40)]
+QUICK_CALLBACK_CASES = [("digits", (100,), 200, 2)]
+
+AA_LABEL = "A/A (no option)"
+# Each option's parameters, added to the base fit's.
+CLASSIFIER_OPTIONS = {
+    AA_LABEL: {},
+    "class_weight='balanced'": {"class_weight": "balanced"},
+    "dropout=0.2": {"dropout": 0.2},
+    "max_grad_norm=1.0": {"max_grad_norm": 1.0},
+}
+REGRESSOR_BASE = {"loss": "squared_error"}
+REGRESSOR_OPTIONS = {
+    "loss='huber'": {"loss": "huber"},
+    "loss='quantile', quantile=0.5": {"loss": "quantile", "quantile": 0.5},
+}
+# The issue's targets: the largest acceptable time per epoch with the option, as a ratio
+# to the same fit without it. "Costs nothing measurable" is read as at most 5%, which is
+# below the spread of the A/A rows on this machine.
+OPTION_TARGETS = {
+    "class_weight='balanced'": 1.05,
+    "dropout=0.2": 1.15,
+    "max_grad_norm=1.0": 1.10,
+    "loss='huber'": 1.10,
+    "loss='quantile', quantile=0.5": 1.10,
+}
+
+
+class DoNothingCallback:
+    """A callback that listens to every task and does nothing: the protocol's own cost.
+
+    It asks for no ``fitted_estimator``, so none is built for it.
+    """
+
+    def setup(self, estimator, context):
+        pass
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context):
+        return False
+
+    def on_fit_task_end(self, estimator, context):
+        return False
+
+
+def _fit_runner(make_estimator, X, y, kernel_log=None):
+    """A fit; with `kernel_log`, the epoch kernel's time of each epoch is appended to it."""
+
+    def run():
+        with C.quiet(), C.KernelClock() as clock:
+            make_estimator().fit(X, y)
+        if kernel_log is not None:
+            kernel_log.extend(clock.per_epoch())
+
+    return run
+
+
+def _option_record(group, meta, base_label, label, params, base_times, times, epochs,
+                   base_kernel, kernel):  # fmt: skip
+    base = [t / epochs for t in base_times]
+    option = [t / epochs for t in times]
+    ratios = C.paired_ratios(option, base)
+    target = OPTION_TARGETS.get(label)
+    ratio = C.median(ratios)
+    return {
+        "group": group,
+        **meta,
+        "base": base_label,
+        "option": label,
+        "params": params,
+        "ms_per_epoch": {"base": 1e3 * C.median(base), "option": 1e3 * C.median(option)},
+        "ms_per_epoch_range": {
+            "base": [1e3 * t for t in C.spread(base)],
+            "option": [1e3 * t for t in C.spread(option)],
+        },
+        "ms_per_epoch_reps": {"base": [1e3 * t for t in base], "option": [1e3 * t for t in option]},
+        "ratio": ratio,
+        "ratio_range": list(C.spread(ratios)),
+        "ratio_of_medians": C.median(option) / C.median(base),
+        "ratio_of_minimums": min(option) / min(base),
+        # Every kernel call's time per epoch, all repetitions pooled (one call per epoch,
+        # or one per fit when its epochs run in one call): the fastest is the one least
+        # disturbed by other processes, which options that only change the kernel's work
+        # (all but the callbacks) are compared on too.
+        "kernel_ms_per_epoch": {
+            "base": {"min": 1e3 * min(base_kernel), "median": 1e3 * C.median(base_kernel)},
+            "option": {"min": 1e3 * min(kernel), "median": 1e3 * C.median(kernel)},
+        },
+        "kernel_calls_timed": {"base": len(base_kernel), "option": len(kernel)},
+        "fastest_kernel_call_ratio": min(kernel) / min(base_kernel),
+        "extra_ms_per_epoch": 1e3 * (C.median(option) - C.median(base)),
+        "target_max_ratio": target,
+        "meets_target": None if target is None else bool(ratio <= target),
+    }
+
+
+def run_option_group(group, meta, X, y, epochs, batch, variants, reps):
+    """Time the variants of one fit, interleaved and rotating; one record per variant
+    other than the first (the base), compared with the base pairwise.
+
+    ``variants`` maps a label to ``(make_estimator, params)``; the first is the base.
+    """
+    kernel_logs = {label: [] for label in variants}
+    runners = {
+        label: _fit_runner(make, X, y, kernel_logs[label]) for label, (make, _) in variants.items()
+    }
+    # Warm up every variant on a slice, one epoch (code paths, allocator, the callbacks'
+    # imports).
+    n_warm = min(X.shape[0], 4 * batch)
+    warm = {
+        label: _fit_runner(lambda make=make: make(max_iter=1), X[:n_warm], y[:n_warm])
+        for label, (make, _) in variants.items()
+    }
+    C.interleave(warm, 1)
+    times = C.interleave(runners, reps, rotate=True)
+    base_label, *labels = variants
+    return [
+        _option_record(group, meta, base_label, label, variants[label][1],
+                       times[base_label], times[label], epochs,
+                       kernel_logs[base_label], kernel_logs[label])
+        for label in labels
+    ]  # fmt: skip
+
+
+def _case_meta(name, hidden, batch, epochs, solver, dtype, reps, X):
+    return {
+        "case": f"{name} h{'x'.join(map(str, hidden))}",
+        "data": name,
+        "n_rows": X.shape[0],
+        "n_features": X.shape[1],
+        "hidden": list(hidden),
+        "batch_size": batch,
+        "solver": solver,
+        "dtype": np.dtype(dtype).name,
+        "epochs": epochs,
+        "reps": reps,
+    }
+
+
+def _maker(cls, params, callback=None):
+    def make(**overrides):
+        estimator = cls(**{**params, **overrides})
+        if callback is not None:
+            estimator.set_callbacks(callback())
+        return estimator
+
+    return make
+
+
+def run_options_case(name, hidden, batch, epochs, solver, dtype, reps, n_targets):
+    """The classifier's and the regression variant's option rows of one case."""
+    from bpnet import BPClassifier, BPRegressor
+
+    X, y = C.load_dataset(name, dtype)
+    meta = _case_meta(name, hidden, batch, epochs, solver, dtype, reps, X)
+    base = estimator_params(hidden, batch, solver, epochs)
+    variants = {"default": (_maker(BPClassifier, base), {})}
+    for label, extra in CLASSIFIER_OPTIONS.items():
+        variants[label] = (_maker(BPClassifier, {**base, **extra}), extra)
+    records = run_option_group(
+        "classifier", {**meta, "estimator": "BPClassifier"}, X, y, epochs, batch, variants, reps
+    )
+    Y = C.regression_targets(X, n_targets).astype(dtype)
+    variants = {"loss='squared_error'": (_maker(BPRegressor, {**base, **REGRESSOR_BASE}), {})}
+    for label, extra in REGRESSOR_OPTIONS.items():
+        variants[label] = (_maker(BPRegressor, {**base, **extra}), extra)
+    records += run_option_group(
+        "regressor",
+        {**meta, "estimator": "BPRegressor", "n_targets": n_targets},
+        X, Y, epochs, batch, variants, reps,
+    )  # fmt: skip
+    return records
+
+
+def run_callbacks_case(name, hidden, batch, epochs, solver, dtype, reps, directory):
+    """No callback, a do-nothing callback and a Checkpoint written every epoch."""
+    from bpnet import BPClassifier
+    from bpnet.callbacks import Checkpoint
+
+    X, y = C.load_dataset(name, dtype)
+    meta = _case_meta(name, hidden, batch, epochs, solver, dtype, reps, X)
+    params = estimator_params(hidden, batch, solver, epochs)
+    path = Path(directory) / "m.skops"
+    variants = {
+        "no callback": (_maker(BPClassifier, params), {}),
+        "do-nothing callback": (_maker(BPClassifier, params, DoNothingCallback), {}),
+        "Checkpoint(every=1)": (
+            _maker(BPClassifier, params, lambda: Checkpoint(path, every=1)),
+            {"path": "m.skops", "every": 1},
+        ),
+    }
+    return run_option_group(
+        "callback", {**meta, "estimator": "BPClassifier"}, X, y, epochs, batch, variants, reps
+    )
+
+
+def _cost(record):
+    low, high = (C.format_percent(r) for r in record["ratio_range"])
+    return f"{C.format_percent(record['ratio'])} ({low} … {high})"
+
+
+def _ms(record, key):
+    values = record["ms_per_epoch_reps"][key]
+    return C.format_range([v / 1e3 for v in values], scale=1e3)
+
+
+OPTION_HEADERS = [
+    "case",
+    "model",
+    "dtype",
+    "solver",
+    "option",
+    "base",
+    "base ms/epoch",
+    "option ms/epoch",
+    "cost: median (min … max) of paired reps",
+    "best-rep cost",
+    "fastest-kernel-call cost",
+    "target",
+    "meets",
+]
+
+CALLBACK_HEADERS = [
+    "case",
+    "dtype",
+    "solver",
+    "callback",
+    "no callback ms/epoch",
+    "with callback ms/epoch",
+    "ratio: median (min–max)",
+    "best-rep ratio",
+    "extra ms/epoch",
+]
+
+
+def _best_rep_ratio(record):
+    """Fastest repetition with the option over the fastest without: the least disturbed
+    runs of each, for a loaded machine."""
+    reps = record["ms_per_epoch_reps"]
+    return min(reps["option"]) / min(reps["base"])
+
+
+def option_rows(records):
+    rows = []
+    for r in records:
+        if r["group"] == "callback":
+            continue
+        target = r["target_max_ratio"]
+        rows.append(
+            [
+                f"{r['case']} b{r['batch_size']}",
+                r["estimator"],
+                r["dtype"],
+                r["solver"],
+                r["option"],
+                r["base"],
+                _ms(r, "base"),
+                _ms(r, "option"),
+                _cost(r),
+                C.format_percent(_best_rep_ratio(r)),
+                C.format_percent(r["fastest_kernel_call_ratio"]),
+                "—" if target is None else f"≤ {C.format_percent(target)}",
+                "—" if r["meets_target"] is None else ("yes" if r["meets_target"] else "no"),
+            ]
+        )
+    return rows
+
+
+def callback_rows(records):
+    rows = []
+    for r in records:
+        if r["group"] != "callback":
+            continue
+        low, high = r["ratio_range"]
+        rows.append(
+            [
+                f"{r['case']} b{r['batch_size']}",
+                r["dtype"],
+                r["solver"],
+                r["option"],
+                _ms(r, "base"),
+                _ms(r, "option"),
+                f"{r['ratio']:.3g} ({low:.3g}–{high:.3g})",
+                f"{_best_rep_ratio(r):.3g}",
+                f"{r['extra_ms_per_epoch']:.3g}",
+            ]
+        )
+    return rows
+
+
+def options_markdown(payload, heading="###"):
+    """The option and callback tables of a ``--options`` run, as Markdown."""
+    records = payload["results"]
+    reps = sorted({r["reps"] for r in records})
+    lines = [
+        f"{heading} Cost of training options (bpnet against itself, per epoch)",
+        "",
+        f"Median of {'/'.join(map(str, reps))} interleaved repetitions, order rotating; "
+        "ms/epoch as median (min–max); cost = median over repetitions of the time with "
+        "the option over the time without it in the same repetition. The A/A row times "
+        "the base against itself: its spread is the noise floor. Best-rep cost compares "
+        "the fastest repetition of each, the least disturbed by other processes; "
+        "fastest-kernel-call cost the fastest call of the epoch kernels "
+        "per epoch (`train_epoch` per epoch, or `train_epochs` for a whole fit, timed in "
+        "every repetition). The targets are checked on the median cost.",
+        "",
+        C.markdown_table(OPTION_HEADERS, option_rows(records)),
+    ]
+    callbacks = callback_rows(records)
+    if callbacks:
+        lines += [
+            "",
+            f"{heading} Cost of callbacks (per epoch)",
+            "",
+            C.markdown_table(CALLBACK_HEADERS, callbacks),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def run_options(args):
+    """The --options mode: option and callback rows, JSON and Markdown."""
+    quick = args.quick
+    reps = args.reps or (3 if quick else 7)
+    cases = QUICK_OPTION_CASES if quick else OPTION_CASES
+    callback_cases = QUICK_CALLBACK_CASES if quick else CALLBACK_CASES
+    if args.cases:
+        cases = [c for c in cases if any(s in c[0] for s in args.cases)]
+        callback_cases = [c for c in callback_cases if any(s in c[0] for s in args.cases)]
+    solvers = [s for s in ("adam", "sgd") if s in args.solvers]
+    info = C.machine_info()
+    print(f"BLAS: {C.blas_summary(info)}", flush=True)
+
+    from threadpoolctl import threadpool_limits
+
+    limiter = threadpool_limits(args.threads) if args.threads is not None else None
+
+    def show(records):
+        for r in records:
+            ms = r["ms_per_epoch"]
+            print(
+                f"{r['case']:<22} {r['estimator']:<12} {r['dtype']:<8} {r['solver']:<4} "
+                f"{r['option']:<31} base {ms['base']:8.3f}  with {ms['option']:8.3f} ms/epoch  "
+                f"cost {_cost(r)}",
+                flush=True,
+            )
+
+    records = []
+    for name, hidden, batch, epochs in cases:
+        for solver in solvers:
+            for dt in args.dtypes:
+                rows = run_options_case(
+                    name, hidden, batch, args.epochs or epochs, solver,
+                    np.dtype(dt).type, reps, args.reg_targets,
+                )  # fmt: skip
+                show(rows)
+                records += rows
+    if not args.no_callbacks:
+        with tempfile.TemporaryDirectory(prefix="bpnet-bench-") as directory:
+            for name, hidden, batch, epochs in callback_cases:
+                for solver in solvers:
+                    for dt in args.dtypes:
+                        rows = run_callbacks_case(
+                            name, hidden, batch, args.epochs or epochs, solver,
+                            np.dtype(dt).type, reps, directory,
+                        )  # fmt: skip
+                        show(rows)
+                        records += rows
+    if limiter is not None:
+        limiter.restore_original_limits()
+
+    payload = {
+        "benchmark": "fit_options",
+        "quick": quick,
+        "threads": args.threads,
+        "machine": info,
+        "checkpoint_directory": tempfile.gettempdir(),
+        "results": records,
+    }
+    path = C.write_json(args.output, payload)
+    text = options_markdown(payload)
+    md_path = Path(args.output).with_suffix(".md")
+    md_path.write_text(text)
+    print()
+    print(text)
+    print(f"wrote {path}\nwrote {md_path}")
+    return payload
+
+
 def plot(records, path):
     labels = [f"{r['case']} b{r['batch_size']} {r['dtype']} {r['solver']}" for r in records]
     series = {"vs MLPClassifier": [r["speedup_vs_mlp"] for r in records]}
@@ -289,7 +700,12 @@ def main(argv=None):
         help="JSON path (default: in results/, or results/quick/ with --quick); the plot is "
         "written beside it as .png",
     )
-    parser.add_argument("--reps", type=int, default=5, help="repetitions (median; >= 3)")
+    parser.add_argument(
+        "--reps",
+        type=int,
+        default=None,
+        help="repetitions (median; >= 3); default 5, with --options 7 (3 with --quick)",
+    )
     parser.add_argument(
         "--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"]
     )
@@ -319,11 +735,32 @@ def main(argv=None):
         "own), or a number",
     )
     parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument(
+        "--options",
+        action="store_true",
+        help="time bpnet with each training option against bpnet without it (and "
+        "callbacks against none) instead of the comparison with MLPClassifier; writes "
+        "bench_options.json and .md",
+    )
+    parser.add_argument(
+        "--reg-targets",
+        type=int,
+        default=10,
+        help="with --options: targets of the regression variant (default 10, the "
+        "classifier's output width)",
+    )
+    parser.add_argument(
+        "--no-callbacks", action="store_true", help="with --options: skip the callback rows"
+    )
     args = parser.parse_args(argv)
-    args.output = args.output or C.default_output("bench_fit.json", args.quick)
+    default_name = "bench_options.json" if args.options else "bench_fit.json"
+    args.output = args.output or C.default_output(default_name, args.quick)
     C.SETTLE_SECONDS = 0.0 if args.quick else C.SETTLE_SECONDS_FULL
-    if args.reps < 3:
+    if args.reps is not None and args.reps < 3:
         parser.error("--reps must be at least 3 (the median of 3 or more)")
+    if args.options:
+        return run_options(args)
+    args.reps = args.reps or 5
 
     torch = None if args.no_torch else C.import_torch()
     if torch is not None:

@@ -1,10 +1,12 @@
-"""Run the fit, predict and memory benchmarks and print a Markdown summary for the README.
+"""Run the fit, predict, memory, option-cost and small-fit benchmarks and print a Markdown
+summary for the README.
 
 Usage::
 
-    python benchmarks/run_all.py                # full suite (under 10 minutes on 2 cores)
+    python benchmarks/run_all.py                # full suite (about 15 minutes on 2 cores)
     python benchmarks/run_all.py --quick        # smoke run (under a minute), into results/quick/
     python benchmarks/run_all.py --threads      # also the one-thread-vs-team study
+    python benchmarks/run_all.py --skip options small_fit   # the comparison with MLP only
     python benchmarks/run_all.py --output-dir /some/dir
     python benchmarks/run_all.py --threads --readme   # also refresh README.md's tables
 
@@ -24,9 +26,10 @@ import _common as C
 import bench_fit
 import bench_memory
 import bench_predict
+import bench_small_fit
 
 
-def summary(fit, predict, memory, threads=None):
+def summary(fit, predict, memory, threads=None, options=None, small_fit=None):
     info = fit["machine"]
     lines = [
         f"Machine: {info['cpu']}, {info['cpu_count']} cores; BLAS: {C.blas_summary(info)}; "
@@ -87,6 +90,10 @@ def summary(fit, predict, memory, threads=None):
             ],
         ),
     ]
+    if small_fit is not None:
+        lines += ["", bench_small_fit.markdown(small_fit).rstrip("\n")]
+    if options is not None:
+        lines += ["", bench_fit.options_markdown(options).rstrip("\n")]
     if threads is not None:
         import bench_threads
 
@@ -140,6 +147,14 @@ def main(argv=None):
         "--threads", action="store_true", help="also run bench_threads.py (adds a few minutes)"
     )
     parser.add_argument(
+        "--skip",
+        nargs="+",
+        default=[],
+        choices=["options", "small_fit"],
+        help="leave out bench_fit.py --options (the cost of training options and "
+        "callbacks, about 4 minutes) or bench_small_fit.py (about a minute)",
+    )
+    parser.add_argument(
         "--readme",
         action="store_true",
         help="write the summary between README.md's performance-table markers",
@@ -154,6 +169,13 @@ def main(argv=None):
     fit = bench_fit.main(common + ["--output", str(out / "bench_fit.json")])
     predict = bench_predict.main(common + ["--output", str(out / "bench_predict.json")])
     memory = bench_memory.main(common + ["--output", str(out / "bench_memory.json")])
+    small_fit = options = None
+    if "small_fit" not in args.skip:
+        small_fit = bench_small_fit.main(common + ["--output", str(out / "bench_small_fit.json")])
+    if "options" not in args.skip:
+        options = bench_fit.main(
+            common + ["--options", "--output", str(out / "bench_options.json")]
+        )
     threads = None
     if args.threads:
         import bench_threads
@@ -161,7 +183,7 @@ def main(argv=None):
         threads = bench_threads.main(common + ["--output", str(out / "bench_threads.json")])
     elapsed = time.perf_counter() - start
 
-    text = summary(fit, predict, memory, threads)
+    text = summary(fit, predict, memory, threads, options, small_fit)
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.md").write_text(text)
     print("\n" + "=" * 72 + "\n")
