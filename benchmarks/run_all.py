@@ -1,12 +1,13 @@
-"""Run the fit, predict, memory, option-cost and small-fit benchmarks and print a Markdown
-summary for the README.
+"""Run the fit, predict and memory benchmarks (optionally the option costs, small fits and
+thread study too) and print a Markdown summary for the README.
 
 Usage::
 
-    python benchmarks/run_all.py                # full suite (about 15 minutes on 2 cores)
+    python benchmarks/run_all.py                # full suite (under 10 minutes on 2 cores)
     python benchmarks/run_all.py --quick        # smoke run (under a minute), into results/quick/
+    python benchmarks/run_all.py --options --small-fit   # also what each training option
+                                                # costs and small fits (about 3.5 minutes more)
     python benchmarks/run_all.py --threads      # also the one-thread-vs-team study
-    python benchmarks/run_all.py --skip options small_fit   # the comparison with MLP only
     python benchmarks/run_all.py --output-dir /some/dir
     python benchmarks/run_all.py --threads --readme   # also refresh README.md's tables
 
@@ -147,12 +148,15 @@ def main(argv=None):
         "--threads", action="store_true", help="also run bench_threads.py (adds a few minutes)"
     )
     parser.add_argument(
-        "--skip",
-        nargs="+",
-        default=[],
-        choices=["options", "small_fit"],
-        help="leave out bench_fit.py --options (the cost of training options and "
-        "callbacks, about 4 minutes) or bench_small_fit.py (about a minute)",
+        "--options",
+        action="store_true",
+        help="also run bench_fit.py --options (what each training option and callback "
+        "costs; about 2.5 minutes)",
+    )
+    parser.add_argument(
+        "--small-fit",
+        action="store_true",
+        help="also run bench_small_fit.py (200-epoch fits on 150 rows; under a minute)",
     )
     parser.add_argument(
         "--readme",
@@ -170,9 +174,9 @@ def main(argv=None):
     predict = bench_predict.main(common + ["--output", str(out / "bench_predict.json")])
     memory = bench_memory.main(common + ["--output", str(out / "bench_memory.json")])
     small_fit = options = None
-    if "small_fit" not in args.skip:
+    if args.small_fit:
         small_fit = bench_small_fit.main(common + ["--output", str(out / "bench_small_fit.json")])
-    if "options" not in args.skip:
+    if args.options:
         options = bench_fit.main(
             common + ["--options", "--output", str(out / "bench_options.json")]
         )

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_quick_benchmarks_write_well_formed_results(tmp_path):
     completed = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--quick",
-         "--output-dir", str(tmp_path)],
+         "--options", "--small-fit", "--output-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-2000:]
