@@ -21,7 +21,7 @@ from ._activations cimport (N_ACTIVATIONS, activation_derivative, add_bias_and_a
 from ._blas cimport axpy, dot, gemm, product
 from ._losses cimport LossFunction, N_LOSSES, add_loss_terms, loss_and_delta, loss_from_sums
 from ._numpy_math cimport numpy_sum
-from ._random cimport row_key, unit_bits, unit_pair_bits
+from ._random cimport row_key, unit_draw, unit_group_bits
 
 # The names the kernels' Python entries take, re-exported for their callers.
 from ._activations import ACTIVATION_CODES
@@ -180,33 +180,46 @@ cdef void apply_dropout(const Layer* layers, Py_ssize_t index, const LayerBuffer
 
     Each unit is kept with probability 1 - rate, its draw keyed by (seed, epoch, row in
     the training data, unit); mask receives 1 / (1 - rate) or 0, dropped the outputs
-    times the mask. The kept fraction is exact to 2**-32.
+    times the mask. A draw has 16 bits, so the rate is kept to 2**-16; one hash serves
+    four units.
     """
     cdef const Layer* layer = &layers[index]
-    cdef Py_ssize_t r, j, fan_out = layer.fan_out, unit_base = total_width(layers, index)
+    cdef Py_ssize_t r, group, j, fan_out = layer.fan_out
+    cdef Py_ssize_t unit_base = total_width(layers, index)
+    cdef Py_ssize_t first_group = unit_base >> 2
+    cdef Py_ssize_t n_groups = ((unit_base + fan_out - 1) >> 2) - first_group + 1
     cdef double rate = buffers.dropout[index]
-    cdef uint32_t threshold = <uint32_t> (rate * 4294967296.0)
+    cdef floating threshold = <floating> <uint64_t> (rate * 65536.0)
     cdef floating scale = <floating> (1.0 / (1.0 - rate))
     cdef const floating* outputs = layer_output(layers, index, acts, batch_rows, row_offset)
     cdef floating* mask = layer_output(layers, index, <floating*> buffers.mask, batch_rows,
                                        row_offset)
     cdef floating* dropped = layer_output(layers, index, <floating*> buffers.dropped,
                                           batch_rows, row_offset)
+    cdef floating* row_mask
     cdef uint64_t key, bits
-    cdef Py_ssize_t unit
-    cdef uint32_t draw
+    cdef Py_ssize_t skip = unit_base & 3   # units of the first group that are not ours
     for r in range(n_rows):
         key = row_key(buffers.seed, buffers.epoch, buffers.row_ids[row_offset + r])
-        bits = unit_pair_bits(key, unit_base >> 1)
+        row_mask = mask + r * fan_out
+        # The draws first, four 16-bit draws per hash; then the mask and the dropped
+        # outputs in plain loops that vectorise. A draw lands in the mask as a number
+        # (exact below 2**16), compared in a second pass: no unpredictable branch.
+        for group in range(n_groups):
+            bits = unit_group_bits(key, first_group + group)
+            j = 4 * group - skip
+            if 0 <= j < fan_out:
+                row_mask[j] = <floating> (bits & 0xffff)
+            if 0 <= j + 1 < fan_out:
+                row_mask[j + 1] = <floating> ((bits >> 16) & 0xffff)
+            if 0 <= j + 2 < fan_out:
+                row_mask[j + 2] = <floating> ((bits >> 32) & 0xffff)
+            if 0 <= j + 3 < fan_out:
+                row_mask[j + 3] = <floating> (bits >> 48)
         for j in range(fan_out):
-            # One 64-bit hash serves two units (see _random.unit_bits).
-            unit = unit_base + j
-            if unit & 1 == 0 and j > 0:
-                bits = unit_pair_bits(key, unit >> 1)
-            draw = <uint32_t> (bits >> 32) if unit & 1 else <uint32_t> bits
-            mask[r * fan_out + j] = scale if draw >= threshold else <floating> 0
+            row_mask[j] = scale * <floating> (row_mask[j] >= threshold)
         for j in range(fan_out):
-            dropped[r * fan_out + j] = outputs[r * fan_out + j] * mask[r * fan_out + j]
+            dropped[r * fan_out + j] = outputs[r * fan_out + j] * row_mask[j]
 
 
 cdef inline floating* next_layer_inputs(const Layer* layers, Py_ssize_t index,
@@ -676,7 +689,7 @@ def dropout_mask_py(unsigned long long seed, long long epoch, const Py_ssize_t[:
     """Dropout's mask for the given rows and units unit_start...unit_start+n_units-1, as
     train_epoch draws it (1 / (1 - rate) or 0; for tests and NumPy references)."""
     cdef double[:, ::1] mask = np.empty((rows.shape[0], n_units))
-    cdef uint32_t threshold = <uint32_t> (rate * 4294967296.0)
+    cdef uint32_t threshold = <uint32_t> (rate * 65536.0)
     cdef Py_ssize_t r, j
     cdef uint64_t key
     if not 0 <= rate < 1:
@@ -684,5 +697,5 @@ def dropout_mask_py(unsigned long long seed, long long epoch, const Py_ssize_t[:
     for r in range(rows.shape[0]):
         key = row_key(seed, epoch, rows[r])
         for j in range(n_units):
-            mask[r, j] = 1.0 / (1.0 - rate) if unit_bits(key, unit_start + j) >= threshold else 0.0
+            mask[r, j] = 1.0 / (1.0 - rate) if unit_draw(key, unit_start + j) >= threshold else 0.0
     return np.asarray(mask)

@@ -7,7 +7,7 @@
 # the loop. A loss with a parameter adds one field to LossFunction and one value/gradient
 # pair here; nothing else in the kernels' signatures changes.
 from cython cimport floating
-from libc.math cimport fabs, log
+from libc.math cimport fabs, fmax, fmin, log
 
 
 cpdef enum LossCode:
@@ -80,26 +80,26 @@ cdef inline double huber_term(double t, double p, double threshold) noexcept nog
     # Twice the Huber loss, so that within the threshold it is squared error's term
     # (loss: half the mean over the outputs): quadratic within the threshold, linear with
     # the same slope beyond it.
-    cdef double residual = fabs(p - t)
-    if residual <= threshold:
-        return (p - t) * (p - t)
-    return 2 * threshold * (residual - 0.5 * threshold)
+    # m (2 |r| - m) with m = min(|r|, threshold) is r**2 within the threshold (exactly:
+    # 2 |r| - |r| = |r|) and 2 threshold (|r| - threshold / 2) beyond, without a branch.
+    cdef double residual = fabs(p - t), m = fmin(residual, threshold)
+    return m * (2 * residual - m)
 
 cdef inline double huber_gradient(double t, double p, double threshold) noexcept nogil:
-    cdef double residual = p - t
-    if residual > threshold:
-        return threshold
-    if residual < -threshold:
-        return -threshold
-    return residual
+    # The residual clipped to [-threshold, threshold], without a branch to mispredict.
+    return fmin(fmax(p - t, -threshold), threshold)
 
 
 cdef inline double pinball_term(double t, double p, double quantile) noexcept nogil:
-    return quantile * (t - p) if t >= p else (1 - quantile) * (p - t)   # loss: the mean
+    # quantile * (t - p) above the prediction, (1 - quantile) * (p - t) below it: the
+    # larger of the two, exactly (q - 1 and t - p are negations of 1 - q and p - t).
+    return fmax(quantile * (t - p), (quantile - 1) * (t - p))   # loss: the mean
 
 cdef inline double pinball_gradient(double t, double p, double quantile) noexcept nogil:
     # At t == p the loss has a kink; this takes the side of scikit-learn's PinballLoss.
-    return -quantile if t >= p else 1 - quantile
+    # Both values are computed, so that the choice compiles to a select, not a branch.
+    cdef double above = -quantile, below = 1 - quantile
+    return above if t >= p else below
 
 
 cdef inline double loss_term(const LossFunction* loss, double t, double p,

@@ -23,17 +23,16 @@ cdef extern from *:
 
 
 cdef inline uint64_t row_key(uint64_t seed, long long epoch, Py_ssize_t row) noexcept nogil:
-    """The key of one row's draws in one epoch; unit_pair_bits draws from it."""
+    """The key of one row's draws in one epoch; unit_group_bits draws from it."""
     return mix64(mix64(seed ^ mix64(<uint64_t> epoch * GOLDEN + GOLDEN))
                  ^ (<uint64_t> row * ROW_SPREAD))
 
 
-cdef inline uint64_t unit_pair_bits(uint64_t key, Py_ssize_t pair) noexcept nogil:
-    """64 random bits for units 2 * pair (low half) and 2 * pair + 1 (high half)."""
-    return mix64(key ^ ((<uint64_t> pair + 1) * GOLDEN))
+cdef inline uint64_t unit_group_bits(uint64_t key, Py_ssize_t group) noexcept nogil:
+    """64 random bits for units 4 * group ... 4 * group + 3, 16 bits each (low first)."""
+    return mix64(key ^ ((<uint64_t> group + 1) * GOLDEN))
 
 
-cdef inline uint32_t unit_bits(uint64_t key, Py_ssize_t unit) noexcept nogil:
-    """32 random bits for one unit of the row with this key."""
-    cdef uint64_t bits = unit_pair_bits(key, unit >> 1)
-    return <uint32_t> (bits >> 32) if unit & 1 else <uint32_t> bits
+cdef inline uint32_t unit_draw(uint64_t key, Py_ssize_t unit) noexcept nogil:
+    """16 random bits for one unit of the row with this key."""
+    return <uint32_t> ((unit_group_bits(key, unit >> 2) >> (16 * (unit & 3))) & 0xffff)
