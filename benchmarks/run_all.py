@@ -43,23 +43,13 @@ def summary(fit, predict, memory, threads=None, options=None, small_fit=None):
         "",
         C.markdown_table(bench_fit.SUMMARY_HEADERS, bench_fit.summary_rows(fit["results"])),
         "",
-        "### predict_proba (same weights in both)",
+        "### predict_proba throughput (same weights in all)",
         "",
-        C.markdown_table(
-            ["case", "dtype", "rows", "bpnet rows/s", "MLP rows/s", "speedup", "allclose"],
-            [
-                [
-                    r["case"],
-                    r["dtype"],
-                    r["n_rows"],
-                    r["rows_per_second"]["bpnet"],
-                    r["rows_per_second"]["mlp"],
-                    r["speedup_vs_mlp"],
-                    r["allclose"],
-                ]
-                for r in predict["results"]
-            ],
-        ),
+        bench_predict.throughput_table(predict["results"]),
+        "",
+        "### predict_proba latency (µs per call, median of interleaved repetitions)",
+        "",
+        bench_predict.latency_table(predict.get("latency", [])),
         "",
         "### Peak memory of fit",
         "",
