@@ -14,7 +14,7 @@ from cpython.exc cimport PyErr_Clear
 
 import numpy as np
 
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport uint16_t, uint32_t, uint64_t
 
 from ._activations cimport (N_ACTIVATIONS, activation_derivative, add_bias_and_activate,
                             needs_preactivation)
@@ -28,6 +28,10 @@ from ._activations import ACTIVATION_CODES
 from ._losses import LOSS_CODES, loss_function
 
 __all__ = ["ACTIVATION_CODES", "LOSS_CODES", "loss_function", "predict", "loss_gradient"]
+
+# Units whose dropout draws are made at once, in a buffer on the stack.
+cdef enum:
+    DROPOUT_CHUNK = 256
 
 # Columns of the layer table that Python builds (see bpnet/_layout.py).
 LAYER_TABLE_COLUMNS = ("fan_in", "fan_out", "coef_offset", "intercept_offset", "activation")
@@ -184,42 +188,41 @@ cdef void apply_dropout(const Layer* layers, Py_ssize_t index, const LayerBuffer
     four units.
     """
     cdef const Layer* layer = &layers[index]
-    cdef Py_ssize_t r, group, j, fan_out = layer.fan_out
-    cdef Py_ssize_t unit_base = total_width(layers, index)
-    cdef Py_ssize_t first_group = unit_base >> 2
-    cdef Py_ssize_t n_groups = ((unit_base + fan_out - 1) >> 2) - first_group + 1
+    cdef Py_ssize_t r, group, j, chunk, chunk_stop, first_group, last_group, offset
+    cdef Py_ssize_t fan_out = layer.fan_out, unit_base = total_width(layers, index)
     cdef double rate = buffers.dropout[index]
-    cdef floating threshold = <floating> <uint64_t> (rate * 65536.0)
-    cdef floating scale = <floating> (1.0 / (1.0 - rate))
+    cdef uint32_t threshold = <uint32_t> (rate * 65536.0)
+    cdef floating scale = <floating> (1.0 / (1.0 - rate)), kept
     cdef const floating* outputs = layer_output(layers, index, acts, batch_rows, row_offset)
     cdef floating* mask = layer_output(layers, index, <floating*> buffers.mask, batch_rows,
                                        row_offset)
     cdef floating* dropped = layer_output(layers, index, <floating*> buffers.dropped,
                                           batch_rows, row_offset)
-    cdef floating* row_mask
     cdef uint64_t key, bits
-    cdef Py_ssize_t skip = unit_base & 3   # units of the first group that are not ours
+    cdef uint16_t draws[DROPOUT_CHUNK + 8]
     for r in range(n_rows):
         key = row_key(buffers.seed, buffers.epoch, buffers.row_ids[row_offset + r])
-        row_mask = mask + r * fan_out
-        # The draws first, four 16-bit draws per hash; then the mask and the dropped
-        # outputs in plain loops that vectorise. A draw lands in the mask as a number
-        # (exact below 2**16), compared in a second pass: no unpredictable branch.
-        for group in range(n_groups):
-            bits = unit_group_bits(key, first_group + group)
-            j = 4 * group - skip
-            if 0 <= j < fan_out:
-                row_mask[j] = <floating> (bits & 0xffff)
-            if 0 <= j + 1 < fan_out:
-                row_mask[j + 1] = <floating> ((bits >> 16) & 0xffff)
-            if 0 <= j + 2 < fan_out:
-                row_mask[j + 2] = <floating> ((bits >> 32) & 0xffff)
-            if 0 <= j + 3 < fan_out:
-                row_mask[j + 3] = <floating> (bits >> 48)
-        for j in range(fan_out):
-            row_mask[j] = scale * <floating> (row_mask[j] >= threshold)
-        for j in range(fan_out):
-            dropped[r * fan_out + j] = outputs[r * fan_out + j] * row_mask[j]
+        # The draws of a chunk of units first, four 16-bit draws per hash; then the mask
+        # and the dropped outputs in one plain loop that vectorises, the mask a product
+        # rather than a choice (an 80/20 outcome would defeat branch prediction).
+        chunk = 0
+        while chunk < fan_out:
+            chunk_stop = min(chunk + DROPOUT_CHUNK, fan_out)
+            first_group = (unit_base + chunk) >> 2
+            last_group = (unit_base + chunk_stop - 1) >> 2
+            offset = (unit_base + chunk) & 3
+            for group in range(first_group, last_group + 1):
+                bits = unit_group_bits(key, group)
+                j = 4 * (group - first_group)
+                draws[j] = <uint16_t> (bits & 0xffff)
+                draws[j + 1] = <uint16_t> ((bits >> 16) & 0xffff)
+                draws[j + 2] = <uint16_t> ((bits >> 32) & 0xffff)
+                draws[j + 3] = <uint16_t> (bits >> 48)
+            for j in range(chunk, chunk_stop):
+                kept = scale * <floating> (draws[offset + j - chunk] >= threshold)
+                mask[r * fan_out + j] = kept
+                dropped[r * fan_out + j] = outputs[r * fan_out + j] * kept
+            chunk = chunk_stop
 
 
 cdef inline floating* next_layer_inputs(const Layer* layers, Py_ssize_t index,
