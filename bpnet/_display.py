@@ -88,10 +88,8 @@ class LossCurveDisplay:
 
     def __init__(self, *, loss_curve, validation_loss_curve=None, validation_scores=None,
                  best_epoch=None, estimator_name=None):  # fmt: skip
-        self.loss_curve = loss_curve
-        self.validation_loss_curve = validation_loss_curve
-        self.validation_scores = validation_scores
-        self.best_epoch = best_epoch
+        self.loss_curve, self.validation_loss_curve = loss_curve, validation_loss_curve
+        self.validation_scores, self.best_epoch = validation_scores, best_epoch
         self.estimator_name = estimator_name
 
     @classmethod
