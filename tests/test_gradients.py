@@ -37,23 +37,25 @@ def _problem(output_type, dtype, seed=0):
     return loss, KernelInput(X, Y, weights, dtype=dtype)
 
 
-def _loss_and_grad(layout, loss, params, data, alpha=1e-2):
+def _loss_and_grad(layout, loss, params, data, alpha=1e-2, **loss_params):
+    """The kernel's full-batch loss and gradient; ``loss_params`` are the loss's own
+    parameters (huber_threshold, quantile)."""
     grads = np.empty_like(params)
     value = _kernels.loss_gradient(
-        layout.table, _kernels.loss_function(loss), alpha, params, *data.x_args, data.Y,
-        data.sample_weight, grads, layout.n_coefs,
+        layout.table, _kernels.loss_function(loss, **loss_params), alpha, params,
+        *data.x_args, data.Y, data.sample_weight, grads, layout.n_coefs,
     )  # fmt: skip
     return value, grads
 
 
-def _numerical_gradient(layout, loss, params, data, step=1e-6):
+def _numerical_gradient(layout, loss, params, data, step=1e-6, **loss_params):
     grad = np.empty(params.shape, dtype=np.float64)
     for i in range(params.size):
         shifted = params.copy()
         shifted[i] += step
-        upper = _loss_and_grad(layout, loss, shifted, data)[0]
+        upper = _loss_and_grad(layout, loss, shifted, data, **loss_params)[0]
         shifted[i] -= 2 * step
-        lower = _loss_and_grad(layout, loss, shifted, data)[0]
+        lower = _loss_and_grad(layout, loss, shifted, data, **loss_params)[0]
         grad[i] = (upper - lower) / (2 * step)
     return grad
 

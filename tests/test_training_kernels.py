@@ -14,6 +14,7 @@ from bpnet import _kernels, _sgd_fast
 from bpnet._data import KernelInput
 
 from . import _reference as ref
+from . import test_gradients as gradients
 
 DTYPES = [np.float32, np.float64]
 NEW_ACTIVATIONS = ["leaky_relu", "elu", "gelu", "silu"]
@@ -109,32 +110,12 @@ def test_huber_with_a_huge_threshold_is_squared_error_to_the_bit():
 # --- finite differences -------------------------------------------------------------
 
 
-def _loss_and_grad(layout, loss, params, data, alpha=1e-2):
-    grads = np.empty_like(params)
-    value = _kernels.loss_gradient(
-        layout.table,
-        _kernels.loss_function(loss, **LOSS_PARAMS.get(loss, {})),
-        alpha,
-        params,
-        *data.x_args,
-        data.Y,
-        data.sample_weight,
-        grads,
-        layout.n_coefs,
-    )
-    return value, grads
+def _loss_and_grad(layout, loss, params, data):
+    return gradients._loss_and_grad(layout, loss, params, data, **LOSS_PARAMS.get(loss, {}))
 
 
-def _numerical_gradient(layout, loss, params, data, step=1e-6):
-    grad = np.empty(params.shape, dtype=np.float64)
-    for i in range(params.size):
-        shifted = params.copy()
-        shifted[i] += step
-        upper = _loss_and_grad(layout, loss, shifted, data)[0]
-        shifted[i] -= 2 * step
-        lower = _loss_and_grad(layout, loss, shifted, data)[0]
-        grad[i] = (upper - lower) / (2 * step)
-    return grad
+def _numerical_gradient(layout, loss, params, data):
+    return gradients._numerical_gradient(layout, loss, params, data, **LOSS_PARAMS.get(loss, {}))
 
 
 def _problem(loss, n_outputs, dtype, seed=0):
