@@ -11,6 +11,7 @@ import os
 import sys
 import time
 import warnings
+from numbers import Integral
 from pathlib import Path
 
 __all__ = ["Checkpoint", "ProgressText", "progress"]
@@ -88,7 +89,7 @@ class Checkpoint:
 
     def __init__(self, path, *, every=1, on_improvement=False, format="auto"):
         if every is not None and (
-            isinstance(every, bool) or not isinstance(every, int) or every < 1
+            isinstance(every, bool) or not isinstance(every, Integral) or every < 1
         ):
             raise ValueError(f"every must be a positive int or None, got {every!r}.")
         if every is None and not on_improvement:
