@@ -68,11 +68,18 @@ def test_gradient_matches_finite_differences(output_type, activation, dtype):
     layout = ref.make_layout([4, 5, 3, data.Y.shape[1]], activation, loss)
     params = np.random.RandomState(1).uniform(-0.8, 0.8, layout.n_params).astype(dtype)
 
-    _, analytic = _loss_and_grad(layout, loss, params, data)
+    assert_gradient_matches_finite_differences(layout, loss, params, data)
+
+
+def assert_gradient_matches_finite_differences(layout, loss, params, data, **loss_params):
+    """The kernel's gradient at ``params`` against central differences of its loss."""
+    dtype = params.dtype
+    _, analytic = _loss_and_grad(layout, loss, params, data, **loss_params)
     # Differences are taken on the float64 network at the same (float32-representable)
     # parameters: a float32 forward pass is too coarse for a 1e-6 step.
     data64 = KernelInput(data.dense, data.Y, data.sample_weight, dtype=np.float64)
-    numerical = _numerical_gradient(layout, loss, params.astype(np.float64), data64)
+    numerical = _numerical_gradient(layout, loss, params.astype(np.float64), data64,
+                                    **loss_params)  # fmt: skip
 
     assert analytic.dtype == dtype
     if dtype == np.float64:

@@ -114,10 +114,6 @@ def _loss_and_grad(layout, loss, params, data):
     return gradients._loss_and_grad(layout, loss, params, data, **LOSS_PARAMS.get(loss, {}))
 
 
-def _numerical_gradient(layout, loss, params, data):
-    return gradients._numerical_gradient(layout, loss, params, data, **LOSS_PARAMS.get(loss, {}))
-
-
 def _problem(loss, n_outputs, dtype, seed=0):
     rng = np.random.RandomState(seed)
     X = rng.randn(7, 4)
@@ -144,15 +140,9 @@ def test_gradient_matches_finite_differences(activation, loss, dtype):
     data = _problem(loss, 3 if loss == "log_loss" else 2, dtype)
     layout = ref.make_layout([4, 5, 3, data.Y.shape[1]], activation, loss)
     params = np.random.RandomState(1).uniform(-0.8, 0.8, layout.n_params).astype(dtype)
-    _, analytic = _loss_and_grad(layout, loss, params, data)
-    # Differences of the float64 network at the same parameters (see test_gradients.py).
-    data64 = KernelInput(data.dense, data.Y, data.sample_weight, dtype=np.float64)
-    numerical = _numerical_gradient(layout, loss, params.astype(np.float64), data64)
-    assert analytic.dtype == dtype
-    if dtype == np.float64:
-        assert_allclose(analytic, numerical, rtol=1e-5, atol=1e-7)
-    else:
-        assert_allclose(analytic, numerical, rtol=1e-3, atol=1e-4)
+    gradients.assert_gradient_matches_finite_differences(
+        layout, loss, params, data, **LOSS_PARAMS.get(loss, {})
+    )
 
 
 @pytest.mark.parametrize("loss", ["huber", "quantile"])
