@@ -7,7 +7,7 @@
 # the loop. A loss with a parameter adds one field to LossFunction and one value/gradient
 # pair here; nothing else in the kernels' signatures changes.
 from cython cimport floating
-from libc.math cimport fabs, fmax, fmin, log
+from libc.math cimport copysign, fabs, log
 
 
 cpdef enum LossCode:
@@ -76,30 +76,46 @@ cdef inline double half_poisson_deviance_gradient(double t, double p) noexcept n
     return p - t
 
 
+# libm's fmin and fmax are calls (they must order signed zeros, which the compiler's
+# min/max instructions do not); these two compile to minsd/maxsd. With a NaN in `a`
+# both return `b`, as fmin and fmax do.
+cdef inline double smaller(double a, double b) noexcept nogil:
+    return a if a < b else b
+
+cdef inline double larger(double a, double b) noexcept nogil:
+    return a if a > b else b
+
+
 cdef inline double huber_term(double t, double p, double threshold) noexcept nogil:
     # Twice the Huber loss, so that within the threshold it is squared error's term
     # (loss: half the mean over the outputs): quadratic within the threshold, linear with
     # the same slope beyond it.
     # m (2 |r| - m) with m = min(|r|, threshold) is r**2 within the threshold (exactly:
     # 2 |r| - |r| = |r|) and 2 threshold (|r| - threshold / 2) beyond, without a branch.
-    cdef double residual = fabs(p - t), m = fmin(residual, threshold)
+    cdef double residual = fabs(p - t), m = smaller(residual, threshold)
     return m * (2 * residual - m)
 
 cdef inline double huber_gradient(double t, double p, double threshold) noexcept nogil:
-    # The residual clipped to [-threshold, threshold], without a branch to mispredict.
-    return fmin(fmax(p - t, -threshold), threshold)
+    # The residual clipped to [-threshold, threshold]: its size clipped, its sign put
+    # back. Exactly the clip (copysign(|r|, r) is r), and with no branch to mispredict,
+    # which GCC emitted for a clip written as min(max(r, -threshold), threshold).
+    cdef double residual = p - t
+    return copysign(smaller(fabs(residual), threshold), residual)
 
 
 cdef inline double pinball_term(double t, double p, double quantile) noexcept nogil:
     # quantile * (t - p) above the prediction, (1 - quantile) * (p - t) below it: the
     # larger of the two, exactly (q - 1 and t - p are negations of 1 - q and p - t).
-    return fmax(quantile * (t - p), (quantile - 1) * (t - p))   # loss: the mean
+    return larger(quantile * (t - p), (quantile - 1) * (t - p))   # loss: the mean
 
 cdef inline double pinball_gradient(double t, double p, double quantile) noexcept nogil:
     # At t == p the loss has a kink; this takes the side of scikit-learn's PinballLoss.
-    # Both values are computed, so that the choice compiles to a select, not a branch.
-    cdef double above = -quantile, below = 1 - quantile
-    return above if t >= p else below
+    # The choice is an index, not a condition: GCC compiled `a if t >= p else b` to a
+    # branch, mispredicted on about min(quantile, 1 - quantile) of the outputs.
+    cdef double sides[2]
+    sides[0] = 1 - quantile     # the target below the prediction
+    sides[1] = -quantile        # the target at or above it
+    return sides[<int> (t >= p)]
 
 
 cdef inline double loss_term(const LossFunction* loss, double t, double p,
