@@ -7,7 +7,6 @@ from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_array, column_or_1d, validate_data
@@ -200,19 +199,24 @@ def _balanced_weights(indices, n_classes, sample_weight):
     counted with the sample weights, as compute_class_weight counts them.
 
     A class no row has (partial_fit batches) weighs 1; a class whose rows all weigh 0
-    weighs 0, as its rows add nothing whatever their class weight.
+    weighs 0, as its rows add nothing whatever their class weight. The others weigh
+    compute_class_weight's sum(counts) / (n_counted * counts), here computed from one
+    bincount: the same operations in the same order, hence the same bits (the tests
+    compare them), without its label encoding and checks, which cost a millisecond
+    per 10000 rows.
     """
     weights = np.ones(n_classes)
-    counts = np.bincount(indices, weights=sample_weight, minlength=n_classes)
-    present = np.unique(indices)
-    weighted = present[counts[present] > 0]
+    rows = np.bincount(indices, minlength=n_classes)
+    counts = (
+        rows.astype(np.float64)
+        if sample_weight is None
+        else np.bincount(indices, weights=sample_weight, minlength=n_classes)
+    )
+    present = rows > 0
     weights[present] = 0.0
-    if len(weighted):
-        rows = np.isin(indices, weighted)
-        weights[weighted] = compute_class_weight(
-            "balanced", classes=weighted, y=indices[rows],
-            sample_weight=None if sample_weight is None else sample_weight[rows],
-        )  # fmt: skip
+    counted = counts[present & (counts > 0)]
+    if len(counted):
+        weights[present & (counts > 0)] = np.sum(counted) / (len(counted) * counted)
     return weights
 
 

@@ -21,7 +21,7 @@ from ._activations cimport (N_ACTIVATIONS, activation_derivative, add_bias_and_a
 from ._blas cimport axpy, dot, gemm, product
 from ._losses cimport LossFunction, N_LOSSES, add_loss_terms, loss_and_delta, loss_from_sums
 from ._numpy_math cimport numpy_sum
-from ._random cimport row_key, unit_draw, unit_group_bits
+from ._random cimport row_key, unit_draw
 
 # The names the kernels' Python entries take, re-exported for their callers.
 from ._activations import ACTIVATION_CODES
@@ -29,36 +29,60 @@ from ._losses import LOSS_CODES, loss_function
 
 __all__ = ["ACTIVATION_CODES", "LOSS_CODES", "loss_function", "predict", "loss_gradient"]
 
-# Units whose dropout draws are made at once, in a buffer on the stack.
-cdef enum:
-    DROPOUT_CHUNK = 256
-
 cdef extern from *:
     """
-    /* Dropout's mask and dropped outputs for n units from their 16-bit draws. In C for
-       `restrict`: with it the loop vectorises into a compare and a select; without it,
-       GCC turned the select into a branch taken at random with probability `rate`,
-       which cost more than the rest of dropout put together. */
-    #define BPNET_DEFINE_APPLY_MASK(NAME, T)                                          \
-    static inline void NAME(const unsigned short* __restrict draws,                  \
-                            unsigned int threshold, T scale,                          \
-                            const T* __restrict outputs, T* __restrict mask,          \
-                            T* __restrict dropped, Py_ssize_t n) {                    \
-        for (Py_ssize_t i = 0; i < n; i++) {                                          \
-            T kept = ((int) draws[i] >= (int) threshold) ? scale : (T) 0;             \
-            mask[i] = kept;                                                           \
-            dropped[i] = outputs[i] * kept;                                           \
-        }                                                                             \
+    /* Inverted dropout on one row's units unit ... unit + n - 1: their 16-bit draws a
+       chunk at a time (four per hash, bpnet_unit_group_bits), then the mask and the
+       dropped outputs. In C for two reasons. `restrict` lets the mask loop vectorise
+       into a compare and a select; without it GCC made the select a branch, taken at
+       random with probability `rate`, which cost more than the rest of dropout. And
+       target_clones compiles the function for AVX-512, AVX2 and plain x86-64, the
+       best chosen at load time: every version does the same integer hashing and the
+       same single product per unit, so all give the same bits. */
+    #define BPNET_DROPOUT_CHUNK 256
+    #if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute)
+    #  if __has_attribute(target_clones)
+    #    define BPNET_CLONES \
+            __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+    #  endif
+    #endif
+    #ifndef BPNET_CLONES
+    #  define BPNET_CLONES
+    #endif
+    #define BPNET_DEFINE_DROPOUT_ROW(NAME, T)                                              \
+    BPNET_CLONES static void NAME(unsigned long long key, Py_ssize_t unit, Py_ssize_t n,   \
+                                  unsigned int threshold, T scale,                         \
+                                  const T* __restrict outputs, T* __restrict mask,         \
+                                  T* __restrict dropped) {                                 \
+        unsigned short draws[BPNET_DROPOUT_CHUNK + 8];                                     \
+        for (Py_ssize_t start = 0; start < n; start += BPNET_DROPOUT_CHUNK) {              \
+            Py_ssize_t m = n - start < BPNET_DROPOUT_CHUNK ? n - start : BPNET_DROPOUT_CHUNK; \
+            Py_ssize_t first = (unit + start) >> 2, last = (unit + start + m - 1) >> 2;    \
+            const unsigned short* own = draws + ((unit + start) & 3);                      \
+            for (Py_ssize_t g = first; g <= last; g++) {                                   \
+                unsigned long long bits = bpnet_unit_group_bits(key, g);                   \
+                unsigned short* at = draws + 4 * (g - first);                              \
+                at[0] = (unsigned short) bits;                                             \
+                at[1] = (unsigned short) (bits >> 16);                                     \
+                at[2] = (unsigned short) (bits >> 32);                                     \
+                at[3] = (unsigned short) (bits >> 48);                                     \
+            }                                                                              \
+            for (Py_ssize_t i = 0; i < m; i++) {                                           \
+                T kept = ((int) own[i] >= (int) threshold) ? scale : (T) 0;                \
+                mask[start + i] = kept;                                                    \
+                dropped[start + i] = outputs[start + i] * kept;                            \
+            }                                                                              \
+        }                                                                                  \
     }
-    BPNET_DEFINE_APPLY_MASK(bpnet_apply_mask_float, float)
-    BPNET_DEFINE_APPLY_MASK(bpnet_apply_mask_double, double)
+    BPNET_DEFINE_DROPOUT_ROW(bpnet_dropout_row_float, float)
+    BPNET_DEFINE_DROPOUT_ROW(bpnet_dropout_row_double, double)
     """
-    void apply_mask_float "bpnet_apply_mask_float" (
-        const uint16_t* draws, uint32_t threshold, float scale, const float* outputs,
-        float* mask, float* dropped, Py_ssize_t n) noexcept nogil
-    void apply_mask_double "bpnet_apply_mask_double" (
-        const uint16_t* draws, uint32_t threshold, double scale, const double* outputs,
-        double* mask, double* dropped, Py_ssize_t n) noexcept nogil
+    void dropout_row_float "bpnet_dropout_row_float" (
+        uint64_t key, Py_ssize_t unit, Py_ssize_t n, uint32_t threshold, float scale,
+        const float* outputs, float* mask, float* dropped) noexcept nogil
+    void dropout_row_double "bpnet_dropout_row_double" (
+        uint64_t key, Py_ssize_t unit, Py_ssize_t n, uint32_t threshold, double scale,
+        const double* outputs, double* mask, double* dropped) noexcept nogil
 
 # Columns of the layer table that Python builds (see bpnet/_layout.py).
 LAYER_TABLE_COLUMNS = ("fan_in", "fan_out", "coef_offset", "intercept_offset", "activation")
@@ -215,7 +239,7 @@ cdef void apply_dropout(const Layer* layers, Py_ssize_t index, const LayerBuffer
     four units.
     """
     cdef const Layer* layer = &layers[index]
-    cdef Py_ssize_t r, group, j, chunk, chunk_stop, first_group, last_group, offset
+    cdef Py_ssize_t r
     cdef Py_ssize_t fan_out = layer.fan_out, unit_base = total_width(layers, index)
     cdef double rate = buffers.dropout[index]
     cdef uint32_t threshold = <uint32_t> (rate * 65536.0)
@@ -225,33 +249,17 @@ cdef void apply_dropout(const Layer* layers, Py_ssize_t index, const LayerBuffer
                                        row_offset)
     cdef floating* dropped = layer_output(layers, index, <floating*> buffers.dropped,
                                           batch_rows, row_offset)
-    cdef uint64_t key, bits
-    cdef uint16_t draws[DROPOUT_CHUNK + 8]
+    cdef uint64_t key
+    cdef Py_ssize_t at
     for r in range(n_rows):
         key = row_key(buffers.seed, buffers.epoch, buffers.row_ids[row_offset + r])
-        # The draws of a chunk of units first, four 16-bit draws per hash; then the mask
-        # and the dropped outputs in one loop that vectorises (apply_mask_*).
-        chunk = 0
-        while chunk < fan_out:
-            chunk_stop = min(chunk + DROPOUT_CHUNK, fan_out)
-            first_group = (unit_base + chunk) >> 2
-            last_group = (unit_base + chunk_stop - 1) >> 2
-            offset = (unit_base + chunk) & 3
-            for group in range(first_group, last_group + 1):
-                bits = unit_group_bits(key, group)
-                j = 4 * (group - first_group)
-                draws[j] = <uint16_t> (bits & 0xffff)
-                draws[j + 1] = <uint16_t> ((bits >> 16) & 0xffff)
-                draws[j + 2] = <uint16_t> ((bits >> 32) & 0xffff)
-                draws[j + 3] = <uint16_t> (bits >> 48)
-            j = r * fan_out + chunk
-            if floating is float:
-                apply_mask_float(draws + offset, threshold, scale, outputs + j, mask + j,
-                                 dropped + j, chunk_stop - chunk)
-            else:
-                apply_mask_double(draws + offset, threshold, scale, outputs + j, mask + j,
-                                  dropped + j, chunk_stop - chunk)
-            chunk = chunk_stop
+        at = r * fan_out
+        if floating is float:
+            dropout_row_float(key, unit_base, fan_out, threshold, scale, outputs + at,
+                              mask + at, dropped + at)
+        else:
+            dropout_row_double(key, unit_base, fan_out, threshold, scale, outputs + at,
+                               mask + at, dropped + at)
 
 
 cdef inline floating* next_layer_inputs(const Layer* layers, Py_ssize_t index,

@@ -16,21 +16,23 @@ cdef extern from *:
     }
     #define BPNET_GOLDEN 0x9e3779b97f4a7c15ULL
     #define BPNET_ROW_SPREAD 0xd1b54a32d192ed03ULL
+    /* 64 random bits for units 4 group ... 4 group + 3 of the row with this key, 16
+       bits each (low first); in C so that C loops (the dropout kernel's) can inline it. */
+    static inline unsigned long long bpnet_unit_group_bits(unsigned long long key,
+                                                           Py_ssize_t group) {
+        return bpnet_mix64(key ^ (((unsigned long long) group + 1) * BPNET_GOLDEN));
+    }
     """
     uint64_t mix64 "bpnet_mix64" (uint64_t z) noexcept nogil
     uint64_t GOLDEN "BPNET_GOLDEN"
     uint64_t ROW_SPREAD "BPNET_ROW_SPREAD"
+    uint64_t unit_group_bits "bpnet_unit_group_bits" (uint64_t key, Py_ssize_t group) noexcept nogil
 
 
 cdef inline uint64_t row_key(uint64_t seed, long long epoch, Py_ssize_t row) noexcept nogil:
     """The key of one row's draws in one epoch; unit_group_bits draws from it."""
     return mix64(mix64(seed ^ mix64(<uint64_t> epoch * GOLDEN + GOLDEN))
                  ^ (<uint64_t> row * ROW_SPREAD))
-
-
-cdef inline uint64_t unit_group_bits(uint64_t key, Py_ssize_t group) noexcept nogil:
-    """64 random bits for units 4 * group ... 4 * group + 3, 16 bits each (low first)."""
-    return mix64(key ^ ((<uint64_t> group + 1) * GOLDEN))
 
 
 cdef inline uint32_t unit_draw(uint64_t key, Py_ssize_t unit) noexcept nogil:
