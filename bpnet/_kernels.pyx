@@ -14,7 +14,7 @@ from cpython.exc cimport PyErr_Clear
 
 import numpy as np
 
-from libc.stdint cimport uint16_t, uint32_t, uint64_t
+from libc.stdint cimport uint32_t, uint64_t
 
 from ._activations cimport (N_ACTIVATIONS, activation_derivative, add_bias_and_activate,
                             needs_preactivation)
