@@ -239,6 +239,59 @@ def _dict_weights(class_weight, classes):
     return weights
 
 
+# Label dtypes whose 1-D arrays skip LabelBinarizer's checks (_fit_binarizer): they hold
+# only class labels, binary or multiclass (floats may be continuous, objects mixed).
+_PLAIN_LABEL_KINDS = "iubU"
+
+
+def _fit_binarizer(y):
+    """``LabelBinarizer().fit(y)``, for a validated y, faster on plain 1-D labels.
+
+    On iris, LabelBinarizer's fit and transform take 0.7 ms, half a small fit: each
+    guesses the target type again, through a dozen input checks. A 1-D array of
+    integers, booleans or strings needs none of them: its type is 'binary' or
+    'multiclass' by its number of classes, and its classes are sorted and converted as
+    unique_labels converts them. The binarizer's attributes come out the same
+    (tests/test_mlp_behaviour.py compares them); anything else takes the full path.
+    """
+    if not (isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in _PLAIN_LABEL_KINDS
+            and len(y)):  # fmt: skip
+        return LabelBinarizer().fit(y)
+    binarizer = LabelBinarizer()
+    classes = np.asarray(sorted(np.unique(y)))
+    binarizer.y_type_ = "multiclass" if len(classes) > 2 else "binary"
+    binarizer.sparse_input_ = False
+    binarizer.classes_ = classes
+    return binarizer
+
+
+def _binarize(binarizer, y, dtype):
+    """``binarizer.transform(y)`` in `dtype`, faster on plain 1-D labels (as above).
+
+    A label not among the classes gets a row of zeros, as label_binarize gives it.
+    """
+    plain = (
+        isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in _PLAIN_LABEL_KINDS
+        and binarizer.y_type_ in ("binary", "multiclass") and not binarizer.sparse_output
+        and binarizer.neg_label == 0 and binarizer.pos_label == 1
+        and y.dtype.kind == binarizer.classes_.dtype.kind
+    )  # fmt: skip
+    if not plain:
+        return binarizer.transform(y).astype(dtype, copy=False)
+    classes = binarizer.classes_
+    if binarizer.y_type_ == "binary":
+        positive = y == classes[-1]
+        if len(classes) != 2 or not np.all(positive | (y == classes[0])):
+            # label_binarize types y afresh: with a third label it one-hot encodes.
+            return binarizer.transform(y).astype(dtype, copy=False)
+        return positive.astype(dtype)[:, None]
+    found = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
+    Y = np.zeros((len(y), len(classes)), dtype=dtype)
+    known = classes[found] == y
+    Y[np.flatnonzero(known), found[known]] = 1
+    return Y
+
+
 def _check_two_classes(classes):
     if len(classes) < 2:
         raise ValueError(
@@ -382,7 +435,7 @@ class BPClassifier(ClassifierMixin, BaseBP):
         # A new label binarizer on a fresh fit; otherwise the classes must agree with the
         # ones already fitted (exactly for warm_start, as a subset for partial_fit).
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
-            binarizer = LabelBinarizer().fit(y)
+            binarizer = _fit_binarizer(y)
             if binarizer.y_type_ != "multilabel-indicator":
                 _check_two_classes(binarizer.classes_)
             self._label_binarizer = binarizer
@@ -401,8 +454,7 @@ class BPClassifier(ClassifierMixin, BaseBP):
                     f"`y` has classes not in `self.classes_`. `self.classes_` has "
                     f"{self.classes_}. 'y' has {classes}."
                 )
-        Y = self._label_binarizer.transform(y).astype(X.dtype, copy=False)
-        return X, Y
+        return X, _binarize(self._label_binarizer, y, X.dtype)
 
     def _output_activation(self, Y):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
@@ -461,7 +513,7 @@ class BPClassifier(ClassifierMixin, BaseBP):
                     f"y_val has classes {list(unknown)} that y does not have: the "
                     f"classes are {list(self.classes_)}."
                 )
-        return y_val, self._label_binarizer.transform(y_val).astype(dtype, copy=False)
+        return y_val, _binarize(self._label_binarizer, y_val, dtype)
 
     def _loss_name(self):
         return "log_loss" if self.out_activation_ == "softmax" else "binary_log_loss"

@@ -365,8 +365,7 @@ class EpochLoop:
             self.grads, moment_1, moment_2, self.workspace, options, run,
             self.rng._bit_generator, losses, saved, self.dropout,
         )  # fmt: skip
-        for loss in losses[: result["n_epochs"]].tolist():
-            self._record_loss(loss)
+        self._record_losses(losses[: result["n_epochs"]].tolist())
         estimator.best_loss_ = result["best_loss"]
         estimator._no_improvement_count = result["no_improvement_count"]
         optimizer.record_epochs(result)
@@ -445,6 +444,17 @@ class EpochLoop:
         estimator.loss_curve_.append(loss)
         if estimator.verbose:
             print(f"Iteration {estimator.n_iter_:d}, loss = {loss:.8f}")
+
+    def _record_losses(self, losses):
+        """_record_loss for each of several epochs' losses at once (no verbose output)."""
+        if not losses:
+            return
+        estimator = self.estimator
+        estimator.n_iter_ += len(losses)
+        estimator._epochs_trained += len(losses)
+        estimator.loss_ = np.float64(losses[-1])
+        estimator.t_ += len(losses) * self.n_train
+        estimator.loss_curve_.extend(losses)
 
     def _record_divergence(self):
         """Raise, or with early stopping record a NaN epoch and warn, after a divergence."""

@@ -658,3 +658,41 @@ def test_lbfgs_parity_with_sklearn(Estimator, X, y, activation):
     assert ours.n_iter_ == theirs.n_iter_
     assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-7)
     _assert_same_network(ours, theirs, rtol=1e-7, atol=1e-10)
+
+
+_LABEL_CASES = {
+    "int64 multiclass": np.array([3, 1, 2, 1, 3, 2]),
+    "int32 binary": np.array([5, 7, 7, 5], dtype=np.int32),
+    "uint8 multiclass": np.array([0, 9, 4, 4], dtype=np.uint8),
+    "bool": np.array([True, False, False, True]),
+    "str binary": np.array(["spam", "ham", "ham"]),
+    "str multiclass": np.array(["b", "a", "ccc", "a"], dtype="<U10"),
+    "one class": np.array([4, 4, 4]),
+}
+
+
+@pytest.mark.parametrize("name", list(_LABEL_CASES))
+def test_fast_label_binarizer_is_label_binarizer(name):
+    """The fit path's shortcut for plain 1-D labels leaves the binarizer LabelBinarizer
+    would and the same targets, down to the classes' dtype."""
+    from sklearn.preprocessing import LabelBinarizer
+
+    from bpnet._classes import _binarize, _fit_binarizer
+
+    y = _LABEL_CASES[name]
+    fast, full = _fit_binarizer(y), LabelBinarizer().fit(y)
+    assert sorted(vars(fast)) == sorted(vars(full))
+    for attribute, value in vars(full).items():
+        got = getattr(fast, attribute)
+        assert type(got) is type(value), attribute
+        if isinstance(value, np.ndarray):
+            assert got.dtype == value.dtype, attribute
+        np.testing.assert_array_equal(got, value, err_msg=attribute)
+    # Rows of labels it knows, and of one it does not (a row of zeros).
+    other = np.concatenate([y[::-1], y[:1]])
+    other[-1] = np.asarray(["zzz"]).astype(y.dtype)[0] if y.dtype.kind == "U" else 2
+    for dtype in (np.float32, np.float64):
+        for labels in (y, other):
+            got = _binarize(full, labels, dtype)
+            assert got.dtype == dtype
+            np.testing.assert_array_equal(got, full.transform(labels))
