@@ -16,6 +16,8 @@ every time. (benchmarks/README.md has the measurements behind each threshold her
 Prediction splits the rows among the cores (row_parallel), each with one BLAS thread.
 """
 
+import ctypes
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -50,10 +52,62 @@ def largest_gemm_work(rows, layer_units):
     return rows * max(a * b for a, b in zip(layer_units[:-1], layer_units[1:]))
 
 
+class _BlasThreads:
+    """Get and set one BLAS library's thread count.
+
+    Through threadpoolctl's controller, except for OpenBLAS with its own (pthreads)
+    threads, whose C functions are called directly: threadpoolctl's way cost 12 us per
+    limit and restore, as much as a prediction of a few rows. OpenBLAS's thread count is
+    global to the process, so which thread sets it does not matter.
+    """
+
+    def __init__(self, controller):
+        self.controller = controller
+        self._get = self._set = None
+        if (
+            getattr(controller, "internal_api", None) == "openblas"
+            and getattr(controller, "threading_layer", None) != "openmp"
+        ):
+            try:
+                library = ctypes.CDLL(controller.filepath)
+            except OSError:
+                return
+            for prefix, suffix in itertools.product(("", "scipy_"), ("", "64_", "_64")):
+                get = getattr(library, f"{prefix}openblas_get_num_threads{suffix}", None)
+                set_ = getattr(library, f"{prefix}openblas_set_num_threads{suffix}", None)
+                if get is not None and set_ is not None:
+                    get.restype, get.argtypes = ctypes.c_int, []
+                    set_.restype, set_.argtypes = None, [ctypes.c_int]
+                    self._get, self._set = get, set_
+                    return
+
+    def get(self):
+        return self._get() if self._get is not None else self.controller.get_num_threads()
+
+    def set(self, n_threads):
+        if self._set is not None:
+            self._set(n_threads)
+        else:
+            _release_blas_control()
+            self.controller.set_num_threads(n_threads)
+            _release_blas_control()
+
+
+_blas_libraries = None
+
+
+def _get_blas_libraries():
+    """The loaded BLAS libraries, each a _BlasThreads, looked up once."""
+    global _blas_libraries
+    if _blas_libraries is None:
+        controllers = _get_controller().select(user_api="blas").lib_controllers
+        _blas_libraries = [_BlasThreads(controller) for controller in controllers]
+    return _blas_libraries
+
+
 def _current_blas_threads():
     """The smallest thread count among the loaded BLAS libraries, or None if none is."""
-    libs = _get_controller().select(user_api="blas").lib_controllers
-    return min((lib.num_threads for lib in libs), default=None)
+    return min((lib.get() for lib in _get_blas_libraries()), default=None)
 
 
 def _release_blas_control():
@@ -85,13 +139,13 @@ class _BlasMode:
         self._mode = None
         self._active = 0
         self._waiting = {"one": 0, "default": 0}
-        self._limiter = None
+        self._saved_threads = None
         self._outer = None
 
     def outer_threads(self):
         """The BLAS thread count found before bpnet limited it to one, if it has."""
         with self._condition:
-            return self._outer if self._limiter is not None else None
+            return self._outer if self._saved_threads is not None else None
 
     @contextmanager
     def hold(self, mode):
@@ -111,9 +165,14 @@ class _BlasMode:
             if not self._active:
                 self._mode = mode
                 if mode == "one":
-                    _release_blas_control()
-                    self._outer = _current_blas_threads()
-                    self._limiter = _get_controller().limit(limits=1, user_api="blas")
+                    # Each library's own setter, not threadpoolctl's limit(), which
+                    # inspects the libraries anew and cost 20 us a call: as much as a
+                    # whole prediction of a few rows.
+                    self._saved_threads = [(lib, lib.get()) for lib in _get_blas_libraries()]
+                    self._outer = min((n for _, n in self._saved_threads), default=None)
+                    for lib, n_threads in self._saved_threads:
+                        if n_threads != 1:
+                            lib.set(1)
             self._active += 1
         self._local.depth = 1
         try:
@@ -123,11 +182,11 @@ class _BlasMode:
             with self._condition:
                 self._active -= 1
                 if not self._active:
-                    if self._limiter is not None:
-                        _release_blas_control()
-                        self._limiter.restore_original_limits()
-                        _release_blas_control()
-                        self._limiter = None
+                    if self._saved_threads is not None:
+                        for lib, n_threads in self._saved_threads:
+                            if n_threads != 1 and n_threads is not None:
+                                lib.set(n_threads)
+                        self._saved_threads = None
                     self._mode = None
                     self._condition.notify_all()
 
