@@ -11,9 +11,12 @@ DEBUG = os.environ.get("BPNET_DEBUG", "0") not in ("", "0")
 # BPNET_NATIVE=1 tunes the code for the building machine; wheels stay portable without it.
 NATIVE = os.environ.get("BPNET_NATIVE", "0") not in ("", "0")
 
-# -fno-math-errno lets sqrt vectorise (nothing here reads errno). -pthread: the epoch
-# kernel runs a small team of POSIX threads.
-compile_args = ["-O3" if not DEBUG else "-O0", "-fno-math-errno", "-pthread"]
+# -fno-math-errno lets sqrt vectorise (nothing here reads errno). -ffp-contract=off: no
+# a * b + c fused into one rounding where the target has FMA (BPNET_NATIVE=1 builds, the
+# AVX2 and AVX-512 versions of target_clones functions), so every build and every
+# version computes the same bits. -pthread: the epoch kernel runs a small team of POSIX
+# threads.
+compile_args = ["-O3" if not DEBUG else "-O0", "-fno-math-errno", "-ffp-contract=off", "-pthread"]
 if DEBUG:
     compile_args.append("-g")
 if NATIVE:
