@@ -23,7 +23,7 @@ cdef enum:
 
 
 # The counters the threads share. `claim` packs the phase number, the phase's kind, its
-# number of blocks and the next unclaimed block into one word, so that a thread still
+# number of blocks and which blocks are claimed into one word, so that a thread still
 # looking at a finished phase can never claim a block of the next one; `done` counts
 # the current phase's finished blocks.
 ctypedef struct Team:
@@ -35,6 +35,8 @@ ctypedef struct Team:
     BlockFunction run_block
     void* work
     int n_helpers
+    long long n_threads         # the calling thread and the helpers it set out to start
+    long long helper_ids        # the last id a helper took (the calling thread is 0)
     bint synchronised           # lock and wake were initialised
     pthread_t helpers[MAX_TEAM_HELPERS]
     # When a helper keeps the calling thread waiting (its core is taken by another

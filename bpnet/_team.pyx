@@ -1,7 +1,8 @@
-# The epoch's thread team: phases of blocks claimed from a shared counter.
+# The epoch's thread team: phases of blocks claimed through one shared word.
 #
 # The calling thread publishes a phase, works on it like any helper, and waits until
-# every block is done. Helpers spin briefly between phases, then sleep on a condition
+# every block is done. In a phase of a few blocks each thread owns the same blocks from
+# one phase to the next, and takes another's only when that thread is late. Helpers spin briefly between phases, then sleep on a condition
 # variable. When the shared phases show that the machine is busier than the team (a
 # helper's core is taken by another process), the calling thread runs the next phases
 # alone for a while. None of this changes a result: who runs a block never does.
@@ -24,9 +25,12 @@ cdef extern from *:
     static inline void bpnet_add(long long *p, long long v) {
         __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
     }
-    static inline int bpnet_claim(long long *p, long long expected) {
-        return __atomic_compare_exchange_n(p, &expected, expected + 1, 0,
+    static inline int bpnet_swap(long long *p, long long expected, long long desired) {
+        return __atomic_compare_exchange_n(p, &expected, desired, 0,
                                            __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    }
+    static inline long long bpnet_next_id(long long *p) {
+        return __atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST);
     }
     static inline void bpnet_cpu_relax(void) {
     #if defined(__x86_64__) || defined(__i386__)
@@ -39,7 +43,9 @@ cdef extern from *:
     long long atomic_load "bpnet_load" (long long* p) noexcept nogil
     void atomic_store "bpnet_store" (long long* p, long long v) noexcept nogil
     void atomic_add "bpnet_add" (long long* p, long long v) noexcept nogil
-    bint atomic_claim "bpnet_claim" (long long* p, long long expected) noexcept nogil
+    bint atomic_swap "bpnet_swap" (long long* p, long long expected,
+                                   long long desired) noexcept nogil
+    long long atomic_next_id "bpnet_next_id" (long long* p) noexcept nogil
     void cpu_relax "bpnet_cpu_relax" () noexcept nogil
 
 
@@ -66,11 +72,14 @@ cdef extern from "<sched.h>" nogil:
 cdef enum:
     EXIT_PHASE = 0x7fffffff
     # Layout of Team.claim: phase << PHASE_SHIFT | kind << KIND_SHIFT
-    #                       | n_blocks << COUNT_SHIFT | next block
+    #                       | n_blocks << COUNT_SHIFT | claimed
+    # where `claimed` is, for a phase of at most OWNED_BLOCKS blocks, one bit per block
+    # taken, and for a larger phase the next block to take.
     PHASE_SHIFT = 32
     KIND_SHIFT = 30
     KIND_MASK = 3
     COUNT_SHIFT = 15
+    OWNED_BLOCKS = 15
     # Busy-wait rounds before a waiting thread starts yielding its core to other work,
     # and rounds (of either kind) before a helper goes to sleep until the next phase.
     SPIN_ROUNDS = 4000
@@ -108,19 +117,49 @@ cdef inline void wait_a_little(long long* rounds) noexcept nogil:
         sched_yield()
 
 
-cdef void work_on_phase(Team* team, long long phase) noexcept nogil:
-    """Claim and run blocks of `phase` until none is left (or the phase has moved on)."""
-    cdef long long claim, index, n_blocks, kind
+cdef inline long long next_owned_block(long long taken, long long n_blocks, long long thread,
+                                       long long n_threads) noexcept nogil:
+    """The block thread `thread` takes next, given the bit mask of those taken: its own
+    first (thread, thread + n_threads, ...), then any other left; -1 when none is."""
+    cdef long long index = thread
+    while index < n_blocks:
+        if not (taken >> index) & 1:
+            return index
+        index += n_threads
+    for index in range(n_blocks):
+        if not (taken >> index) & 1:
+            return index
+    return -1
+
+
+cdef void work_on_phase(Team* team, long long phase, long long thread) noexcept nogil:
+    """Claim and run blocks of `phase` until none is left (or the phase has moved on).
+
+    In a phase of a few blocks each thread takes the same blocks every time (block b
+    belongs to thread b % n_threads) as long as it comes for them in time; so the rows
+    of activations and the weights, gradients and optimizer state of a parameter block
+    stay in one core's cache from batch to batch instead of moving to whichever thread
+    came first. A block whose thread is late is taken by another: no one waits.
+    """
+    cdef long long claim, index, n_blocks, kind, claimed, desired
     while True:
         claim = atomic_load(&team.claim)
         if claim >> PHASE_SHIFT != phase:
             return
         kind = (claim >> KIND_SHIFT) & KIND_MASK
         n_blocks = (claim >> COUNT_SHIFT) & MAX_PHASE_BLOCKS
-        index = claim & MAX_PHASE_BLOCKS
-        if index >= n_blocks:
-            return
-        if atomic_claim(&team.claim, claim):
+        claimed = claim & MAX_PHASE_BLOCKS
+        if n_blocks <= OWNED_BLOCKS:
+            index = next_owned_block(claimed, n_blocks, thread, team.n_threads)
+            if index < 0:
+                return
+            desired = claim | (1LL << index)
+        else:
+            index = claimed
+            if index >= n_blocks:
+                return
+            desired = claim + 1
+        if atomic_swap(&team.claim, claim, desired):
             team.run_block(team.work, <int> kind, index)
             atomic_add(&team.done, 1)
 
@@ -129,12 +168,13 @@ cdef void* helper_main(void* arg) noexcept nogil:
     """A helper thread: run the blocks of each new phase until told to stop."""
     cdef Team* team = <Team*> arg
     cdef long long phase, seen = 0, rounds = 0
+    cdef long long thread = atomic_next_id(&team.helper_ids)   # 1, 2, ...
     while True:
         phase = atomic_load(&team.claim) >> PHASE_SHIFT
         if phase == EXIT_PHASE:
             return NULL
         if phase != seen:
-            work_on_phase(team, phase)
+            work_on_phase(team, phase, thread)
             seen = phase
             rounds = 0
         elif rounds < SLEEP_ROUNDS:
@@ -197,6 +237,8 @@ cdef void team_start(Team* team, int n_threads, BlockFunction run_block, void* w
     team.run_block = run_block
     team.work = work
     team.n_helpers = 0
+    team.helper_ids = 0
+    team.n_threads = n_helpers + 1
     team.window_own = 0.0
     team.window_waited = 0.0
     team.window_lost = 0.0
@@ -249,7 +291,7 @@ cdef void team_run_phase(Team* team, int kind, Py_ssize_t n_blocks) noexcept nog
     woke_helpers = publish(team, (team.phase << PHASE_SHIFT)
                            | ((<long long> kind & KIND_MASK) << KIND_SHIFT)
                            | ((<long long> n_blocks) << COUNT_SHIFT))
-    work_on_phase(team, team.phase)
+    work_on_phase(team, team.phase, 0)
     own_done = seconds(CLOCK_MONOTONIC)
     while atomic_load(&team.done) < n_blocks:
         wait_a_little(&rounds)
