@@ -50,6 +50,17 @@ ctypedef struct Team:
     double window_waited
     double window_lost
     double window_wall
+    # The same window's wall time and count of shared phases per kind, and the wall
+    # time and count of the phases of each kind the calling thread last ran alone (after
+    # the first few of a solo run, whose data may still sit in another core's cache):
+    # the team backs off also when its phases are no faster than one thread's.
+    double window_time[4]
+    long long window_count[4]
+    double solo_time[4]
+    long long solo_count[4]
+    long long solo_warmup       # solo phases still to run before they count
+    long long probe_interval    # shared phases between two probes of one thread's speed
+    long long since_probe       # shared phases since the last probe
     # A helper that has waited long for a new phase sleeps on `wake` instead of
     # holding its core (which another process, or the calling thread, may need).
     long long sleepers

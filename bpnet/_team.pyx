@@ -2,10 +2,12 @@
 #
 # The calling thread publishes a phase, works on it like any helper, and waits until
 # every block is done. In a phase of a few blocks each thread owns the same blocks from
-# one phase to the next, and takes another's only when that thread is late. Helpers spin briefly between phases, then sleep on a condition
-# variable. When the shared phases show that the machine is busier than the team (a
-# helper's core is taken by another process), the calling thread runs the next phases
-# alone for a while. None of this changes a result: who runs a block never does.
+# one phase to the next, and takes another's only when that thread is late. Helpers
+# spin briefly between phases, then sleep on a condition variable. When the shared
+# phases show that the machine is busier than the team (a helper's core is taken by
+# another process), or that the team is no faster than the calling thread alone (timed
+# now and then in a probe), the calling thread runs the next phases alone for a while.
+# None of this changes a result: who runs a block never does.
 from posix.time cimport CLOCK_MONOTONIC, CLOCK_THREAD_CPUTIME_ID, clock_gettime, timespec
 
 
@@ -87,6 +89,13 @@ cdef enum:
     # Phases the calling thread runs alone after a stall: first, and at most.
     FIRST_BACKOFF = 64
     MAX_BACKOFF = 8192
+    # A probe of one thread's speed: PROBE_PHASES phases run alone, the first
+    # SOLO_WARMUP of which (of a probe or a back-off) do not count; probes come after
+    # FIRST_PROBE shared phases, then twice as many each time the team proves faster.
+    PROBE_PHASES = 16
+    SOLO_WARMUP = 4
+    FIRST_PROBE = 48
+    MAX_PROBE_INTERVAL = 4096
 
 # Shared phases are judged together until they span WINDOW_SECONDS (or the team stops),
 # so that many short phases each a little late add up. A window counts as stalled only
@@ -100,6 +109,9 @@ cdef double STALL_SECONDS = 100e-6
 # overwrite each other's; that only ever changes the speed, never a result.
 cdef long long process_solo_phases = 0
 cdef long long process_backoff = 0
+# Likewise when the next probe of one thread's speed is due.
+cdef long long process_probe_interval = FIRST_PROBE
+cdef long long process_since_probe = 0
 
 
 cdef inline double seconds(int clock) noexcept nogil:
@@ -203,33 +215,78 @@ cdef bint publish(Team* team, long long claim) noexcept nogil:
     return False
 
 
-cdef void judge_window(Team* team) noexcept nogil:
-    """Back off if the shared phases since the last verdict show a busy machine.
+cdef inline void run_alone(Team* team, long long n_phases) noexcept nogil:
+    """Have the calling thread run the next n_phases phases alone, timing them afresh."""
+    cdef int kind
+    team.solo_phases = n_phases
+    team.solo_warmup = SOLO_WARMUP
+    for kind in range(4):
+        team.solo_time[kind] = 0.0
+        team.solo_count[kind] = 0
 
-    The helpers made the calling thread wait half as long as its own work took (another
-    process held a helper's core), or the calling thread lost a quarter of the time to
-    other threads. Each stalled window doubles the back-off; a good one halves it.
+
+cdef bint slower_than_one_thread(const Team* team) noexcept nogil:
+    """Whether the window's shared phases took longer than the calling thread alone
+    took for as many phases of each kind; False while a kind has no solo timing."""
+    cdef int kind
+    cdef double shared = 0.0, alone = 0.0
+    for kind in range(4):
+        if team.window_count[kind] == 0:
+            continue
+        if team.solo_count[kind] == 0:
+            return False
+        shared += team.window_time[kind]
+        alone += team.window_count[kind] * (team.solo_time[kind] / team.solo_count[kind])
+    return shared > alone
+
+
+cdef void judge_window(Team* team) noexcept nogil:
+    """Back off if the shared phases since the last verdict show a busy machine, or a
+    team no faster than one thread.
+
+    A busy machine: the helpers made the calling thread wait half as long as its own
+    work took (another process held a helper's core), or the calling thread lost a
+    quarter of the time to other threads. A slow team: its phases took longer than the
+    calling thread's alone, timed in the last probe or back-off; it happens on
+    machines whose cores share data slowly (virtual cores far apart on the host), where
+    moving a batch's activations and weights between cores costs more than the second
+    core saves. Each bad window doubles the back-off; a good one halves it, and
+    schedules the next probe twice as far ahead.
     """
+    cdef int kind
+    cdef long long n_shared = 0
+    for kind in range(4):
+        n_shared += team.window_count[kind]
     if ((team.window_waited > 0.5 * team.window_own and team.window_waited > STALL_SECONDS)
             or (team.window_lost > 0.25 * team.window_wall
-                and team.window_lost > STALL_SECONDS)):
+                and team.window_lost > STALL_SECONDS)
+            or slower_than_one_thread(team)):
         team.backoff = min(2 * team.backoff, MAX_BACKOFF) if team.backoff else FIRST_BACKOFF
-        team.solo_phases = team.backoff
+        run_alone(team, team.backoff)
+        team.since_probe = 0
     else:
         # Halve rather than forget: another process sharing a core runs in time slices,
         # and the phases that fall between its slices say little about the next ones.
         team.backoff //= 2
+        team.since_probe += n_shared
+        if team.since_probe >= team.probe_interval:
+            run_alone(team, PROBE_PHASES)
+            team.since_probe = 0
+            team.probe_interval = min(2 * team.probe_interval, MAX_PROBE_INTERVAL)
     team.window_own = 0.0
     team.window_waited = 0.0
     team.window_lost = 0.0
     team.window_wall = 0.0
+    for kind in range(4):
+        team.window_time[kind] = 0.0
+        team.window_count[kind] = 0
 
 
 cdef void team_start(Team* team, int n_threads, BlockFunction run_block, void* work,
                      long long n_phases) noexcept nogil:
     """Set up a team of up to `n_threads` threads (the caller included) for `n_phases`
     phases of `run_block`. A helper that cannot be started only means fewer threads."""
-    cdef int n_helpers = min(max(n_threads - 1, 0), MAX_TEAM_HELPERS)
+    cdef int n_helpers = min(max(n_threads - 1, 0), MAX_TEAM_HELPERS), kind
     team.claim = 0
     team.done = 0
     team.phase = 0
@@ -243,6 +300,13 @@ cdef void team_start(Team* team, int n_threads, BlockFunction run_block, void* w
     team.window_waited = 0.0
     team.window_lost = 0.0
     team.window_wall = 0.0
+    run_alone(team, 0)
+    for kind in range(4):
+        team.window_time[kind] = 0.0
+        team.window_count[kind] = 0
+    team.probe_interval = min(max(FIRST_PROBE, atomic_load(&process_probe_interval)),
+                              MAX_PROBE_INTERVAL)
+    team.since_probe = max(0, atomic_load(&process_since_probe))
     team.solo_phases = max(0, atomic_load(&process_solo_phases))
     team.backoff = min(max(0, atomic_load(&process_backoff)), MAX_BACKOFF)
     if team.solo_phases >= n_phases:
@@ -274,13 +338,22 @@ cdef void team_run_phase(Team* team, int kind, Py_ssize_t n_blocks) noexcept nog
     cdef long long rounds = 0
     cdef double start, cpu_start, own_done, all_done, cpu_used
     cdef bint woke_helpers
-    if team.n_helpers == 0 or team.solo_phases > 0 or team.phase >= EXIT_PHASE - 1:
+    if team.n_helpers == 0 or team.phase >= EXIT_PHASE - 1:
         # (A team of over a billion phases runs its last ones alone rather than let the
         # phase number reach the one that tells the helpers to exit.)
-        if team.solo_phases > 0:
-            team.solo_phases -= 1
         for index in range(n_blocks):
             team.run_block(team.work, kind, index)
+        return
+    if team.solo_phases > 0:
+        team.solo_phases -= 1
+        start = seconds(CLOCK_MONOTONIC)
+        for index in range(n_blocks):
+            team.run_block(team.work, kind, index)
+        if team.solo_warmup > 0:
+            team.solo_warmup -= 1
+        else:
+            team.solo_time[kind & KIND_MASK] += seconds(CLOCK_MONOTONIC) - start
+            team.solo_count[kind & KIND_MASK] += 1
         return
     start = seconds(CLOCK_MONOTONIC)
     cpu_start = seconds(CLOCK_THREAD_CPUTIME_ID)
@@ -306,6 +379,8 @@ cdef void team_run_phase(Team* team, int kind, Py_ssize_t n_blocks) noexcept nog
     team.window_waited += all_done - own_done
     team.window_lost += all_done - start - cpu_used
     team.window_wall += all_done - start
+    team.window_time[kind & KIND_MASK] += all_done - start
+    team.window_count[kind & KIND_MASK] += 1
     if team.window_wall >= WINDOW_SECONDS:
         judge_window(team)
 
@@ -317,6 +392,8 @@ cdef void team_stop(Team* team) noexcept nogil:
         judge_window(team)  # the last, shorter window
     atomic_store(&process_solo_phases, team.solo_phases)
     atomic_store(&process_backoff, team.backoff)
+    atomic_store(&process_probe_interval, team.probe_interval)
+    atomic_store(&process_since_probe, team.since_probe)
     if team.n_helpers > 0:
         publish(team, (<long long> EXIT_PHASE) << PHASE_SHIFT)
         for i in range(team.n_helpers):
