@@ -255,11 +255,12 @@ MAX_PARAM_BLOCKS = 4
 # and weights between the cores' caches costs more than the second core saves.
 MIN_BLOCK_WORK = 500_000
 
-# Floating-point operations an epoch must carry (about 6 * rows * weights) for a team to
-# pay. Helper threads are started and joined once per epoch; when another process keeps
-# a core busy (even OpenBLAS's worker threads, which spin for a while after their last
-# product) a helper can wait a scheduler time slice to start or to finish, which a short
-# epoch cannot absorb. Such epochs run on the calling thread alone.
+# Floating-point operations a kernel call must carry (about 6 * rows * weights an epoch,
+# times the epochs when they all run in one call) for a team to pay. Helper threads are
+# started and joined once per call; when another process keeps a core busy (even
+# OpenBLAS's worker threads, which spin for a while after their last product) a helper
+# can wait a scheduler time slice to start or to finish, which a short call cannot
+# absorb. Such calls run on the calling thread alone.
 MIN_EPOCH_FLOPS = 200_000_000
 
 # BPNET_NUM_THREADS caps the team; by default it follows the BLAS thread limit in force
@@ -311,8 +312,9 @@ def team_limit():
 def epoch_threads(blocks, epoch_flops=None):
     """Threads the policy gives a fit's epochs, before sharing the cores with other fits.
 
-    One when the batch is not cut or the epoch (``epoch_flops``, about 6 * rows *
-    weights) is under MIN_EPOCH_FLOPS; otherwise one per block, up to team_limit().
+    One when the batch is not cut or the kernel call's work (``epoch_flops``, about 6 *
+    rows * weights per epoch it runs) is under MIN_EPOCH_FLOPS; otherwise one per block,
+    up to team_limit().
     """
     if epoch_flops is not None and epoch_flops < MIN_EPOCH_FLOPS:
         return 1
@@ -323,8 +325,8 @@ def epoch_threads(blocks, epoch_flops=None):
 def epoch_team(blocks, epoch_flops=None):
     """Reserve threads for a fit's epochs; yields how many it may use (at least one).
 
-    ``epoch_flops`` is the work of one epoch (about 6 * rows * weights); below
-    MIN_EPOCH_FLOPS the epochs run on one thread. Fits running at the same time
+    ``epoch_flops`` is the work of one kernel call (about 6 * rows * weights per epoch
+    it runs); below MIN_EPOCH_FLOPS the call runs on one thread. Fits running at the same time
     (GridSearchCV with a threading backend, say) share the cores: each takes what the
     others have left, so they do not crowd one another.
     """

@@ -300,8 +300,11 @@ class EpochLoop:
     def run(self):
         """Train for up to ``max_iter`` epochs, or one for partial_fit."""
         # The epoch's own threads share each batch, each calling single-threaded BLAS.
-        epoch_flops = 6 * self.n_train * self.layout.n_params
-        with epoch_team(self.options, epoch_flops) as n_threads, one_blas_thread():
+        # A team lives for one kernel call: every epoch when they run in one call.
+        call_flops = 6 * self.n_train * self.layout.n_params
+        if self._runs_in_one_call():
+            call_flops *= self.estimator.max_iter
+        with epoch_team(self.options, call_flops) as n_threads, one_blas_thread():
             self.options["n_threads"] = n_threads
             self.estimator.n_iter_ = 0
             try:
