@@ -59,6 +59,7 @@ ctypedef struct Team:
     double solo_time[4]
     long long solo_count[4]
     long long solo_warmup       # solo phases still to run before they count
+    long long shared_warmup     # likewise for shared phases after solo ones
     long long probe_interval    # shared phases between two probes of one thread's speed
     long long since_probe       # shared phases since the last probe
     # A helper that has waited long for a new phase sleeps on `wake` instead of

@@ -90,10 +90,16 @@ cdef enum:
     FIRST_BACKOFF = 64
     MAX_BACKOFF = 8192
     # A probe of one thread's speed: PROBE_PHASES phases run alone, the first
-    # SOLO_WARMUP of which (of a probe or a back-off) do not count; probes come after
-    # FIRST_PROBE shared phases, then twice as many each time the team proves faster.
+    # SOLO_WARMUP of which (of a probe or a back-off) do not count, nor do the first
+    # SHARED_WARMUP shared phases after them (each start with data in the other
+    # core's cache); probes come after FIRST_PROBE shared phases, then twice as many
+    # each time the team proves faster.
     PROBE_PHASES = 16
     SOLO_WARMUP = 4
+    SHARED_WARMUP = 6
+    # Counted shared phases after which a team slower than one thread backs off at
+    # once, before its window is over.
+    EARLY_VERDICT_PHASES = 9
     FIRST_PROBE = 48
     MAX_PROBE_INTERVAL = 4096
 
@@ -220,6 +226,7 @@ cdef inline void run_alone(Team* team, long long n_phases) noexcept nogil:
     cdef int kind
     team.solo_phases = n_phases
     team.solo_warmup = SOLO_WARMUP
+    team.shared_warmup = SHARED_WARMUP
     for kind in range(4):
         team.solo_time[kind] = 0.0
         team.solo_count[kind] = 0
@@ -253,17 +260,12 @@ cdef void judge_window(Team* team) noexcept nogil:
     core saves. Each bad window doubles the back-off; a good one halves it, and
     schedules the next probe twice as far ahead.
     """
-    cdef int kind
-    cdef long long n_shared = 0
-    for kind in range(4):
-        n_shared += team.window_count[kind]
+    cdef long long n_shared = counted_shared_phases(team)
     if ((team.window_waited > 0.5 * team.window_own and team.window_waited > STALL_SECONDS)
             or (team.window_lost > 0.25 * team.window_wall
                 and team.window_lost > STALL_SECONDS)
             or slower_than_one_thread(team)):
-        team.backoff = min(2 * team.backoff, MAX_BACKOFF) if team.backoff else FIRST_BACKOFF
-        run_alone(team, team.backoff)
-        team.since_probe = 0
+        back_off(team)
     else:
         # Halve rather than forget: another process sharing a core runs in time slices,
         # and the phases that fall between its slices say little about the next ones.
@@ -273,6 +275,29 @@ cdef void judge_window(Team* team) noexcept nogil:
             run_alone(team, PROBE_PHASES)
             team.since_probe = 0
             team.probe_interval = min(2 * team.probe_interval, MAX_PROBE_INTERVAL)
+    new_window(team)
+
+
+cdef inline long long counted_shared_phases(const Team* team) noexcept nogil:
+    cdef int kind
+    cdef long long n = 0
+    for kind in range(4):
+        n += team.window_count[kind]
+    return n
+
+
+cdef void back_off(Team* team) noexcept nogil:
+    """Run the next phases alone, twice as many as the last time in a row, and probe
+    soon after the team is back."""
+    team.backoff = min(2 * team.backoff, MAX_BACKOFF) if team.backoff else FIRST_BACKOFF
+    run_alone(team, team.backoff)
+    team.since_probe = 0
+    team.probe_interval = FIRST_PROBE
+    new_window(team)
+
+
+cdef void new_window(Team* team) noexcept nogil:
+    cdef int kind
     team.window_own = 0.0
     team.window_waited = 0.0
     team.window_lost = 0.0
@@ -306,7 +331,11 @@ cdef void team_start(Team* team, int n_threads, BlockFunction run_block, void* w
         team.window_count[kind] = 0
     team.probe_interval = min(max(FIRST_PROBE, atomic_load(&process_probe_interval)),
                               MAX_PROBE_INTERVAL)
-    team.since_probe = max(0, atomic_load(&process_since_probe))
+    # A probe early in every team: the timings of one thread do not carry from one team
+    # to the next (their phases may differ), and without them a team no faster than
+    # one thread would go unnoticed until the next probe.
+    team.since_probe = max(atomic_load(&process_since_probe),
+                           team.probe_interval - FIRST_PROBE)
     team.solo_phases = max(0, atomic_load(&process_solo_phases))
     team.backoff = min(max(0, atomic_load(&process_backoff)), MAX_BACKOFF)
     if team.solo_phases >= n_phases:
@@ -379,10 +408,17 @@ cdef void team_run_phase(Team* team, int kind, Py_ssize_t n_blocks) noexcept nog
     team.window_waited += all_done - own_done
     team.window_lost += all_done - start - cpu_used
     team.window_wall += all_done - start
-    team.window_time[kind & KIND_MASK] += all_done - start
-    team.window_count[kind & KIND_MASK] += 1
+    if team.shared_warmup > 0:
+        team.shared_warmup -= 1
+    else:
+        team.window_time[kind & KIND_MASK] += all_done - start
+        team.window_count[kind & KIND_MASK] += 1
     if team.window_wall >= WINDOW_SECONDS:
         judge_window(team)
+    elif (counted_shared_phases(team) == EARLY_VERDICT_PHASES
+            and slower_than_one_thread(team)):
+        # Clearly no faster than one thread: no need to wait for the whole window.
+        back_off(team)
 
 
 cdef void team_stop(Team* team) noexcept nogil:
