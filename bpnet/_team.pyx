@@ -109,6 +109,8 @@ cdef enum:
 # ticks cost microseconds that must not make the team back off.
 cdef double WINDOW_SECONDS = 1e-3
 cdef double STALL_SECONDS = 100e-6
+# How much longer than one thread's the shared phases must take to count as slower.
+cdef double SLOWER_MARGIN = 1.05
 
 # The back-off carried from one team to the next, for the whole process, so that short
 # epochs on a busy machine do not each pay for finding out anew. Concurrent teams
@@ -233,8 +235,9 @@ cdef inline void run_alone(Team* team, long long n_phases) noexcept nogil:
 
 
 cdef bint slower_than_one_thread(const Team* team) noexcept nogil:
-    """Whether the window's shared phases took longer than the calling thread alone
-    took for as many phases of each kind; False while a kind has no solo timing."""
+    """Whether the window's shared phases took longer (by SLOWER_MARGIN) than the
+    calling thread alone took for as many phases of each kind; False while a kind has
+    no solo timing."""
     cdef int kind
     cdef double shared = 0.0, alone = 0.0
     for kind in range(4):
@@ -244,7 +247,9 @@ cdef bint slower_than_one_thread(const Team* team) noexcept nogil:
             return False
         shared += team.window_time[kind]
         alone += team.window_count[kind] * (team.solo_time[kind] / team.solo_count[kind])
-    return shared > alone
+    # A margin, so that the noise of a few timed phases does not send a faster team
+    # away for a whole back-off.
+    return shared > SLOWER_MARGIN * alone
 
 
 cdef void judge_window(Team* team) noexcept nogil:
