@@ -16,8 +16,8 @@ import numpy as np
 
 from libc.stdint cimport uint32_t, uint64_t
 
-from ._activations cimport (N_ACTIVATIONS, activation_derivative, add_bias_and_activate,
-                            needs_preactivation)
+from ._activations cimport (N_ACTIVATIONS, Activation, activation_derivative,
+                            add_bias_and_activate, needs_preactivation)
 from ._blas cimport axpy, dot, gemm, product
 from ._losses cimport LossFunction, N_LOSSES, add_loss_terms, loss_and_delta, loss_from_sums
 from ._numpy_math cimport numpy_sum
@@ -67,15 +67,34 @@ cdef extern from *:
                 at[2] = (unsigned short) (bits >> 32);                                     \
                 at[3] = (unsigned short) (bits >> 48);                                     \
             }                                                                              \
-            for (Py_ssize_t i = 0; i < m; i++) {                                           \
-                T kept = ((int) own[i] >= (int) threshold) ? scale : (T) 0;                \
-                mask[start + i] = kept;                                                    \
-                dropped[start + i] = outputs[start + i] * kept;                            \
+            if (mask != NULL) {                                                            \
+                for (Py_ssize_t i = 0; i < m; i++) {                                       \
+                    T kept = ((int) own[i] >= (int) threshold) ? scale : (T) 0;            \
+                    mask[start + i] = kept;                                                \
+                    dropped[start + i] = outputs[start + i] * kept;                        \
+                }                                                                          \
+            } else {                                                                       \
+                for (Py_ssize_t i = 0; i < m; i++) {                                       \
+                    T kept = ((int) own[i] >= (int) threshold) ? scale : (T) 0;            \
+                    dropped[start + i] = outputs[start + i] * kept;                        \
+                }                                                                          \
             }                                                                              \
         }                                                                                  \
     }
     BPNET_DEFINE_DROPOUT_ROW(bpnet_dropout_row_float, float)
     BPNET_DEFINE_DROPOUT_ROW(bpnet_dropout_row_double, double)
+
+    /* The delta of a relu layer with dropout: delta * mask * relu'(z) is delta * scale
+       where the dropped output is nonzero (relu outputs are at least 0, the mask is 0 or
+       scale), else 0; so such a layer needs no mask, and its backward pass one loop. */
+    #define BPNET_DEFINE_RELU_DROPOUT_DELTA(NAME, T)                                       \
+    BPNET_CLONES static void NAME(const T* __restrict dropped, T scale,                    \
+                                  T* __restrict delta, Py_ssize_t n) {                     \
+        for (Py_ssize_t i = 0; i < n; i++)                                                 \
+            delta[i] = dropped[i] != (T) 0 ? delta[i] * scale : (T) 0;                     \
+    }
+    BPNET_DEFINE_RELU_DROPOUT_DELTA(bpnet_relu_dropout_delta_float, float)
+    BPNET_DEFINE_RELU_DROPOUT_DELTA(bpnet_relu_dropout_delta_double, double)
     """
     void dropout_row_float "bpnet_dropout_row_float" (
         uint64_t key, Py_ssize_t unit, Py_ssize_t n, uint32_t threshold, float scale,
@@ -83,6 +102,10 @@ cdef extern from *:
     void dropout_row_double "bpnet_dropout_row_double" (
         uint64_t key, Py_ssize_t unit, Py_ssize_t n, uint32_t threshold, double scale,
         const double* outputs, double* mask, double* dropped) noexcept nogil
+    void relu_dropout_delta_float "bpnet_relu_dropout_delta_float" (
+        const float* dropped, float scale, float* delta, Py_ssize_t n) noexcept nogil
+    void relu_dropout_delta_double "bpnet_relu_dropout_delta_double" (
+        const double* dropped, double scale, double* delta, Py_ssize_t n) noexcept nogil
 
 # Columns of the layer table that Python builds (see bpnet/_layout.py).
 LAYER_TABLE_COLUMNS = ("fan_in", "fan_out", "coef_offset", "intercept_offset", "activation")
@@ -228,27 +251,40 @@ cdef inline bint has_dropout(const LayerBuffers* buffers, Py_ssize_t index) noex
     return buffers.dropout != NULL and buffers.dropout[index] > 0
 
 
+cdef inline floating dropout_scale(const LayerBuffers* buffers, Py_ssize_t index,
+                                   floating kind) noexcept nogil:
+    """What inverted dropout multiplies the kept outputs of layer `index` by (`kind`
+    only picks the float type)."""
+    return <floating> (1.0 / (1.0 - buffers.dropout[index]))
+
+
+cdef inline bint keeps_mask(const Layer* layers, Py_ssize_t index) noexcept nogil:
+    """Whether dropout on layer `index` stores its mask: relu layers do without."""
+    return layers[index].activation != Activation.RELU
+
+
 cdef void apply_dropout(const Layer* layers, Py_ssize_t index, const LayerBuffers* buffers,
                         floating* acts, Py_ssize_t batch_rows, Py_ssize_t row_offset,
                         Py_ssize_t n_rows) noexcept nogil:
     """Inverted dropout on layer `index`'s outputs for the block's rows.
 
     Each unit is kept with probability 1 - rate, its draw keyed by (seed, epoch, row in
-    the training data, unit); mask receives 1 / (1 - rate) or 0, dropped the outputs
-    times the mask. A draw has 16 bits, so the rate is kept to 2**-16; one hash serves
-    four units.
+    the training data, unit); mask receives 1 / (1 - rate) or 0 (except for relu
+    layers, see keeps_mask), dropped the outputs times the mask. A draw has 16 bits, so
+    the rate is kept to 2**-16; one hash serves four units.
     """
     cdef const Layer* layer = &layers[index]
     cdef Py_ssize_t r
     cdef Py_ssize_t fan_out = layer.fan_out, unit_base = total_width(layers, index)
     cdef double rate = buffers.dropout[index]
     cdef uint32_t threshold = <uint32_t> (rate * 65536.0)
-    cdef floating scale = <floating> (1.0 / (1.0 - rate))
+    cdef floating scale = dropout_scale(buffers, index, <floating> 0)
     cdef const floating* outputs = layer_output(layers, index, acts, batch_rows, row_offset)
-    cdef floating* mask = layer_output(layers, index, <floating*> buffers.mask, batch_rows,
-                                       row_offset)
+    cdef floating* mask = NULL
     cdef floating* dropped = layer_output(layers, index, <floating*> buffers.dropped,
                                           batch_rows, row_offset)
+    if keeps_mask(layers, index):
+        mask = layer_output(layers, index, <floating*> buffers.mask, batch_rows, row_offset)
     cdef uint64_t key
     cdef Py_ssize_t at
     for r in range(n_rows):
@@ -256,10 +292,10 @@ cdef void apply_dropout(const Layer* layers, Py_ssize_t index, const LayerBuffer
         at = r * fan_out
         if floating is float:
             dropout_row_float(key, unit_base, fan_out, threshold, scale, outputs + at,
-                              mask + at, dropped + at)
+                              mask + at if mask != NULL else NULL, dropped + at)
         else:
             dropout_row_double(key, unit_base, fan_out, threshold, scale, outputs + at,
-                               mask + at, dropped + at)
+                               mask + at if mask != NULL else NULL, dropped + at)
 
 
 cdef inline floating* next_layer_inputs(const Layer* layers, Py_ssize_t index,
@@ -356,12 +392,15 @@ cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* de
 cdef void backprop_delta(const Layer* layer, const floating* params, const floating* delta,
                          Py_ssize_t n_rows, const Layer* previous,
                          const floating* previous_output, const floating* previous_pre,
-                         const floating* previous_mask, floating* previous_delta,
+                         const floating* previous_mask, const floating* previous_dropped,
+                         floating scale, floating* previous_delta,
                          bint numpy_order) noexcept nogil:
     """previous_delta = (delta @ W^T) * mask * f'(previous layer's z).
 
-    `previous_mask` is the previous layer's dropout mask, or NULL without dropout;
-    `previous_pre` its z, or NULL unless its derivative needs it.
+    `previous_mask` is the previous layer's dropout mask, or NULL without dropout or for
+    a relu layer, which has `previous_dropped` (its outputs after dropout, multiplied by
+    `scale` where kept) instead; `previous_pre` is its z, or NULL unless its derivative
+    needs it.
     """
     cdef Py_ssize_t i, n = n_rows * layer.fan_in
     if numpy_order:
@@ -372,6 +411,12 @@ cdef void backprop_delta(const Layer* layer, const floating* params, const float
         gemm(False, True, <int> n_rows, <int> layer.fan_in, <int> layer.fan_out,
              <floating> 1.0, delta, <int> layer.fan_out, params + layer.coef_offset,
              <int> layer.fan_out, <floating> 0.0, previous_delta, <int> layer.fan_in)
+    if previous_dropped != NULL and previous.activation == Activation.RELU:
+        if floating is float:
+            relu_dropout_delta_float(previous_dropped, scale, previous_delta, n)
+        else:
+            relu_dropout_delta_double(previous_dropped, scale, previous_delta, n)
+        return
     if previous_mask != NULL:
         for i in range(n):
             previous_delta[i] *= previous_mask[i]
@@ -398,21 +443,29 @@ cdef double forward_and_deltas(const Layer* layers, Py_ssize_t n_layers,
     cdef floating* delta
     cdef floating* previous_delta
     cdef const floating* previous_mask
+    cdef const floating* previous_dropped
+    cdef floating scale
     forward_network(layers, n_layers, params, block, batch_rows, row_offset, buffers)
     delta = layer_output(layers, last, deltas, batch_rows, row_offset)
     data_loss = loss_and_delta(loss, layer_output(layers, last, acts, batch_rows, row_offset),
                                y, sample_weight, n_rows, layers[last].fan_out, delta)
     for layer_index in range(last, 0, -1):
         previous_delta = layer_output(layers, layer_index - 1, deltas, batch_rows, row_offset)
-        previous_mask = NULL
+        previous_mask = previous_dropped = NULL
+        scale = 1
         if has_dropout(buffers, layer_index - 1):
-            previous_mask = layer_output(layers, layer_index - 1, <floating*> buffers.mask,
-                                         batch_rows, row_offset)
+            scale = dropout_scale(buffers, layer_index - 1, scale)
+            previous_dropped = layer_output(layers, layer_index - 1,
+                                            <floating*> buffers.dropped, batch_rows, row_offset)
+            if keeps_mask(layers, layer_index - 1):
+                previous_mask = layer_output(layers, layer_index - 1,
+                                             <floating*> buffers.mask, batch_rows, row_offset)
         backprop_delta(&layers[layer_index], params, delta, n_rows, &layers[layer_index - 1],
                        layer_output(layers, layer_index - 1, acts, batch_rows, row_offset),
                        preactivation_rows(layers, layer_index - 1, <floating*> buffers.pre,
                                           batch_rows, row_offset),
-                       previous_mask, previous_delta, buffers.numpy_order)
+                       previous_mask, previous_dropped, scale, previous_delta,
+                       buffers.numpy_order)
         delta = previous_delta
     return data_loss
 
@@ -720,7 +773,7 @@ def backprop_delta_py(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t index,
         raise ValueError("array shapes do not match the layer")
     if delta.shape[0] > 0:
         backprop_delta(&layers[index], &params[0], &delta[0, 0], delta.shape[0],
-                       &layers[index - 1], &previous_output[0, 0], NULL, NULL,
+                       &layers[index - 1], &previous_output[0, 0], NULL, NULL, NULL, 1,
                        &previous_delta[0, 0], False)
 
 
