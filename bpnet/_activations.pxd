@@ -30,9 +30,59 @@ cdef extern from *:
     """
     #define BPNET_LEAKY_SLOPE 0.01                  /* leaky_relu's slope below 0 */
     #define BPNET_INV_SQRT_2PI 0.3989422804014327   /* 1 / sqrt(2 pi) */
+
+    /* BPNET_CLONES compiles a function for AVX-512, AVX2 and plain x86-64, the best
+       chosen when the module loads (GCC's and Clang's target_clones). Only for loops
+       whose every element is computed by the same operations in the same order
+       whatever the vector width, so that all versions give the same bits (with
+       -ffp-contract=off, see setup.py). */
+    #ifndef BPNET_CLONES
+    #  if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute)
+    #    if __has_attribute(target_clones)
+    #      define BPNET_CLONES \
+              __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+    #    endif
+    #  endif
+    #endif
+    #ifndef BPNET_CLONES
+    #  define BPNET_CLONES
+    #endif
+
+    /* relu, the default hidden activation, in C for BPNET_CLONES: its forward pass
+       z = relu(z + intercept) over a block of rows, and beside it its derivative,
+       delta = 0 where the output a is 0. `v < 0 ? 0 : v` rather than `v > 0 ? v : 0`
+       so that NaN propagates and divergence shows. */
+    #define BPNET_DEFINE_RELU_LOOPS(T)                                                     \
+    BPNET_CLONES static void bpnet_bias_relu_##T(const T* __restrict intercept,            \
+                                                 T* __restrict z, Py_ssize_t n_rows,       \
+                                                 Py_ssize_t n_cols) {                      \
+        for (Py_ssize_t i = 0; i < n_rows; i++) {                                          \
+            T* row = z + i * n_cols;                                                       \
+            for (Py_ssize_t j = 0; j < n_cols; j++) {                                      \
+                T v = row[j] + intercept[j];                                               \
+                row[j] = v < 0 ? (T) 0 : v;                                                \
+            }                                                                              \
+        }                                                                                  \
+    }                                                                                      \
+    BPNET_CLONES static void bpnet_relu_derivative_##T(const T* __restrict a,              \
+                                                       T* __restrict delta,                \
+                                                       Py_ssize_t n) {                     \
+        for (Py_ssize_t i = 0; i < n; i++)                                                 \
+            delta[i] = a[i] == 0 ? (T) 0 : delta[i];                                       \
+    }
+    BPNET_DEFINE_RELU_LOOPS(float)
+    BPNET_DEFINE_RELU_LOOPS(double)
     """
     double LEAKY_SLOPE "BPNET_LEAKY_SLOPE"
     double INV_SQRT_2PI "BPNET_INV_SQRT_2PI"
+    void bias_relu_float "bpnet_bias_relu_float" (
+        const float* intercept, float* z, Py_ssize_t n_rows, Py_ssize_t n_cols) noexcept nogil
+    void bias_relu_double "bpnet_bias_relu_double" (
+        const double* intercept, double* z, Py_ssize_t n_rows, Py_ssize_t n_cols) noexcept nogil
+    void relu_derivative_float "bpnet_relu_derivative_float" (
+        const float* a, float* delta, Py_ssize_t n) noexcept nogil
+    void relu_derivative_double "bpnet_relu_derivative_double" (
+        const double* a, double* delta, Py_ssize_t n) noexcept nogil
 
 
 # float32 layers use the single-precision functions, as NumPy does for float32 arrays:
@@ -63,12 +113,7 @@ cdef inline floating tanh_derivative(floating a, floating delta) noexcept nogil:
     return delta * (1 - a * a)
 
 
-cdef inline floating relu(floating z) noexcept nogil:
-    # `z < 0` rather than `z > 0 ? z : 0` so that NaN propagates and divergence shows.
-    return 0 if z < 0 else z
-
-cdef inline floating relu_derivative(floating a, floating delta) noexcept nogil:
-    return 0 if a == 0 else delta
+# relu's pair is in C, at the top of this file (bpnet_bias_relu_*, bpnet_relu_derivative_*).
 
 
 cdef inline floating leaky_relu(floating z) noexcept nogil:
@@ -192,14 +237,17 @@ cdef inline void add_bias_and_activate(const floating* intercept, int activation
                 pre[i * n_cols + j] = z[i * n_cols + j] + intercept[j]
     if numpy_order and activate_as_numpy(intercept, activation, z, n_rows, n_cols):
         return
+    if activation == Activation.RELU:
+        if floating is float:
+            bias_relu_float(intercept, z, n_rows, n_cols)
+        else:
+            bias_relu_double(intercept, z, n_rows, n_cols)
+        return
     for i in range(n_rows):
         row = z + i * n_cols
         if activation == Activation.IDENTITY:
             for j in range(n_cols):
                 row[j] += intercept[j]
-        elif activation == Activation.RELU:
-            for j in range(n_cols):
-                row[j] = relu(row[j] + intercept[j])
         elif activation == Activation.TANH:
             for j in range(n_cols):
                 row[j] = tanh_activation(row[j] + intercept[j])
@@ -233,8 +281,11 @@ cdef inline void activation_derivative(int activation, const floating* a, const 
     activations that need_preactivation (z may be NULL for the others)."""
     cdef Py_ssize_t i
     if activation == Activation.RELU:
-        for i in range(n):
-            delta[i] = relu_derivative(a[i], delta[i])
+        # relu_derivative, in C for BPNET_CLONES.
+        if floating is float:
+            relu_derivative_float(a, delta, n)
+        else:
+            relu_derivative_double(a, delta, n)
     elif activation == Activation.TANH:
         for i in range(n):
             delta[i] = tanh_derivative(a[i], delta[i])

@@ -40,15 +40,7 @@ cdef extern from *:
        best chosen at load time: every version does the same integer hashing and the
        same single product per unit, so all give the same bits. */
     #define BPNET_DROPOUT_CHUNK 256
-    #if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute)
-    #  if __has_attribute(target_clones)
-    #    define BPNET_CLONES \
-            __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-    #  endif
-    #endif
-    #ifndef BPNET_CLONES
-    #  define BPNET_CLONES
-    #endif
+    /* BPNET_CLONES comes from _activations.pxd. */
     #define BPNET_DEFINE_DROPOUT_ROW(NAME, T)                                              \
     BPNET_CLONES static void NAME(unsigned long long key, Py_ssize_t unit, Py_ssize_t n,   \
                                   unsigned int threshold, T scale,                         \
