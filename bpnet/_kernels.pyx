@@ -87,6 +87,18 @@ cdef extern from *:
     }
     BPNET_DEFINE_RELU_DROPOUT_DELTA(bpnet_relu_dropout_delta_float, float)
     BPNET_DEFINE_RELU_DROPOUT_DELTA(bpnet_relu_dropout_delta_double, double)
+
+    /* sums[j] += the column sums of a block of rows (the intercepts' gradient), each
+       column added row after row, so every vector width gives the same bits. */
+    #define BPNET_DEFINE_ADD_COLUMN_SUMS(NAME, T)                                          \
+    BPNET_CLONES static void NAME(const T* __restrict rows, T* __restrict sums,            \
+                                  Py_ssize_t n_rows, Py_ssize_t n_cols) {                  \
+        for (Py_ssize_t r = 0; r < n_rows; r++)                                            \
+            for (Py_ssize_t j = 0; j < n_cols; j++)                                        \
+                sums[j] += rows[r * n_cols + j];                                           \
+    }
+    BPNET_DEFINE_ADD_COLUMN_SUMS(bpnet_add_column_sums_float, float)
+    BPNET_DEFINE_ADD_COLUMN_SUMS(bpnet_add_column_sums_double, double)
     """
     void dropout_row_float "bpnet_dropout_row_float" (
         uint64_t key, Py_ssize_t unit, Py_ssize_t n, uint32_t threshold, float scale,
@@ -98,6 +110,10 @@ cdef extern from *:
         const float* dropped, float scale, float* delta, Py_ssize_t n) noexcept nogil
     void relu_dropout_delta_double "bpnet_relu_dropout_delta_double" (
         const double* dropped, double scale, double* delta, Py_ssize_t n) noexcept nogil
+    void add_column_sums_float "bpnet_add_column_sums_float" (
+        const float* rows, float* sums, Py_ssize_t n_rows, Py_ssize_t n_cols) noexcept nogil
+    void add_column_sums_double "bpnet_add_column_sums_double" (
+        const double* rows, double* sums, Py_ssize_t n_rows, Py_ssize_t n_cols) noexcept nogil
 
 # Columns of the layer table that Python builds (see bpnet/_layout.py).
 LAYER_TABLE_COLUMNS = ("fan_in", "fan_out", "coef_offset", "intercept_offset", "activation")
@@ -376,9 +392,10 @@ cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* de
     elif with_intercepts:
         if not accumulate:
             memset(grad_b, 0, fan_out * sizeof(floating))
-        for r in range(n_rows):
-            for j in range(fan_out):
-                grad_b[j] += delta[r * fan_out + j]
+        if floating is float:
+            add_column_sums_float(delta, grad_b, n_rows, fan_out)
+        else:
+            add_column_sums_double(delta, grad_b, n_rows, fan_out)
 
 
 cdef void backprop_delta(const Layer* layer, const floating* params, const floating* delta,
