@@ -31,22 +31,7 @@ cdef extern from *:
     #define BPNET_LEAKY_SLOPE 0.01                  /* leaky_relu's slope below 0 */
     #define BPNET_INV_SQRT_2PI 0.3989422804014327   /* 1 / sqrt(2 pi) */
 
-    /* BPNET_CLONES compiles a function for AVX-512, AVX2 and plain x86-64, the best
-       chosen when the module loads (GCC's and Clang's target_clones). Only for loops
-       whose every element is computed by the same operations in the same order
-       whatever the vector width, so that all versions give the same bits (with
-       -ffp-contract=off, see setup.py). */
-    #ifndef BPNET_CLONES
-    #  if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute)
-    #    if __has_attribute(target_clones)
-    #      define BPNET_CLONES \
-              __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-    #    endif
-    #  endif
-    #endif
-    #ifndef BPNET_CLONES
-    #  define BPNET_CLONES
-    #endif
+    #include "_clones.h"
 
     /* relu, the default hidden activation, in C for BPNET_CLONES: its forward pass
        z = relu(z + intercept) over a block of rows, and beside it its derivative,

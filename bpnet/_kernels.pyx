@@ -40,7 +40,7 @@ cdef extern from *:
        best chosen at load time: every version does the same integer hashing and the
        same single product per unit, so all give the same bits. */
     #define BPNET_DROPOUT_CHUNK 256
-    /* BPNET_CLONES comes from _activations.pxd. */
+    #include "_clones.h"
     #define BPNET_DEFINE_DROPOUT_ROW(NAME, T)                                              \
     BPNET_CLONES static void NAME(unsigned long long key, Py_ssize_t unit, Py_ssize_t n,   \
                                   unsigned int threshold, T scale,                         \
