@@ -50,14 +50,20 @@ ctypedef struct Team:
     double window_waited
     double window_lost
     double window_wall
-    # The same window's wall time and count of shared phases per kind, and the wall
-    # time and count of the phases of each kind the calling thread last ran alone (after
-    # the first few of a solo run, whose data may still sit in another core's cache):
-    # the team backs off also when its phases are no faster than one thread's.
+    # The same window's time and count of shared phases per kind, and the time and
+    # count of the phases of each kind the calling thread last ran alone (after the
+    # first few of a solo run, whose data may still sit in another core's cache): the
+    # team backs off also when its phases are no faster than one thread's. A phase's
+    # time runs from its start to the next phase's, so that it includes the calling
+    # thread's work between phases, which is slower when it reads what another core
+    # wrote.
     double window_time[4]
     long long window_count[4]
     double solo_time[4]
     long long solo_count[4]
+    double last_start           # when the last phase of the team started, or -1
+    int last_kind               # its kind
+    int last_counted            # 0, or where its time goes: SHARED_TIME or SOLO_TIME
     long long solo_warmup       # solo phases still to run before they count
     long long shared_warmup     # likewise for shared phases after solo ones
     long long probe_interval    # shared phases between two probes of one thread's speed

@@ -82,6 +82,9 @@ cdef enum:
     KIND_MASK = 3
     COUNT_SHIFT = 15
     OWNED_BLOCKS = 15
+    # Where the time of the last phase goes (Team.last_counted).
+    SHARED_TIME = 1
+    SOLO_TIME = 2
     # Busy-wait rounds before a waiting thread starts yielding its core to other work,
     # and rounds (of either kind) before a helper goes to sleep until the next phase.
     SPIN_ROUNDS = 4000
@@ -334,6 +337,9 @@ cdef void team_start(Team* team, int n_threads, BlockFunction run_block, void* w
     for kind in range(4):
         team.window_time[kind] = 0.0
         team.window_count[kind] = 0
+    team.last_start = -1.0
+    team.last_kind = 0
+    team.last_counted = 0
     team.probe_interval = min(max(FIRST_PROBE, atomic_load(&process_probe_interval)),
                               MAX_PROBE_INTERVAL)
     # A probe early in every team: the timings of one thread do not carry from one team
@@ -360,6 +366,20 @@ cdef void team_start(Team* team, int n_threads, BlockFunction run_block, void* w
         team.n_helpers += 1
 
 
+cdef inline void phase_starts(Team* team, double now, int kind, int counted) noexcept nogil:
+    """Close the last phase's time (its start to `now`) and open this one's."""
+    cdef int last = team.last_kind & KIND_MASK
+    if team.last_start >= 0 and team.last_counted == SHARED_TIME:
+        team.window_time[last] += now - team.last_start
+        team.window_count[last] += 1
+    elif team.last_start >= 0 and team.last_counted == SOLO_TIME:
+        team.solo_time[last] += now - team.last_start
+        team.solo_count[last] += 1
+    team.last_start = now
+    team.last_kind = kind
+    team.last_counted = counted
+
+
 cdef void team_run_phase(Team* team, int kind, Py_ssize_t n_blocks) noexcept nogil:
     """Run blocks 0...n_blocks-1 of one phase on the team; returns when all are done.
 
@@ -380,16 +400,21 @@ cdef void team_run_phase(Team* team, int kind, Py_ssize_t n_blocks) noexcept nog
         return
     if team.solo_phases > 0:
         team.solo_phases -= 1
-        start = seconds(CLOCK_MONOTONIC)
-        for index in range(n_blocks):
-            team.run_block(team.work, kind, index)
         if team.solo_warmup > 0:
             team.solo_warmup -= 1
+            phase_starts(team, seconds(CLOCK_MONOTONIC), kind, 0)
         else:
-            team.solo_time[kind & KIND_MASK] += seconds(CLOCK_MONOTONIC) - start
-            team.solo_count[kind & KIND_MASK] += 1
+            phase_starts(team, seconds(CLOCK_MONOTONIC), kind, SOLO_TIME)
+        for index in range(n_blocks):
+            team.run_block(team.work, kind, index)
         return
     start = seconds(CLOCK_MONOTONIC)
+    if team.shared_warmup > 0 or team.phase == 0:
+        phase_starts(team, start, kind, 0)
+        if team.phase > 0:
+            team.shared_warmup -= 1
+    else:
+        phase_starts(team, start, kind, SHARED_TIME)
     cpu_start = seconds(CLOCK_THREAD_CPUTIME_ID)
     # Every block of the previous phase is done, so no thread touches `done` until the
     # new phase is published below.
@@ -408,16 +433,12 @@ cdef void team_run_phase(Team* team, int kind, Py_ssize_t n_blocks) noexcept nog
         # A helper just started, or woken from sleep, starts late: this phase says
         # nothing about the machine (it is the team's first, or the first after a
         # back-off), the next one will.
+        team.last_counted = 0
         return
     team.window_own += own_done - start
     team.window_waited += all_done - own_done
     team.window_lost += all_done - start - cpu_used
     team.window_wall += all_done - start
-    if team.shared_warmup > 0:
-        team.shared_warmup -= 1
-    else:
-        team.window_time[kind & KIND_MASK] += all_done - start
-        team.window_count[kind & KIND_MASK] += 1
     if team.window_wall >= WINDOW_SECONDS:
         judge_window(team)
     elif (counted_shared_phases(team) == EARLY_VERDICT_PHASES
