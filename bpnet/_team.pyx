@@ -100,11 +100,11 @@ cdef enum:
     PROBE_PHASES = 16
     SOLO_WARMUP = 4
     SHARED_WARMUP = 6
+    FIRST_PROBE = 48
+    MAX_PROBE_INTERVAL = 4096
     # Counted shared phases after which a team slower than one thread backs off at
     # once, before its window is over.
     EARLY_VERDICT_PHASES = 9
-    FIRST_PROBE = 48
-    MAX_PROBE_INTERVAL = 4096
 
 # Shared phases are judged together until they span WINDOW_SECONDS (or the team stops),
 # so that many short phases each a little late add up. A window counts as stalled only
