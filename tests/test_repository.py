@@ -2,6 +2,8 @@
 agree with each other, and quick benchmark runs never replace the committed results."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,26 @@ def test_pre_commit_uses_the_pinned_linters():
     config = (ROOT / ".pre-commit-config.yaml").read_text()
     revs = dict(re.findall(r"repo: https://github.com/[\w-]+/([\w-]+)\s+rev: v(\S+)", config))
     assert revs == {"ruff-pre-commit": pins["ruff"], "cython-lint": pins["cython-lint"]}
+
+
+def test_cython_sources_pass_pycodestyle():
+    """The pycodestyle pass cython-lint would run (its ignore list, the project's line
+    length and ignores), through this interpreter rather than a program on PATH."""
+    from cython_lint.cython_lint import PYCODESTYLE_CODES
+
+    config = _pyproject()["tool"]["cython-lint"]
+    sources = sorted(str(p) for p in (ROOT / "bpnet").glob("*.p[yx][xd]"))
+    assert any(s.endswith(".pyx") for s in sources) and any(s.endswith(".pxd") for s in sources)
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "pycodestyle",
+            f"--ignore={','.join(sorted(PYCODESTYLE_CODES | set(config['ignore'])))}",
+            f"--max-line-length={config['max-line-length']}",
+            *sources,
+        ],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # --- benchmark output locations ----------------------------------------------------------
