@@ -559,10 +559,7 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         # Rows are shared among the cores, each running single-threaded BLAS: for the
         # small layers typical here that scales better than threads inside each product.
         with one_blas_thread():
-            if data.n_samples < 4 * PREDICT_CHUNK_ROWS:  # one share: no need to ask
-                predict_rows(0, data.n_samples)
-            else:
-                row_parallel(predict_rows, data.n_samples, 2 * PREDICT_CHUNK_ROWS)
+            row_parallel(predict_rows, data.n_samples, 2 * PREDICT_CHUNK_ROWS)
         return out
 
     def _predict_raw(self, X):

@@ -244,18 +244,23 @@ def _dict_weights(class_weight, classes):
 _PLAIN_LABEL_KINDS = "iubU"
 
 
-def _fit_binarizer(y):
-    """``LabelBinarizer().fit(y)``, for a validated y, faster on plain 1-D labels.
+def _plain_labels(y):
+    """Whether y is a non-empty 1-D array of integers, booleans or strings."""
+    return (isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in _PLAIN_LABEL_KINDS
+            and len(y) > 0)  # fmt: skip
 
-    On iris, LabelBinarizer's fit and transform take 0.7 ms, half a small fit: each
-    guesses the target type again, through a dozen input checks. A 1-D array of
-    integers, booleans or strings needs none of them: its type is 'binary' or
-    'multiclass' by its number of classes, and its classes are sorted and converted as
-    unique_labels converts them. The binarizer's attributes come out the same
+
+def _fit_binarizer(y):
+    """``LabelBinarizer().fit(y)``, for a validated y, faster on plain labels.
+
+    LabelBinarizer's fit and transform each guess the target type again, through a
+    dozen input checks, which are most of a small fit's fixed cost. Plain labels
+    (_plain_labels) need none of them: their type is 'binary' or 'multiclass' by their
+    number of classes, and their classes are sorted and converted as unique_labels
+    converts them. The binarizer's attributes come out the same
     (tests/test_mlp_behaviour.py compares them); anything else takes the full path.
     """
-    if not (isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in _PLAIN_LABEL_KINDS
-            and len(y)):  # fmt: skip
+    if not _plain_labels(y):
         return LabelBinarizer().fit(y)
     binarizer = LabelBinarizer()
     classes = np.asarray(sorted(np.unique(y)))
@@ -266,24 +271,30 @@ def _fit_binarizer(y):
 
 
 def _binarize(binarizer, y, dtype):
-    """``binarizer.transform(y)`` in `dtype`, faster on plain 1-D labels (as above).
+    """``binarizer.transform(y)`` in `dtype`, faster on plain labels (as above)."""
+    Y = None
+    if (
+        _plain_labels(y)
+        and binarizer.y_type_ in ("binary", "multiclass")
+        and not binarizer.sparse_output
+        and binarizer.neg_label == 0
+        and binarizer.pos_label == 1
+        and y.dtype.kind == binarizer.classes_.dtype.kind
+    ):
+        Y = _label_indicators(binarizer.classes_, binarizer.y_type_, y, dtype)
+    return binarizer.transform(y).astype(dtype, copy=False) if Y is None else Y
+
+
+def _label_indicators(classes, y_type, y, dtype):
+    """label_binarize's 0/1 targets for plain labels, or None where it would type y
+    afresh (a binarizer of two classes given a third label one-hot encodes it).
 
     A label not among the classes gets a row of zeros, as label_binarize gives it.
     """
-    plain = (
-        isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in _PLAIN_LABEL_KINDS
-        and binarizer.y_type_ in ("binary", "multiclass") and not binarizer.sparse_output
-        and binarizer.neg_label == 0 and binarizer.pos_label == 1
-        and y.dtype.kind == binarizer.classes_.dtype.kind
-    )  # fmt: skip
-    if not plain:
-        return binarizer.transform(y).astype(dtype, copy=False)
-    classes = binarizer.classes_
-    if binarizer.y_type_ == "binary":
+    if y_type == "binary":
         positive = y == classes[-1]
         if len(classes) != 2 or not np.all(positive | (y == classes[0])):
-            # label_binarize types y afresh: with a third label it one-hot encodes.
-            return binarizer.transform(y).astype(dtype, copy=False)
+            return None
         return positive.astype(dtype)[:, None]
     found = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
     Y = np.zeros((len(y), len(classes)), dtype=dtype)

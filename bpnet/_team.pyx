@@ -319,7 +319,7 @@ cdef void team_start(Team* team, int n_threads, BlockFunction run_block, void* w
                      long long n_phases) noexcept nogil:
     """Set up a team of up to `n_threads` threads (the caller included) for `n_phases`
     phases of `run_block`. A helper that cannot be started only means fewer threads."""
-    cdef int n_helpers = min(max(n_threads - 1, 0), MAX_TEAM_HELPERS), kind
+    cdef int n_helpers = min(max(n_threads - 1, 0), MAX_TEAM_HELPERS)
     team.claim = 0
     team.done = 0
     team.phase = 0
@@ -329,14 +329,8 @@ cdef void team_start(Team* team, int n_threads, BlockFunction run_block, void* w
     team.n_helpers = 0
     team.helper_ids = 0
     team.n_threads = n_helpers + 1
-    team.window_own = 0.0
-    team.window_waited = 0.0
-    team.window_lost = 0.0
-    team.window_wall = 0.0
-    run_alone(team, 0)
-    for kind in range(4):
-        team.window_time[kind] = 0.0
-        team.window_count[kind] = 0
+    new_window(team)
+    run_alone(team, 0)    # no solo phase yet, but no solo timing either
     team.last_start = -1.0
     team.last_kind = 0
     team.last_counted = 0

@@ -56,9 +56,10 @@ class _BlasThreads:
     """Get and set one BLAS library's thread count.
 
     Through threadpoolctl's controller, except for OpenBLAS with its own (pthreads)
-    threads, whose C functions are called directly: threadpoolctl's way cost 12 us per
-    limit and restore, as much as a prediction of a few rows. OpenBLAS's thread count is
-    global to the process, so which thread sets it does not matter.
+    threads, whose C functions are called directly: threadpoolctl's limit() inspects the
+    libraries anew on every call, which costs as much as a prediction of a few rows.
+    OpenBLAS's thread count is global to the process, so which thread sets it does not
+    matter.
     """
 
     def __init__(self, controller):
@@ -165,9 +166,6 @@ class _BlasMode:
             if not self._active:
                 self._mode = mode
                 if mode == "one":
-                    # Each library's own setter, not threadpoolctl's limit(), which
-                    # inspects the libraries anew and cost 20 us a call: as much as a
-                    # whole prediction of a few rows.
                     self._saved_threads = [(lib, lib.get()) for lib in _get_blas_libraries()]
                     self._outer = min((n for _, n in self._saved_threads), default=None)
                     for lib, n_threads in self._saved_threads:
@@ -225,7 +223,9 @@ def row_parallel(function, n_rows, min_rows_per_task):
     Used by prediction, whose kernel releases the GIL: each core takes a contiguous
     share of the rows. Small inputs run in the calling thread.
     """
-    n_tasks = min(n_cores(), n_rows // max(1, min_rows_per_task))
+    min_rows_per_task = max(1, min_rows_per_task)
+    # Too few rows for two tasks: no need to ask for the cores (a system call).
+    n_tasks = 1 if n_rows < 2 * min_rows_per_task else min(n_cores(), n_rows // min_rows_per_task)
     if n_tasks <= 1:
         function(0, n_rows)
         return

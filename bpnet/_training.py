@@ -439,17 +439,13 @@ class EpochLoop:
         return stop
 
     def _record_loss(self, loss):
-        estimator = self.estimator
-        estimator.n_iter_ += 1
-        estimator._epochs_trained += 1
-        estimator.loss_ = np.float64(loss)
-        estimator.t_ += self.n_train
-        estimator.loss_curve_.append(loss)
-        if estimator.verbose:
-            print(f"Iteration {estimator.n_iter_:d}, loss = {loss:.8f}")
+        self._record_losses([loss])
+        if self.estimator.verbose:
+            print(f"Iteration {self.estimator.n_iter_:d}, loss = {loss:.8f}")
 
     def _record_losses(self, losses):
-        """_record_loss for each of several epochs' losses at once (no verbose output)."""
+        """Record the training losses of the epochs just run: the counters, ``loss_`` and
+        ``loss_curve_``."""
         if not losses:
             return
         estimator = self.estimator
