@@ -189,6 +189,36 @@ def run_case(name, hidden, batch, solver, dtype, epochs, tmpdir):
     return rec
 
 
+# The columns of the peak-memory tables: this script's, and run_all.py's summary's.
+COLUMNS = {
+    "case": lambda r: r["case"],
+    "dtype": lambda r: r["dtype"],
+    "solver": lambda r: r["solver"],
+    "batch": lambda r: r["batch_size"],
+    "X MB": lambda r: r["X_mb"],
+    "budget MB": lambda r: r["budget_mb"],
+    "bpnet peak MB": lambda r: r["bpnet"]["peak_mb"],
+    "bpnet peak / X": lambda r: r["bpnet"]["peak_over_X"],
+    "MLP peak MB": lambda r: r["mlp"]["peak_mb"],
+    "MLP peak / X": lambda r: r["mlp"]["peak_over_X"],
+    "bpnet within budget": lambda r: r["bpnet"]["within_budget"],
+    "within budget": lambda r: r["bpnet"]["within_budget"],
+}
+SCRIPT_COLUMNS = [
+    "case", "dtype", "solver", "batch", "X MB", "budget MB", "bpnet peak MB",
+    "bpnet peak / X", "MLP peak MB", "MLP peak / X", "bpnet within budget",
+]  # fmt: skip
+SUMMARY_COLUMNS = [
+    "case", "dtype", "solver", "batch", "X MB", "budget MB", "bpnet peak MB", "MLP peak MB",
+    "within budget",
+]  # fmt: skip
+
+
+def table(records, columns):
+    """A Markdown table of these records, one column per name of COLUMNS."""
+    return C.markdown_table(columns, [[COLUMNS[c](r) for c in columns] for r in records])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -235,39 +265,7 @@ def main(argv=None):
     }
     path = C.write_json(args.output, payload)
     print()
-    print(
-        C.markdown_table(
-            [
-                "case",
-                "dtype",
-                "solver",
-                "batch",
-                "X MB",
-                "budget MB",
-                "bpnet peak MB",
-                "bpnet peak / X",
-                "MLP peak MB",
-                "MLP peak / X",
-                "bpnet within budget",
-            ],
-            [
-                [
-                    r["case"],
-                    r["dtype"],
-                    r["solver"],
-                    r["batch_size"],
-                    r["X_mb"],
-                    r["budget_mb"],
-                    r["bpnet"]["peak_mb"],
-                    r["bpnet"]["peak_over_X"],
-                    r["mlp"]["peak_mb"],
-                    r["mlp"]["peak_over_X"],
-                    r["bpnet"]["within_budget"],
-                ]
-                for r in records
-            ],
-        )
-    )
+    print(table(records, SCRIPT_COLUMNS))
     print(f"\nwrote {path}")
     return payload
 

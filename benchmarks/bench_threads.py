@@ -67,6 +67,35 @@ def blocks_label(record):
     return f"{blocks['n_row_blocks']}+{blocks['n_param_blocks']}"
 
 
+# The columns of the one-thread-against-a-team tables: this script's, and run_all.py's
+# summary's.
+COLUMNS = {
+    "case": lambda r: r["case"],
+    "dtype": lambda r: r["dtype"],
+    "batch": lambda r: r["batch_size"],
+    "work per batch": lambda r: r["gradient_work_per_batch"],
+    "blocks (rows+params)": blocks_label,
+    "policy threads": lambda r: r.get("policy_threads", "—"),
+    "1 thread ms/epoch": lambda r: r["ms_per_epoch_1_thread"],
+    "always cut ms/epoch": lambda r: r["ms_per_epoch_always_cut"],
+    "bpnet policy ms/epoch": lambda r: r["ms_per_epoch_policy"],
+    "policy speedup": lambda r: r["speedup_policy"],
+}
+SCRIPT_COLUMNS = [
+    "case", "dtype", "batch", "work per batch", "blocks (rows+params)", "1 thread ms/epoch",
+    "always cut ms/epoch", "bpnet policy ms/epoch", "policy speedup",
+]  # fmt: skip
+SUMMARY_COLUMNS = [
+    "case", "dtype", "batch", "blocks (rows+params)", "policy threads", "1 thread ms/epoch",
+    "always cut ms/epoch", "bpnet policy ms/epoch", "policy speedup",
+]  # fmt: skip
+
+
+def table(records, columns):
+    """A Markdown table of these records, one column per name of COLUMNS."""
+    return C.markdown_table(columns, [[COLUMNS[c](r) for c in columns] for r in records])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -175,35 +204,7 @@ def main(argv=None):
     }
     path = C.write_json(args.output, payload)
     print()
-    print(
-        C.markdown_table(
-            [
-                "case",
-                "dtype",
-                "batch",
-                "work per batch",
-                "blocks (rows+params)",
-                "1 thread ms/epoch",
-                "always cut ms/epoch",
-                "bpnet policy ms/epoch",
-                "policy speedup",
-            ],
-            [
-                [
-                    r["case"],
-                    r["dtype"],
-                    r["batch_size"],
-                    r["gradient_work_per_batch"],
-                    blocks_label(r),
-                    r["ms_per_epoch_1_thread"],
-                    r["ms_per_epoch_always_cut"],
-                    r["ms_per_epoch_policy"],
-                    r["speedup_policy"],
-                ]
-                for r in records
-            ],
-        )
-    )
+    print(table(records, SCRIPT_COLUMNS))
     print(f"\nwrote {path}")
     return payload
 

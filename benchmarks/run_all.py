@@ -53,33 +53,7 @@ def summary(fit, predict, memory, threads=None, options=None, small_fit=None):
         "",
         "### Peak memory of fit",
         "",
-        C.markdown_table(
-            [
-                "case",
-                "dtype",
-                "solver",
-                "batch",
-                "X MB",
-                "budget MB",
-                "bpnet peak MB",
-                "MLP peak MB",
-                "within budget",
-            ],
-            [
-                [
-                    r["case"],
-                    r["dtype"],
-                    r["solver"],
-                    r["batch_size"],
-                    r["X_mb"],
-                    r["budget_mb"],
-                    r["bpnet"]["peak_mb"],
-                    r["mlp"]["peak_mb"],
-                    r["bpnet"]["within_budget"],
-                ]
-                for r in memory["results"]
-            ],
-        ),
+        bench_memory.table(memory["results"], bench_memory.SUMMARY_COLUMNS),
     ]
     if small_fit is not None:
         lines += ["", bench_small_fit.markdown(small_fit).rstrip("\n")]
@@ -92,33 +66,7 @@ def summary(fit, predict, memory, threads=None, options=None, small_fit=None):
             "",
             f"### bpnet fit: one thread against a team of {threads['team_threads']}",
             "",
-            C.markdown_table(
-                [
-                    "case",
-                    "dtype",
-                    "batch",
-                    "blocks (rows+params)",
-                    "policy threads",
-                    "1 thread ms/epoch",
-                    "always cut ms/epoch",
-                    "bpnet policy ms/epoch",
-                    "policy speedup",
-                ],
-                [
-                    [
-                        r["case"],
-                        r["dtype"],
-                        r["batch_size"],
-                        bench_threads.blocks_label(r),
-                        r.get("policy_threads", "—"),
-                        r["ms_per_epoch_1_thread"],
-                        r["ms_per_epoch_always_cut"],
-                        r["ms_per_epoch_policy"],
-                        r["speedup_policy"],
-                    ]
-                    for r in threads["results"]
-                ],
-            ),
+            bench_threads.table(threads["results"], bench_threads.SUMMARY_COLUMNS),
         ]
     return "\n".join(lines) + "\n"
 
