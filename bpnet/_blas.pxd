@@ -15,3 +15,18 @@ cdef floating strided_dot(int n, const floating* x, int incx, const floating* y,
 
 cdef void product(bint trans_a, bint trans_b, int m, int n, int k, const floating* a, int lda,
                   const floating* b, int ldb, floating* c, int ldc) noexcept nogil
+
+# A product whose inner dimension is below SHORT_K runs as short_product, a loop per output
+# row, rather than through BLAS: for so few terms a BLAS call costs more in setup than in
+# arithmetic, and the loop can apply a relu mask while the row is in cache. Only layers
+# whose transposed weights fit SHORT_K_MAX_WEIGHTS take it where it needs them transposed.
+cdef enum:
+    SHORT_K = 16
+    SHORT_K_MAX_WEIGHTS = 4096
+
+cdef void short_product(const floating* a, Py_ssize_t n_rows, Py_ssize_t k, const floating* b,
+                        Py_ssize_t n, const floating* zero_where,
+                        floating* out) noexcept nogil
+
+cdef void transpose(const floating* a, Py_ssize_t n_rows, Py_ssize_t n_cols,
+                    floating* out) noexcept nogil

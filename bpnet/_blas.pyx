@@ -5,6 +5,177 @@
 # is cast away only at the call.
 from scipy.linalg.cython_blas cimport daxpy, ddot, dgemm, dgemv, saxpy, sdot, sgemm, sgemv
 
+cdef extern from *:
+    """
+    #include <math.h>
+
+    /* out (n_rows x n) = a (n_rows x k) b (k x n), row-major and contiguous, for a short
+       inner dimension k; with `zero_where` (n_rows x n, or NULL), out = 0 wherever
+       zero_where is 0 (a relu layer's derivative, applied while the row is in
+       registers rather than in another pass over memory). Every entry is one fused
+       multiply-add chain over j = 0, 1, ..., k-1 starting from 0, the order OpenBLAS's
+       kernels use for such k, so the bits are theirs, and every version below (AVX-512,
+       AVX2, plain C) gives the same bits: an FMA rounds once, whether an instruction or
+       libm's fma(). */
+    #define BPNET_SHORT_PRODUCT_ARGS(T)                                                    \
+        const T* __restrict a, Py_ssize_t n_rows, Py_ssize_t k, const T* __restrict b,     \
+        Py_ssize_t n, const T* __restrict zero_where, T* __restrict out
+
+    #define BPNET_DEFINE_SHORT_PRODUCT_C(NAME, T, FMA)                                     \
+    static void NAME(BPNET_SHORT_PRODUCT_ARGS(T)) {                                        \
+        for (Py_ssize_t r = 0; r < n_rows; r++) {                                          \
+            const T* ar = a + r * k;                                                       \
+            for (Py_ssize_t i = 0; i < n; i++) {                                           \
+                T sum = FMA(ar[0], b[i], (T) 0);                                           \
+                for (Py_ssize_t j = 1; j < k; j++)                                         \
+                    sum = FMA(ar[j], b[j * n + i], sum);                                   \
+                out[r * n + i] =                                                           \
+                    zero_where != NULL && zero_where[r * n + i] == 0 ? (T) 0 : sum;        \
+            }                                                                              \
+        }                                                                                  \
+    }
+    BPNET_DEFINE_SHORT_PRODUCT_C(bpnet_short_product_c_float, float, fmaf)
+    BPNET_DEFINE_SHORT_PRODUCT_C(bpnet_short_product_c_double, double, fma)
+
+    #if defined(__x86_64__) && defined(__GNUC__)
+    #include <immintrin.h>
+    #define BPNET_SHORT_PRODUCT_SIMD 1
+
+    /* Four output rows by two vectors of columns at a time: eight independent chains,
+       each loaded column vector used for four rows. Partial tiles (the last rows, the
+       last columns) go through the same code: rows past the end repeat the last row and
+       are not stored; columns past the end are masked off. */
+    #define BPNET_SHORT_TILE_ROWS 4
+    #define BPNET_DEFINE_SHORT_PRODUCT_AVX512(NAME, T, S, P, LANES)                        \
+    __attribute__((target("avx512f"))) static void NAME(BPNET_SHORT_PRODUCT_ARGS(T)) {    \
+        const __m512##S zero = _mm512_setzero_##P();                                       \
+        for (Py_ssize_t r0 = 0; r0 < n_rows; r0 += BPNET_SHORT_TILE_ROWS) {                \
+            const T* ar[BPNET_SHORT_TILE_ROWS];                                            \
+            for (int t = 0; t < BPNET_SHORT_TILE_ROWS; t++)                                \
+                ar[t] = a + (r0 + t < n_rows ? r0 + t : n_rows - 1) * k;                   \
+            for (Py_ssize_t i = 0; i < n; i += 2 * LANES) {                                \
+                Py_ssize_t left = n - i;                                                   \
+                __mmask16 m0 = (__mmask16) (left >= LANES ? (1u << LANES) - 1u             \
+                                                          : (1u << left) - 1u);            \
+                __mmask16 m1 = (__mmask16) (left >= 2 * LANES ? (1u << LANES) - 1u         \
+                                            : left > LANES ? (1u << (left - LANES)) - 1u   \
+                                            : 0u);                                         \
+                __m512##S s[BPNET_SHORT_TILE_ROWS][2];                                     \
+                __m512##S b0 = _mm512_maskz_loadu_##P(m0, b + i);                          \
+                __m512##S b1 = _mm512_maskz_loadu_##P(m1, b + i + LANES);                  \
+                for (int t = 0; t < BPNET_SHORT_TILE_ROWS; t++) {                          \
+                    __m512##S x = _mm512_set1_##P(ar[t][0]);                               \
+                    s[t][0] = _mm512_fmadd_##P(x, b0, zero);                               \
+                    s[t][1] = _mm512_fmadd_##P(x, b1, zero);                               \
+                }                                                                          \
+                for (Py_ssize_t j = 1; j < k; j++) {                                       \
+                    b0 = _mm512_maskz_loadu_##P(m0, b + j * n + i);                        \
+                    b1 = _mm512_maskz_loadu_##P(m1, b + j * n + i + LANES);                \
+                    for (int t = 0; t < BPNET_SHORT_TILE_ROWS; t++) {                      \
+                        __m512##S x = _mm512_set1_##P(ar[t][j]);                           \
+                        s[t][0] = _mm512_fmadd_##P(x, b0, s[t][0]);                        \
+                        s[t][1] = _mm512_fmadd_##P(x, b1, s[t][1]);                        \
+                    }                                                                      \
+                }                                                                          \
+                for (int t = 0; t < BPNET_SHORT_TILE_ROWS && r0 + t < n_rows; t++) {       \
+                    T* o = out + (r0 + t) * n + i;                                         \
+                    if (zero_where != NULL) {                                              \
+                        const T* z = zero_where + (r0 + t) * n + i;                        \
+                        s[t][0] = _mm512_mask_mov_##P(s[t][0], _mm512_cmp_##P##_mask(      \
+                            _mm512_maskz_loadu_##P(m0, z), zero, _CMP_EQ_OQ) & m0, zero);  \
+                        s[t][1] = _mm512_mask_mov_##P(s[t][1], _mm512_cmp_##P##_mask(      \
+                            _mm512_maskz_loadu_##P(m1, z + LANES), zero, _CMP_EQ_OQ) & m1, \
+                            zero);                                                         \
+                    }                                                                      \
+                    _mm512_mask_storeu_##P(o, m0, s[t][0]);                                \
+                    _mm512_mask_storeu_##P(o + LANES, m1, s[t][1]);                        \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+    }
+    BPNET_DEFINE_SHORT_PRODUCT_AVX512(bpnet_short_product_avx512_float, float, , ps, 16)
+    BPNET_DEFINE_SHORT_PRODUCT_AVX512(bpnet_short_product_avx512_double, double, d, pd, 8)
+
+    /* The same with AVX2 and FMA: two vectors at a time, the last columns in C. */
+    #define BPNET_DEFINE_SHORT_PRODUCT_AVX2(NAME, T, S, P, LANES, FMA)                        \
+    __attribute__((target("avx2,fma"))) static void NAME(BPNET_SHORT_PRODUCT_ARGS(T)) {   \
+        const __m256##S zero = _mm256_setzero_##P();                                       \
+        for (Py_ssize_t r = 0; r < n_rows; r++) {                                          \
+            const T* ar = a + r * k;                                                       \
+            const T* z = zero_where + r * n;                                               \
+            T* o = out + r * n;                                                            \
+            Py_ssize_t i = 0;                                                              \
+            for (; i + 2 * LANES <= n; i += 2 * LANES) {                                   \
+                __m256##S x = _mm256_set1_##P(ar[0]);                                      \
+                __m256##S s0 = _mm256_fmadd_##P(x, _mm256_loadu_##P(b + i), zero);        \
+                __m256##S s1 = _mm256_fmadd_##P(x, _mm256_loadu_##P(b + i + LANES), zero); \
+                for (Py_ssize_t j = 1; j < k; j++) {                                       \
+                    const T* bj = b + j * n + i;                                           \
+                    x = _mm256_set1_##P(ar[j]);                                            \
+                    s0 = _mm256_fmadd_##P(x, _mm256_loadu_##P(bj), s0);                    \
+                    s1 = _mm256_fmadd_##P(x, _mm256_loadu_##P(bj + LANES), s1);            \
+                }                                                                          \
+                if (zero_where != NULL) {                                                  \
+                    s0 = _mm256_blendv_##P(s0, zero, _mm256_cmp_##P(                       \
+                        _mm256_loadu_##P(z + i), zero, _CMP_EQ_OQ));                       \
+                    s1 = _mm256_blendv_##P(s1, zero, _mm256_cmp_##P(                       \
+                        _mm256_loadu_##P(z + i + LANES), zero, _CMP_EQ_OQ));               \
+                }                                                                          \
+                _mm256_storeu_##P(o + i, s0);                                              \
+                _mm256_storeu_##P(o + i + LANES, s1);                                      \
+            }                                                                              \
+            for (; i < n; i++) {                                                           \
+                T sum = FMA(ar[0], b[i], (T) 0);                                           \
+                for (Py_ssize_t j = 1; j < k; j++)                                         \
+                    sum = FMA(ar[j], b[j * n + i], sum);                                   \
+                o[i] = zero_where != NULL && z[i] == 0 ? (T) 0 : sum;                      \
+            }                                                                              \
+        }                                                                                  \
+    }
+    BPNET_DEFINE_SHORT_PRODUCT_AVX2(bpnet_short_product_avx2_float, float, , ps, 8, fmaf)
+    BPNET_DEFINE_SHORT_PRODUCT_AVX2(bpnet_short_product_avx2_double, double, d, pd, 4, fma)
+    #endif
+
+    /* Which versions this CPU runs: 0 plain C, 1 AVX2, 2 AVX-512. */
+    static int bpnet_short_product_runs(int version) {
+    #ifdef BPNET_SHORT_PRODUCT_SIMD
+        if (version == 2) return __builtin_cpu_supports("avx512f");
+        if (version == 1) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    #endif
+        return version == 0;
+    }
+
+    /* Version `version` (-1: the best this CPU runs, chosen at each call from a flag the
+       CPU check caches). */
+    #ifdef BPNET_SHORT_PRODUCT_SIMD
+    #define BPNET_SHORT_PRODUCT_SIMD_VERSIONS(T)                                           \
+        if (version == 2 || (version < 0 && bpnet_short_product_runs(2))) {                \
+            bpnet_short_product_avx512_##T(a, n_rows, k, b, n, zero_where, out);           \
+            return;                                                                        \
+        }                                                                                  \
+        if (version == 1 || (version < 0 && bpnet_short_product_runs(1))) {                \
+            bpnet_short_product_avx2_##T(a, n_rows, k, b, n, zero_where, out);             \
+            return;                                                                        \
+        }
+    #else
+    #define BPNET_SHORT_PRODUCT_SIMD_VERSIONS(T)
+    #endif
+    #define BPNET_DEFINE_SHORT_PRODUCT(NAME, T)                                            \
+    static void NAME(int version, BPNET_SHORT_PRODUCT_ARGS(T)) {                           \
+        BPNET_SHORT_PRODUCT_SIMD_VERSIONS(T)                                               \
+        bpnet_short_product_c_##T(a, n_rows, k, b, n, zero_where, out);                    \
+    }
+    BPNET_DEFINE_SHORT_PRODUCT(bpnet_short_product_float, float)
+    BPNET_DEFINE_SHORT_PRODUCT(bpnet_short_product_double, double)
+    """
+    int short_product_runs "bpnet_short_product_runs" (int version) noexcept nogil
+    void short_product_float "bpnet_short_product_float" (
+        int version, const float* a, Py_ssize_t n_rows, Py_ssize_t k, const float* b,
+        Py_ssize_t n, const float* zero_where, float* out) noexcept nogil
+    void short_product_double "bpnet_short_product_double" (
+        int version, const double* a, Py_ssize_t n_rows, Py_ssize_t k, const double* b,
+        Py_ssize_t n, const double* zero_where, double* out) noexcept nogil
+
 
 cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
                const floating* a, int lda, const floating* b, int ldb,
@@ -96,6 +267,26 @@ cdef void product(bint trans_a, bint trans_b, int m, int n, int k, const floatin
         gemm(trans_a, trans_b, m, n, k, <floating> 1, a, lda, b, ldb, <floating> 0, c, ldc)
 
 
+cdef void short_product(const floating* a, Py_ssize_t n_rows, Py_ssize_t k, const floating* b,
+                        Py_ssize_t n, const floating* zero_where,
+                        floating* out) noexcept nogil:
+    """Row-major out = a b for k < SHORT_K (a: n_rows x k, b: k x n, out: n_rows x n, all
+    contiguous), then out = 0 where `zero_where` is 0 unless it is NULL."""
+    if floating is float:
+        short_product_float(-1, a, n_rows, k, b, n, zero_where, out)
+    else:
+        short_product_double(-1, a, n_rows, k, b, n, zero_where, out)
+
+
+cdef void transpose(const floating* a, Py_ssize_t n_rows, Py_ssize_t n_cols,
+                    floating* out) noexcept nogil:
+    """out (n_cols x n_rows) = a^T for a row-major, contiguous a."""
+    cdef Py_ssize_t i, j
+    for i in range(n_rows):
+        for j in range(n_cols):
+            out[j * n_rows + i] = a[i * n_cols + j]
+
+
 # Test shims: Python-callable entries that tests compare with NumPy.
 
 cdef int inner_dimension(bint trans_a, bint trans_b, const floating[:, ::1] a,
@@ -132,6 +323,41 @@ def dot_py(const floating[::1] x, const floating[::1] y):
     if x.shape[0] != y.shape[0]:
         raise ValueError("x and y differ in length")
     return dot(x.shape[0], &x[0], &y[0])
+
+
+SHORT_PRODUCT_VERSIONS = ("c", "avx2", "avx512")
+
+
+def short_product_versions():
+    """The versions of the short-k product this CPU runs, best last (for tests)."""
+    return [name for code, name in enumerate(SHORT_PRODUCT_VERSIONS) if short_product_runs(code)]
+
+
+def short_product_py(const floating[:, ::1] a, const floating[:, ::1] b,
+                     floating[:, ::1] out, zero_where=None, version=None):
+    """out = a b, and 0 where `zero_where` is 0, through the short-k loop; `version` one
+    of short_product_versions(), or None for the one the kernels use (for tests)."""
+    cdef const floating[:, ::1] z
+    cdef const floating* z_ptr = NULL
+    cdef int code = -1 if version is None else SHORT_PRODUCT_VERSIONS.index(version)
+    if a.shape[1] != b.shape[0] or out.shape[0] != a.shape[0] or out.shape[1] != b.shape[1]:
+        raise ValueError("shapes do not fit out = a b")
+    if not 0 < a.shape[1] < SHORT_K:
+        raise ValueError(f"the inner dimension must be 1 to {SHORT_K - 1}")
+    if code >= 0 and not short_product_runs(code):
+        raise ValueError(f"this CPU does not run the {version} version")
+    if zero_where is not None:
+        z = zero_where
+        if z.shape[0] != out.shape[0] or z.shape[1] != out.shape[1]:
+            raise ValueError("zero_where's shape differs from out's")
+        z_ptr = &z[0, 0]
+    with nogil:
+        if floating is float:
+            short_product_float(code, &a[0, 0], a.shape[0], a.shape[1], &b[0, 0], b.shape[1],
+                                z_ptr, &out[0, 0])
+        else:
+            short_product_double(code, &a[0, 0], a.shape[0], a.shape[1], &b[0, 0],
+                                 b.shape[1], z_ptr, &out[0, 0])
 
 
 def product_py(bint trans_a, bint trans_b, const floating[:, ::1] a, const floating[:, ::1] b,

@@ -18,7 +18,8 @@ from libc.stdint cimport uint32_t, uint64_t
 
 from ._activations cimport (N_ACTIVATIONS, Activation, activation_derivative,
                             add_bias_and_activate, needs_preactivation)
-from ._blas cimport axpy, dot, gemm, product
+from ._blas cimport (SHORT_K, SHORT_K_MAX_WEIGHTS, axpy, dot, gemm, product, short_product,
+                     transpose)
 from ._losses cimport LossFunction, N_LOSSES, add_loss_terms, loss_and_delta, loss_from_sums
 from ._numpy_math cimport numpy_sum
 from ._random cimport row_key, unit_draw
@@ -412,10 +413,21 @@ cdef void backprop_delta(const Layer* layer, const floating* params, const float
     needs it.
     """
     cdef Py_ssize_t i, n = n_rows * layer.fan_in
+    cdef floating weights_t[SHORT_K_MAX_WEIGHTS]
+    cdef bint fuse_relu
     if numpy_order:
         product(False, True, <int> n_rows, <int> layer.fan_in, <int> layer.fan_out, delta,
                 <int> layer.fan_out, params + layer.coef_offset, <int> layer.fan_out,
                 previous_delta, <int> layer.fan_in)
+    elif layer.fan_out < SHORT_K and layer.fan_in * layer.fan_out <= SHORT_K_MAX_WEIGHTS:
+        # A relu layer without dropout takes its derivative inside the product's row loop.
+        fuse_relu = (previous.activation == Activation.RELU and previous_dropped == NULL
+                     and previous_mask == NULL)
+        transpose(params + layer.coef_offset, layer.fan_in, layer.fan_out, weights_t)
+        short_product(delta, n_rows, layer.fan_out, weights_t, layer.fan_in,
+                      previous_output if fuse_relu else NULL, previous_delta)
+        if fuse_relu:
+            return
     else:
         gemm(False, True, <int> n_rows, <int> layer.fan_in, <int> layer.fan_out,
              <floating> 1.0, delta, <int> layer.fan_out, params + layer.coef_offset,

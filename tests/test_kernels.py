@@ -150,6 +150,73 @@ def test_backprop_delta(dtype):
     close(out, expected, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("hidden", [(5, 4), (33, 15), (7, 16), (9, 40)])
+def test_backprop_delta_short_and_blas_paths(dtype, activation, hidden):
+    # A next layer of under SHORT_K units runs through the short-k loop, with a relu
+    # layer's derivative inside it; 16 units or more go through BLAS.
+    layout, params = _network(dtype, hidden=hidden, activation=activation)
+    rng = np.random.RandomState(6)
+    delta = readonly(rng.randn(21, hidden[1]).astype(dtype))
+    z = rng.randn(21, hidden[0])
+    previous = readonly((np.maximum(z, 0) if activation == "relu" else np.tanh(z)).astype(dtype))
+    out = np.empty((21, hidden[0]), dtype=dtype)
+    _kernels.backprop_delta_py(layout.table, 1, readonly(params), delta, previous, out)
+    coef = layout.unpack(params.astype(np.float64))[0][1]
+    backprop = delta.astype(np.float64) @ coef.T
+    if activation == "relu":
+        assert (previous == 0).any() and (previous > 0).any()
+        expected = np.where(previous == 0, 0.0, backprop)
+    else:
+        expected = backprop * (1 - previous.astype(np.float64) ** 2)
+    close(out, expected, dtype)
+
+
+def _short_product_operands(dtype, n_rows, k, n, seed=0):
+    rng = np.random.RandomState(seed)
+    a = readonly(rng.randn(n_rows, k).astype(dtype))
+    b = readonly(rng.randn(k, n).astype(dtype))
+    zero_where = np.maximum(rng.randn(n_rows, n), 0).astype(dtype)
+    zero_where.flat[::7] = np.nan  # NaN is not 0: its entries keep the product
+    zero_where.flat[::11] = -0.0
+    return a, b, readonly(zero_where)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_rows, k, n", [(1, 1, 1), (5, 3, 100), (9, 15, 37), (4, 4, 16)])
+def test_short_product_matches_numpy(dtype, n_rows, k, n):
+    a, b, zero_where = _short_product_operands(dtype, n_rows, k, n)
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    out = np.full((n_rows, n), np.nan, dtype=dtype)
+    _blas.short_product_py(a, b, out)
+    close(out, exact, dtype)
+    _blas.short_product_py(a, b, out, zero_where)
+    close(out, np.where(zero_where == 0, 0.0, exact), dtype)
+    with pytest.raises(ValueError, match="inner dimension must be 1 to 15"):
+        _blas.short_product_py(
+            np.ones((2, 16), dtype), np.ones((16, 3), dtype), np.empty((2, 3), dtype)
+        )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("version", _blas.short_product_versions())
+def test_short_product_versions_give_the_same_bits(dtype, version):
+    # Every vector width, every partial tile (rows past a multiple of 4, columns past a
+    # multiple of the vector length) and the plain C loop: the same FMA chains.
+    assert "c" in _blas.short_product_versions()
+    for n_rows in range(1, 10):
+        for k in (1, 2, 5, 15):
+            for n in (1, 3, 8, 15, 16, 17, 31, 33, 100):
+                a, b, zero_where = _short_product_operands(dtype, n_rows, k, n, seed=n_rows)
+                for z in (None, zero_where):
+                    c_loop = np.empty((n_rows, n), dtype=dtype)
+                    vector = np.empty((n_rows, n), dtype=dtype)
+                    _blas.short_product_py(a, b, c_loop, z, version="c")
+                    _blas.short_product_py(a, b, vector, z, version=version)
+                    assert c_loop.tobytes() == vector.tobytes(), (n_rows, k, n)
+
+
 def _inputs(dtype, n=23, n_features=6, sparse=False, seed=7):
     X = np.random.RandomState(seed).randn(n, n_features)
     X[X < 0.3] = 0.0  # some zeros, so the CSR form is genuinely sparse
