@@ -49,6 +49,9 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # estimator checks require it) and nothing extra is pickled or cloned.
 _PREDICTION_NETWORKS = weakref.WeakKeyDictionary()
 
+# Each estimator class's parameter names, with the constructor they were read from.
+_PARAM_NAMES = weakref.WeakKeyDictionary()
+
 
 class _OptimizerState:
     """The optimizer state of models saved by bpnet 0.1, kept so that they still load.
@@ -111,6 +114,21 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
         "scoring": [str, callable, None],
     }
+
+    @classmethod
+    def _get_param_names(cls):
+        """scikit-learn's parameter names, read from the constructor once per class.
+
+        Every fit validates its parameters through ``get_params``, and reading the
+        constructor's signature each time cost more than the rest of that validation
+        (about 90 us of a 6 ms fit on iris). A subclass with its own constructor gets
+        its own entry.
+        """
+        cached = _PARAM_NAMES.get(cls)
+        if cached is None or cached[0] is not cls.__init__:
+            cached = (cls.__init__, tuple(super()._get_param_names()))
+            _PARAM_NAMES[cls] = cached
+        return list(cached[1])
 
     @abstractmethod
     def __init__(

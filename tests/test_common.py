@@ -137,3 +137,22 @@ def test_only_dropouts_weight_equivalence_is_expected_to_fail():
     assert len(dropout_estimators) == 2
     expected = [(id(e), name) for e in dropout_estimators for name in DROPOUT_FAILURES]
     assert sorted(marked) == sorted(expected)
+
+
+def test_parameter_names_are_read_from_each_classs_constructor():
+    # bpnet reads them once per class (see BaseBP._get_param_names); they must stay
+    # what scikit-learn's own introspection finds, for subclasses too.
+    from sklearn.base import BaseEstimator
+
+    class WithExtra(BPClassifier):
+        def __init__(self, extra=1, hidden_layer_sizes=(100,)):
+            super().__init__(hidden_layer_sizes=hidden_layer_sizes)
+            self.extra = extra
+
+    for Estimator in (BPClassifier, BPRegressor, WithExtra, BPClassifier):
+        expected = BaseEstimator._get_param_names.__func__(Estimator)
+        names = Estimator._get_param_names()
+        assert names == expected
+        names.append("not_a_parameter")  # the caller's copy, not the cache
+        assert Estimator._get_param_names() == expected
+    assert WithExtra().get_params() == {"extra": 1, "hidden_layer_sizes": (100,)}
