@@ -14,7 +14,7 @@
 # provided BLAS itself runs single-threaded (the estimators make sure of that; OpenBLAS
 # can round differently with more threads).
 from cython cimport floating
-from libc.math cimport isfinite, pow, sqrt, sqrtf
+from libc.math cimport isfinite, pow, sqrt
 from libc.stdint cimport UINT32_MAX, uint32_t, uint64_t
 from libc.string cimport memcpy
 from cpython.pycapsule cimport PyCapsule_GetPointer
@@ -278,25 +278,90 @@ cdef void row_block(BatchWork* work, Py_ssize_t index, floating* params) noexcep
 # The update loops carry no reduction, so the compiler can vectorise them; the squared
 # norms the caller needs come from BLAS dot products afterwards.
 
+cdef extern from *:
+    """
+    #include <math.h>
+    #include "_clones.h"
+
+    /* The optimizer steps on a range of parameters, in C for BPNET_CLONES: each element
+       takes the same operations in the same order in every version (no FMA, setup.py's
+       -ffp-contract=off), and square root and division round exactly at any vector
+       width, so AVX-512, AVX2 and plain x86-64 give the same bits. (1.0 - beta) is a double,
+       as it always was here: in float32 that part of a moment is computed in double and
+       the sum rounded to float32. With the parameters' state in cache (a
+       small network) the square roots and divisions are most of an Adam step, and SSE2
+       took them two at a time. */
+    #define BPNET_DEFINE_SGD_UPDATE(NAME, T)                                               \
+    BPNET_CLONES static void NAME(T* __restrict params, const T* __restrict grads,         \
+                                  T* __restrict velocity, Py_ssize_t n, T alpha,           \
+                                  T inverse_weight_sum, T learning_rate, T momentum,       \
+                                  int nesterov) {                                          \
+        if (nesterov) {                                                                    \
+            for (Py_ssize_t i = 0; i < n; i++) {                                           \
+                T grad = (grads[i] + alpha * params[i]) * inverse_weight_sum;              \
+                T step = momentum * velocity[i] - learning_rate * grad;                    \
+                velocity[i] = step;                                                        \
+                params[i] = params[i] + (momentum * step - learning_rate * grad);          \
+            }                                                                              \
+        } else {                                                                           \
+            for (Py_ssize_t i = 0; i < n; i++) {                                           \
+                T grad = (grads[i] + alpha * params[i]) * inverse_weight_sum;              \
+                T step = momentum * velocity[i] - learning_rate * grad;                    \
+                velocity[i] = step;                                                        \
+                params[i] = params[i] + step;                                              \
+            }                                                                              \
+        }                                                                                  \
+    }
+    #define BPNET_DEFINE_ADAM_UPDATE(NAME, T, SQRT)                                        \
+    BPNET_CLONES static void NAME(T* __restrict params, const T* __restrict grads,         \
+                                  T* __restrict first_moment, T* __restrict second_moment, \
+                                  Py_ssize_t n, T alpha, T inverse_weight_sum, T step_size, \
+                                  T beta_1, T beta_2, T epsilon) {                         \
+        for (Py_ssize_t i = 0; i < n; i++) {                                               \
+            T grad = (grads[i] + alpha * params[i]) * inverse_weight_sum;                  \
+            T m = beta_1 * first_moment[i] + (1.0 - beta_1) * grad;                        \
+            T v = beta_2 * second_moment[i] + (1.0 - beta_2) * (grad * grad);              \
+            first_moment[i] = m;                                                           \
+            second_moment[i] = v;                                                          \
+            params[i] = params[i] + ((-step_size) * m) / (SQRT(v) + epsilon);              \
+        }                                                                                  \
+    }
+    BPNET_DEFINE_SGD_UPDATE(bpnet_sgd_update_float, float)
+    BPNET_DEFINE_SGD_UPDATE(bpnet_sgd_update_double, double)
+    /* sqrtf keeps float32 in float32, as NumPy does. */
+    BPNET_DEFINE_ADAM_UPDATE(bpnet_adam_update_float, float, sqrtf)
+    BPNET_DEFINE_ADAM_UPDATE(bpnet_adam_update_double, double, sqrt)
+    """
+    void sgd_update_float "bpnet_sgd_update_float" (
+        float* params, const float* grads, float* velocity, Py_ssize_t n, float alpha,
+        float inverse_weight_sum, float learning_rate, float momentum,
+        int nesterov) noexcept nogil
+    void sgd_update_double "bpnet_sgd_update_double" (
+        double* params, const double* grads, double* velocity, Py_ssize_t n, double alpha,
+        double inverse_weight_sum, double learning_rate, double momentum,
+        int nesterov) noexcept nogil
+    void adam_update_float "bpnet_adam_update_float" (
+        float* params, const float* grads, float* first_moment, float* second_moment,
+        Py_ssize_t n, float alpha, float inverse_weight_sum, float step_size, float beta_1,
+        float beta_2, float epsilon) noexcept nogil
+    void adam_update_double "bpnet_adam_update_double" (
+        double* params, const double* grads, double* first_moment, double* second_moment,
+        Py_ssize_t n, double alpha, double inverse_weight_sum, double step_size,
+        double beta_1, double beta_2, double epsilon) noexcept nogil
+
+
 cdef void sgd_update(floating* params, const floating* grads, floating* velocity,
                      Py_ssize_t start, Py_ssize_t stop, floating alpha,
                      floating inverse_weight_sum, const EpochOptions* options) noexcept nogil:
     """Momentum or Nesterov step on params[start:stop]."""
-    cdef floating lr = options.learning_rate, momentum = options.momentum
-    cdef floating grad, step
-    cdef Py_ssize_t i
-    if options.nesterov:
-        for i in range(start, stop):
-            grad = (grads[i] + alpha * params[i]) * inverse_weight_sum
-            step = momentum * velocity[i] - lr * grad
-            velocity[i] = step
-            params[i] += momentum * step - lr * grad
+    if floating is float:
+        sgd_update_float(params + start, grads + start, velocity + start, stop - start, alpha,
+                         inverse_weight_sum, <float> options.learning_rate,
+                         <float> options.momentum, options.nesterov)
     else:
-        for i in range(start, stop):
-            grad = (grads[i] + alpha * params[i]) * inverse_weight_sum
-            step = momentum * velocity[i] - lr * grad
-            velocity[i] = step
-            params[i] += step
+        sgd_update_double(params + start, grads + start, velocity + start, stop - start,
+                          alpha, inverse_weight_sum, options.learning_rate, options.momentum,
+                          options.nesterov)
 
 
 cdef void adam_update(floating* params, const floating* grads, floating* first_moment,
@@ -304,22 +369,15 @@ cdef void adam_update(floating* params, const floating* grads, floating* first_m
                       floating alpha, floating inverse_weight_sum, floating step_size,
                       const EpochOptions* options) noexcept nogil:
     """Adam step on params[start:stop]."""
-    cdef floating beta_1 = options.beta_1, beta_2 = options.beta_2
-    cdef floating epsilon = options.epsilon
-    cdef floating grad, m, v
-    cdef Py_ssize_t i
-    for i in range(start, stop):
-        grad = (grads[i] + alpha * params[i]) * inverse_weight_sum
-        m = beta_1 * first_moment[i] + (1 - beta_1) * grad
-        v = beta_2 * second_moment[i] + (1 - beta_2) * (grad * grad)
-        first_moment[i] = m
-        second_moment[i] = v
-        # sqrtf keeps float32 in float32, as NumPy does (and lets the loop vectorise
-        # without widening to double).
-        if floating is float:
-            params[i] += -step_size * m / (sqrtf(v) + epsilon)
-        else:
-            params[i] += -step_size * m / (sqrt(v) + epsilon)
+    if floating is float:
+        adam_update_float(params + start, grads + start, first_moment + start,
+                          second_moment + start, stop - start, alpha, inverse_weight_sum,
+                          step_size, <float> options.beta_1, <float> options.beta_2,
+                          <float> options.epsilon)
+    else:
+        adam_update_double(params + start, grads + start, first_moment + start,
+                           second_moment + start, stop - start, alpha, inverse_weight_sum,
+                           step_size, options.beta_1, options.beta_2, options.epsilon)
 
 
 cdef double update_range(BatchWork* work, floating* params, Py_ssize_t start,
