@@ -44,6 +44,22 @@ SMALL_PREDICT_WORK = 65536 * 4
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
+
+def _is_finite_float_matrix(X):
+    """Whether X is a plain, non-empty 2-D float32 or float64 ndarray, all finite: an X
+    that scikit-learn's validation with dtype=(float64, float32) passes unchanged."""
+    return (
+        type(X) is np.ndarray
+        and X.ndim == 2
+        and X.dtype in _FLOAT_DTYPES
+        and X.shape[0] > 0
+        and X.shape[1] > 0
+        # A sum is finite only if every term is (a huge finite sum that overflows
+        # merely sends X through the full check).
+        and np.isfinite(np.add.reduce(X, axis=None))
+    )
+
+
 # Each fitted estimator's prediction network (see BaseBP._prediction_network). Kept
 # outside the estimators, so that predicting changes nothing in them (scikit-learn's
 # estimator checks require it) and nothing extra is pickled or cloned.
@@ -605,16 +621,47 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         failing check) goes through validate_data, which raises scikit-learn's errors.
         """
         return (
-            type(X) is np.ndarray
-            and X.ndim == 2
-            and X.dtype in _FLOAT_DTYPES
-            and X.shape[0] > 0
+            _is_finite_float_matrix(X)
             and X.shape[1] == getattr(self, "n_features_in_", -1)
             and not hasattr(self, "feature_names_in_")
             and hasattr(self, "coefs_")
-            # A sum is finite only if every term is (a huge finite sum that overflows
-            # merely sends X through the full check).
-            and np.isfinite(np.add.reduce(X, axis=None))
+        )
+
+    def _validate_fit_data(self, X, y, reset, **kwargs):
+        """validate_data(X, y) for fit and partial_fit: X as float32 or float64.
+
+        A fresh fit on a plain finite float matrix and a plain numeric y (1-D, or 2-D
+        with one row per sample), all finite, takes a fast path: validate_data would
+        return both unchanged without a warning, so only what it records on a reset is
+        done (``n_features_in_``, and no ``feature_names_in_``). On small data its checks
+        were a sizeable part of a whole fit. Everything else goes through validate_data
+        and its errors; ``kwargs`` are passed on to it.
+        """
+        if (
+            reset
+            and _is_finite_float_matrix(X)
+            and type(y) is np.ndarray
+            and y.ndim in (1, 2)
+            and y.shape[0] == X.shape[0]
+            and y.size > 0
+            and (
+                y.dtype.kind in "biu"
+                or (y.dtype in _FLOAT_DTYPES and np.isfinite(np.add.reduce(y, axis=None)))
+            )
+        ):
+            self.n_features_in_ = X.shape[1]
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            return X, y
+        return validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+            **kwargs,
         )
 
     def _prediction_network(self, dtype):

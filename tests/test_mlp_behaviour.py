@@ -696,3 +696,75 @@ def test_fast_label_binarizer_is_label_binarizer(name):
             got = _binarize(full, labels, dtype)
             assert got.dtype == dtype
             np.testing.assert_array_equal(got, full.transform(labels))
+
+
+def _fit_data_cases():
+    rng = np.random.RandomState(0)
+    X = rng.randn(30, 4)
+    labels = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)
+    targets = X @ rng.randn(4) + 0.1 * rng.randn(30)
+    yield BPClassifier, X, labels
+    yield BPClassifier, np.asfortranarray(X.astype(np.float32)), labels.astype(np.uint8)
+    yield BPClassifier, X, labels.astype(bool)
+    yield BPClassifier, X[:, ::2], np.column_stack([labels == 1, labels == 2]).astype(int)
+    yield BPRegressor, X, targets
+    yield BPRegressor, X.astype(np.float32), targets.reshape(-1, 1)
+    yield BPRegressor, X, np.column_stack([targets, -targets]).astype(np.float32)
+    yield BPRegressor, X, labels  # integer targets
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_fit_fast_path_fits_as_validate_data(case, monkeypatch):
+    """A fresh fit on plain finite arrays skips validate_data; fitting with the shortcut
+    off gives the same model, attributes and warnings, feature names dropped alike."""
+    import pandas as pd
+
+    import bpnet._base
+
+    Estimator, X, y = list(_fit_data_cases())[case]
+    params = dict(hidden_layer_sizes=(5,), max_iter=5, random_state=0)
+    frame = pd.DataFrame(np.asarray(X), columns=[f"f{i}" for i in range(X.shape[1])])
+    validations = []
+    validate_data = bpnet._base.validate_data
+
+    def counted_validate_data(*args, **kwargs):
+        validations.append(args[1])
+        return validate_data(*args, **kwargs)
+
+    monkeypatch.setattr(bpnet._base, "validate_data", counted_validate_data)
+    fitted = {}
+    for path in ("fast", "full"):
+        if path == "full":
+            monkeypatch.setattr(bpnet._base, "_is_finite_float_matrix", lambda X: False)
+        # Fitted first with feature names, then on the plain arrays: names must go.
+        model = _quiet_fit(Estimator(**params), frame, y)
+        assert hasattr(model, "feature_names_in_")
+        validations.clear()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(X, y)
+        assert len(validations) == (0 if path == "fast" else 1)
+        fitted[path] = (model, sorted(str(w.message) for w in caught))
+    (fast, fast_warnings), (full, full_warnings) = fitted["fast"], fitted["full"]
+    assert fast_warnings == full_warnings
+    assert not hasattr(fast, "feature_names_in_") and not hasattr(full, "feature_names_in_")
+    assert sorted(vars(fast)) == sorted(vars(full))
+    assert fast.n_features_in_ == full.n_features_in_ == X.shape[1]
+    if Estimator is BPClassifier:
+        np.testing.assert_array_equal(fast.classes_, full.classes_)
+    assert fast.loss_curve_ == full.loss_curve_
+    for a, b in zip(fast.coefs_ + fast.intercepts_, full.coefs_ + full.intercepts_, strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_fit_fast_path_leaves_bad_targets_to_validate_data(Estimator):
+    """Non-finite or empty targets fail the shortcut's test, and validate_data raises
+    scikit-learn's own errors."""
+    X = np.random.RandomState(0).randn(6, 3)
+    y = np.array([0.0, 1.0, np.nan, 1.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        Estimator().fit(X, y)
+    with pytest.raises(ValueError, match="Found input variables with inconsistent numbers"):
+        Estimator().fit(X, y[3:])
