@@ -22,6 +22,7 @@ cdef void product(bint trans_a, bint trans_b, int m, int n, int k, const floatin
 # whose transposed weights fit SHORT_K_MAX_WEIGHTS take it where it needs them transposed.
 cdef enum:
     SHORT_K = 16
+    SHORT_N = 8
     SHORT_K_MAX_WEIGHTS = 4096
 
 cdef void short_product(const floating* a, Py_ssize_t n_rows, Py_ssize_t k, const floating* b,
@@ -30,3 +31,11 @@ cdef void short_product(const floating* a, Py_ssize_t n_rows, Py_ssize_t k, cons
 
 cdef void transpose(const floating* a, Py_ssize_t n_rows, Py_ssize_t n_cols,
                     floating* out) noexcept nogil
+
+# The weight gradient of a layer with fewer than SHORT_K inputs or SHORT_N outputs, with
+# the intercepts' column sums in the same pass; only where short_gradient_is_fast().
+cdef bint short_gradient_is_fast() noexcept nogil
+
+cdef void short_gradient(const floating* a, Py_ssize_t lda, Py_ssize_t m, Py_ssize_t k,
+                         const floating* d, Py_ssize_t n, floating* g, floating* bias,
+                         bint accumulate) noexcept nogil

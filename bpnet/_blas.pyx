@@ -167,8 +167,192 @@ cdef extern from *:
     }
     BPNET_DEFINE_SHORT_PRODUCT(bpnet_short_product_float, float)
     BPNET_DEFINE_SHORT_PRODUCT(bpnet_short_product_double, double)
+
+    /* A layer's weight gradient g (k x n) = a^T d, where a (m x k, rows lda apart) holds
+       the layer's inputs and d (m x n) its deltas, when k < 16 or n < 8; with `bias`
+       (or NULL), bias[j] += the column sums of d as well, row after row. With
+       `accumulate`, g += a^T d instead. Each entry of a^T d is the FMA chain over the
+       rows r = 0, 1, ..., m-1 starting from 0, then added to g when accumulating: the
+       order of OpenBLAS's kernels for such products, so the bits are theirs. The plain
+       C loop defines the numbers; the AVX-512 version gives the same bits, with lanes
+       along k when n < 8 (a short output layer) and along n otherwise (a layer of few
+       inputs, whose intercepts' sums then come from the same loads). From 8 outputs
+       up, with many inputs, OpenBLAS's kernel was the faster. */
+    #define BPNET_SHORT_GRADIENT_ARGS(T)                                                   \
+        const T* __restrict a, Py_ssize_t lda, Py_ssize_t m, Py_ssize_t k,                 \
+        const T* __restrict d, Py_ssize_t n, T* __restrict g, T* __restrict bias,          \
+        int accumulate
+
+    /* bias[j] += the column sums of d (m x n), each column added row after row. */
+    #define BPNET_ADD_COLUMN_SUMS(d, m, n, bias)                                           \
+        for (Py_ssize_t j_ = 0; j_ < (n); j_++) {                                          \
+            for (Py_ssize_t r_ = 0; r_ < (m); r_++)                                        \
+                (bias)[j_] = (bias)[j_] + (d)[r_ * (n) + j_];                              \
+        }
+    #define BPNET_DEFINE_SHORT_GRADIENT_C(NAME, T, FMA)                                    \
+    static void NAME(BPNET_SHORT_GRADIENT_ARGS(T)) {                                       \
+        for (Py_ssize_t i = 0; i < k; i++)                                                 \
+            for (Py_ssize_t j = 0; j < n; j++) {                                           \
+                T sum = 0;                                                                 \
+                for (Py_ssize_t r = 0; r < m; r++)                                         \
+                    sum = FMA(a[r * lda + i], d[r * n + j], sum);                          \
+                g[i * n + j] = accumulate ? g[i * n + j] + sum : sum;                      \
+            }                                                                              \
+        if (bias != NULL)                                                                  \
+            BPNET_ADD_COLUMN_SUMS(d, m, n, bias);                                          \
+    }
+    BPNET_DEFINE_SHORT_GRADIENT_C(bpnet_short_gradient_c_float, float, fmaf)
+    BPNET_DEFINE_SHORT_GRADIENT_C(bpnet_short_gradient_c_double, double, fma)
+
+    #ifdef BPNET_SHORT_PRODUCT_SIMD
+    /* Each accumulator's chain waits on the previous row's FMA, so a pass keeps at
+       least a dozen chains going: W vectors of lanes at a time, for up to NMAX columns
+       of g (lanes along k) or up to RMAX rows of g (lanes along n). Lanes past the end
+       are masked off, and a tile with no lanes left loads and stores nothing. */
+    #define BPNET_LANE_MASK(LEFT, LANES)                                                   \
+        ((__mmask16) ((LEFT) <= 0 ? 0u : (LEFT) >= (LANES) ? (1u << (LANES)) - 1u          \
+                                       : (1u << (LEFT)) - 1u))
+    #define BPNET_SHORT_K_PASS(T, S, P, LANES, W, NMAX)                                    \
+        for (Py_ssize_t i0 = 0; i0 < k; i0 += (W) * (LANES)) {                             \
+            __mmask16 mi[W];                                                               \
+            __m512##S acc[W][NMAX];                                                        \
+            _Pragma("GCC unroll 4")                                                        \
+            for (int w = 0; w < (W); w++) {                                                \
+                mi[w] = BPNET_LANE_MASK(k - i0 - w * (LANES), LANES);                      \
+                _Pragma("GCC unroll 15")                                                   \
+                for (int j = 0; j < (NMAX); j++)                                           \
+                    acc[w][j] = zero;                                                      \
+            }                                                                              \
+            for (Py_ssize_t r = 0; r < m; r++) {                                           \
+                __m512##S x[W];                                                            \
+                _Pragma("GCC unroll 4")                                                    \
+                for (int w = 0; w < (W); w++)                                              \
+                    x[w] = _mm512_maskz_loadu_##P(mi[w], a + r * lda + i0 + w * (LANES));  \
+                const T* dr = d + r * n;                                                   \
+                _Pragma("GCC unroll 15")                                                   \
+                for (int j = 0; j < (NMAX); j++)                                           \
+                    if (j < n) {                                                           \
+                        __m512##S y = _mm512_set1_##P(dr[j]);                              \
+                        _Pragma("GCC unroll 4")                                            \
+                        for (int w = 0; w < (W); w++)                                      \
+                            acc[w][j] = _mm512_fmadd_##P(x[w], y, acc[w][j]);              \
+                    }                                                                      \
+            }                                                                              \
+            _Pragma("GCC unroll 4")                                                        \
+            for (int w = 0; w < (W); w++) {                                                \
+                T tile[NMAX][LANES];                                                       \
+                Py_ssize_t left = k - i0 - w * (LANES);                                    \
+                _Pragma("GCC unroll 15")                                                   \
+                for (int j = 0; j < (NMAX); j++)                                           \
+                    if (j < n)                                                             \
+                        _mm512_storeu_##P(tile[j], acc[w][j]);                             \
+                for (Py_ssize_t l = 0; l < left && l < (LANES); l++) {                     \
+                    T* row = g + (i0 + w * (LANES) + l) * n;                               \
+                    for (Py_ssize_t j = 0; j < n; j++)                                     \
+                        row[j] = accumulate ? row[j] + tile[j][l] : tile[j][l];            \
+                }                                                                          \
+            }                                                                              \
+        }
+    #define BPNET_SHORT_N_PASS(T, S, P, LANES, W, RMAX)                                    \
+        for (Py_ssize_t j0 = 0; j0 < n; j0 += (W) * (LANES)) {                             \
+            __mmask16 mj[W];                                                               \
+            _Pragma("GCC unroll 4")                                                        \
+            for (int w = 0; w < (W); w++)                                                  \
+                mj[w] = BPNET_LANE_MASK(n - j0 - w * (LANES), LANES);                      \
+            for (Py_ssize_t i0 = 0; i0 < k; i0 += (RMAX)) {                                \
+                Py_ssize_t rows = k - i0 < (RMAX) ? k - i0 : (RMAX);                       \
+                int with_bias = bias != NULL && i0 == 0;                                   \
+                __m512##S acc[W][RMAX], sums[W];                                           \
+                _Pragma("GCC unroll 4")                                                    \
+                for (int w = 0; w < (W); w++) {                                            \
+                    _Pragma("GCC unroll 8")                                                \
+                    for (int t = 0; t < (RMAX); t++)                                       \
+                        acc[w][t] = zero;                                                  \
+                    sums[w] = with_bias                                                    \
+                        ? _mm512_maskz_loadu_##P(mj[w], bias + j0 + w * (LANES)) : zero;   \
+                }                                                                          \
+                for (Py_ssize_t r = 0; r < m; r++) {                                       \
+                    __m512##S y[W];                                                        \
+                    _Pragma("GCC unroll 4")                                                \
+                    for (int w = 0; w < (W); w++)                                          \
+                        y[w] = _mm512_maskz_loadu_##P(mj[w],                               \
+                                                      d + r * n + j0 + w * (LANES));       \
+                    const T* ar = a + r * lda + i0;                                        \
+                    _Pragma("GCC unroll 8")                                                \
+                    for (int t = 0; t < (RMAX); t++)                                       \
+                        if (t < rows) {                                                    \
+                            __m512##S x = _mm512_set1_##P(ar[t]);                          \
+                            _Pragma("GCC unroll 4")                                        \
+                            for (int w = 0; w < (W); w++)                                  \
+                                acc[w][t] = _mm512_fmadd_##P(x, y[w], acc[w][t]);          \
+                        }                                                                  \
+                    if (with_bias) {                                                       \
+                        _Pragma("GCC unroll 4")                                            \
+                        for (int w = 0; w < (W); w++)                                      \
+                            sums[w] = _mm512_add_##P(sums[w], y[w]);                       \
+                    }                                                                      \
+                }                                                                          \
+                _Pragma("GCC unroll 4")                                                    \
+                for (int w = 0; w < (W); w++) {                                            \
+                    _Pragma("GCC unroll 8")                                                \
+                    for (int t = 0; t < (RMAX); t++)                                       \
+                        if (t < rows) {                                                    \
+                            T* out = g + (i0 + t) * n + j0 + w * (LANES);                  \
+                            __m512##S v = accumulate                                       \
+                                ? _mm512_add_##P(_mm512_maskz_loadu_##P(mj[w], out),       \
+                                                 acc[w][t])                                \
+                                : acc[w][t];                                               \
+                            _mm512_mask_storeu_##P(out, mj[w], v);                         \
+                        }                                                                  \
+                    if (with_bias)                                                         \
+                        _mm512_mask_storeu_##P(bias + j0 + w * (LANES), mj[w], sums[w]);   \
+                }                                                                          \
+            }                                                                              \
+        }
+    #define BPNET_DEFINE_SHORT_GRADIENT_AVX512(NAME, T, S, P, LANES)                       \
+    __attribute__((target("avx512f"))) static void NAME(BPNET_SHORT_GRADIENT_ARGS(T)) {   \
+        const __m512##S zero = _mm512_setzero_##P();                                       \
+        if (n < 8) {  /* lanes along k: a short output layer */                            \
+            if (n <= 3) {                                                                  \
+                BPNET_SHORT_K_PASS(T, S, P, LANES, 4, 3)                                   \
+            } else {                                                                       \
+                BPNET_SHORT_K_PASS(T, S, P, LANES, 2, 7)                                   \
+            }                                                                              \
+            if (bias != NULL)                                                              \
+                BPNET_ADD_COLUMN_SUMS(d, m, n, bias);                                      \
+        } else if (k <= 4) {  /* lanes along n: a layer of few inputs */                   \
+            BPNET_SHORT_N_PASS(T, S, P, LANES, 4, 4)                                       \
+        } else {                                                                           \
+            BPNET_SHORT_N_PASS(T, S, P, LANES, 2, 8)                                       \
+        }                                                                                  \
+    }
+    BPNET_DEFINE_SHORT_GRADIENT_AVX512(bpnet_short_gradient_avx512_float, float, , ps, 16)
+    BPNET_DEFINE_SHORT_GRADIENT_AVX512(bpnet_short_gradient_avx512_double, double, d, pd, 8)
+    #define BPNET_SHORT_GRADIENT_SIMD_VERSION(T)                                           \
+        if (version == 2 || (version < 0 && bpnet_short_product_runs(2))) {                \
+            bpnet_short_gradient_avx512_##T(a, lda, m, k, d, n, g, bias, accumulate);      \
+            return;                                                                        \
+        }
+    #else
+    #define BPNET_SHORT_GRADIENT_SIMD_VERSION(T)
+    #endif
+    /* Version 2 (AVX-512) or 0 (C); -1 for AVX-512 where the CPU has it. The kernels
+       call it only then (short_gradient_is_fast): elsewhere BLAS is the faster. */
+    #define BPNET_DEFINE_SHORT_GRADIENT(NAME, T)                                           \
+    static void NAME(int version, BPNET_SHORT_GRADIENT_ARGS(T)) {                          \
+        BPNET_SHORT_GRADIENT_SIMD_VERSION(T)                                               \
+        bpnet_short_gradient_c_##T(a, lda, m, k, d, n, g, bias, accumulate);               \
+    }
+    BPNET_DEFINE_SHORT_GRADIENT(bpnet_short_gradient_float, float)
+    BPNET_DEFINE_SHORT_GRADIENT(bpnet_short_gradient_double, double)
     """
     int short_product_runs "bpnet_short_product_runs" (int version) noexcept nogil
+    void short_gradient_float "bpnet_short_gradient_float" (
+        int version, const float* a, Py_ssize_t lda, Py_ssize_t m, Py_ssize_t k,
+        const float* d, Py_ssize_t n, float* g, float* bias, int accumulate) noexcept nogil
+    void short_gradient_double "bpnet_short_gradient_double" (
+        int version, const double* a, Py_ssize_t lda, Py_ssize_t m, Py_ssize_t k,
+        const double* d, Py_ssize_t n, double* g, double* bias, int accumulate) noexcept nogil
     void short_product_float "bpnet_short_product_float" (
         int version, const float* a, Py_ssize_t n_rows, Py_ssize_t k, const float* b,
         Py_ssize_t n, const float* zero_where, float* out) noexcept nogil
@@ -278,6 +462,24 @@ cdef void short_product(const floating* a, Py_ssize_t n_rows, Py_ssize_t k, cons
         short_product_double(-1, a, n_rows, k, b, n, zero_where, out)
 
 
+cdef bint short_gradient_is_fast() noexcept nogil:
+    """Whether layer_gradient takes short_gradient for short layers: where the CPU has
+    AVX-512 (the plain C loop is slower than BLAS)."""
+    return short_product_runs(2)
+
+
+cdef void short_gradient(const floating* a, Py_ssize_t lda, Py_ssize_t m, Py_ssize_t k,
+                         const floating* d, Py_ssize_t n, floating* g, floating* bias,
+                         bint accumulate) noexcept nogil:
+    """Row-major g (k x n) = a^T d (or += with `accumulate`) for k < SHORT_K or n < SHORT_N,
+    where a is m x k with rows `lda` apart and d is m x n; bias += d's column sums unless
+    `bias` is NULL."""
+    if floating is float:
+        short_gradient_float(-1, a, lda, m, k, d, n, g, bias, accumulate)
+    else:
+        short_gradient_double(-1, a, lda, m, k, d, n, g, bias, accumulate)
+
+
 cdef void transpose(const floating* a, Py_ssize_t n_rows, Py_ssize_t n_cols,
                     floating* out) noexcept nogil:
     """out (n_cols x n_rows) = a^T for a row-major, contiguous a."""
@@ -358,6 +560,31 @@ def short_product_py(const floating[:, ::1] a, const floating[:, ::1] b,
         else:
             short_product_double(code, &a[0, 0], a.shape[0], a.shape[1], &b[0, 0],
                                  b.shape[1], z_ptr, &out[0, 0])
+
+
+def short_gradient_py(const floating[:, ::1] a, const floating[:, ::1] d, floating[:, ::1] g,
+                      floating[::1] bias=None, bint accumulate=False, version=None):
+    """g = a^T d (+= with `accumulate`), and bias += d's column sums unless None, through
+    short_gradient; `version` "c", "avx512" (if the CPU runs it) or None (for tests)."""
+    cdef int code = -1 if version is None else SHORT_PRODUCT_VERSIONS.index(version)
+    if code == 1 or (code >= 0 and not short_product_runs(code)):
+        raise ValueError(f"no {version} version of short_gradient on this CPU")
+    if a.shape[0] != d.shape[0] or g.shape[0] != a.shape[1] or g.shape[1] != d.shape[1]:
+        raise ValueError("shapes do not fit g = a^T d")
+    if bias is not None and bias.shape[0] != d.shape[1]:
+        raise ValueError("bias needs one entry per column of d")
+    if min(a.shape[0], a.shape[1], d.shape[1]) == 0:
+        raise ValueError("empty products are not supported")
+    if a.shape[1] >= SHORT_K and d.shape[1] >= SHORT_N:
+        raise ValueError(f"a^T d must have fewer than {SHORT_K} rows or {SHORT_N} columns")
+    cdef floating* bias_ptr = &bias[0] if bias is not None else NULL
+    with nogil:
+        if floating is float:
+            short_gradient_float(code, &a[0, 0], a.shape[1], a.shape[0], a.shape[1], &d[0, 0],
+                                 d.shape[1], &g[0, 0], bias_ptr, accumulate)
+        else:
+            short_gradient_double(code, &a[0, 0], a.shape[1], a.shape[0], a.shape[1],
+                                  &d[0, 0], d.shape[1], &g[0, 0], bias_ptr, accumulate)
 
 
 def product_py(bint trans_a, bint trans_b, const floating[:, ::1] a, const floating[:, ::1] b,

@@ -18,8 +18,8 @@ from libc.stdint cimport uint32_t, uint64_t
 
 from ._activations cimport (N_ACTIVATIONS, Activation, activation_derivative,
                             add_bias_and_activate, needs_preactivation)
-from ._blas cimport (SHORT_K, SHORT_K_MAX_WEIGHTS, axpy, dot, gemm, product, short_product,
-                     transpose)
+from ._blas cimport (SHORT_K, SHORT_K_MAX_WEIGHTS, SHORT_N, axpy, dot, gemm, product,
+                     short_gradient, short_gradient_is_fast, short_product, transpose)
 from ._losses cimport LossFunction, N_LOSSES, add_loss_terms, loss_and_delta, loss_from_sums
 from ._numpy_math cimport numpy_sum
 from ._random cimport row_key, unit_draw
@@ -364,6 +364,15 @@ cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* de
     cdef floating* grad_w = grads + layer.coef_offset
     cdef floating* grad_b = grads + layer.intercept_offset
     cdef const floating* data
+    if (in_stop > in_start and not inputs.sparse and not numpy_order
+            and (layer.fan_in < SHORT_K or fan_out < SHORT_N) and short_gradient_is_fast()):
+        # One pass over the rows for the weights' block and, when asked, the intercepts.
+        if with_intercepts and not accumulate:
+            memset(grad_b, 0, fan_out * sizeof(floating))
+        short_gradient(<const floating*> inputs.dense + in_start, layer.fan_in, n_rows,
+                       in_stop - in_start, delta, fan_out, grad_w + in_start * fan_out,
+                       grad_b if with_intercepts else NULL, accumulate)
+        return
     if in_stop > in_start:
         if not inputs.sparse and numpy_order and not accumulate:
             product(True, False, <int> (in_stop - in_start), <int> fan_out, <int> n_rows,

@@ -217,6 +217,53 @@ def test_short_product_versions_give_the_same_bits(dtype, version):
                     assert c_loop.tobytes() == vector.tobytes(), (n_rows, k, n)
 
 
+def _short_gradient_versions():
+    return [v for v in _blas.short_product_versions() if v != "avx2"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m, k, n", [(1, 1, 1), (23, 4, 100), (9, 37, 3), (30, 15, 17), (5, 40, 7)])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_short_gradient_matches_numpy(dtype, m, k, n, accumulate):
+    rng = np.random.RandomState(m + k + n)
+    a, d = readonly(rng.randn(m, k).astype(dtype)), readonly(rng.randn(m, n).astype(dtype))
+    g0, bias0 = rng.randn(k, n).astype(dtype), rng.randn(n).astype(dtype)
+    g, bias = g0.copy(), bias0.copy()
+    _blas.short_gradient_py(a, d, g, bias, accumulate)
+    expected = a.astype(np.float64).T @ d.astype(np.float64)
+    close(g, expected + (g0 if accumulate else 0), dtype, scale=10)
+    close(bias, bias0 + d.astype(np.float64).sum(axis=0), dtype, scale=10)
+    g_only = g0.copy()
+    _blas.short_gradient_py(a, d, g_only, None, accumulate)
+    assert_allclose(g_only, g)
+    with pytest.raises(ValueError, match="fewer than 16 rows or 8 columns"):
+        _blas.short_gradient_py(np.ones((2, 16), dtype), np.ones((2, 8), dtype),
+                                np.empty((16, 8), dtype))  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("version", _short_gradient_versions())
+def test_short_gradient_versions_give_the_same_bits(dtype, version):
+    # Both layouts of lanes, every partial tile and pass, with and without intercepts
+    # and accumulation: the same FMA chains and row-by-row sums as the plain C loop.
+    assert "c" in _short_gradient_versions()
+    rng = np.random.RandomState(3)
+    for m in (1, 2, 7, 19):
+        for k, n in [(1, 1), (3, 20), (4, 33), (5, 16), (8, 100), (15, 17), (13, 1), (40, 3),
+                     (70, 7), (9, 5), (17, 4)]:  # fmt: skip
+            a, d = readonly(rng.randn(m, k).astype(dtype)), readonly(rng.randn(m, n).astype(dtype))
+            g0, bias0 = rng.randn(k, n).astype(dtype), rng.randn(n).astype(dtype)
+            for accumulate in (False, True):
+                for with_bias in (False, True):
+                    results = []
+                    for v in ("c", version):
+                        g, bias = g0.copy(), bias0.copy()
+                        _blas.short_gradient_py(a, d, g, bias if with_bias else None,
+                                                accumulate, version=v)  # fmt: skip
+                        results.append(g.tobytes() + bias.tobytes())
+                    assert results[0] == results[1], (m, k, n, accumulate, with_bias)
+
+
 def _inputs(dtype, n=23, n_features=6, sparse=False, seed=7):
     X = np.random.RandomState(seed).randn(n, n_features)
     X[X < 0.3] = 0.0  # some zeros, so the CSR form is genuinely sparse
