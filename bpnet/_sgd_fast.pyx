@@ -241,6 +241,17 @@ cdef Py_ssize_t plan_param_blocks(const Layer* layers, Py_ssize_t n_layers,
     return count
 
 
+cdef inline void copy_row(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    """dst[:n] = src[:n]. Short rows (a few features, the outputs) by a plain loop: a
+    memcpy call per row cost more than the copying on data as small as iris."""
+    cdef Py_ssize_t j
+    if n > 32:
+        memcpy(dst, src, n * sizeof(floating))
+    else:
+        for j in range(n):
+            dst[j] = src[j]
+
+
 cdef void row_block(BatchWork* work, Py_ssize_t index, floating* params) noexcept nogil:
     """Phase one for row block `index`: gather its rows, forward, loss and deltas."""
     cdef const Layer* layers = work.layers
@@ -257,16 +268,14 @@ cdef void row_block(BatchWork* work, Py_ssize_t index, floating* params) noexcep
     block.n_rows = stop - start
     if not block.sparse:
         for r in range(start, stop):
-            memcpy(x_batch + r * n_features,
-                   <const floating*> work.X + work.order[r] * n_features,
-                   n_features * sizeof(floating))
+            copy_row(x_batch + r * n_features,
+                     <const floating*> work.X + work.order[r] * n_features, n_features)
         block.dense = x_batch + start * n_features
     else:
         block.rows = work.order + start
     for r in range(start, stop):
         row = work.order[r]
-        memcpy(y_batch + r * n_outputs, <const floating*> work.Y + row * n_outputs,
-               n_outputs * sizeof(floating))
+        copy_row(y_batch + r * n_outputs, <const floating*> work.Y + row * n_outputs, n_outputs)
         if sample_weight != NULL:
             sw_batch[r] = sample_weight[row]
     work.row_loss[index] = forward_and_deltas(
