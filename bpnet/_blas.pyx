@@ -212,8 +212,8 @@ cdef extern from *:
     #define BPNET_LANE_MASK(LEFT, LANES)                                                   \
         ((__mmask16) ((LEFT) <= 0 ? 0u : (LEFT) >= (LANES) ? (1u << (LANES)) - 1u          \
                                        : (1u << (LEFT)) - 1u))
-    #define BPNET_SHORT_K_PASS(T, S, P, LANES, W, NMAX)                                    \
-        for (Py_ssize_t i0 = 0; i0 < k; i0 += (W) * (LANES)) {                             \
+    #define BPNET_SHORT_K_PASS(T, S, P, LANES, W, NMAX, FROM, TO)                          \
+        for (Py_ssize_t i0 = (FROM); i0 < (TO); i0 += (W) * (LANES)) {                     \
             __mmask16 mi[W];                                                               \
             __m512##S acc[W][NMAX];                                                        \
             _Pragma("GCC unroll 4")                                                        \
@@ -253,8 +253,8 @@ cdef extern from *:
                 }                                                                          \
             }                                                                              \
         }
-    #define BPNET_SHORT_N_PASS(T, S, P, LANES, W, RMAX)                                    \
-        for (Py_ssize_t j0 = 0; j0 < n; j0 += (W) * (LANES)) {                             \
+    #define BPNET_SHORT_N_PASS(T, S, P, LANES, W, RMAX, FROM, TO)                          \
+        for (Py_ssize_t j0 = (FROM); j0 < (TO); j0 += (W) * (LANES)) {                     \
             __mmask16 mj[W];                                                               \
             _Pragma("GCC unroll 4")                                                        \
             for (int w = 0; w < (W); w++)                                                  \
@@ -313,17 +313,26 @@ cdef extern from *:
     __attribute__((target("avx512f"))) static void NAME(BPNET_SHORT_GRADIENT_ARGS(T)) {   \
         const __m512##S zero = _mm512_setzero_##P();                                       \
         if (n < 8) {  /* lanes along k: a short output layer */                            \
+            /* whole passes of W vectors, then the rest a vector at a time */            \
             if (n <= 3) {                                                                  \
-                BPNET_SHORT_K_PASS(T, S, P, LANES, 4, 3)                                   \
+                Py_ssize_t whole = k - k % (4 * (LANES));                                  \
+                BPNET_SHORT_K_PASS(T, S, P, LANES, 4, 3, 0, whole)                         \
+                BPNET_SHORT_K_PASS(T, S, P, LANES, 1, 3, whole, k)                         \
             } else {                                                                       \
-                BPNET_SHORT_K_PASS(T, S, P, LANES, 2, 7)                                   \
+                Py_ssize_t whole = k - k % (2 * (LANES));                                  \
+                BPNET_SHORT_K_PASS(T, S, P, LANES, 2, 7, 0, whole)                         \
+                BPNET_SHORT_K_PASS(T, S, P, LANES, 1, 7, whole, k)                         \
             }                                                                              \
             if (bias != NULL)                                                              \
                 BPNET_ADD_COLUMN_SUMS(d, m, n, bias);                                      \
         } else if (k <= 4) {  /* lanes along n: a layer of few inputs */                   \
-            BPNET_SHORT_N_PASS(T, S, P, LANES, 4, 4)                                       \
+            Py_ssize_t whole = n - n % (4 * (LANES));                                      \
+            BPNET_SHORT_N_PASS(T, S, P, LANES, 4, 4, 0, whole)                             \
+            BPNET_SHORT_N_PASS(T, S, P, LANES, 1, 4, whole, n)                             \
         } else {                                                                           \
-            BPNET_SHORT_N_PASS(T, S, P, LANES, 2, 8)                                       \
+            Py_ssize_t whole = n - n % (2 * (LANES));                                      \
+            BPNET_SHORT_N_PASS(T, S, P, LANES, 2, 8, 0, whole)                             \
+            BPNET_SHORT_N_PASS(T, S, P, LANES, 1, 8, whole, n)                             \
         }                                                                                  \
     }
     BPNET_DEFINE_SHORT_GRADIENT_AVX512(bpnet_short_gradient_avx512_float, float, , ps, 16)
