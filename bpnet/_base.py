@@ -45,6 +45,23 @@ SMALL_PREDICT_WORK = 65536 * 4
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+# Up to this many values, an array's finiteness is checked value by value; above it, by
+# its sum, as scikit-learn does, which needs no temporary array.
+_FINITE_BY_VALUE = 4096
+
+
+def _all_finite(a):
+    """Whether every value of the float array `a` is finite, warning about nothing.
+
+    A sum is finite only if every term is; a huge finite array whose sum overflows is
+    merely reported as not finite, which sends it through scikit-learn's full check.
+    """
+    if a.size <= _FINITE_BY_VALUE:
+        return bool(np.isfinite(a).all())
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.add.reduce(a, axis=None)))
+
+
 def _is_finite_float_matrix(X):
     """Whether X is a plain, non-empty 2-D float32 or float64 ndarray, all finite: an X
     that scikit-learn's validation with dtype=(float64, float32) passes unchanged."""
@@ -54,9 +71,7 @@ def _is_finite_float_matrix(X):
         and X.dtype in _FLOAT_DTYPES
         and X.shape[0] > 0
         and X.shape[1] > 0
-        # A sum is finite only if every term is (a huge finite sum that overflows
-        # merely sends X through the full check).
-        and np.isfinite(np.add.reduce(X, axis=None))
+        and _all_finite(X)
     )
 
 
@@ -65,7 +80,8 @@ def _is_finite_float_matrix(X):
 # estimator checks require it) and nothing extra is pickled or cloned.
 _PREDICTION_NETWORKS = weakref.WeakKeyDictionary()
 
-# Each estimator class's parameter names, with the constructor they were read from.
+# Each estimator class's parameter names, with a weak reference to the constructor they
+# were read from (a strong one would keep a class created at run time alive).
 _PARAM_NAMES = weakref.WeakKeyDictionary()
 
 
@@ -141,8 +157,8 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         its own entry.
         """
         cached = _PARAM_NAMES.get(cls)
-        if cached is None or cached[0] is not cls.__init__:
-            cached = (cls.__init__, tuple(super()._get_param_names()))
+        if cached is None or cached[0]() is not cls.__init__:
+            cached = (weakref.ref(cls.__init__), tuple(super()._get_param_names()))
             _PARAM_NAMES[cls] = cached
         return list(cached[1])
 
@@ -644,10 +660,7 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
             and y.ndim in (1, 2)
             and y.shape[0] == X.shape[0]
             and y.size > 0
-            and (
-                y.dtype.kind in "biu"
-                or (y.dtype in _FLOAT_DTYPES and np.isfinite(np.add.reduce(y, axis=None)))
-            )
+            and (y.dtype.kind in "biu" or (y.dtype in _FLOAT_DTYPES and _all_finite(y)))
         ):
             self.n_features_in_ = X.shape[1]
             if hasattr(self, "feature_names_in_"):

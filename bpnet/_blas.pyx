@@ -13,10 +13,12 @@ cdef extern from *:
        inner dimension k; with `zero_where` (n_rows x n, or NULL), out = 0 wherever
        zero_where is 0 (a relu layer's derivative, applied while the row is in
        registers rather than in another pass over memory). Every entry is one fused
-       multiply-add chain over j = 0, 1, ..., k-1 starting from 0, the order OpenBLAS's
-       kernels use for such k, so the bits are theirs, and every version below (AVX-512,
-       AVX2, plain C) gives the same bits: an FMA rounds once, whether an instruction or
-       libm's fma(). */
+       multiply-add chain over j = 0, 1, ..., k-1 starting from 0, and every version
+       below (AVX-512, AVX2, plain C) gives the same bits: an FMA rounds once, whether an
+       instruction or libm's fma(). That is the order of OpenBLAS's SkylakeX kernels for
+       such k, so on such a CPU the results were BLAS's to the bit in every case checked
+       but one: in float64, for b of over 192 columns not a multiple of 8 (a previous
+       layer that wide), OpenBLAS rounds some entries otherwise, in the last bit. */
     #define BPNET_SHORT_PRODUCT_ARGS(T)                                                    \
         const T* __restrict a, Py_ssize_t n_rows, Py_ssize_t k, const T* __restrict b,     \
         Py_ssize_t n, const T* __restrict zero_where, T* __restrict out
@@ -102,7 +104,7 @@ cdef extern from *:
         const __m256##S zero = _mm256_setzero_##P();                                       \
         for (Py_ssize_t r = 0; r < n_rows; r++) {                                          \
             const T* ar = a + r * k;                                                       \
-            const T* z = zero_where + r * n;                                               \
+            const T* z = zero_where != NULL ? zero_where + r * n : NULL;                   \
             T* o = out + r * n;                                                            \
             Py_ssize_t i = 0;                                                              \
             for (; i + 2 * LANES <= n; i += 2 * LANES) {                                   \
@@ -172,9 +174,12 @@ cdef extern from *:
        the layer's inputs and d (m x n) its deltas, when k < 16 or n < 8; with `bias`
        (or NULL), bias[j] += the column sums of d as well, row after row. With
        `accumulate`, g += a^T d instead. Each entry of a^T d is the FMA chain over the
-       rows r = 0, 1, ..., m-1 starting from 0, then added to g when accumulating: the
-       order of OpenBLAS's kernels for such products, so the bits are theirs. The plain
-       C loop defines the numbers; the AVX-512 version gives the same bits, with lanes
+       rows r = 0, 1, ..., m-1 starting from 0, then added to g when accumulating. That
+       is the order of OpenBLAS's SkylakeX kernels for batches of up to 384 rows (beyond
+       that, and m k n over a million, OpenBLAS sums the rows in blocks, and its last
+       bits can differ from these). The plain C loop defines the numbers; the AVX-512
+       version gives the same values (with NaN on both sides of an accumulation, the
+       NaN's sign can differ), with lanes
        along k when n < 8 (a short output layer) and along n otherwise (a layer of few
        inputs, whose intercepts' sums then come from the same loads). From 8 outputs
        up, with many inputs, OpenBLAS's kernel was the faster. */

@@ -156,3 +156,20 @@ def test_parameter_names_are_read_from_each_classs_constructor():
         names.append("not_a_parameter")  # the caller's copy, not the cache
         assert Estimator._get_param_names() == expected
     assert WithExtra().get_params() == {"extra": 1, "hidden_layer_sizes": (100,)}
+
+
+def test_parameter_names_cache_lets_classes_go():
+    # A class created at run time (as some tools do) is not kept alive by the cache.
+    import gc
+    import weakref
+
+    class Temporary(BPRegressor):
+        def __init__(self, extra=1, hidden_layer_sizes=(100,)):
+            super().__init__(hidden_layer_sizes=hidden_layer_sizes)
+            self.extra = extra
+
+    assert Temporary._get_param_names() == ["extra", "hidden_layer_sizes"]
+    ref = weakref.ref(Temporary)
+    del Temporary
+    gc.collect()
+    assert ref() is None

@@ -768,3 +768,23 @@ def test_fit_fast_path_leaves_bad_targets_to_validate_data(Estimator):
         Estimator().fit(X, y)
     with pytest.raises(ValueError, match="Found input variables with inconsistent numbers"):
         Estimator().fit(X, y[3:])
+
+
+@pytest.mark.parametrize("n_rows", [10, 3000])  # checked value by value, and by the sum
+def test_fast_paths_take_huge_finite_values_without_a_warning(n_rows):
+    """Finite values whose sum overflows are finite to scikit-learn: validating them for a
+    fit or a prediction warns about nothing and raises nothing, even where np.errstate
+    raises on overflow."""
+    X = np.full((n_rows, 2), 1e308)
+    y = np.arange(n_rows) % 2
+    model = BPClassifier(hidden_layer_sizes=(3,), max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(over="raise"):
+            assert model._validate_fit_data(X, y, True)[0] is X
+            assert model.n_features_in_ == 2
+    _quiet_fit(model, np.random.RandomState(0).randn(20, 2), np.arange(20) % 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(over="raise"):
+            assert model._passes_validation_as_is(X) == (X.size <= bpnet._base._FINITE_BY_VALUE)
