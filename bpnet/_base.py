@@ -152,9 +152,8 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         """scikit-learn's parameter names, read from the constructor once per class.
 
         Every fit validates its parameters through ``get_params``, and reading the
-        constructor's signature each time cost more than the rest of that validation
-        (about 90 us of a 6 ms fit on iris). A subclass with its own constructor gets
-        its own entry.
+        constructor's signature each time cost more than the rest of that validation.
+        A subclass with its own constructor gets its own entry.
         """
         cached = _PARAM_NAMES.get(cls)
         if cached is None or cached[0]() is not cls.__init__:

@@ -1,4 +1,4 @@
-# Fused float32/float64 wrappers over scipy.linalg.cython_blas, in row-major terms.
+# The kernels' matrix products: BLAS wrappers, in row-major terms, and short-layer loops.
 from cython cimport floating
 
 

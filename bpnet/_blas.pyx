@@ -1,4 +1,5 @@
-# Fused float32/float64 wrappers over scipy.linalg.cython_blas, in row-major terms.
+# The kernels' matrix products: fused float32/float64 wrappers over
+# scipy.linalg.cython_blas in row-major terms, and bpnet's own loops for short layers.
 #
 # scipy's BLAS is column-major and its declarations are not const-qualified: a row-major
 # product C = op(A) op(B) is computed as the column-major C^T = op(B)^T op(A)^T, and const
@@ -42,6 +43,10 @@ cdef extern from *:
     #if defined(__x86_64__) && defined(__GNUC__)
     #include <immintrin.h>
     #define BPNET_SHORT_PRODUCT_SIMD 1
+    /* The lanes of a vector that hold the LEFT values still to go (none when LEFT <= 0). */
+    #define BPNET_LANE_MASK(LEFT, LANES)                                                   \
+        ((__mmask16) ((LEFT) <= 0 ? 0u : (LEFT) >= (LANES) ? (1u << (LANES)) - 1u          \
+                                       : (1u << (LEFT)) - 1u))
 
     /* Four output rows by two vectors of columns at a time: eight independent chains,
        each loaded column vector used for four rows. Partial tiles (the last rows, the
@@ -56,12 +61,8 @@ cdef extern from *:
             for (int t = 0; t < BPNET_SHORT_TILE_ROWS; t++)                                \
                 ar[t] = a + (r0 + t < n_rows ? r0 + t : n_rows - 1) * k;                   \
             for (Py_ssize_t i = 0; i < n; i += 2 * LANES) {                                \
-                Py_ssize_t left = n - i;                                                   \
-                __mmask16 m0 = (__mmask16) (left >= LANES ? (1u << LANES) - 1u             \
-                                                          : (1u << left) - 1u);            \
-                __mmask16 m1 = (__mmask16) (left >= 2 * LANES ? (1u << LANES) - 1u         \
-                                            : left > LANES ? (1u << (left - LANES)) - 1u   \
-                                            : 0u);                                         \
+                __mmask16 m0 = BPNET_LANE_MASK(n - i, LANES);                              \
+                __mmask16 m1 = BPNET_LANE_MASK(n - i - LANES, LANES);                      \
                 __m512##S s[BPNET_SHORT_TILE_ROWS][2];                                     \
                 __m512##S b0 = _mm512_maskz_loadu_##P(m0, b + i);                          \
                 __m512##S b1 = _mm512_maskz_loadu_##P(m1, b + i + LANES);                  \
@@ -179,10 +180,10 @@ cdef extern from *:
        that, and m k n over a million, OpenBLAS sums the rows in blocks, and its last
        bits can differ from these). The plain C loop defines the numbers; the AVX-512
        version gives the same values (with NaN on both sides of an accumulation, the
-       NaN's sign can differ), with lanes
-       along k when n < 8 (a short output layer) and along n otherwise (a layer of few
-       inputs, whose intercepts' sums then come from the same loads). From 8 outputs
-       up, with many inputs, OpenBLAS's kernel was the faster. */
+       NaN's sign can differ), with lanes along k when n < 8 (a short output layer) and
+       along n otherwise (a layer of few inputs, whose intercepts' sums then come from
+       the same loads). From 8 outputs up, with many inputs, OpenBLAS's kernel is the
+       faster. */
     #define BPNET_SHORT_GRADIENT_ARGS(T)                                                   \
         const T* __restrict a, Py_ssize_t lda, Py_ssize_t m, Py_ssize_t k,                 \
         const T* __restrict d, Py_ssize_t n, T* __restrict g, T* __restrict bias,          \
@@ -214,9 +215,6 @@ cdef extern from *:
        least a dozen chains going: W vectors of lanes at a time, for up to NMAX columns
        of g (lanes along k) or up to RMAX rows of g (lanes along n). Lanes past the end
        are masked off, and a tile with no lanes left loads and stores nothing. */
-    #define BPNET_LANE_MASK(LEFT, LANES)                                                   \
-        ((__mmask16) ((LEFT) <= 0 ? 0u : (LEFT) >= (LANES) ? (1u << (LANES)) - 1u          \
-                                       : (1u << (LEFT)) - 1u))
     #define BPNET_SHORT_K_PASS(T, S, P, LANES, W, NMAX, FROM, TO)                          \
         for (Py_ssize_t i0 = (FROM); i0 < (TO); i0 += (W) * (LANES)) {                     \
             __mmask16 mi[W];                                                               \
@@ -314,30 +312,30 @@ cdef extern from *:
                 }                                                                          \
             }                                                                              \
         }
+    /* Whole passes of W vectors over 0 ... END - 1, then the rest a vector at a time (a
+       pass of W vectors over the last few values would spend most of its work on lanes
+       masked off). */
+    #define BPNET_SHORT_PASSES(PASS, T, S, P, LANES, W, MAX, END)                          \
+        {                                                                                  \
+            Py_ssize_t whole = (END) - (END) % ((W) * (LANES));                            \
+            PASS(T, S, P, LANES, W, MAX, 0, whole)                                         \
+            PASS(T, S, P, LANES, 1, MAX, whole, END)                                       \
+        }
     #define BPNET_DEFINE_SHORT_GRADIENT_AVX512(NAME, T, S, P, LANES)                       \
     __attribute__((target("avx512f"))) static void NAME(BPNET_SHORT_GRADIENT_ARGS(T)) {   \
         const __m512##S zero = _mm512_setzero_##P();                                       \
         if (n < 8) {  /* lanes along k: a short output layer */                            \
-            /* whole passes of W vectors, then the rest a vector at a time */            \
             if (n <= 3) {                                                                  \
-                Py_ssize_t whole = k - k % (4 * (LANES));                                  \
-                BPNET_SHORT_K_PASS(T, S, P, LANES, 4, 3, 0, whole)                         \
-                BPNET_SHORT_K_PASS(T, S, P, LANES, 1, 3, whole, k)                         \
+                BPNET_SHORT_PASSES(BPNET_SHORT_K_PASS, T, S, P, LANES, 4, 3, k)            \
             } else {                                                                       \
-                Py_ssize_t whole = k - k % (2 * (LANES));                                  \
-                BPNET_SHORT_K_PASS(T, S, P, LANES, 2, 7, 0, whole)                         \
-                BPNET_SHORT_K_PASS(T, S, P, LANES, 1, 7, whole, k)                         \
+                BPNET_SHORT_PASSES(BPNET_SHORT_K_PASS, T, S, P, LANES, 2, 7, k)            \
             }                                                                              \
             if (bias != NULL)                                                              \
                 BPNET_ADD_COLUMN_SUMS(d, m, n, bias);                                      \
         } else if (k <= 4) {  /* lanes along n: a layer of few inputs */                   \
-            Py_ssize_t whole = n - n % (4 * (LANES));                                      \
-            BPNET_SHORT_N_PASS(T, S, P, LANES, 4, 4, 0, whole)                             \
-            BPNET_SHORT_N_PASS(T, S, P, LANES, 1, 4, whole, n)                             \
+            BPNET_SHORT_PASSES(BPNET_SHORT_N_PASS, T, S, P, LANES, 4, 4, n)                \
         } else {                                                                           \
-            Py_ssize_t whole = n - n % (2 * (LANES));                                      \
-            BPNET_SHORT_N_PASS(T, S, P, LANES, 2, 8, 0, whole)                             \
-            BPNET_SHORT_N_PASS(T, S, P, LANES, 1, 8, whole, n)                             \
+            BPNET_SHORT_PASSES(BPNET_SHORT_N_PASS, T, S, P, LANES, 2, 8, n)                \
         }                                                                                  \
     }
     BPNET_DEFINE_SHORT_GRADIENT_AVX512(bpnet_short_gradient_avx512_float, float, , ps, 16)

@@ -295,11 +295,11 @@ cdef extern from *:
     /* The optimizer steps on a range of parameters, in C for BPNET_CLONES: each element
        takes the same operations in the same order in every version (no FMA, setup.py's
        -ffp-contract=off), and square root and division round exactly at any vector
-       width, so AVX-512, AVX2 and plain x86-64 give the same bits. (1.0 - beta) is a double,
-       as it always was here: in float32 that part of a moment is computed in double and
-       the sum rounded to float32. With the parameters' state in cache (a
-       small network) the square roots and divisions are most of an Adam step, and SSE2
-       took them two at a time. */
+       width, so AVX-512, AVX2 and plain x86-64 give the same bits. With the parameters'
+       state in cache (a small network) the square roots and divisions are most of an
+       Adam step, which SSE2 alone takes two at a time. (1.0 - beta) is a double, as it
+       always was here: in float32 that part of a moment is computed in double and the
+       sum rounded to float32. */
     #define BPNET_DEFINE_SGD_UPDATE(NAME, T)                                               \
     BPNET_CLONES static void NAME(T* __restrict params, const T* __restrict grads,         \
                                   T* __restrict velocity, Py_ssize_t n, T alpha,           \
