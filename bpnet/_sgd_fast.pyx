@@ -30,7 +30,9 @@ from ._kernels cimport (CBuffer, Layer, LayerBuffers, RowBlock, any_needs_preact
                         layer_output, layers_from_table, make_block, n_input_rows, no_buffers,
                         signal_pending, total_width)
 from ._losses cimport LossFunction, N_LOSSES, loss_and_delta
-from ._parallel cimport BlockFunction, run_phase
+from ._parallel cimport (BlockFunction, ThreadGovernor, governor_active, governor_batch_done,
+                         governor_keep, governor_resume, governor_start, governor_threads,
+                         run_phase)
 
 
 cdef extern from "numpy/random/bitgen.h":
@@ -773,15 +775,18 @@ cdef inline const BatchPlan* plan_for(const BatchPlan* full, const BatchPlan* la
 
 
 cdef EpochResult run_epoch(BatchWork* work, const BatchPlan* full, const BatchPlan* last,
-                           BlockFunction run_block,
-                           const floating[::1] sample_weight, Py_ssize_t n_rows,
-                           Py_ssize_t n_params, int n_threads) noexcept nogil:
+                           BlockFunction run_block, const floating[::1] sample_weight,
+                           Py_ssize_t n_rows, Py_ssize_t n_params,
+                           ThreadGovernor* governor) noexcept nogil:
     """The calling thread's side of the epoch: batches, phases, checks."""
     cdef const EpochOptions* options = work.options
     cdef const Py_ssize_t* order = work.order
     cdef Py_ssize_t start, stop, b
     cdef double weight_sum, data_loss, batch_loss, coef_sq_norm, intercept_sq_norm
     cdef double work_since_check = 0.0, work_per_row = 6.0 * n_params
+    cdef int n_threads
+    cdef double batch_start = 0.0
+    cdef bint timed = governor_active(governor)
     cdef EpochResult result
     result.loss_sum = 0.0
     result.adam_steps = options.adam_steps
@@ -806,6 +811,9 @@ cdef EpochResult run_epoch(BatchWork* work, const BatchPlan* full, const BatchPl
             # than divide by zero.
             continue
 
+        if timed:
+            batch_start = seconds()
+        n_threads = governor_threads(governor)
         run_phases(work, run_block, 0, work.plan.n_loss_phases, n_threads)
         data_loss = 0.0
         for b in range(work.plan.phases[work.plan.n_loss_phases - 1].n_blocks):
@@ -823,6 +831,8 @@ cdef EpochResult run_epoch(BatchWork* work, const BatchPlan* full, const BatchPl
                               * sqrt(1 - pow(options.beta_2, <double> result.adam_steps))
                               / (1 - pow(options.beta_1, <double> result.adam_steps)))
         update_parameters(work, run_block, n_threads)
+        if timed:
+            governor_batch_done(governor, batch_start, seconds(), work.n_batch)
         coef_sq_norm = 0.0
         intercept_sq_norm = 0.0
         for b in range(work.plan.n_param_blocks):
@@ -1027,11 +1037,14 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table, bint sparse,
     cdef Py_ssize_t n_params = params.shape[0]
     cdef BlockFunction run_block = (batch_block_double if floating is double
                                     else batch_block_float)
-    cdef int n_threads = setup.threads_for(options.n_threads)
+    cdef ThreadGovernor governor
+    governor_start(&governor, setup.threads_for(options.n_threads))
+    governor_resume(&governor)
     cdef EpochResult result
     with nogil:
         result = run_epoch(&work, &setup.plans.full, &setup.plans.last, run_block,
-                           sample_weight, order.shape[0], n_params, n_threads)
+                           sample_weight, order.shape[0], n_params, &governor)
+    governor_keep(&governor)
     return result
 
 
@@ -1153,7 +1166,9 @@ def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
     cdef bitgen_t* bitgen = bit_generator_of(bit_generator)
     cdef BlockFunction run_block = (batch_block_double if floating is double
                                     else batch_block_float)
-    cdef int n_threads = setup.threads_for(options.n_threads)
+    cdef ThreadGovernor governor
+    governor_start(&governor, setup.threads_for(options.n_threads))
+    governor_resume(&governor)
     cdef long long first_epoch = options.epoch
     cdef EpochResult result
     cdef int status = EpochStatus.COMPLETED
@@ -1171,7 +1186,7 @@ def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
                 work.buffers.epoch = options.epoch
                 work.order = &order[0]
                 result = run_epoch(&work, &setup.plans.full, &setup.plans.last, run_block,
-                                   sample_weight, n_rows, n_params, n_threads)
+                                   sample_weight, n_rows, n_params, &governor)
                 if result.status != EpochStatus.COMPLETED:
                     # Undo the epoch: back to the end of the last complete one.
                     memcpy(&params[0], &saved[0], n_params * sizeof(floating))
@@ -1186,6 +1201,7 @@ def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
                 status = end_of_epoch(&run, &options, losses[epoch], n_rows)
                 if status != EpochStatus.COMPLETED:
                     break
+    governor_keep(&governor)
     return {"n_epochs": done, "status": status, "best_loss": run.best_loss,
             "no_improvement_count": run.no_improvement_count,
             "samples_seen": run.samples_seen, "learning_rate": options.learning_rate,
