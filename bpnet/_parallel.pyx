@@ -25,6 +25,22 @@ cdef void run_phase(BlockFunction run_block, void* work, Py_ssize_t phase,
         run_block(work, phase, index)
 
 
+cdef void empty_block(void* work, Py_ssize_t phase, Py_ssize_t index) noexcept nogil:
+    pass
+
+
+def time_empty_phases(Py_ssize_t n_phases, int n_threads):
+    """Seconds that n_phases phases of two empty blocks take on n_threads threads: the
+    synchronisation a phase costs (for benchmarks)."""
+    cdef Py_ssize_t p
+    cdef double start
+    with nogil:
+        start = seconds()
+        for p in range(n_phases):
+            run_phase(empty_block, NULL, p, 2, n_threads)
+    return seconds() - start
+
+
 def openmp_available():
     """Whether this build of bpnet runs its kernels on several threads (OpenMP)."""
     return bool(openmp_enabled())
