@@ -147,19 +147,22 @@ def torch_runner(torch, X, y, hidden, batch, solver, epochs, alpha=1e-4, lr=1e-3
 
 
 def matched_torch_threads(batch, units, n_rows):
-    """Threads for the PyTorch loop: as many as bpnet's epoch team uses for the case.
+    """Threads for the PyTorch loop: as many as bpnet's epochs may use for the case.
 
     With two threads on small products, torch's OpenMP barriers stall whenever another
     process holds a core (tens of times slower on a loaded machine), so giving torch its
     default there would measure the machine's load, not the library. Both get the same
-    thread budget instead: one thread where bpnet trains on one, its team's size where
-    it shares batches.
+    thread budget instead: one thread where bpnet does not cut its batches, all of
+    bpnet's where it does.
     """
     try:
-        from bpnet._threading import epoch_blocks, epoch_threads
+        from bpnet._layout import NetworkLayout
+        from bpnet._sgd_fast import batch_is_cut
+        from bpnet._threading import available_threads
     except ImportError:
         return None
-    return epoch_threads(epoch_blocks(batch, units), 6 * n_rows * C.n_params(units))
+    layout = NetworkLayout.with_activations(units, "relu", "softmax")
+    return available_threads() if batch_is_cut(layout.table, min(batch, n_rows)) else 1
 
 
 def run_case(

@@ -10,19 +10,47 @@ cdef extern from "portable.h" nogil:
     double seconds "bpnet_seconds" () noexcept
 
 
+# OpenMP's schedule for the blocks of a phase: DYNAMIC hands them out one at a time as
+# threads come for them, so a thread slowed down by other work on its core takes fewer.
+# STATIC and GUIDED are there to be measured against it (benchmarks/bench_threads.py).
+cdef enum:
+    STATIC = 0
+    DYNAMIC = 1
+    GUIDED = 2
+
+cdef int schedule = DYNAMIC
+SCHEDULES = {"static": STATIC, "dynamic": DYNAMIC, "guided": GUIDED}
+
+
 cdef void run_phase(BlockFunction run_block, void* work, Py_ssize_t phase,
                     Py_ssize_t n_blocks, int n_threads) noexcept nogil:
     """Run blocks 0...n_blocks-1 of one phase on up to n_threads threads; returns when all
-    are done. Blocks are handed out one at a time as threads come for them (dynamic
-    scheduling), so a thread slowed down by other work on its core takes fewer."""
+    are done."""
     cdef Py_ssize_t index
-    if n_threads <= 1 or n_blocks <= 1:
+    cdef int n = <int> min(<Py_ssize_t> n_threads, n_blocks)
+    if n <= 1:
         for index in range(n_blocks):
             run_block(work, phase, index)
-        return
-    for index in prange(n_blocks, num_threads=min(n_threads, n_blocks), schedule="dynamic",
-                        chunksize=1):
-        run_block(work, phase, index)
+    elif schedule == DYNAMIC:
+        for index in prange(n_blocks, num_threads=n, schedule="dynamic", chunksize=1):
+            run_block(work, phase, index)
+    elif schedule == GUIDED:
+        for index in prange(n_blocks, num_threads=n, schedule="guided"):
+            run_block(work, phase, index)
+    else:
+        for index in prange(n_blocks, num_threads=n, schedule="static"):
+            run_block(work, phase, index)
+
+
+def set_schedule(name):
+    """Set OpenMP's schedule of phases ('dynamic', the default; 'static'; 'guided');
+    returns the one it replaces. For benchmarks: the schedule never changes a result."""
+    global schedule
+    if name not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {name!r}")
+    previous = next(key for key, code in SCHEDULES.items() if code == schedule)
+    schedule = SCHEDULES[name]
+    return previous
 
 
 cdef void empty_block(void* work, Py_ssize_t phase, Py_ssize_t index) noexcept nogil:
@@ -82,12 +110,26 @@ cdef double GOVERNOR_MARGIN = 1.05
 cdef double PROBE_GIVE_UP = 2.0
 
 
+# Whether the governor chooses; without it every batch runs on all the threads granted
+# (set_governor, for benchmarks).
+cdef bint governing = True
+
+
+def set_governor(bint enabled):
+    """Turn the governor on (the default) or off; returns whether it was on. For
+    benchmarks: the thread count never changes a result."""
+    global governing
+    previous = governing
+    governing = enabled
+    return previous
+
+
 cdef void governor_start(ThreadGovernor* governor, int most) noexcept nogil:
     """Start at `most` threads, with nothing timed yet."""
     cdef int level
     governor.most = max(1, most)
     governor.n_levels = 1
-    while (governor.n_levels < GOVERNOR_LEVELS
+    while (governing and governor.n_levels < GOVERNOR_LEVELS
             and (governor.most >> governor.n_levels) >= 1):
         governor.n_levels += 1
     governor.level = 0
