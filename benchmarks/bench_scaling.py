@@ -6,7 +6,7 @@ Measured (``--threads``): one epoch of BPClassifier with 1...N threads
 many-core machine to see the scaling itself.
 
 Projected (``--simulate P ...``): from the time of every block of every phase of one
-epoch run on one thread here (train_epoch's ``block_seconds``), each phase is
+epoch run on one thread here (train_epochs' ``block_seconds``), each phase is
 list-scheduled over P threads as OpenMP's dynamic schedule hands blocks out (each
 block to the thread that is free first, in block order), and the measured cost of one
 phase's synchronisation is added per phase; the calling thread's work between phases
@@ -118,22 +118,27 @@ def epoch_block_times(X, y, units, batch, dtype, reps):
     shape = (2 * len(units) + 1, max(p["n_blocks"] for p in plan + last))
     options = {
         "solver": _sgd_fast.SOLVER_CODES["sgd"], "loss": _kernels.loss_function("log_loss"),
-        "alpha": 1e-4, "learning_rate": 1e-3, "momentum": 0.9, "nesterov": True,
-        "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "batch_size": batch,
-        "adam_steps": 0, "n_threads": 1, "max_grad_norm": 0.0, "dropout_seed": 0,
-        "epoch": 0,
+        "alpha": 1e-4, "momentum": 0.9, "nesterov": True, "beta_1": 0.9, "beta_2": 0.999,
+        "epsilon": 1e-8, "batch_size": batch, "n_threads": 1, "max_grad_norm": 0.0,
+        "dropout_seed": 0,
+    }  # fmt: skip
+    state = {
+        "epochs_trained": 0, "samples_seen": 0, "adam_steps": 0, "learning_rate": 1e-3,
+        "best": np.inf, "no_improvement_count": 0, "tol": 0.0, "n_iter_no_change": np.inf,
+        "schedule": _sgd_fast.Schedule.CONSTANT, "learning_rate_init": 1e-3, "power_t": 0.5,
     }  # fmt: skip
     runs, walls = [], []
-    order = rng.permutation(X.shape[0]).astype(np.intp)
+    orders = rng.permutation(X.shape[0]).astype(np.intp)[np.newaxis]
     workspace = np.empty(_sgd_fast.workspace_size(layout.table, batch, False), dtype)
     with one_blas_thread():
         for _ in range(reps):
             seconds = np.zeros(shape)
             start = time.perf_counter()
-            _sgd_fast.train_epoch(
-                layout.table, *data.x_args, data.Y, data.sample_weight, order, params.copy(),
+            _sgd_fast.train_epochs(
+                layout.table, *data.x_args, data.Y, data.sample_weight, orders, params.copy(),
                 np.empty_like(params), np.zeros_like(params), np.empty(0, dtype), workspace,
-                options, None, seconds,
+                options, state, False, np.empty(1), np.empty(3 * len(params), dtype), None,
+                seconds,
             )  # fmt: skip
             walls.append(time.perf_counter() - start)
             runs.append(seconds)

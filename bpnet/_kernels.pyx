@@ -732,7 +732,7 @@ def backprop_delta_py(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t index,
 def dropout_mask_py(unsigned long long seed, long long epoch, const Py_ssize_t[::1] rows,
                     Py_ssize_t unit_start, Py_ssize_t n_units, double rate):
     """Dropout's mask for the given rows and units unit_start...unit_start+n_units-1, as
-    train_epoch draws it (1 / (1 - rate) or 0; for tests and NumPy references)."""
+    train_epochs draws it (1 / (1 - rate) or 0; for tests and NumPy references)."""
     cdef double[:, ::1] mask = np.empty((rows.shape[0], n_units))
     cdef uint32_t threshold = <uint32_t> (rate * 65536.0)
     cdef Py_ssize_t r, j

@@ -92,9 +92,9 @@ def release_threads():
 # thread that shares its core can keep every other one waiting at each phase's end,
 # while the spinning waiters take time from the work; on a loaded machine a team can
 # then be many times slower than one thread. So batches are timed in windows (up to
-# MAX_WINDOW_BATCHES batches, or WINDOW_SECONDS), and now and then a window runs at the next level of
-# threads (half as many, or twice as many, alternately); the faster level by more than
-# GOVERNOR_MARGIN is kept. A probe that is clearly slower (by PROBE_GIVE_UP) ends after
+# MAX_WINDOW_BATCHES batches, or WINDOW_SECONDS), and now and then a window runs at the
+# next level of threads (half as many, or twice as many, alternately); the faster level
+# by more than GOVERNOR_MARGIN is kept. A probe that is clearly slower (by PROBE_GIVE_UP) ends after
 # its first batch. Probes are spaced in time: twice as far apart each time the level
 # holds, and at least PROBE_COST_FACTOR times the last probe's length, so that probing
 # a slow level costs a few percent at most.

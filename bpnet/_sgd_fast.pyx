@@ -17,9 +17,7 @@
 # block (the estimators make sure of that).
 from cython cimport floating
 from libc.math cimport isfinite, pow, sqrt
-from libc.stdint cimport UINT32_MAX, uint32_t, uint64_t
 from libc.string cimport memcpy
-from cpython.pycapsule cimport PyCapsule_GetPointer
 
 import numpy as np
 
@@ -33,14 +31,6 @@ from ._losses cimport LossFunction, N_LOSSES, loss_and_delta
 from ._parallel cimport (BlockFunction, ThreadGovernor, governor_active, governor_batch_done,
                          governor_keep, governor_resume, governor_start, governor_threads,
                          run_phase)
-
-
-cdef extern from "numpy/random/bitgen.h":
-    # NumPy's bit generator interface: RandomState draws its shuffles from it.
-    ctypedef struct bitgen_t:
-        void* state
-        uint64_t (*next_uint64)(void* st) noexcept nogil
-        uint32_t (*next_uint32)(void* st) noexcept nogil
 
 
 cdef extern from "portable.h" nogil:
@@ -94,18 +84,21 @@ cdef Py_ssize_t min_blocks = 16
 cdef double max_block_work = 1 << 21
 
 
-# What train_epochs needs besides one epoch's options: how many epochs, and the state of
-# the training-loss stopping rule and of SGD's learning-rate schedule (see
-# bpnet/_training.py and bpnet/_optimizers.py, whose rules these follow).
-cdef struct RunOptions:
-    Py_ssize_t n_epochs
-    bint shuffle
+# What changes from one epoch to the next, and the settings of the rules that change it:
+# the no-improvement stopping rule and the learning-rate schedule (end_epoch, the one
+# place they are written). Python keeps it between kernel calls (bpnet/_training.py's
+# TrainingState) as a dict with these keys.
+cdef struct LoopState:
+    long long epochs_trained    # every epoch the network has trained: dropout's key
+    long long samples_seen      # rows trained on over those epochs (MLP's t_)
+    long long adam_steps        # Adam's updates so far (its bias correction); SGD: 0
+    double learning_rate        # the rate of the next epoch
+    double best                 # the best monitored value: the training loss, or minus
+                                # the validation score (lower is better either way)
+    long long no_improvement_count
     double tol
     double n_iter_no_change     # may be inf
-    double best_loss
-    long long no_improvement_count
-    long long samples_seen      # the estimator's t_
-    int schedule
+    int schedule                # a Schedule
     double learning_rate_init
     double power_t
 
@@ -113,25 +106,24 @@ cdef struct RunOptions:
 SOLVER_CODES = {"sgd": Solver.SGD, "adam": Solver.ADAM}
 
 
-# Everything about one epoch that is not an array. Python passes a dict with these keys
-# (bpnet/_optimizers.py gives the optimizer's, bpnet/_training.py the rest). New training
-# options (gradient clipping, dropout rates, ...) become new fields here.
+# Everything about a fit's epochs that is not an array and does not change from one epoch
+# to the next. Python passes a dict with these keys (bpnet/_optimizers.py gives the
+# optimizer's, bpnet/_training.py the rest). New training options (gradient clipping,
+# dropout rates, ...) become new fields here.
 cdef struct EpochOptions:
     int solver
     LossFunction loss
     double alpha
-    double learning_rate    # SGD's current rate, or Adam's initial rate
     double momentum
     bint nesterov
     double beta_1
     double beta_2
     double epsilon
     Py_ssize_t batch_size
-    long long adam_steps    # Adam's time step before this epoch
     int n_threads           # threads sharing each phase's blocks; never changes a result
     double max_grad_norm    # clip each batch's gradient to this L2 norm; 0: never
     unsigned long long dropout_seed   # dropout's draws are keyed by (dropout_seed, epoch,
-    long long epoch                   # row, unit); epoch counts every epoch trained
+                                      # row, unit), the epoch being LoopState.epochs_trained
 
 
 cdef struct EpochResult:
@@ -214,6 +206,7 @@ cdef struct BatchWork:
     double* intercept_sq_norm
     double* grad_sq_norm        # per parameter block: its gradient's squared norm
     double inverse_weight_sum
+    double learning_rate        # the epoch's rate
     double step_size            # Adam's bias-corrected step
     double* block_seconds       # NULL, or per phase and block: time spent, summed
     Py_ssize_t block_seconds_stride
@@ -456,7 +449,7 @@ PHASE_NAMES = {GATHER_PHASE: "gather", FORWARD_PHASE: "forward", OUTPUT_PHASE: "
 
 def batch_plan(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_rows, bint sparse=False,
                bint clip=False):
-    """How train_epoch cuts a batch of n_rows rows (for tests and benchmarks): a list of
+    """How train_epochs cuts a batch of n_rows rows (for tests and benchmarks): a list of
     dicts, one per phase, with its kind, layer, block_rows, block_cols and n_blocks, and
     the param phases' blocks as (layer, in_start, in_stop, intercepts) tuples."""
     cdef CBuffer table = layers_from_table(layer_table, -1)
@@ -485,7 +478,7 @@ def batch_plan(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_rows, bint spa
 
 def workspace_size(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t batch_size, bint sparse,
                    bint dropout=False):
-    """Length of the workspace array that train_epoch needs for this network and batch
+    """Length of the workspace array that train_epochs needs for this network and batch
     (with dropout on some layer, when `dropout`)."""
     cdef CBuffer table = layers_from_table(layer_table, -1)
     return plan_workspace(<const Layer*> table.data, layer_table.shape[0], batch_size,
@@ -606,7 +599,7 @@ cdef double update_range(BatchWork* work, floating* params, Py_ssize_t start,
     cdef floating* moment_1 = <floating*> work.moment_1
     if options.solver == Solver.SGD:
         sgd_update(params + start, grads + start, moment_1 + start, stop - start, alpha,
-                   inverse_weight_sum, options.learning_rate, options.momentum,
+                   inverse_weight_sum, work.learning_rate, options.momentum,
                    options.nesterov)
     else:
         adam_update(params + start, grads + start, moment_1 + start,
@@ -776,7 +769,7 @@ cdef inline const BatchPlan* plan_for(const BatchPlan* full, const BatchPlan* la
 
 cdef EpochResult run_epoch(BatchWork* work, const BatchPlan* full, const BatchPlan* last,
                            BlockFunction run_block, const floating[::1] sample_weight,
-                           Py_ssize_t n_rows, Py_ssize_t n_params,
+                           Py_ssize_t n_rows, Py_ssize_t n_params, long long adam_steps,
                            ThreadGovernor* governor) noexcept nogil:
     """The calling thread's side of the epoch: batches, phases, checks."""
     cdef const EpochOptions* options = work.options
@@ -789,7 +782,7 @@ cdef EpochResult run_epoch(BatchWork* work, const BatchPlan* full, const BatchPl
     cdef bint timed = governor_active(governor)
     cdef EpochResult result
     result.loss_sum = 0.0
-    result.adam_steps = options.adam_steps
+    result.adam_steps = adam_steps
     result.status = EpochStatus.COMPLETED
     result.n_batches = 0
 
@@ -827,7 +820,7 @@ cdef EpochResult run_epoch(BatchWork* work, const BatchPlan* full, const BatchPl
         work.inverse_weight_sum = <floating> (1.0 / weight_sum)
         if options.solver == Solver.ADAM:
             result.adam_steps += 1
-            work.step_size = (options.learning_rate
+            work.step_size = (work.learning_rate
                               * sqrt(1 - pow(options.beta_2, <double> result.adam_steps))
                               / (1 - pow(options.beta_1, <double> result.adam_steps)))
         update_parameters(work, run_block, n_threads)
@@ -858,13 +851,11 @@ cdef EpochResult run_epoch(BatchWork* work, const BatchPlan* full, const BatchPl
 cdef check_epoch_arguments(const Py_ssize_t[:, ::1] layer_table, bint sparse,
                            const floating[:, ::1] X, const int[::1] X_indptr,
                            const floating[:, ::1] Y, const floating[::1] sample_weight,
-                           const Py_ssize_t[::1] order, floating[::1] params,
+                           const Py_ssize_t[:, ::1] orders, floating[::1] params,
                            floating[::1] grads, floating[::1] moment_1,
                            floating[::1] moment_2, const EpochOptions* options):
     cdef Py_ssize_t n_layers = layer_table.shape[0], n_params = params.shape[0]
-    cdef Py_ssize_t n_rows_in = n_input_rows(sparse, X, X_indptr), i
-    if order.shape[0] == 0:
-        raise ValueError("order must name at least one row")
+    cdef Py_ssize_t n_rows_in = n_input_rows(sparse, X, X_indptr), i, epoch
     if options.batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     if options.solver not in (Solver.SGD, Solver.ADAM):
@@ -881,9 +872,10 @@ cdef check_epoch_arguments(const Py_ssize_t[:, ::1] layer_table, bint sparse,
         raise ValueError("sample_weight must be empty or have one weight per row")
     if not sparse and X.shape[1] != layer_table[0, 0]:
         raise ValueError("X must have one column per input of the first layer")
-    for i in range(order.shape[0]):
-        if not 0 <= order[i] < n_rows_in:
-            raise IndexError(f"order[{i}] = {order[i]} is not a row of X")
+    for epoch in range(orders.shape[0]):
+        for i in range(orders.shape[1]):
+            if not 0 <= orders[epoch, i] < n_rows_in:
+                raise IndexError(f"orders[{epoch}, {i}] = {orders[epoch, i]} is not a row of X")
     if options.n_threads < 1:
         raise ValueError("n_threads must be at least 1")
 
@@ -979,7 +971,6 @@ cdef void fill_batch_work(BatchWork* work, EpochSetup setup, EpochOptions* optio
         work.buffers.mask = &workspace[plan.mask]
         work.buffers.dropout = &setup.dropout[0]
         work.buffers.seed = options.dropout_seed
-        work.buffers.epoch = options.epoch
     work.row_loss = &setup.sums[0]
     work.coef_sq_norm = &setup.sums[n_output_blocks]
     work.intercept_sq_norm = &setup.sums[n_output_blocks + n_param_blocks]
@@ -996,213 +987,130 @@ cdef void fill_batch_work(BatchWork* work, EpochSetup setup, EpochOptions* optio
         work.block_seconds_stride = block_seconds.shape[1]
 
 
-def train_epoch(const Py_ssize_t[:, ::1] layer_table, bint sparse,
-                const floating[:, ::1] X, const floating[::1] X_data,
-                const int[::1] X_indices, const int[::1] X_indptr,
-                const floating[:, ::1] Y, const floating[::1] sample_weight,
-                const Py_ssize_t[::1] order, floating[::1] params, floating[::1] grads,
-                floating[::1] moment_1, floating[::1] moment_2, floating[::1] workspace,
-                EpochOptions options, const double[::1] dropout=None,
-                double[:, ::1] block_seconds=None):
-    """Train one epoch over the rows `order`, in batches of options['batch_size'].
+# --- the rules between epochs ------------------------------------------------------
 
-    The input is X when not `sparse`, else the CSR matrix given by (X_data, X_indices,
-    X_indptr) (see bpnet/_data.py). An empty `sample_weight` means unit weights.
-    `params` is updated in place, as are the optimizer's `moment_1` (SGD's velocity or
-    Adam's first moment) and `moment_2` (Adam's second moment; unused by SGD).
-    `grads` and `workspace` are scratch space (see workspace_size). Returns a dict with
-    loss_sum, adam_steps, status (an EpochStatus) and n_batches.
+cdef int end_epoch(LoopState* state, double monitored, Py_ssize_t n_rows) noexcept nogil:
+    """The rules after an epoch of n_rows rows whose monitored value (the training loss,
+    or minus the validation score) is `monitored`; returns COMPLETED or CONVERGED.
 
-    Each batch is cut into phases and blocks by its shapes (see batch_plan), and
-    options['n_threads'] threads share each phase's blocks: the results depend on the
-    cut, not on the threads, as long as BLAS runs single-threaded.
-
-    `dropout`, when given, holds each layer's dropout rate (the output layer's 0);
-    options['dropout_seed'] and options['epoch'] key its draws. options['max_grad_norm']
-    > 0 clips each batch's gradient to that norm. `block_seconds`, when given (for
-    benchmarks), receives the time each block of each phase took, summed over the
-    batches, at [phase, block] (see batch_plan for the phases).
-
-    A pending signal (Ctrl-C) stops the epoch with status INTERRUPTED and clears the
-    exception, leaving the caller to decide what an interruption means.
+    In scikit-learn's order: the no-improvement count (an improvement being a value below
+    the best by more than tol), the best value, the schedule's rate for the next epoch,
+    then the stopping rule, which the 'adaptive' schedule turns into dividing the rate by
+    5 until it falls to 1e-6.
     """
-    check_epoch_arguments(layer_table, sparse, X, X_indptr, Y, sample_weight, order, params,
-                          grads, moment_1, moment_2, &options)
-    cdef EpochSetup setup = EpochSetup(layer_table, params.shape[0], sparse, order.shape[0],
-                                       workspace.shape[0], dropout, options)
-    cdef BatchWork work
-    fill_batch_work(&work, setup, &options, sparse, X, X_data, X_indices, X_indptr, Y,
-                    sample_weight, &order[0], params, grads, moment_1, moment_2, workspace,
-                    block_seconds)
-    cdef Py_ssize_t n_params = params.shape[0]
-    cdef BlockFunction run_block = (batch_block_double if floating is double
-                                    else batch_block_float)
-    cdef ThreadGovernor governor
-    governor_start(&governor, setup.threads_for(options.n_threads))
-    governor_resume(&governor)
-    cdef EpochResult result
-    with nogil:
-        result = run_epoch(&work, &setup.plans.full, &setup.plans.last, run_block,
-                           sample_weight, order.shape[0], n_params, &governor)
-    governor_keep(&governor)
-    return result
-
-
-# --- many epochs in one call ------------------------------------------------------------
-
-cdef inline uint64_t random_interval(bitgen_t* bitgen, uint64_t max_value) noexcept nogil:
-    """A uniform integer in [0, max_value], drawn as NumPy's legacy RandomState does (the
-    smallest bit mask covering max_value, rejecting draws above it)."""
-    cdef uint64_t mask = max_value, value
-    if max_value == 0:
-        return 0
-    mask |= mask >> 1
-    mask |= mask >> 2
-    mask |= mask >> 4
-    mask |= mask >> 8
-    mask |= mask >> 16
-    mask |= mask >> 32
-    if max_value <= UINT32_MAX:
-        value = bitgen.next_uint32(bitgen.state) & mask
-        while value > max_value:
-            value = bitgen.next_uint32(bitgen.state) & mask
+    state.samples_seen += n_rows
+    if monitored > state.best - state.tol:
+        state.no_improvement_count += 1
     else:
-        value = bitgen.next_uint64(bitgen.state) & mask
-        while value > max_value:
-            value = bitgen.next_uint64(bitgen.state) & mask
-    return value
-
-
-cdef void permute(bitgen_t* bitgen, Py_ssize_t* order, Py_ssize_t* permutation,
-                  Py_ssize_t* scratch, Py_ssize_t n) noexcept nogil:
-    """order = order[RandomState.permutation(n)], the same draws as the estimator's shuffle:
-    a permutation of 0...n-1 by NumPy's legacy Fisher-Yates, then applied to order."""
-    cdef Py_ssize_t i, j, swap
-    for i in range(n):
-        permutation[i] = i
-    for i in range(n - 1, 0, -1):
-        j = <Py_ssize_t> random_interval(bitgen, <uint64_t> i)
-        swap = permutation[i]
-        permutation[i] = permutation[j]
-        permutation[j] = swap
-    for i in range(n):
-        scratch[i] = order[permutation[i]]
-    memcpy(order, scratch, n * sizeof(Py_ssize_t))
-
-
-cdef bitgen_t* bit_generator_of(object bit_generator) except NULL:
-    return <bitgen_t*> PyCapsule_GetPointer(bit_generator.capsule, "BitGenerator")
-
-
-def permutation_py(object bit_generator, Py_ssize_t n):
-    """RandomState.permutation(n) drawn from ``bit_generator`` by the kernel (for tests)."""
-    cdef bitgen_t* bitgen = bit_generator_of(bit_generator)
-    cdef Py_ssize_t[::1] order = np.arange(n, dtype=np.intp)
-    cdef Py_ssize_t[::1] permutation = np.empty(max(n, 1), dtype=np.intp)
-    cdef Py_ssize_t[::1] scratch = np.empty(max(n, 1), dtype=np.intp)
-    with bit_generator.lock:
-        permute(bitgen, &order[0], &permutation[0], &scratch[0], n)
-    return np.asarray(order)
-
-
-cdef int end_of_epoch(RunOptions* run, EpochOptions* options, double loss,
-                      Py_ssize_t n_rows) noexcept nogil:
-    """The training-loss stopping rule and SGD's schedule after an epoch of mean loss
-    `loss`; returns COMPLETED or CONVERGED. The same rules, in the same order, as
-    EpochLoop._end_epoch with SGD.iteration_ends and SGD.trigger_stopping."""
-    run.samples_seen += n_rows
-    if loss > run.best_loss - run.tol:
-        run.no_improvement_count += 1
-    else:
-        run.no_improvement_count = 0
-    if loss < run.best_loss:
-        run.best_loss = loss
-    if options.solver == Solver.SGD and run.schedule == Schedule.INVSCALING:
-        options.learning_rate = (run.learning_rate_init
-                                 / pow(<double> (run.samples_seen + 1), run.power_t))
-    if run.no_improvement_count > run.n_iter_no_change:
-        if options.solver != Solver.SGD or run.schedule != Schedule.ADAPTIVE:
+        state.no_improvement_count = 0
+    if monitored < state.best:
+        state.best = monitored
+    if state.schedule == Schedule.INVSCALING:
+        state.learning_rate = (state.learning_rate_init
+                               / pow(<double> (state.samples_seen + 1), state.power_t))
+    if state.no_improvement_count > state.n_iter_no_change:
+        if state.schedule != Schedule.ADAPTIVE or state.learning_rate <= 1e-6:
             return EpochStatus.CONVERGED
-        if options.learning_rate <= 1e-6:
-            return EpochStatus.CONVERGED
-        options.learning_rate /= 5.0
-        run.no_improvement_count = 0
+        state.learning_rate /= 5.0
+        state.no_improvement_count = 0
     return EpochStatus.COMPLETED
 
+
+def end_epoch_py(LoopState state, double monitored, Py_ssize_t n_rows):
+    """end_epoch for an epoch that Python scored itself (validation data): returns the
+    new state and the status (COMPLETED or CONVERGED)."""
+    cdef int status = end_epoch(&state, monitored, n_rows)
+    return state, status
+
+
+# --- epochs ----------------------------------------------------------------------------
 
 def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
                  const floating[:, ::1] X, const floating[::1] X_data,
                  const int[::1] X_indices, const int[::1] X_indptr,
                  const floating[:, ::1] Y, const floating[::1] sample_weight,
-                 Py_ssize_t[::1] order, floating[::1] params, floating[::1] grads,
+                 const Py_ssize_t[:, ::1] orders, floating[::1] params, floating[::1] grads,
                  floating[::1] moment_1, floating[::1] moment_2, floating[::1] workspace,
-                 EpochOptions options, RunOptions run, object bit_generator,
-                 double[::1] losses, floating[::1] saved, const double[::1] dropout=None):
-    """Train up to run['n_epochs'] epochs in one call, as as many train_epoch calls would.
+                 EpochOptions options, LoopState state, bint apply_rules,
+                 double[::1] losses, floating[::1] saved, const double[::1] dropout=None,
+                 double[:, ::1] block_seconds=None):
+    """Train one epoch over each row of `orders` (the rows of X it visits, in order), in
+    batches of options['batch_size'], stopping early when a rule says so.
 
-    Each epoch shuffles `order` in place (when run['shuffle']) with the draws
-    RandomState.permutation would take from `bit_generator`, trains over it, writes its
-    mean loss into `losses`, and applies the training-loss stopping rule and SGD's
-    schedule. `saved` (3 * n_params) keeps each epoch's starting parameters and moments:
-    an epoch that diverges or is interrupted is undone, so that the state is the end of
-    the last complete epoch. Returns a dict: n_epochs done, status (COMPLETED when all
-    ran, CONVERGED, NON_FINITE or INTERRUPTED), and the stopping rule's and schedule's
-    state (best_loss, no_improvement_count, samples_seen, learning_rate, adam_steps).
+    The input is X when not `sparse`, else the CSR matrix given by (X_data, X_indices,
+    X_indptr) (see bpnet/_data.py). An empty `sample_weight` means unit weights.
+    `params` is updated in place, as are the optimizer's `moment_1` (SGD's velocity or
+    Adam's first moment) and `moment_2` (Adam's second moment; empty for SGD). `grads`
+    and `workspace` are scratch space (see workspace_size).
+
+    Each epoch's mean loss goes into `losses`; with `apply_rules`, end_epoch then applies
+    the stopping rule and the schedule to the training loss (without, the caller scores
+    the epoch and calls end_epoch_py). `saved` (3 * n_params) keeps each epoch's starting
+    parameters and moments: an epoch that diverges or is interrupted is undone, so that
+    the state is the end of the last complete epoch.
+
+    Each batch is cut into phases and blocks by its shapes (see batch_plan), and
+    options['n_threads'] threads share each phase's blocks: the results depend on the
+    cut, not on the threads, as long as BLAS runs single-threaded. `dropout`, when given,
+    holds each layer's dropout rate (the output layer's 0); options['dropout_seed'] and
+    the epoch key its draws. options['max_grad_norm'] > 0 clips each batch's gradient to
+    that norm. `block_seconds`, when given (for benchmarks), receives the time each block
+    of each phase took, summed over the batches, at [phase, block] (see batch_plan).
+
+    A pending signal (Ctrl-C) stops with status INTERRUPTED and clears the exception,
+    leaving the caller to decide what an interruption means. Returns a dict: n_epochs
+    done, status (COMPLETED when all ran, CONVERGED, NON_FINITE or INTERRUPTED), n_batches
+    of the last epoch run, and the new state.
     """
-    check_epoch_arguments(layer_table, sparse, X, X_indptr, Y, sample_weight, order, params,
+    cdef Py_ssize_t n_params = params.shape[0], n_rows = orders.shape[1], epoch, done = 0
+    if orders.shape[0] < 1 or n_rows < 1:
+        raise ValueError("orders must name at least one epoch of at least one row")
+    check_epoch_arguments(layer_table, sparse, X, X_indptr, Y, sample_weight, orders, params,
                           grads, moment_1, moment_2, &options)
-    cdef Py_ssize_t n_params = params.shape[0], n_rows = order.shape[0], epoch, done = 0
-    if losses.shape[0] < run.n_epochs or saved.shape[0] < 3 * n_params:
-        raise ValueError("losses must hold n_epochs values and saved 3 * n_params")
+    if losses.shape[0] < orders.shape[0] or saved.shape[0] < 3 * n_params:
+        raise ValueError("losses must hold one value per epoch and saved 3 * n_params")
     cdef EpochSetup setup = EpochSetup(layer_table, n_params, sparse, n_rows,
                                        workspace.shape[0], dropout, options)
     cdef BatchWork work
-    cdef double[:, ::1] no_timing = None
     fill_batch_work(&work, setup, &options, sparse, X, X_data, X_indices, X_indptr, Y,
-                    sample_weight, &order[0], params, grads, moment_1, moment_2, workspace,
-                    no_timing)
-    cdef Py_ssize_t[::1] permutation = np.empty(n_rows, dtype=np.intp)
-    cdef Py_ssize_t[::1] scratch = np.empty(n_rows, dtype=np.intp)
-    cdef bitgen_t* bitgen = bit_generator_of(bit_generator)
+                    sample_weight, &orders[0, 0], params, grads, moment_1, moment_2,
+                    workspace, block_seconds)
     cdef BlockFunction run_block = (batch_block_double if floating is double
                                     else batch_block_float)
     cdef ThreadGovernor governor
     governor_start(&governor, setup.threads_for(options.n_threads))
     governor_resume(&governor)
-    cdef long long first_epoch = options.epoch
     cdef EpochResult result
     cdef int status = EpochStatus.COMPLETED
     cdef Py_ssize_t m2 = moment_2.shape[0]
-    with bit_generator.lock:
-        with nogil:
-            for epoch in range(run.n_epochs):
-                if run.shuffle:
-                    permute(bitgen, &order[0], &permutation[0], &scratch[0], n_rows)
-                memcpy(&saved[0], &params[0], n_params * sizeof(floating))
-                memcpy(&saved[n_params], &moment_1[0], n_params * sizeof(floating))
+    result.n_batches = 0
+    with nogil:
+        for epoch in range(orders.shape[0]):
+            memcpy(&saved[0], &params[0], n_params * sizeof(floating))
+            memcpy(&saved[n_params], &moment_1[0], n_params * sizeof(floating))
+            if m2 > 0:
+                memcpy(&saved[2 * n_params], &moment_2[0], m2 * sizeof(floating))
+            work.order = &orders[epoch, 0]
+            work.buffers.epoch = state.epochs_trained
+            work.learning_rate = state.learning_rate
+            result = run_epoch(&work, &setup.plans.full, &setup.plans.last, run_block,
+                               sample_weight, n_rows, n_params, state.adam_steps, &governor)
+            if result.status != EpochStatus.COMPLETED:
+                # Undo the epoch: back to the end of the last complete one.
+                memcpy(&params[0], &saved[0], n_params * sizeof(floating))
+                memcpy(&moment_1[0], &saved[n_params], n_params * sizeof(floating))
                 if m2 > 0:
-                    memcpy(&saved[2 * n_params], &moment_2[0], m2 * sizeof(floating))
-                options.epoch = first_epoch + epoch
-                work.buffers.epoch = options.epoch
-                work.order = &order[0]
-                result = run_epoch(&work, &setup.plans.full, &setup.plans.last, run_block,
-                                   sample_weight, n_rows, n_params, &governor)
-                if result.status != EpochStatus.COMPLETED:
-                    # Undo the epoch: back to the end of the last complete one.
-                    memcpy(&params[0], &saved[0], n_params * sizeof(floating))
-                    memcpy(&moment_1[0], &saved[n_params], n_params * sizeof(floating))
-                    if m2 > 0:
-                        memcpy(&moment_2[0], &saved[2 * n_params], m2 * sizeof(floating))
-                    status = result.status
-                    break
-                options.adam_steps = result.adam_steps
-                losses[epoch] = result.loss_sum / n_rows
-                done = epoch + 1
-                status = end_of_epoch(&run, &options, losses[epoch], n_rows)
+                    memcpy(&moment_2[0], &saved[2 * n_params], m2 * sizeof(floating))
+                status = result.status
+                break
+            state.adam_steps = result.adam_steps
+            state.epochs_trained += 1
+            losses[epoch] = result.loss_sum / n_rows
+            done = epoch + 1
+            if apply_rules:
+                status = end_epoch(&state, losses[epoch], n_rows)
                 if status != EpochStatus.COMPLETED:
                     break
     governor_keep(&governor)
-    return {"n_epochs": done, "status": status, "best_loss": run.best_loss,
-            "no_improvement_count": run.no_improvement_count,
-            "samples_seen": run.samples_seen, "learning_rate": options.learning_rate,
-            "adam_steps": options.adam_steps}
+    return {"n_epochs": done, "status": status, "n_batches": result.n_batches,
+            "state": state}
