@@ -16,6 +16,17 @@ ctypedef struct Layer:
     int activation
 
 
+# The columns of the (n_layers, N_LAYER_COLUMNS) layer table that Python builds
+# (bpnet/_layout.py), one row per layer, and which layers_from_table reads into Layers.
+cdef enum:
+    FAN_IN = 0
+    FAN_OUT = 1
+    COEF_OFFSET = 2
+    INTERCEPT_OFFSET = 3
+    ACTIVATION = 4
+    N_LAYER_COLUMNS = 5
+
+
 # The rows fed to a layer: `n_rows` dense C-contiguous rows at `dense` when not `sparse`,
 # else CSR rows given by `rows` (or, when `rows` is NULL, rows row_start...
 # row_start+n_rows-1). The value pointers are untyped because a struct cannot be fused;

@@ -12,6 +12,8 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 from cpython.exc cimport PyErr_Clear
 
+import enum
+
 import numpy as np
 
 from libc.stdint cimport uint32_t, uint64_t
@@ -31,9 +33,12 @@ from ._losses import LOSS_CODES, loss_function
 
 __all__ = ["ACTIVATION_CODES", "LOSS_CODES", "loss_function", "predict", "loss_gradient"]
 
-# Columns of the layer table that Python builds (see bpnet/_layout.py).
-LAYER_TABLE_COLUMNS = ("fan_in", "fan_out", "coef_offset", "intercept_offset", "activation")
-
+# The layer table's columns (see _kernels.pxd), for the Python that builds the table.
+LayerColumn = enum.IntEnum("LayerColumn", {
+    "FAN_IN": FAN_IN, "FAN_OUT": FAN_OUT, "COEF_OFFSET": COEF_OFFSET,
+    "INTERCEPT_OFFSET": INTERCEPT_OFFSET, "ACTIVATION": ACTIVATION,
+    "N_LAYER_COLUMNS": N_LAYER_COLUMNS,
+})
 
 cdef class CBuffer:
     """``n_bytes`` of zeroed C memory, freed with the object.
@@ -56,37 +61,39 @@ cdef class CBuffer:
 
 cdef inline Py_ssize_t weight_range_start(const Py_ssize_t[:, ::1] table, Py_ssize_t k) noexcept:
     """Start of weight range k: layer k // 2's coefficients (k even) or intercepts (odd)."""
-    return table[k // 2, 2] if k % 2 == 0 else table[k // 2, 3]
+    return table[k // 2, COEF_OFFSET] if k % 2 == 0 else table[k // 2, INTERCEPT_OFFSET]
 
 
 cdef inline Py_ssize_t weight_range_stop(const Py_ssize_t[:, ::1] table, Py_ssize_t k) noexcept:
     cdef Py_ssize_t layer = k // 2
     if k % 2 == 0:
-        return table[layer, 2] + table[layer, 0] * table[layer, 1]
-    return table[layer, 3] + table[layer, 1]
+        return table[layer, COEF_OFFSET] + table[layer, FAN_IN] * table[layer, FAN_OUT]
+    return table[layer, INTERCEPT_OFFSET] + table[layer, FAN_OUT]
 
 
 cdef CBuffer layers_from_table(const Py_ssize_t[:, ::1] table, Py_ssize_t n_params):
-    """Copy a (n_layers, 5) table into a buffer of Layer structs.
+    """Copy a (n_layers, N_LAYER_COLUMNS) table into a buffer of Layer structs.
 
     The table is checked to chain (each fan_in is the previous fan_out) and, unless
     n_params is negative, to fit inside a parameter vector of that length without two
     layers sharing a parameter.
     """
     cdef Py_ssize_t i, n_layers = table.shape[0]
-    if table.shape[1] != 5 or n_layers < 1:
-        raise ValueError("the layer table must have shape (n_layers, 5)")
+    if table.shape[1] != N_LAYER_COLUMNS or n_layers < 1:
+        raise ValueError(f"the layer table must have shape (n_layers, {N_LAYER_COLUMNS})")
     for i in range(n_layers):
-        if table[i, 0] < 1 or table[i, 1] < 1:
+        if table[i, FAN_IN] < 1 or table[i, FAN_OUT] < 1:
             raise ValueError(f"layer {i} has an empty dimension")
-        if i > 0 and table[i, 0] != table[i - 1, 1]:
+        if i > 0 and table[i, FAN_IN] != table[i - 1, FAN_OUT]:
             raise ValueError(f"layer {i}'s fan_in differs from layer {i - 1}'s fan_out")
         if n_params >= 0 and (
-                table[i, 2] < 0 or table[i, 2] + table[i, 0] * table[i, 1] > n_params
-                or table[i, 3] < 0 or table[i, 3] + table[i, 1] > n_params):
+                table[i, COEF_OFFSET] < 0
+                or weight_range_stop(table, 2 * i) > n_params
+                or table[i, INTERCEPT_OFFSET] < 0
+                or weight_range_stop(table, 2 * i + 1) > n_params):
             raise ValueError(f"layer {i}'s weights do not fit in {n_params} parameters")
-        if not 0 <= table[i, 4] < N_ACTIVATIONS:
-            raise ValueError(f"layer {i} has an unknown activation code {table[i, 4]}")
+        if not 0 <= table[i, ACTIVATION] < N_ACTIVATIONS:
+            raise ValueError(f"layer {i} has an unknown activation code {table[i, ACTIVATION]}")
     if n_params >= 0:
         # Blocks of one epoch write their layers' weights at the same time: no two of
         # the weight ranges may overlap.
@@ -98,11 +105,11 @@ cdef CBuffer layers_from_table(const Py_ssize_t[:, ::1] table, Py_ssize_t n_para
     cdef CBuffer buffer = CBuffer(n_layers * sizeof(Layer))
     cdef Layer* layers = <Layer*> buffer.data
     for i in range(n_layers):
-        layers[i].fan_in = table[i, 0]
-        layers[i].fan_out = table[i, 1]
-        layers[i].coef_offset = table[i, 2]
-        layers[i].intercept_offset = table[i, 3]
-        layers[i].activation = <int> table[i, 4]
+        layers[i].fan_in = table[i, FAN_IN]
+        layers[i].fan_out = table[i, FAN_OUT]
+        layers[i].coef_offset = table[i, COEF_OFFSET]
+        layers[i].intercept_offset = table[i, INTERCEPT_OFFSET]
+        layers[i].activation = <int> table[i, ACTIVATION]
     return buffer
 
 
@@ -496,7 +503,7 @@ def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params, bi
     """
     cdef Py_ssize_t n_rows = n_input_rows(sparse, X, X_indptr)
     cdef Py_ssize_t n_layers = layer_table.shape[0]
-    cdef Py_ssize_t n_out = layer_table[n_layers - 1, 1]
+    cdef Py_ssize_t n_out = layer_table[n_layers - 1, FAN_OUT]
     if out.shape[0] != n_rows or out.shape[1] != n_out:
         raise ValueError(f"out must have shape ({n_rows}, {n_out})")
     check_input_width(sparse, X, layer_table)
@@ -568,7 +575,7 @@ cdef void predict_chunk_float(void* work, Py_ssize_t phase, Py_ssize_t index) no
 
 cdef check_input_width(bint sparse, const floating[:, ::1] X,
                        const Py_ssize_t[:, ::1] layer_table):
-    if not sparse and X.shape[1] != layer_table[0, 0]:
+    if not sparse and X.shape[1] != layer_table[0, FAN_IN]:
         raise ValueError("X must have one column per input of the first layer")
 
 
@@ -594,7 +601,7 @@ def loss_gradient(const Py_ssize_t[:, ::1] layer_table, LossFunction loss, doubl
     """
     cdef Py_ssize_t n_rows = n_input_rows(sparse, X, X_indptr)
     cdef Py_ssize_t n_layers = layer_table.shape[0], n_params = params.shape[0]
-    cdef Py_ssize_t n_out = layer_table[n_layers - 1, 1]
+    cdef Py_ssize_t n_out = layer_table[n_layers - 1, FAN_OUT]
     if Y.shape[0] != n_rows or Y.shape[1] != n_out:
         raise ValueError(f"Y must have shape ({n_rows}, {n_out})")
     if grads.shape[0] != n_params:

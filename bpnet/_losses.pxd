@@ -97,8 +97,8 @@ cdef inline double huber_term(double t, double p, double threshold) noexcept nog
 
 cdef inline double huber_gradient(double t, double p, double threshold) noexcept nogil:
     # The residual clipped to [-threshold, threshold]: its size clipped, its sign put
-    # back. Exactly the clip (copysign(|r|, r) is r), and with no branch to mispredict,
-    # which GCC emitted for a clip written as min(max(r, -threshold), threshold).
+    # back. Exactly the clip (copysign(|r|, r) is r), written so that no branch is left
+    # to mispredict.
     cdef double residual = p - t
     return copysign(smaller(fabs(residual), threshold), residual)
 
@@ -110,8 +110,8 @@ cdef inline double pinball_term(double t, double p, double quantile) noexcept no
 
 cdef inline double pinball_gradient(double t, double p, double quantile) noexcept nogil:
     # At t == p the loss has a kink; this takes the side of scikit-learn's PinballLoss.
-    # The choice is an index, not a condition: GCC compiled `a if t >= p else b` to a
-    # branch, mispredicted on about min(quantile, 1 - quantile) of the outputs.
+    # The choice is an index, not a condition, so that no branch is left to mispredict
+    # (one per output, taken at random).
     cdef double sides[2]
     sides[0] = 1 - quantile     # the target below the prediction
     sides[1] = -quantile        # the target at or above it
@@ -134,7 +134,8 @@ cdef inline double loss_term(const LossFunction* loss, double t, double p,
     return half_poisson_deviance_term(t, p)
 
 
-cdef inline double loss_gradient(const LossFunction* loss, double t, double p) noexcept nogil:
+cdef inline double loss_term_gradient(const LossFunction* loss, double t,
+                                      double p) noexcept nogil:
     """d(loss of one output) / d(raw output z), written in terms of p = f(z)."""
     if loss.code == LossCode.SQUARED_ERROR:
         return squared_error_gradient(t, p)

@@ -42,7 +42,7 @@ cdef double loss_and_delta(const LossFunction* loss, const floating* prob, const
             at = i * n_outputs + k
             p = prob[at]
             t = y[at]
-            delta[at] = <floating> (loss_gradient(loss, t, p) * (weight * scale))
+            delta[at] = <floating> (loss_term_gradient(loss, t, p) * (weight * scale))
             row_loss += loss_term(loss, t, p, eps)
         total += weight * (row_loss * row_factor)
     return total

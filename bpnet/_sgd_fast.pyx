@@ -23,10 +23,10 @@ import numpy as np
 
 from ._blas cimport dot
 from ._elementwise cimport adam_update, sgd_update
-from ._kernels cimport (CBuffer, Layer, LayerBuffers, RowBlock, any_needs_preactivation,
-                        backward_block, forward_block, layer_gradient, layer_inputs,
-                        layer_output, layers_from_table, make_block, n_input_rows, no_buffers,
-                        signal_pending, total_width)
+from ._kernels cimport (FAN_IN, FAN_OUT, CBuffer, Layer, LayerBuffers, RowBlock,
+                        any_needs_preactivation, backward_block, forward_block, layer_gradient,
+                        layer_inputs, layer_output, layers_from_table, make_block,
+                        n_input_rows, no_buffers, signal_pending, total_width)
 from ._losses cimport LossFunction, N_LOSSES, loss_and_delta
 from ._parallel cimport (BlockFunction, ThreadGovernor, governor_active, governor_batch_done,
                          governor_keep, governor_resume, governor_start, governor_threads,
@@ -427,7 +427,7 @@ def batch_is_cut(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_rows):
     cdef Py_ssize_t i
     cdef double n_weights = 0
     for i in range(layer_table.shape[0]):
-        n_weights += <double> layer_table[i, 0] * layer_table[i, 1]
+        n_weights += <double> layer_table[i, FAN_IN] * layer_table[i, FAN_OUT]
     return n_rows * n_weights >= cut_batch_work
 
 
@@ -866,11 +866,11 @@ cdef check_epoch_arguments(const Py_ssize_t[:, ::1] layer_table, bint sparse,
         raise ValueError("grads and moment_1 must have the same length as params")
     if options.solver == Solver.ADAM and moment_2.shape[0] != n_params:
         raise ValueError("Adam needs moment_2 with the same length as params")
-    if Y.shape[0] != n_rows_in or Y.shape[1] != layer_table[n_layers - 1, 1]:
+    if Y.shape[0] != n_rows_in or Y.shape[1] != layer_table[n_layers - 1, FAN_OUT]:
         raise ValueError("Y must have one row per input row and one column per output")
     if sample_weight.shape[0] not in (0, n_rows_in):
         raise ValueError("sample_weight must be empty or have one weight per row")
-    if not sparse and X.shape[1] != layer_table[0, 0]:
+    if not sparse and X.shape[1] != layer_table[0, FAN_IN]:
         raise ValueError("X must have one column per input of the first layer")
     for epoch in range(orders.shape[0]):
         for i in range(orders.shape[1]):
