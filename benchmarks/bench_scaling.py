@@ -102,7 +102,7 @@ def epoch_block_times(X, y, units, batch, dtype, reps):
     over the batches; the plan of a full batch; the calling thread's time outside the
     blocks (the least over the repetitions: other processes' interruptions only ever
     add to it); the batches."""
-    from bpnet import _kernels, _sgd_fast
+    from bpnet import _kernels, _rules, _sgd_fast
     from bpnet._data import KernelInput
     from bpnet._layout import NetworkLayout
     from bpnet._threading import one_blas_thread
@@ -120,12 +120,13 @@ def epoch_block_times(X, y, units, batch, dtype, reps):
         "solver": _sgd_fast.SOLVER_CODES["sgd"], "loss": _kernels.loss_function("log_loss"),
         "alpha": 1e-4, "momentum": 0.9, "nesterov": True, "beta_1": 0.9, "beta_2": 0.999,
         "epsilon": 1e-8, "batch_size": batch, "n_threads": 1, "max_grad_norm": 0.0,
-        "dropout_seed": 0,
+        "weight_decay": 0.0, "dropout_seed": 0,
     }  # fmt: skip
     state = {
         "epochs_trained": 0, "samples_seen": 0, "adam_steps": 0, "learning_rate": 1e-3,
         "best": np.inf, "no_improvement_count": 0, "tol": 0.0, "n_iter_no_change": np.inf,
-        "schedule": _sgd_fast.Schedule.CONSTANT, "learning_rate_init": 1e-3, "power_t": 0.5,
+        "schedule": _rules.Schedule.CONSTANT, "learning_rate_init": 1e-3, "power_t": 0.5,
+        "schedule_epoch": 0, "base_rate": 1e-3, "horizon": 1, "warmup": 0,
     }  # fmt: skip
     runs, walls = [], []
     orders = rng.permutation(X.shape[0]).astype(np.intp)[np.newaxis]
@@ -137,8 +138,8 @@ def epoch_block_times(X, y, units, batch, dtype, reps):
             _sgd_fast.train_epochs(
                 layout.table, *data.x_args, data.Y, data.sample_weight, orders, params.copy(),
                 np.empty_like(params), np.zeros_like(params), np.empty(0, dtype), workspace,
-                options, state, False, np.empty(1), np.empty(3 * len(params), dtype), None,
-                seconds,
+                options, state, False, np.empty(1), np.empty(1),
+                np.empty(3 * len(params), dtype), None, seconds,
             )  # fmt: skip
             walls.append(time.perf_counter() - start)
             runs.append(seconds)

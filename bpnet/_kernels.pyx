@@ -430,14 +430,22 @@ cdef RowBlock make_block(bint sparse, const floating[:, ::1] X, const floating[:
                          const int[::1] X_indices, const int[::1] X_indptr,
                          Py_ssize_t row_start, Py_ssize_t n_rows) noexcept nogil:
     """A RowBlock over rows row_start... of dense X, or of the CSR arrays when `sparse`."""
-    cdef RowBlock block
-    memset(&block, 0, sizeof(RowBlock))  # no pointer set: NULL
-    block.sparse = sparse
+    cdef RowBlock block = csr_block(sparse, X_data, X_indices, X_indptr)
     block.row_start = row_start
     block.n_rows = n_rows
     if not sparse:
         block.dense = &X[row_start, 0]
-    else:
+    return block
+
+
+cdef RowBlock csr_block(bint sparse, const floating[::1] X_data, const int[::1] X_indices,
+                        const int[::1] X_indptr) noexcept nogil:
+    """A RowBlock over the CSR arrays when `sparse`; else one whose dense rows are for
+    the caller to point at (NULL here)."""
+    cdef RowBlock block
+    memset(&block, 0, sizeof(RowBlock))  # no pointer set: NULL
+    block.sparse = sparse
+    if sparse:
         block.csr_data = &X_data[0] if X_data.shape[0] > 0 else NULL
         block.csr_indices = &X_indices[0] if X_indices.shape[0] > 0 else NULL
         block.csr_indptr = &X_indptr[0]
@@ -464,7 +472,7 @@ cdef bint signal_pending() noexcept nogil:
     return pending
 
 
-cdef Py_ssize_t n_input_rows(bint sparse, const floating[:, ::1] X,
+cdef Py_ssize_t n_input_rows(bint sparse, const input_floating[:, ::1] X,
                              const int[::1] X_indptr) noexcept nogil:
     """Number of rows of the input: X's, or the CSR matrix's when `sparse`."""
     return X_indptr.shape[0] - 1 if sparse else X.shape[0]
@@ -475,13 +483,18 @@ cdef enum:
     PREDICT_SIGNAL_ROWS = 65536
 
 
-# What the chunks of a prediction share; each thread has its own activation buffer.
+# What the chunks of a prediction share; each thread has its own activation buffer, and
+# its own rows of X converted to the network's type when X has another.
 cdef struct PredictWork:
     const Layer* layers
     Py_ssize_t n_layers
     const void* params
     RowBlock block
-    Py_ssize_t row_bytes
+    const void* X               # dense X, in its own type
+    bint x_double               # whether X is float64
+    void* converted             # per thread: chunk_rows rows of X in the network's type,
+                                # or NULL when X has that type already
+    Py_ssize_t n_features
     Py_ssize_t n_rows
     Py_ssize_t chunk_rows
     Py_ssize_t width
@@ -491,15 +504,17 @@ cdef struct PredictWork:
 
 
 def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params, bint sparse,
-            const floating[:, ::1] X, const floating[::1] X_data, const int[::1] X_indices,
-            const int[::1] X_indptr, floating[:, ::1] out, Py_ssize_t chunk_rows=512,
-            int n_threads=1):
+            const input_floating[:, ::1] X, const floating[::1] X_data,
+            const int[::1] X_indices, const int[::1] X_indptr, floating[:, ::1] out,
+            Py_ssize_t chunk_rows=512, int n_threads=1):
     """Write the network's outputs for every input row into `out`.
 
     The input is X when not `sparse`, else the CSR matrix given by (X_data, X_indices,
-    X_indptr) (see bpnet/_data.py). Rows are processed in chunks of `chunk_rows`, the
-    chunks shared among `n_threads` threads; each row's outputs depend on the chunks,
-    which depend on the row count alone, never on the threads.
+    X_indptr) (see bpnet/_data.py). A dense X may have another float type than the
+    network's: each chunk's rows are converted as they are read. Rows are processed in
+    chunks of `chunk_rows`, the chunks shared among `n_threads` threads; each row's
+    outputs depend on the chunks, which depend on the row count alone, never on the
+    threads.
     """
     cdef Py_ssize_t n_rows = n_input_rows(sparse, X, X_indptr)
     cdef Py_ssize_t n_layers = layer_table.shape[0]
@@ -517,14 +532,22 @@ def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params, bi
     work.layers = <const Layer*> table.data
     work.n_layers = n_layers
     work.params = &params[0]
-    work.block = make_block(sparse, X, X_data, X_indices, X_indptr, 0, 0)
-    work.row_bytes = X.shape[1] * sizeof(floating) if not sparse else 0
+    work.block = csr_block(sparse, X_data, X_indices, X_indptr)
+    work.X = &X[0, 0] if not sparse else NULL
+    work.x_double = input_floating is double
+    work.n_features = X.shape[1]
     work.n_rows = n_rows
     work.chunk_rows = chunk_rows
     work.width = total_width(work.layers, n_layers)
-    cdef floating[::1] acts = np.empty(n_threads * chunk_rows * work.width,
-                                       dtype=np.asarray(params).dtype)
+    dtype = np.asarray(params).dtype
+    cdef floating[::1] acts = np.empty(n_threads * chunk_rows * work.width, dtype=dtype)
+    cdef floating[::1] converted = np.empty(
+        n_threads * chunk_rows * X.shape[1]
+        if not sparse and sizeof(floating) != sizeof(input_floating) else 1, dtype=dtype)
     work.acts = &acts[0]
+    work.converted = NULL
+    if not sparse and sizeof(floating) != sizeof(input_floating):
+        work.converted = &converted[0]
     work.out = &out[0, 0]
     cdef BlockFunction run_chunk = (predict_chunk_double if floating is double
                                     else predict_chunk_float)
@@ -548,15 +571,25 @@ cdef void predict_chunk(PredictWork* work, Py_ssize_t index, floating* acts_all)
     cdef Py_ssize_t start = chunk * work.chunk_rows
     cdef Py_ssize_t n_rows = min(start + work.chunk_rows, work.n_rows) - start
     cdef Py_ssize_t n_out = work.layers[work.n_layers - 1].fan_out, i
-    cdef floating* acts = acts_all + thread_number() * work.chunk_rows * work.width
+    cdef int thread = thread_number()
+    cdef floating* acts = acts_all + thread * work.chunk_rows * work.width
     cdef floating* out = <floating*> work.out
+    cdef floating* rows
     cdef LayerBuffers buffers = no_buffers()
     cdef RowBlock block = work.block
     cdef const floating* result
+    cdef Py_ssize_t n_features = work.n_features
     block.row_start = start
     block.n_rows = n_rows
-    if not block.sparse:
-        block.dense = <const char*> block.dense + start * work.row_bytes
+    if not block.sparse and work.converted == NULL:
+        block.dense = <const floating*> work.X + start * n_features
+    elif not block.sparse:
+        rows = <floating*> work.converted + thread * work.chunk_rows * n_features
+        if work.x_double:
+            copy_row(rows, <const double*> work.X + start * n_features, n_rows * n_features)
+        else:
+            copy_row(rows, <const float*> work.X + start * n_features, n_rows * n_features)
+        block.dense = rows
     buffers.acts = acts
     forward_network(work.layers, work.n_layers, <const floating*> work.params, block, n_rows,
                     0, &buffers)
@@ -573,7 +606,7 @@ cdef void predict_chunk_float(void* work, Py_ssize_t phase, Py_ssize_t index) no
     predict_chunk(<PredictWork*> work, index, <float*> (<PredictWork*> work).acts)
 
 
-cdef check_input_width(bint sparse, const floating[:, ::1] X,
+cdef check_input_width(bint sparse, const input_floating[:, ::1] X,
                        const Py_ssize_t[:, ::1] layer_table):
     if not sparse and X.shape[1] != layer_table[0, FAN_IN]:
         raise ValueError("X must have one column per input of the first layer")

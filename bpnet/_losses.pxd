@@ -26,6 +26,7 @@ ctypedef struct LossFunction:
     int code
     double huber_threshold  # HUBER: residuals beyond it count linearly
     double quantile         # QUANTILE: the quantile in (0, 1) the output estimates
+    double label_smoothing  # LOG_LOSS, BINARY_LOG_LOSS: the share of a target smoothed
 
 
 cdef inline double clip_probability(double p, double eps) noexcept nogil:
@@ -116,6 +117,21 @@ cdef inline double pinball_gradient(double t, double p, double quantile) noexcep
     sides[0] = 1 - quantile     # the target below the prediction
     sides[1] = -quantile        # the target at or above it
     return sides[<int> (t >= p)]
+
+
+cdef inline double smoothed_target(const LossFunction* loss, double t,
+                                   Py_ssize_t n_outputs) noexcept nogil:
+    """The target the loss compares with: t itself, or with label smoothing s (the
+    log-losses only) (1 - s) t + s / k, k being a softmax row's classes or a logistic
+    output's two. The softmax's targets still sum to 1, so its gradient stays p - t."""
+    cdef double s = loss.label_smoothing
+    if s == 0:
+        return t
+    if loss.code == LossCode.LOG_LOSS:
+        return (1 - s) * t + s / n_outputs
+    if loss.code == LossCode.BINARY_LOG_LOSS:
+        return (1 - s) * t + s / 2
+    return t
 
 
 cdef inline double loss_term(const LossFunction* loss, double t, double p,

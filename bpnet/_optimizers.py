@@ -10,7 +10,8 @@ knowing either solver's details.
 
 import numpy as np
 
-from ._sgd_fast import SOLVER_CODES, Schedule
+from ._rules import MLP_SCHEDULES, SCHEDULES, Schedule
+from ._sgd_fast import SOLVER_CODES
 
 # The estimator parameters an optimizer reads, under the estimator's own names (so
 # settings["learning_rate"] is the schedule's name; the attribute learning_rate is the
@@ -18,6 +19,9 @@ from ._sgd_fast import SOLVER_CODES, Schedule
 OPTIMIZER_PARAMETERS = (
     "learning_rate_init",
     "learning_rate",
+    "learning_rate_schedule",
+    "warmup_iter",
+    "max_iter",
     "power_t",
     "momentum",
     "nesterovs_momentum",
@@ -102,9 +106,26 @@ class StochasticOptimizer:
         }
 
     def schedule(self):
-        """The learning-rate schedule the kernel's end_epoch applies: the fields of its
-        loop state that say which, and with what settings."""
-        return {"schedule": Schedule.CONSTANT, "learning_rate_init": 0.0, "power_t": 0.0}
+        """The learning-rate schedule the kernel applies (_rules.pxd): the fields of its
+        loop state that say which, and with what settings.
+
+        ``learning_rate_schedule`` when set, for either solver; otherwise MLP's own rule
+        (``_mlp_schedule``). A cosine or one-cycle schedule spans ``max_iter`` epochs;
+        ``warmup_iter`` epochs of linear warm-up come first.
+        """
+        settings = self.settings
+        name = settings["learning_rate_schedule"]
+        return {
+            "schedule": SCHEDULES[name] if name is not None else self._mlp_schedule(),
+            "learning_rate_init": float(settings["learning_rate_init"]),
+            "power_t": float(settings["power_t"]),
+            "horizon": int(settings["max_iter"]),
+            "warmup": int(settings["warmup_iter"]),
+        }
+
+    def _mlp_schedule(self):
+        """MLP's rule: a constant rate (Adam ignores learning_rate in MLP)."""
+        return Schedule.CONSTANT
 
     def snapshot(self, into=None):
         """A copy of the state, written into an earlier snapshot ``into`` if given."""
@@ -147,14 +168,8 @@ class SGD(StochasticOptimizer):
     solver = "sgd"
     n_moments = 1
 
-    def schedule(self):
-        settings = self.settings
-        codes = {"invscaling": Schedule.INVSCALING, "adaptive": Schedule.ADAPTIVE}
-        return {
-            "schedule": codes.get(settings["learning_rate"], Schedule.CONSTANT),
-            "learning_rate_init": float(settings["learning_rate_init"]),
-            "power_t": float(settings["power_t"]),
-        }
+    def _mlp_schedule(self):
+        return MLP_SCHEDULES[self.settings["learning_rate"]]
 
 
 class Adam(StochasticOptimizer):

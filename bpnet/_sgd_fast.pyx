@@ -23,11 +23,13 @@ import numpy as np
 
 from ._blas cimport dot
 from ._elementwise cimport adam_update, sgd_update
-from ._kernels cimport (FAN_IN, FAN_OUT, CBuffer, Layer, LayerBuffers, RowBlock,
+from ._kernels cimport (FAN_IN, FAN_OUT, CBuffer, Layer, LayerBuffers, RowBlock, copy_row,
+                        csr_block, input_floating,
                         any_needs_preactivation, backward_block, forward_block, layer_gradient,
-                        layer_inputs, layer_output, layers_from_table, make_block,
+                        layer_inputs, layer_output, layers_from_table,
                         n_input_rows, no_buffers, signal_pending, total_width)
 from ._losses cimport LossFunction, N_LOSSES, loss_and_delta
+from ._rules cimport EpochStatus, LoopState, end_epoch, start_epoch
 from ._parallel cimport (BlockFunction, ThreadGovernor, governor_active, governor_batch_done,
                          governor_keep, governor_resume, governor_start, governor_threads,
                          run_phase)
@@ -40,19 +42,6 @@ cdef extern from "portable.h" nogil:
 cpdef enum Solver:
     SGD = 0
     ADAM = 1
-
-
-cpdef enum EpochStatus:
-    COMPLETED = 0
-    NON_FINITE = 1    # a batch loss or a parameter became NaN or infinite
-    INTERRUPTED = 2   # a signal handler raised (Ctrl-C); the exception was cleared
-    CONVERGED = 3     # train_epochs: the training loss stopped improving
-
-
-cpdef enum Schedule:
-    CONSTANT = 0
-    INVSCALING = 1
-    ADAPTIVE = 2
 
 
 cpdef enum PhaseKind:
@@ -84,25 +73,6 @@ cdef Py_ssize_t min_blocks = 16
 cdef double max_block_work = 1 << 21
 
 
-# What changes from one epoch to the next, and the settings of the rules that change it:
-# the no-improvement stopping rule and the learning-rate schedule (end_epoch, the one
-# place they are written). Python keeps it between kernel calls (bpnet/_training.py's
-# TrainingState) as a dict with these keys.
-cdef struct LoopState:
-    long long epochs_trained    # every epoch the network has trained: dropout's key
-    long long samples_seen      # rows trained on over those epochs (MLP's t_)
-    long long adam_steps        # Adam's updates so far (its bias correction); SGD: 0
-    double learning_rate        # the rate of the next epoch
-    double best                 # the best monitored value: the training loss, or minus
-                                # the validation score (lower is better either way)
-    long long no_improvement_count
-    double tol
-    double n_iter_no_change     # may be inf
-    int schedule                # a Schedule
-    double learning_rate_init
-    double power_t
-
-
 SOLVER_CODES = {"sgd": Solver.SGD, "adam": Solver.ADAM}
 
 
@@ -122,6 +92,7 @@ cdef struct EpochOptions:
     Py_ssize_t batch_size
     int n_threads           # threads sharing each phase's blocks; never changes a result
     double max_grad_norm    # clip each batch's gradient to this L2 norm; 0: never
+    double weight_decay     # decoupled decay of the coefficients, times the rate, per step
     unsigned long long dropout_seed   # dropout's draws are keyed by (dropout_seed, epoch,
                                       # row, unit), the epoch being LoopState.epochs_trained
 
@@ -189,7 +160,8 @@ cdef struct BatchWork:
     const BatchPlan* plan
     RowBlock input              # the batch's input rows (dense rows gathered into x_batch)
     LayerBuffers buffers        # activations, deltas and dropout's buffers of the batch
-    const void* X               # dense X, unused for CSR input
+    const void* X               # dense X, in its own type; unused for CSR input
+    bint x_double               # whether X is float64 (rows are converted as gathered)
     const void* Y
     const void* sample_weight   # NULL for unit weights
     const Py_ssize_t* order     # the batch's rows of X
@@ -487,17 +459,6 @@ def workspace_size(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t batch_size, 
 
 # --- the blocks ----------------------------------------------------------------------
 
-cdef inline void copy_row(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
-    """dst[:n] = src[:n]. Short rows (a few features, the outputs) by a plain loop: a
-    memcpy call per row cost more than the copying on data as small as iris."""
-    cdef Py_ssize_t j
-    if n > 32:
-        memcpy(dst, src, n * sizeof(floating))
-    else:
-        for j in range(n):
-            dst[j] = src[j]
-
-
 cdef inline RowBlock input_rows(const BatchWork* work, const floating* x_batch,
                                 Py_ssize_t start, Py_ssize_t n_rows) noexcept nogil:
     """The batch's input rows start...start+n_rows-1: gathered dense rows (x_batch, the
@@ -513,8 +474,8 @@ cdef inline RowBlock input_rows(const BatchWork* work, const floating* x_batch,
 
 cdef void gather_block(BatchWork* work, const Phase* phase, Py_ssize_t index,
                        floating* params) noexcept nogil:
-    """Copy the block's rows of X (unless CSR, whose rows are read where they are), Y and
-    the sample weights into the batch's buffers."""
+    """Copy the block's rows of X (converted to the network's type; not CSR, whose rows
+    are read where they are), Y and the sample weights into the batch's buffers."""
     cdef Py_ssize_t start = index * phase.block_rows
     cdef Py_ssize_t stop = min(start + phase.block_rows, work.n_batch)
     cdef Py_ssize_t r, row, n_features = work.layers[0].fan_in
@@ -525,8 +486,11 @@ cdef void gather_block(BatchWork* work, const Phase* phase, Py_ssize_t index,
     cdef const floating* sample_weight = <const floating*> work.sample_weight
     for r in range(start, stop):
         row = work.order[r]
-        if not work.input.sparse:
-            copy_row(x_batch + r * n_features, <const floating*> work.X + row * n_features,
+        if not work.input.sparse and work.x_double:
+            copy_row(x_batch + r * n_features, <const double*> work.X + row * n_features,
+                     n_features)
+        elif not work.input.sparse:
+            copy_row(x_batch + r * n_features, <const float*> work.X + row * n_features,
                      n_features)
         copy_row(y_batch + r * n_outputs, <const floating*> work.Y + row * n_outputs, n_outputs)
         if sample_weight != NULL:
@@ -591,21 +555,24 @@ cdef void backward_tile(BatchWork* work, const Phase* phase, Py_ssize_t index,
 
 
 cdef double update_range(BatchWork* work, floating* params, Py_ssize_t start,
-                         Py_ssize_t stop, floating alpha) noexcept nogil:
-    """Apply the optimizer step to params[start:stop]; returns their new squared norm."""
+                         Py_ssize_t stop, floating alpha, bint coefficients) noexcept nogil:
+    """Apply the optimizer step to params[start:stop] (coefficients, or intercepts, which
+    neither the L2 term `alpha` nor the weight decay touches); returns their new squared
+    norm."""
     cdef const EpochOptions* options = work.options
     cdef floating inverse_weight_sum = <floating> work.inverse_weight_sum
     cdef floating* grads = <floating*> work.grads
     cdef floating* moment_1 = <floating*> work.moment_1
+    cdef double decay = work.learning_rate * options.weight_decay if coefficients else 0.0
     if options.solver == Solver.SGD:
         sgd_update(params + start, grads + start, moment_1 + start, stop - start, alpha,
                    inverse_weight_sum, work.learning_rate, options.momentum,
-                   options.nesterov)
+                   options.nesterov, decay)
     else:
         adam_update(params + start, grads + start, moment_1 + start,
                     <floating*> work.moment_2 + start, stop - start, alpha,
                     inverse_weight_sum, <floating> work.step_size, options.beta_1,
-                    options.beta_2, options.epsilon)
+                    options.beta_2, options.epsilon, decay)
     return dot(<int> (stop - start), params + start, params + start)
 
 
@@ -632,11 +599,12 @@ cdef void block_update(BatchWork* work, Py_ssize_t index, floating* params) noex
     cdef const Layer* layer = &work.layers[part.layer]
     work.coef_sq_norm[index] = update_range(work, params, coef_index(layer, part.in_start),
                                             coef_index(layer, part.in_stop),
-                                            <floating> work.options.alpha)
+                                            <floating> work.options.alpha, True)
     work.intercept_sq_norm[index] = 0.0
     if part.intercepts:
         work.intercept_sq_norm[index] = update_range(
-            work, params, layer.intercept_offset, layer.intercept_offset + layer.fan_out, 0)
+            work, params, layer.intercept_offset, layer.intercept_offset + layer.fan_out, 0,
+            False)
 
 
 cdef double scaled_gradient_sq_norm(const floating* grads, const floating* params,
@@ -849,7 +817,7 @@ cdef EpochResult run_epoch(BatchWork* work, const BatchPlan* full, const BatchPl
 
 
 cdef check_epoch_arguments(const Py_ssize_t[:, ::1] layer_table, bint sparse,
-                           const floating[:, ::1] X, const int[::1] X_indptr,
+                           const input_floating[:, ::1] X, const int[::1] X_indptr,
                            const floating[:, ::1] Y, const floating[::1] sample_weight,
                            const Py_ssize_t[:, ::1] orders, floating[::1] params,
                            floating[::1] grads, floating[::1] moment_1,
@@ -934,7 +902,7 @@ cdef class EpochSetup:
 
 
 cdef void fill_batch_work(BatchWork* work, EpochSetup setup, EpochOptions* options, bint sparse,
-                          const floating[:, ::1] X, const floating[::1] X_data,
+                          const input_floating[:, ::1] X, const floating[::1] X_data,
                           const int[::1] X_indices, const int[::1] X_indptr,
                           const floating[:, ::1] Y, const floating[::1] sample_weight,
                           const Py_ssize_t* order, floating[::1] params, floating[::1] grads,
@@ -948,8 +916,9 @@ cdef void fill_batch_work(BatchWork* work, EpochSetup setup, EpochOptions* optio
     work.n_layers = setup.n_layers
     work.options = options
     work.plan = &setup.plans.full
-    work.input = make_block(sparse, X, X_data, X_indices, X_indptr, 0, 0)
+    work.input = csr_block(sparse, X_data, X_indices, X_indptr)
     work.X = &X[0, 0] if not sparse else NULL
+    work.x_double = input_floating is double
     work.Y = &Y[0, 0]
     work.sample_weight = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
     work.order = order
@@ -987,65 +956,31 @@ cdef void fill_batch_work(BatchWork* work, EpochSetup setup, EpochOptions* optio
         work.block_seconds_stride = block_seconds.shape[1]
 
 
-# --- the rules between epochs ------------------------------------------------------
-
-cdef int end_epoch(LoopState* state, double monitored, Py_ssize_t n_rows) noexcept nogil:
-    """The rules after an epoch of n_rows rows whose monitored value (the training loss,
-    or minus the validation score) is `monitored`; returns COMPLETED or CONVERGED.
-
-    In scikit-learn's order: the no-improvement count (an improvement being a value below
-    the best by more than tol), the best value, the schedule's rate for the next epoch,
-    then the stopping rule, which the 'adaptive' schedule turns into dividing the rate by
-    5 until it falls to 1e-6.
-    """
-    state.samples_seen += n_rows
-    if monitored > state.best - state.tol:
-        state.no_improvement_count += 1
-    else:
-        state.no_improvement_count = 0
-    if monitored < state.best:
-        state.best = monitored
-    if state.schedule == Schedule.INVSCALING:
-        state.learning_rate = (state.learning_rate_init
-                               / pow(<double> (state.samples_seen + 1), state.power_t))
-    if state.no_improvement_count > state.n_iter_no_change:
-        if state.schedule != Schedule.ADAPTIVE or state.learning_rate <= 1e-6:
-            return EpochStatus.CONVERGED
-        state.learning_rate /= 5.0
-        state.no_improvement_count = 0
-    return EpochStatus.COMPLETED
-
-
-def end_epoch_py(LoopState state, double monitored, Py_ssize_t n_rows):
-    """end_epoch for an epoch that Python scored itself (validation data): returns the
-    new state and the status (COMPLETED or CONVERGED)."""
-    cdef int status = end_epoch(&state, monitored, n_rows)
-    return state, status
-
-
 # --- epochs ----------------------------------------------------------------------------
 
 def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
-                 const floating[:, ::1] X, const floating[::1] X_data,
+                 const input_floating[:, ::1] X, const floating[::1] X_data,
                  const int[::1] X_indices, const int[::1] X_indptr,
                  const floating[:, ::1] Y, const floating[::1] sample_weight,
                  const Py_ssize_t[:, ::1] orders, floating[::1] params, floating[::1] grads,
                  floating[::1] moment_1, floating[::1] moment_2, floating[::1] workspace,
                  EpochOptions options, LoopState state, bint apply_rules,
-                 double[::1] losses, floating[::1] saved, const double[::1] dropout=None,
-                 double[:, ::1] block_seconds=None):
+                 double[::1] losses, double[::1] rates, floating[::1] saved,
+                 const double[::1] dropout=None, double[:, ::1] block_seconds=None):
     """Train one epoch over each row of `orders` (the rows of X it visits, in order), in
     batches of options['batch_size'], stopping early when a rule says so.
 
     The input is X when not `sparse`, else the CSR matrix given by (X_data, X_indices,
-    X_indptr) (see bpnet/_data.py). An empty `sample_weight` means unit weights.
-    `params` is updated in place, as are the optimizer's `moment_1` (SGD's velocity or
+    X_indptr) (see bpnet/_data.py). A dense X may have another float type than the
+    network's: its rows are converted as each batch gathers them. An empty
+    `sample_weight` means unit weights. `params` is updated in place, as are the optimizer's `moment_1` (SGD's velocity or
     Adam's first moment) and `moment_2` (Adam's second moment; empty for SGD). `grads`
     and `workspace` are scratch space (see workspace_size).
 
-    Each epoch's mean loss goes into `losses`; with `apply_rules`, end_epoch then applies
-    the stopping rule and the schedule to the training loss (without, the caller scores
-    the epoch and calls end_epoch_py). `saved` (3 * n_params) keeps each epoch's starting
+    Each epoch runs at the rate start_epoch gives it (into `rates`), and its mean loss
+    goes into `losses`; with `apply_rules`, end_epoch then applies the stopping rule and
+    the schedule to the training loss (without, the caller scores the epoch and calls
+    _rules.end_epoch_py). `saved` (3 * n_params) keeps each epoch's starting
     parameters and moments: an epoch that diverges or is interrupted is undone, so that
     the state is the end of the last complete epoch.
 
@@ -1067,8 +1002,10 @@ def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
         raise ValueError("orders must name at least one epoch of at least one row")
     check_epoch_arguments(layer_table, sparse, X, X_indptr, Y, sample_weight, orders, params,
                           grads, moment_1, moment_2, &options)
-    if losses.shape[0] < orders.shape[0] or saved.shape[0] < 3 * n_params:
-        raise ValueError("losses must hold one value per epoch and saved 3 * n_params")
+    if (losses.shape[0] < orders.shape[0] or rates.shape[0] < orders.shape[0]
+            or saved.shape[0] < 3 * n_params):
+        raise ValueError("losses and rates must hold one value per epoch and saved "
+                         "3 * n_params")
     cdef EpochSetup setup = EpochSetup(layer_table, n_params, sparse, n_rows,
                                        workspace.shape[0], dropout, options)
     cdef BatchWork work
@@ -1092,6 +1029,8 @@ def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
                 memcpy(&saved[2 * n_params], &moment_2[0], m2 * sizeof(floating))
             work.order = &orders[epoch, 0]
             work.buffers.epoch = state.epochs_trained
+            start_epoch(&state)
+            rates[epoch] = state.learning_rate
             work.learning_rate = state.learning_rate
             result = run_epoch(&work, &setup.plans.full, &setup.plans.last, run_block,
                                sample_weight, n_rows, n_params, state.adam_steps, &governor)

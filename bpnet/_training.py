@@ -8,14 +8,8 @@ import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels import loss_and_delta_py, loss_gradient
-from ._sgd_fast import (
-    EpochStatus,
-    Schedule,
-    batch_is_cut,
-    end_epoch_py,
-    train_epochs,
-    workspace_size,
-)
+from ._rules import EpochStatus, Schedule, end_epoch_py
+from ._sgd_fast import batch_is_cut, train_epochs, workspace_size
 from ._threading import blas_threads, kernel_threads, one_blas_thread
 
 # Rows per block of the full-batch loss and gradient: enough for efficient GEMMs, few
@@ -60,6 +54,9 @@ class TrainingState:
         'invscaling' schedule.
     ``rules["adam_steps"]`` (the optimizer's ``adam_steps``)
         Adam's updates, one per batch, which set its bias correction.
+    ``rules["schedule_epoch"]`` (``_schedule_epoch``)
+        Epochs since the learning-rate schedule began: fit starts it again, partial_fit
+        continues it; the position in a cosine or one-cycle schedule and its warm-up.
 
     Parameters
     ----------
@@ -81,16 +78,18 @@ class TrainingState:
     # training so far (copied for the models handed to callbacks).
     ESTIMATOR_ATTRIBUTES = (
         "n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_",
-        "_no_improvement_count", "_epochs_trained", "loss_curve_", "validation_scores_",
-        "validation_loss_curve_", "_optimizer", "_best_params", "_dropout_seed",
+        "_no_improvement_count", "_epochs_trained", "_schedule_epoch", "loss_curve_",
+        "learning_rate_curve_", "validation_scores_", "validation_loss_curve_", "_optimizer",
+        "_best_params", "_dropout_seed",
     )  # fmt: skip
 
-    def __init__(self, estimator, optimizer, params, monitors_validation):
+    def __init__(self, estimator, optimizer, params, monitors_validation, incremental):
         self.optimizer, self.params = optimizer, params
         self.monitors_validation = monitors_validation
         self.n_iter = 0
         self.loss = getattr(estimator, "loss_", None)
         self.loss_curve = list(estimator.loss_curve_)
+        self.learning_rate_curve = list(getattr(estimator, "learning_rate_curve_", []))
         self.validation_scores = self._copy(getattr(estimator, "validation_scores_", None))
         self.validation_loss_curve = self._copy(getattr(estimator, "validation_loss_curve_", None))
         self.best_params = estimator._best_params
@@ -102,6 +101,8 @@ class TrainingState:
             "epochs_trained": estimator._epochs_trained,
             "samples_seen": estimator.t_,
             "adam_steps": optimizer.adam_steps,
+            "schedule_epoch": getattr(estimator, "_schedule_epoch", 0) if incremental else 0,
+            "base_rate": optimizer.learning_rate,
             "learning_rate": optimizer.learning_rate,
             "best": best,
             "no_improvement_count": estimator._no_improvement_count,
@@ -119,16 +120,21 @@ class TrainingState:
     def _number(value, default):
         return default if value is None else float(value)
 
-    def record_epochs(self, losses):
-        """Count the epochs just trained, of these mean training losses."""
+    def record_epochs(self, losses, rates):
+        """Count the epochs just trained, of these mean training losses and rates."""
         self.n_iter += len(losses)
         if losses:
             self.loss = np.float64(losses[-1])
             self.loss_curve.extend(losses)
+            self.learning_rate_curve.extend(rates)
 
     def record_validation(self, score, loss):
         self.validation_scores.append(score)
         self.validation_loss_curve.append(loss)
+
+    def _curves(self):
+        return (self.loss_curve, self.learning_rate_curve, self.validation_scores,
+                self.validation_loss_curve)  # fmt: skip
 
     def to_estimator(self, estimator):
         """Copy the state onto the estimator's attributes, and the optimizer's."""
@@ -137,16 +143,18 @@ class TrainingState:
         estimator.t_ = rules["samples_seen"]
         estimator._epochs_trained = rules["epochs_trained"]
         estimator._no_improvement_count = rules["no_improvement_count"]
+        estimator._schedule_epoch = rules["schedule_epoch"]
         if self.loss is not None:
             estimator.loss_ = self.loss
         estimator.loss_curve_ = list(self.loss_curve)
+        estimator.learning_rate_curve_ = list(self.learning_rate_curve)
         if self.monitors_validation:
             estimator.best_validation_score_ = -rules["best"]
             estimator.validation_scores_ = list(self.validation_scores)
             estimator.validation_loss_curve_ = list(self.validation_loss_curve)
         else:
             estimator.best_loss_ = rules["best"]
-        self.optimizer.learning_rate = rules["learning_rate"]
+        self.optimizer.learning_rate = rules["base_rate"]
         self.optimizer.adam_steps = rules["adam_steps"]
 
     def snapshot(self):
@@ -163,10 +171,7 @@ class TrainingState:
         saved["optimizer"] = self.optimizer.snapshot(into=saved.get("optimizer"))
         saved["rules"] = dict(self.rules)
         saved["scalars"] = (self.n_iter, self.loss)
-        saved["lengths"] = [
-            len(curve) if curve is not None else None
-            for curve in (self.loss_curve, self.validation_scores, self.validation_loss_curve)
-        ]
+        saved["lengths"] = [len(curve) if curve is not None else None for curve in self._curves()]
         saved["taken"] = True
 
     def restore(self):
@@ -181,8 +186,7 @@ class TrainingState:
         self.optimizer.restore(saved["optimizer"])
         self.rules = dict(saved["rules"])
         self.n_iter, self.loss = saved["scalars"]
-        curves = (self.loss_curve, self.validation_scores, self.validation_loss_curve)
-        for curve, length in zip(curves, saved["lengths"], strict=True):
+        for curve, length in zip(self._curves(), saved["lengths"], strict=True):
             if curve is not None:
                 del curve[length:]
 
@@ -381,7 +385,9 @@ class EpochLoop:
         )
         self.grads = np.empty_like(params)
         self.saved = np.empty(3 * params.shape[0], dtype=params.dtype)
-        self.state = TrainingState(estimator, self.optimizer, params, validation is not None)
+        self.state = TrainingState(
+            estimator, self.optimizer, params, validation is not None, incremental
+        )
         # The order of the rows, shuffled anew each epoch (as scikit-learn's utils.shuffle
         # does with RandomState.permutation, so that the batches match MLP's).
         self.sample_idx = np.arange(self.n_train, dtype=np.intp)
@@ -390,6 +396,7 @@ class EpochLoop:
             "alpha": float(estimator.alpha),
             "batch_size": batch_size,
             "max_grad_norm": float(estimator.max_grad_norm or 0.0),
+            "weight_decay": float(estimator.weight_decay),
             "dropout_seed": estimator._dropout_seed or 0,
             **self.optimizer.kernel_options(),
         }
@@ -449,14 +456,15 @@ class EpochLoop:
     def _train(self, orders, apply_rules):
         """One train_epochs call over these orders; its result dict."""
         data, state = self.data, self.state
-        losses = np.empty(orders.shape[0])
+        losses, rates = np.empty(orders.shape[0]), np.empty(orders.shape[0])
         result = train_epochs(
             self.layout.table, *data.x_args, data.Y, data.sample_weight, orders, self.params,
-            self.grads, *self.optimizer.kernel_moments(), self.workspace,
-            self.options, state.rules, apply_rules, losses, self.saved, self.dropout,
+            self.grads, *self.optimizer.kernel_moments(), self.workspace, self.options,
+            state.rules, apply_rules, losses, rates, self.saved, self.dropout,
         )  # fmt: skip
         state.rules = result["state"]
-        state.record_epochs(losses[: result["n_epochs"]].tolist())
+        done = result["n_epochs"]
+        state.record_epochs(losses[:done].tolist(), rates[:done].tolist())
         if self.estimator.verbose:
             for loss in losses[: result["n_epochs"]]:
                 print(f"Iteration {state.n_iter:d}, loss = {loss:.8f}")
@@ -539,7 +547,7 @@ class EpochLoop:
         if status == EpochStatus.CONVERGED:
             self._report_convergence()
             stop = True
-        elif state.rules["learning_rate"] < self.optimizer.learning_rate:
+        elif state.rules["base_rate"] < self.optimizer.learning_rate:
             self._report_rate_change()
         state.to_estimator(self.estimator)
         if self.incremental:
@@ -577,7 +585,7 @@ class EpochLoop:
         # usable: record the diverged epoch's NaN score, warn and stop.
         state.rules["epochs_trained"] += 1
         state.rules["samples_seen"] += self.n_train
-        state.record_epochs([np.nan])
+        state.record_epochs([np.nan], [state.rules["learning_rate"]])
         state.record_validation(np.nan, np.nan)
         warnings.warn(
             advice.strip() + " The weights with the best validation score were kept.",
@@ -589,16 +597,19 @@ class EpochLoop:
         """What verbose output says when the stopping rule ends training."""
         if self.estimator.verbose:
             message = self._no_improvement_message()
-            if self.state.rules["schedule"] == Schedule.ADAPTIVE:
+            if self.state.rules["schedule"] in (Schedule.ADAPTIVE, Schedule.PLATEAU):
                 print(message + " Learning rate too small. Stopping.")
             else:
                 print(message + " Stopping.")
 
     def _report_rate_change(self):
-        if self.estimator.verbose and self.state.rules["schedule"] == Schedule.ADAPTIVE:
+        if self.estimator.verbose and self.state.rules["schedule"] in (
+            Schedule.ADAPTIVE,
+            Schedule.PLATEAU,
+        ):
             print(
                 self._no_improvement_message()
-                + f" Setting learning rate to {self.state.rules['learning_rate']:f}"
+                + f" Setting learning rate to {self.state.rules['base_rate']:f}"
             )
 
     def _warn_max_iter(self):

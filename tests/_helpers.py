@@ -10,7 +10,7 @@ from numpy.testing import assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from bpnet import BPClassifier, BPRegressor, _sgd_fast
+from bpnet import BPClassifier, BPRegressor, _rules, _sgd_fast
 
 ESTIMATORS = [BPClassifier, BPRegressor]
 ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
@@ -156,21 +156,22 @@ def train_one_epoch(layer_table, *args, dropout=None, block_seconds=None):
     ``epoch`` too. Returns the result with ``loss_sum`` (the mean loss times the rows)
     and ``adam_steps``; ``status`` and ``n_batches`` as the kernel reports them."""
     *head, order, params, grads, moment_1, moment_2, workspace, options = args
-    options = dict(options)
+    options = {"weight_decay": 0.0, **options}
     learning_rate = options.pop("learning_rate", 0.0)
     adam_steps = options.pop("adam_steps", 0)
     epoch = options.pop("epoch", 0)
     state = {
         "epochs_trained": epoch, "samples_seen": 0, "adam_steps": adam_steps,
         "learning_rate": learning_rate, "best": np.inf, "no_improvement_count": 0,
-        "tol": 0.0, "n_iter_no_change": np.inf, "schedule": _sgd_fast.Schedule.CONSTANT,
-        "learning_rate_init": learning_rate, "power_t": 0.5,
+        "tol": 0.0, "n_iter_no_change": np.inf, "schedule": _rules.Schedule.CONSTANT,
+        "learning_rate_init": learning_rate, "power_t": 0.5, "schedule_epoch": 0,
+        "base_rate": learning_rate, "horizon": 1, "warmup": 0,
     }  # fmt: skip
     order = np.asarray(order, dtype=np.intp)
     losses = np.empty(1)
     result = _sgd_fast.train_epochs(
         layer_table, *head, order.reshape(1, -1), params, grads, moment_1, moment_2,
-        workspace, options, state, False, losses,
+        workspace, options, state, False, losses, np.empty(1),
         np.empty(3 * params.shape[0], dtype=params.dtype), dropout, block_seconds,
     )  # fmt: skip
     done = result["n_epochs"]

@@ -34,7 +34,7 @@ from bpnet._kernels import loss_gradient
 from bpnet._kernels import predict as predict_kernel
 from bpnet._layout import NetworkLayout
 from bpnet._losses import loss_function
-from bpnet._sgd_fast import EpochStatus
+from bpnet._rules import EpochStatus
 
 from ._helpers import (
     assert_same_model,

@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose
 
-from bpnet import _blas, _kernels, _sgd_fast
+from bpnet import _blas, _kernels, _rules, _sgd_fast
 from bpnet._data import KernelInput
 
 from . import _reference as ref
@@ -282,7 +282,7 @@ def test_train_epoch_matches_reference(dtype, solver, sparse, weighted, case):
     loss_sum, expected = ref.sgd_epoch(
         layout, "log_loss", 0.01, params, X, Y, w, order, batch_size, opt
     )
-    assert result["status"] == _sgd_fast.EpochStatus.COMPLETED
+    assert result["status"] == _rules.EpochStatus.COMPLETED
     assert result["n_batches"] == 5
     assert result["adam_steps"] == (5 if solver == "adam" else 0)
     close(result["loss_sum"], loss_sum, dtype, 10)
@@ -306,7 +306,7 @@ def test_train_epoch_reports_non_finite_loss():
         params, np.empty_like(params), np.zeros_like(params), np.empty(0),
         np.empty(_sgd_fast.workspace_size(layout.table, 2, False)), options,
     )  # fmt: skip
-    assert result["status"] == _sgd_fast.EpochStatus.NON_FINITE
+    assert result["status"] == _rules.EpochStatus.NON_FINITE
     assert result["n_batches"] == 0
     assert_allclose(params, before)  # stopped before updating with a non-finite gradient
 

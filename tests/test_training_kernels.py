@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 
-from bpnet import _kernels, _sgd_fast
+from bpnet import _kernels, _rules, _sgd_fast
 from bpnet._data import KernelInput
 
 from . import _reference as ref
@@ -229,7 +229,7 @@ def _epoch(
             options,
             dropout=rates,
         )
-    assert result["status"] == _sgd_fast.EpochStatus.COMPLETED
+    assert result["status"] == _rules.EpochStatus.COMPLETED
     return ours, moment_1, result
 
 
