@@ -521,7 +521,7 @@ class BPClassifier(ClassifierMixin, BaseBP):
                     f"`y` has classes not in `self.classes_`. `self.classes_` has "
                     f"{self.classes_}. 'y' has {classes}."
                 )
-        return X, _binarize(self._label_binarizer, y, X.dtype)
+        return X, _binarize(self._label_binarizer, y, self._compute_dtype(X))
 
     def _output_activation(self, Y):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
@@ -871,7 +871,7 @@ class BPRegressor(RegressorMixin, BaseBP):
                 "loss='poisson' requires non-negative targets y, but y has negative values."
             )
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        return X, Y.astype(X.dtype, copy=False)
+        return X, Y.astype(self._compute_dtype(X), copy=False)
 
     def _output_activation(self, Y):
         return "exp" if self.loss == "poisson" else "identity"
