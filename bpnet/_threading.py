@@ -339,4 +339,5 @@ def epoch_team(blocks, epoch_flops=None):
         yield granted
     finally:
         with _team_lock:
-            _team_threads_in_use -= granted
+            # Never below zero: a forked child starts the count again (bpnet/_fork.py).
+            _team_threads_in_use = max(0, _team_threads_in_use - granted)
