@@ -23,7 +23,7 @@ import tomllib
 from numpy.testing import assert_array_equal
 from sklearn.callback import ProgressBar, ScoringMonitor
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
@@ -622,6 +622,38 @@ def test_display_without_validation_and_for_lbfgs():
     )
     with pytest.raises(ValueError, match="no loss_curve_"):
         LossCurveDisplay.from_estimator(lbfgs)
+
+
+def test_display_draws_the_final_step_of_a_pipeline():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn.compose import TransformedTargetRegressor
+
+    X, y = _digits()
+    pipe = quiet_fit(
+        make_pipeline(StandardScaler(), BPClassifier(hidden_layer_sizes=(5,), max_iter=4)), X, y
+    )
+    display = LossCurveDisplay.from_estimator(pipe)
+    assert_array_equal(display.line_.get_ydata(), pipe[-1].loss_curve_)
+    assert display.ax_.get_title() == "BPClassifier"
+    # A regressor whose targets are scaled, inside a Pipeline.
+    target_scaled = TransformedTargetRegressor(
+        BPRegressor(hidden_layer_sizes=(5,), max_iter=4), transformer=StandardScaler()
+    )
+    pipe = quiet_fit(make_pipeline(StandardScaler(), target_scaled), X, y.astype(float))
+    display = LossCurveDisplay.from_estimator(pipe)
+    assert_array_equal(display.line_.get_ydata(), pipe[-1].regressor_.loss_curve_)
+    # An lbfgs network is named, with its solver, not the Pipeline.
+    lbfgs = quiet_fit(
+        make_pipeline(StandardScaler(), BPClassifier(hidden_layer_sizes=(5,), solver="lbfgs")),
+        X,
+        y,
+    )
+    with pytest.raises(ValueError, match=r"^BPClassifier \(solver='lbfgs'\) has no loss_curve_"):
+        LossCurveDisplay.from_estimator(lbfgs)
+    with pytest.raises(NotFittedError):
+        LossCurveDisplay.from_estimator(make_pipeline(StandardScaler(), BPClassifier()))
 
 
 def test_display_names_the_extra_when_matplotlib_is_missing(monkeypatch):
