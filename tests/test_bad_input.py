@@ -853,3 +853,24 @@ def test_valid_inputs_are_not_modified(Estimator):
         est = small(Estimator).fit(X_int, y_col, sample_weight=sw)
         est.predict(X_int)
     assert est.coefs_[0].dtype == np.float64
+
+
+# --- weights that leave nothing to learn --------------------------------------------
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_all_zero_weights_say_which_weights_are_zero(solver):
+    X, y = classification_data(N, D)
+    clf = small(BPClassifier, solver=solver, class_weight={0: 0, 1: 0})
+    with unchanged(X, y), pytest.raises(ValueError, match=r"^class_weight gives every training"):
+        clf.fit(X, y)
+    only_class_0 = (y == 0).astype(float)
+    clf.set_params(class_weight={0: 0})
+    with (
+        unchanged(X, y, only_class_0),
+        pytest.raises(ValueError, match=r"^sample_weight times class_weight is 0 for every row"),
+    ):
+        clf.fit(X, y, sample_weight=only_class_0)
+    zeros = np.zeros(N)
+    with unchanged(X, y, zeros), pytest.raises(ValueError, match=r"at least one non-zero"):
+        clf.fit(X, y, sample_weight=zeros)
