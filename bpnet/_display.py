@@ -84,15 +84,12 @@ class LossCurveDisplay:
 
     Examples
     --------
-    >>> import warnings
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> from bpnet import BPClassifier, LossCurveDisplay
     >>> from sklearn.datasets import load_digits
     >>> X, y = load_digits(return_X_y=True)
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore")
-    ...     clf = BPClassifier(max_iter=20, early_stopping=True, random_state=0).fit(X / 16, y)
+    >>> clf = BPClassifier(early_stopping=True, random_state=0).fit(X / 16, y)
     >>> display = LossCurveDisplay.from_estimator(clf)
     >>> len(display.line_.get_xdata()) == clf.n_iter_
     True

@@ -85,15 +85,14 @@ class Checkpoint:
     >>> from bpnet import BPClassifier
     >>> from bpnet.callbacks import Checkpoint
     >>> from sklearn.datasets import load_iris
-    >>> import tempfile, os, warnings
+    >>> import tempfile, os
     >>> X, y = load_iris(return_X_y=True)
-    >>> path = os.path.join(tempfile.mkdtemp(), "model.skops")
-    >>> clf = BPClassifier(max_iter=5, random_state=0).set_callbacks(Checkpoint(path, every=2))
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore")
-    ...     _ = clf.fit(X, y)
-    >>> os.path.exists(path)
-    True
+    >>> path = os.path.join(tempfile.mkdtemp(), "model-{epoch}.skops")
+    >>> checkpoint = Checkpoint(path, every=50)
+    >>> clf = BPClassifier(learning_rate_init=0.01, max_iter=1000, random_state=0)
+    >>> clf = clf.set_callbacks(checkpoint).fit(X, y)
+    >>> [file.name for file in checkpoint.written_]
+    ['model-50.skops', 'model-100.skops', 'model-150.skops']
     """
 
     def __init__(self, path, *, every=1, on_improvement=False, format="auto"):
@@ -333,17 +332,15 @@ class ProgressText:
 
     Examples
     --------
-    >>> import io, warnings
+    >>> import io
     >>> from bpnet import BPRegressor
     >>> from bpnet.callbacks import ProgressText
     >>> from sklearn.datasets import make_regression
     >>> X, y = make_regression(n_samples=50, n_features=3, random_state=0)
     >>> out = io.StringIO()
-    >>> reg = BPRegressor(max_iter=3, random_state=0).set_callbacks(ProgressText(out))
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore")
-    ...     _ = reg.fit(X, y)
-    >>> out.getvalue().splitlines()[0].startswith("BPRegressor epoch 1/3")
+    >>> reg = BPRegressor(learning_rate_init=0.1, random_state=0).set_callbacks(ProgressText(out))
+    >>> reg = reg.fit(X, y)
+    >>> out.getvalue().splitlines()[0].startswith("BPRegressor epoch 1/200  loss")
     True
     """
 

@@ -473,7 +473,8 @@ def to_onnx(estimator, X_sample, **options):
     >>> from bpnet.onnx import to_onnx
     >>> X, y = load_iris(return_X_y=True)
     >>> X = X.astype(np.float32)
-    >>> clf = BPClassifier(hidden_layer_sizes=(10,), max_iter=300, random_state=0).fit(X, y)
+    >>> clf = BPClassifier(hidden_layer_sizes=(10,), learning_rate_init=0.01, max_iter=1000,
+    ...                    random_state=0).fit(X, y)
     >>> onx = to_onnx(clf, X[:1], zipmap=False)
     >>> session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
     >>> labels, probabilities = session.run(None, {"X": X[:5]})
