@@ -396,6 +396,11 @@ def _option_record(group, meta, base_label, label, params, base_times, times, ep
     }
 
 
+def _with_epochs(make_estimator, n_epochs):
+    """``make_estimator`` with ``max_iter=n_epochs``."""
+    return lambda: make_estimator(max_iter=n_epochs)
+
+
 def run_option_group(group, meta, X, y, epochs, batch, variants, reps):
     """Time the variants of one fit, interleaved and rotating; one record per variant
     other than the first (the base), compared with the base pairwise.
@@ -410,11 +415,8 @@ def run_option_group(group, meta, X, y, epochs, batch, variants, reps):
     # (code paths, allocator, the callbacks' imports).
     n_warm = min(X.shape[0], 4 * batch)
     warm = {
-        label: _fit_runner(
-            lambda make=make, n=max(1, params.get("warmup_iter", 0)): make(max_iter=n),
-            X[:n_warm],
-            y[:n_warm],
-        )
+        label: _fit_runner(_with_epochs(make, max(1, params.get("warmup_iter", 0))),
+                           X[:n_warm], y[:n_warm])  # fmt: skip
         for label, (make, params) in variants.items()
     }
     C.interleave(warm, 1)

@@ -1,6 +1,7 @@
 """bpnet: Cython-accelerated, scikit-learn compatible backpropagation neural networks."""
 
 try:
+    from . import _fork  # noqa: F401 - registers the handlers that make fork() safe
     from ._classes import BPClassifier, BPRegressor
     from ._display import LossCurveDisplay
     from ._hidden import HiddenFeatures

@@ -1,9 +1,12 @@
 """The command line: ``python -m bpnet compare`` trains bpnet and scikit-learn side by side."""
 
 import argparse
+import csv
+import itertools
 import json
 import math
 import os
+import re
 import sys
 import time
 import warnings
@@ -37,6 +40,8 @@ BUSY_LOAD_PER_CORE = 1.5
 
 # A training score this far above the test score (accuracy or R^2) is worth a word.
 OVERFIT_GAP = 0.3
+# Epochs back over which the note on a loss still falling shows the fall.
+LOSS_LOOKBACK = 5
 
 # Variables that set thread counts before any code runs; shown when set.
 THREAD_VARIABLES = (
@@ -47,6 +52,23 @@ THREAD_VARIABLES = (
     "BPNET_NUM_THREADS",
     "BPNET_BLAS_THREADS",
 )
+
+# Reading CSV files: the delimiters detected (by the first SNIFF_LINES lines, which a
+# delimiter must split into the same number of fields), and numbers written 3,5 in
+# files separated by something else.
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+SEP_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t"}
+SNIFF_LINES = 50
+DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
+DECIMAL_POINT = re.compile(r"[-+]?\d*\.\d+")
+# Dates: 2007-11-11 (optionally with a time and zone), 11/11/2007, 11.11.07, 2007/11/11.
+DATE = re.compile(
+    r"(\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?"
+    r"|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}( \d{1,2}:\d{2}(:\d{2})?)?"
+    r"|\d{4}/\d{1,2}/\d{1,2})"
+)
+# The category that missing text becomes.
+MISSING_CATEGORY = "(missing)"
 
 CONTENDERS = ("bpnet", "scikit-learn")
 TEST_SIZE = 0.25
@@ -125,6 +147,16 @@ def _float(text, *, allow_zero):
     return value
 
 
+def _separator(text):
+    if text.lower() in SEP_NAMES:
+        return SEP_NAMES[text.lower()]
+    if len(text) != 1 or text in '"\r\n' or text.isalnum():
+        raise argparse.ArgumentTypeError(
+            f"expected comma, semicolon, tab or one character such as '|', got {text!r}"
+        )
+    return text
+
+
 def _learning_rate(text):
     return _float(text, allow_zero=False)
 
@@ -151,7 +183,21 @@ def build_parser():
             "targets are standardised (TransformedTargetRegressor). The preprocessing is "
             "fitted once; only the estimators' fits are timed, interleaved, after an "
             "untimed one-epoch warm-up of each. Threads are the libraries' defaults unless "
-            "--threads is given."
+            "--threads is given. The notes after the table say what was done to the data, "
+            "and when a network's loss was still falling at the last epoch."
+        ),
+        epilog=(
+            "Your own data (--data): a CSV file's delimiter (comma, semicolon or tab) is "
+            "detected from its first lines, and --sep sets it; semicolon- and "
+            "tab-separated files may write decimal commas (3,5). Rows whose target is "
+            "missing are dropped. A missing value in any other column is filled in, the "
+            "same rule for numbers and text: numbers with the column's median over the "
+            f"training rows, text with the category {MISSING_CATEGORY!r}; --drop-missing "
+            "drops those rows instead. Columns that look like identifiers (text with more "
+            "different values than half its rows, or whole numbers all different that "
+            "run in order or fill a range) or dates (2007-11-11, 11/11/2007, with or "
+            "without a time), and columns without a value, are left out with a note "
+            "naming them; --keep-columns keeps them."
         ),
     )
     compare.set_defaults(parser=compare)
@@ -169,6 +215,19 @@ def build_parser():
     compare.add_argument(
         "--target", metavar="COLUMN", help="the column of --data to predict",
     )  # fmt: skip
+    compare.add_argument(
+        "--sep", type=_separator, metavar="SEP",
+        help="the delimiter of a --data CSV file: comma, semicolon, tab, or any one "
+        "character (default: detected from the file's first lines)",
+    )  # fmt: skip
+    data_flags = {
+        "--drop-missing": "drop the rows of --data that have a missing value, instead of "
+        "filling it in",
+        "--keep-columns": "keep the columns of --data that look like identifiers or dates "
+        "(left out by default, with a note naming them)",
+    }
+    for flag, help_text in data_flags.items():
+        compare.add_argument(flag, action="store_true", help=help_text)
     compare.add_argument(
         "--task", choices=["auto", "classification", "regression"], default="auto",
         help="auto infers it from the target: text, booleans or at most "
@@ -221,8 +280,8 @@ def build_parser():
     )  # fmt: skip
     compare.add_argument(
         "--json", action="store_true",
-        help="print one JSON object (settings, data, times, scores, speedup, BLAS) instead "
-        "of the table",
+        help="print one JSON object (settings, data, times, scores, speedup, BLAS and "
+        "every note) instead of the table",
     )  # fmt: skip
     return parser
 
@@ -263,7 +322,45 @@ def _load_builtin(name):
     return X, y, list(range(X.shape[1])), [], description
 
 
-def _read_table(path):
+def _note(notes, topic, text):
+    """Add a note: printed after the table, and kept in --json's "notes"."""
+    notes.append({"topic": topic, "text": text})
+
+
+# --- reading a file ------------------------------------------------------------------------
+
+
+def detect_delimiter(lines):
+    """The delimiter of DELIMITERS that splits every sample line into the same number of
+    fields, more than one (the most fields if several do); a comma if none does."""
+    best, best_fields = ",", 1
+    for delimiter in DELIMITERS:
+        counts = {len(row) for row in csv.reader(lines, delimiter=delimiter) if row}
+        if len(counts) == 1 and (fields := counts.pop()) > best_fields:
+            best, best_fields = delimiter, fields
+    return best
+
+
+def detect_decimal(lines, delimiter):
+    """',' when a file separated by something else writes its numbers with decimal commas
+    (3,5 but never 3.5), else '.'."""
+    if delimiter == ",":
+        return "."
+    fields = [field.strip() for row in csv.reader(lines[1:], delimiter=delimiter) for field in row]
+    commas = sum(bool(DECIMAL_COMMA.fullmatch(field)) for field in fields)
+    points = sum(bool(DECIMAL_POINT.fullmatch(field)) for field in fields)
+    return "," if commas and not points else "."
+
+
+def _sample_lines(path):
+    """The first SNIFF_LINES complete lines of a text file (fewer if it is shorter)."""
+    with open(path, encoding="utf-8", errors="replace", newline="") as file:
+        lines = list(itertools.islice(file, SNIFF_LINES + 1))
+    # A line cut by the sample's end would count fewer fields: leave it out.
+    return lines[:SNIFF_LINES] if len(lines) > SNIFF_LINES else lines
+
+
+def _read_table(path, sep, notes):
     try:
         import pandas
     except ImportError:
@@ -276,8 +373,23 @@ def _read_table(path):
         raise CompareError(f"--data: {path} is a directory, not a file")
     parquet = path.lower().endswith((".parquet", ".pq"))
     kind = "Parquet" if parquet else "CSV"
+    reading = {}
     try:
-        frame = pandas.read_parquet(path) if parquet else pandas.read_csv(path)
+        if parquet:
+            frame = pandas.read_parquet(path)
+        else:
+            lines = _sample_lines(path)
+            delimiter = sep if sep is not None else detect_delimiter(lines)
+            decimal = detect_decimal(lines, delimiter)
+            frame = pandas.read_csv(path, sep=delimiter, decimal=decimal)
+            reading = {"delimiter": DELIMITERS.get(delimiter, delimiter), "decimal": decimal}
+            if sep is None and delimiter != ",":
+                with_decimal = " with decimal commas" if decimal == "," else ""
+                _note(
+                    notes, "delimiter",
+                    f"read {Path(path).name} as {DELIMITERS[delimiter]}-separated values"
+                    f"{with_decimal} (detected; --sep chooses another delimiter)",
+                )  # fmt: skip
     except ImportError:
         raise CompareError(
             "--data: reading Parquet needs pyarrow, which is not installed: pip install pyarrow"
@@ -287,25 +399,95 @@ def _read_table(path):
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CompareError(f"--data: cannot read {path} as {kind}: {first_line}") from None
-    return pandas, frame, kind
+    return pandas, frame, kind, reading
 
 
-def _load_table(path, target, labels_only):
-    pandas, frame, kind = _read_table(path)
-    frame.columns = [str(name) for name in frame.columns]
-    if target not in frame.columns:
-        shown = ", ".join(repr(name) for name in frame.columns[:12])
-        more = f" and {len(frame.columns) - 12} more" if len(frame.columns) > 12 else ""
-        raise CompareError(f"--target: {path} has no column {target!r}; its columns: {shown}{more}")
-    if len(frame) == 0:
-        raise CompareError(f"--data: {path} has a header but no rows")
-    if frame.shape[1] == 1:
-        raise CompareError(f"--data: {path} has no columns besides the target {target!r}")
+# --- columns ---------------------------------------------------------------------------------
 
-    numeric, categorical = [], []
-    X = frame.drop(columns=[target])
+
+def _looks_like_dates(values):
+    """Whether every one of ``values`` (text, none missing) is a date, or a date and time."""
+    if not len(values) or not all(DATE.fullmatch(value.strip()) for value in values):
+        return False
+    import pandas
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas warns when it parses element by element
+        parsed = pandas.to_datetime(values, errors="coerce", format="mixed")
+    return bool(parsed.notna().all())
+
+
+def identifier_reason(column, pandas):
+    """Why ``column`` looks like row identifiers, or None.
+
+    Text whose distinct values outnumber half its rows (most one-hot columns would single
+    out a row or two: nothing to learn from, only to memorise), or whole numbers that are
+    all different and either run in order or fill a range (row numbers).
+    """
+    values = column.dropna()
+    n, distinct = len(values), values.nunique()
+    if n < MIN_ROWS:
+        return None
+    if pandas.api.types.is_bool_dtype(column):
+        return None
+    if pandas.api.types.is_numeric_dtype(column):
+        numbers = values.to_numpy(dtype="float64")
+        whole = np.all(numbers == np.round(numbers))
+        in_order = values.is_monotonic_increasing or values.is_monotonic_decreasing
+        if whole and distinct == n and (in_order or numbers.max() - numbers.min() == n - 1):
+            return "whole numbers, all different" + (", in order" if in_order else ", a range")
+        return None
+    if distinct > n / 2:
+        return f"{distinct} different values in {n} rows"
+    return None
+
+
+def date_reason(column, pandas):
+    """Why ``column`` holds dates, or None."""
+    if pandas.api.types.is_datetime64_any_dtype(column):
+        return "dates"
+    if pandas.api.types.is_numeric_dtype(column) or pandas.api.types.is_bool_dtype(column):
+        return None
+    if _looks_like_dates(column.dropna().astype(str).to_numpy()):
+        return "dates"
+    return None
+
+
+def _as_numbers_if_numbers(column, name, pandas):
+    """A text column whose values are all numbers, as float64; other columns as they are.
+    A column of numbers with a stray word is refused."""
+    if not (
+        pandas.api.types.is_string_dtype(column)
+        or pandas.api.types.is_object_dtype(column)
+        or isinstance(column.dtype, pandas.CategoricalDtype)
+    ):
+        return column
+    bad = _first_non_number(column, pandas)
+    if bad is not None:
+        raise CompareError(
+            f"--data: column {name!r} holds numbers but also {bad!r}; fix or remove the "
+            "values that are not numbers"
+        )
+    numbers = pandas.to_numeric(column.astype(str), errors="coerce")
+    if numbers[column.notna()].notna().all():
+        return numbers.where(column.notna()).astype("float64")
+    return column
+
+
+def column_roles(X, pandas, keep_columns):
+    """``(numeric, categorical, left_out)``: the columns scaled, the columns one-hot
+    encoded, and ``{name: reason}`` of those left out: columns without a value, and
+    columns that look like identifiers or dates (unless ``keep_columns``)."""
+    numeric, categorical, left_out = [], [], {}
     for name in X.columns:
-        column = X[name]
+        column = _as_numbers_if_numbers(X[name], name, pandas)
+        if column.isna().all():
+            left_out[name] = "no values"
+            continue
+        reason = date_reason(column, pandas) or identifier_reason(column, pandas)
+        if reason is not None and not keep_columns:
+            left_out[name] = reason
+            continue
         if pandas.api.types.is_numeric_dtype(column):  # booleans too
             X[name] = column.astype("float64")
             numeric.append(name)
@@ -313,41 +495,113 @@ def _load_table(path, target, labels_only):
             pandas.api.types.is_string_dtype(column)
             or pandas.api.types.is_object_dtype(column)
             or isinstance(column.dtype, pandas.CategoricalDtype)
+            or pandas.api.types.is_datetime64_any_dtype(column)  # kept: as text
         ):
-            bad = _first_non_number(column, pandas)
-            if bad is not None:
-                raise CompareError(
-                    f"--data: column {name!r} holds numbers but also {bad!r}; fix or "
-                    "remove the values that are not numbers"
-                )
-            numbers = pandas.to_numeric(column.astype(str), errors="coerce")
-            if column.notna().all() and numbers.notna().all():  # numbers stored as text
-                X[name] = numbers.astype("float64")
-                numeric.append(name)
-            else:
-                # Missing text is a category of its own.
-                X[name] = column.astype(object).where(column.notna(), "(missing)").astype(str)
-                categorical.append(name)
+            # Missing text stays missing here: fill_missing_text gives it a category.
+            X[name] = column.astype(object).where(column.isna(), column.astype(str))
+            categorical.append(name)
         else:
             raise CompareError(
-                f"--data: column {name!r} has type {column.dtype}; compare handles numeric "
-                "and text columns"
+                f"--data: column {name!r} has type {column.dtype}; compare handles numeric, "
+                "text and date columns"
             )
     for name in numeric:
-        values = X[name].to_numpy()
-        missing = int(np.isnan(values).sum())
-        if missing:
-            raise CompareError(
-                f"--data: column {name!r} has {missing} missing value(s); compare does not "
-                "impute, so fill or drop them first"
-            )
-        if not np.isfinite(values).all():
+        if np.isinf(X[name].to_numpy()).any():
             raise CompareError(f"--data: column {name!r} has infinite values")
+    return numeric, categorical, left_out
 
+
+def _describe_left_out(left_out):
+    return "; ".join(f"{name!r} ({reason})" for name, reason in left_out.items())
+
+
+def _left_out_note(left_out):
+    return (
+        f"left out {len(left_out)} column(s) that look like identifiers or dates, or hold "
+        f"no value: {_describe_left_out(left_out)}. Encoded, they would give the network "
+        "inputs to memorise rows by, not to learn from; --keep-columns keeps them"
+    )
+
+
+# --- missing values --------------------------------------------------------------------------
+
+
+def handle_missing(X, y, columns, drop_rows, notes):
+    """Apply the missing-value rule to the used ``columns``; return ``(X, y, summary)``.
+
+    By default every missing value is filled in: numbers with the median of the column
+    over the training rows (in the pipeline, so the test rows do not inform it), text
+    with a category of its own, MISSING_CATEGORY. With ``drop_rows`` (--drop-missing),
+    the rows holding one are dropped instead.
+    """
+    counts = {name: int(X[name].isna().sum()) for name in columns}
+    counts = {name: count for name, count in counts.items() if count}
+    rows = X[columns].isna().any(axis=1).to_numpy() if columns else np.zeros(len(X), bool)
+    summary = {"columns": counts, "rows": int(rows.sum()), "rule": None}
+    if not counts:
+        return X, y, summary
+    shown = ", ".join(f"{name!r} ({count})" for name, count in counts.items())
+    if drop_rows:
+        summary["rule"] = "drop"
+        X, y = X[~rows], y[~rows]
+        _note(
+            notes, "missing",
+            f"dropped {int(rows.sum())} row(s) with missing values (--drop-missing) in "
+            f"{shown}",
+        )  # fmt: skip
+    else:
+        summary["rule"] = "fill"
+        _note(
+            notes, "missing",
+            f"{int(rows.sum())} row(s) have missing values, in {shown}: filled in, numbers "
+            f"with the column's median over the training rows, text with the category "
+            f"{MISSING_CATEGORY!r}; --drop-missing drops those rows instead",
+        )  # fmt: skip
+    return X, y, summary
+
+
+def fill_missing_text(X, categorical):
+    """Missing text becomes the category MISSING_CATEGORY (missing numbers are filled in
+    by the pipeline's imputer)."""
+    for name in categorical:
+        X[name] = X[name].where(X[name].notna(), MISSING_CATEGORY).astype(str)
+    return X
+
+
+def _load_table(path, target, labels_only, args, notes):
+    pandas, frame, kind, reading = _read_table(path, args.sep, notes)
+    frame.columns = [str(name) for name in frame.columns]
+    if target not in frame.columns:
+        shown = ", ".join(repr(name) for name in frame.columns[:12])
+        more = f" and {len(frame.columns) - 12} more" if len(frame.columns) > 12 else ""
+        hint = ""
+        if len(frame.columns) == 1 and kind == "CSV":
+            hint = " (read as one column: --sep sets the delimiter)"
+        raise CompareError(
+            f"--target: {path} has no column {target!r}; its columns: {shown}{more}{hint}"
+        )
+    if len(frame) == 0:
+        raise CompareError(f"--data: {path} has a header but no rows")
+    if frame.shape[1] == 1:
+        raise CompareError(f"--data: {path} has no columns besides the target {target!r}")
+
+    missing_target = frame[target].isna().to_numpy()
+    if missing_target.any():
+        frame = frame[~missing_target]
+        _note(
+            notes, "missing",
+            f"dropped {int(missing_target.sum())} row(s) whose target {target!r} is missing: "
+            "they can be neither trained nor scored on",
+        )  # fmt: skip
+
+    X = frame.drop(columns=[target])
+    numeric, categorical, left_out = column_roles(X, pandas, args.keep_columns)
+    if left_out:
+        _note(notes, "columns", _left_out_note(left_out))
     y = frame[target]
-    missing = int(y.isna().sum())
-    if missing:
-        raise CompareError(f"--target: column {target!r} has {missing} missing value(s)")
+    X, y, missing = handle_missing(X, y, numeric + categorical, args.drop_missing, notes)
+    X = fill_missing_text(X, categorical)
+
     if pandas.api.types.is_bool_dtype(y):
         y = y.to_numpy(dtype=bool)
     elif pandas.api.types.is_numeric_dtype(y):
@@ -362,7 +616,15 @@ def _load_table(path, target, labels_only):
                 "the values that are not numbers (or say --task classification)"
             )
         y = y.astype(str).to_numpy(dtype=object)
-    description = {"source": str(path), "format": kind, "target": target}
+    description = {
+        "source": str(path),
+        "format": kind,
+        "target": target,
+        **reading,
+        "left_out": left_out,
+        "missing": missing,
+        "rows_without_target": int(missing_target.sum()),
+    }
     return X, y, numeric, categorical, description
 
 
@@ -412,11 +674,16 @@ def _to_float(value):
         return math.nan
 
 
-def load_data(args):
-    """``(X, y, numeric, categorical, description)`` with the task decided and checked."""
+def load_data(args, notes=None):
+    """``(X, y, numeric, categorical, description)`` with the task decided and checked;
+    what the reading did to the data (delimiter, missing values, columns left out) is
+    added to ``notes``."""
+    notes = [] if notes is None else notes
     if args.data is not None:
         labels_only = args.task == "classification"
-        X, y, numeric, categorical, description = _load_table(args.data, args.target, labels_only)
+        X, y, numeric, categorical, description = _load_table(
+            args.data, args.target, labels_only, args, notes
+        )
         name = f"column {args.target!r}"
     else:
         X, y, numeric, categorical, description = _load_builtin(args.dataset)
@@ -437,6 +704,12 @@ def load_data(args):
     )
     if task == "classification":
         description["n_classes"] = len(np.unique(y))
+    if not numeric and not categorical:
+        left_out = _describe_left_out(description["left_out"])
+        raise CompareError(
+            f"--data: every column besides the target was left out ({left_out}); "
+            "--keep-columns keeps them"
+        )
     return X, y, numeric, categorical, description
 
 
@@ -446,15 +719,24 @@ def load_data(args):
 def make_pipeline(task, numeric, categorical, dtype, params, contender):
     """The contender's Pipeline: ColumnTransformer, cast to ``dtype``, estimator."""
     from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
+    from sklearn.impute import SimpleImputer
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
     from bpnet import BPClassifier, BPRegressor
 
+    # Missing numbers take the median of the training rows (missing text was given its
+    # category when the file was read); without missing values the imputer changes nothing.
+    scale = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("scale", StandardScaler()),
+        ]
+    )
     one_hot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     columns = ColumnTransformer(
-        [("numeric", StandardScaler(), numeric), ("categorical", one_hot, categorical)],
+        [("numeric", scale, numeric), ("categorical", one_hot, categorical)],
         sparse_threshold=0.0,
     )
     cast = FunctionTransformer(np.asarray, kw_args={"dtype": np.dtype(dtype)})
@@ -478,7 +760,9 @@ def time_fits(models, X, y, repeats, threads=None):
     Each contender first gets an untimed one-epoch fit, so that neither pays for first
     calls (thread pools starting, lazy imports). Which goes first alternates from one
     repetition to the next, so a drift in the machine's load falls on both alike. Returns
-    the last fitted model and the list of fit times of each.
+    the last fitted model of each, the list of its fit times, and the message of the
+    ConvergenceWarning its last fit gave (None if it gave none): the report turns that
+    into a note rather than a warning in the middle of the output.
     """
     from sklearn.base import clone
     from sklearn.exceptions import ConvergenceWarning
@@ -486,24 +770,68 @@ def time_fits(models, X, y, repeats, threads=None):
 
     names = list(models)
     times = {name: [] for name in names}
-    fitted = {}
+    fitted, not_converged = {}, {}
     limit = threadpool_limits(limits=threads) if threads else nullcontext()
-    with warnings.catch_warnings(), limit:
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        for name in names:
-            warm = clone(models[name])
-            # A TransformedTargetRegressor passes the setting on to its regressor.
-            prefix = "regressor__" if hasattr(warm, "regressor") else ""
-            warm.set_params(**{prefix + "max_iter": 1}).fit(X, y)
+    with limit:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # one epoch: expected
+            for name in names:
+                warm = clone(models[name])
+                # A TransformedTargetRegressor passes the setting on to its regressor.
+                prefix = "regressor__" if hasattr(warm, "regressor") else ""
+                warm.set_params(**{prefix + "max_iter": 1}).fit(X, y)
         for repeat in range(repeats):
             order = names if repeat % 2 == 0 else names[::-1]
             for name in order:
                 model = clone(models[name])
-                start = time.perf_counter()
-                model.fit(X, y)
-                times[name].append(time.perf_counter() - start)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", ConvergenceWarning)
+                    start = time.perf_counter()
+                    model.fit(X, y)
+                    times[name].append(time.perf_counter() - start)
                 fitted[name] = model
-    return fitted, times
+                not_converged[name] = _convergence_warning(caught, ConvergenceWarning)
+    return fitted, times, not_converged
+
+
+def _convergence_warning(caught, category):
+    """The message of the first ``category`` warning in ``caught``; the other warnings
+    are given again, as they would have been shown."""
+    message = None
+    for warning in caught:
+        if issubclass(warning.category, category):
+            message = message or str(warning.message)
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return message
+
+
+def convergence_note(contenders, settings):
+    """A sentence when a network stopped at --epochs with its loss still falling."""
+    unit = "iteration" if settings["solver"] == "lbfgs" else "epoch"
+    parts = []
+    for name, row in contenders.items():
+        if not row["convergence_warning"]:
+            continue
+        curve = row["loss_curve"]
+        if curve and len(curve) > 1:
+            back = min(LOSS_LOOKBACK, len(curve) - 1)
+            parts.append(
+                f"{name}'s from {curve[-1 - back]:.4g} to {curve[-1]:.4g} over its last "
+                f"{back} {unit}s"
+            )
+        else:
+            parts.append(f"{name}'s (final {row['final_loss']:.4g})")
+    if not parts:
+        return None
+    whose = "the training loss was still falling at the last " + unit
+    return (
+        f"{whose} ({settings['epochs']}, --epochs): {'; '.join(parts)}. The fit stopped "
+        f"at --epochs, not at convergence (scikit-learn's ConvergenceWarning), so more "
+        "--epochs would train further and may score better"
+    )
 
 
 def repetition_spread(times):
@@ -613,7 +941,8 @@ def compare(args):
     if args.plot is not None:
         _check_plot_target(args.plot)
     load_average = _load_average()
-    X, y, numeric, categorical, data = load_data(args)
+    data_notes = []
+    X, y, numeric, categorical, data = load_data(args, data_notes)
     task = data["task"]
     if len(y) < MIN_ROWS:
         raise CompareError(f"--data: {len(y)} rows are too few; compare needs {MIN_ROWS} or more")
@@ -644,7 +973,7 @@ def compare(args):
     # Both contenders see the same preprocessed arrays; only the estimators are timed.
     preprocess = pipelines["bpnet"][:-1]
     X_train_ready = preprocess.fit_transform(X_train, y_train)
-    fitted, times = time_fits(
+    fitted, times, not_converged = time_fits(
         {name: pipeline[-1] for name, pipeline in pipelines.items()},
         X_train_ready,
         y_train,
@@ -670,6 +999,7 @@ def compare(args):
             "n_iter": int(network.n_iter_),
             "final_loss": float(network.loss_),
             "loss_curve": None if curve is None else [float(value) for value in curve],
+            "convergence_warning": not_converged[name],
         }
     ours, theirs = contenders["bpnet"], contenders["scikit-learn"]
     settings = {
@@ -708,9 +1038,35 @@ def compare(args):
         },
         "plot": args.plot,
     }
+    result["notes"] = data_notes + report_notes(result)
     if args.plot is not None:
         make_figure(result).savefig(args.plot, dpi=100)
     return result
+
+
+def report_notes(result):
+    """The notes on the fits: a loss still falling, overfitting, a busy machine. Each is
+    ``{"topic": ..., "text": ...}``; the text report prints them after the table."""
+    notes = []
+    settings, ours = result["settings"], result["contenders"]["bpnet"]
+    metric = "accuracy" if result["metric"] == "accuracy" else "R^2"
+    convergence = convergence_note(result["contenders"], settings)
+    if convergence:
+        _note(notes, "convergence", convergence)
+    if ours["train_score"] - ours["test_score"] > OVERFIT_GAP:
+        _note(
+            notes, "overfit",
+            f"the network fits the training rows far better than the test rows ({metric} "
+            f"{ours['train_score']:.2f} against {ours['test_score']:.2f}): it overfits, "
+            "and a larger --alpha or fewer --epochs would help",
+        )  # fmt: skip
+    if result["busy"]["note"]:
+        _note(notes, "busy", result["busy"]["note"])
+    elif settings["repeats"] == 1:
+        _note(notes, "busy", "one fit each, so no spread to judge the machine's load by")
+    if result["busy"]["load_note"]:
+        _note(notes, "load", result["busy"]["load_note"])
+    return notes
 
 
 # --- output ---------------------------------------------------------------------------------
@@ -723,6 +1079,8 @@ def describe_data(data):
     columns = f"{data['numeric_columns']} numeric (scaled)"
     if data["categorical_columns"]:
         columns += f" and {data['categorical_columns']} categorical (one-hot)"
+    if data.get("left_out"):
+        columns += f", {len(data['left_out'])} left out"
     target = f", target {data['target']!r}" if data["target"] else ""
     classes = f" of {data['n_classes']} classes" if "n_classes" in data else ""
     return (
@@ -815,19 +1173,7 @@ def format_report(result):
             for name, row in result["contenders"].items()
         )
     )
-    if result["busy"]["note"]:
-        lines.append(f"note: {result['busy']['note']}")
-    elif settings["repeats"] == 1:
-        lines.append("note: one fit each, so no spread to judge the machine's load by")
-    if result["busy"]["load_note"]:
-        lines.append(f"note: {result['busy']['load_note']}")
-    ours = result["contenders"]["bpnet"]
-    if ours["train_score"] - ours["test_score"] > OVERFIT_GAP:
-        lines.append(
-            f"note: the network fits the training rows far better than the test rows ({metric} "
-            f"{ours['train_score']:.2f} against {ours['test_score']:.2f}): it overfits, and a "
-            "larger --alpha or fewer --epochs would help"
-        )
+    lines.extend(f"note: {note['text']}" for note in result["notes"])
     if result["plot"]:
         lines.append(f"plot: {result['plot']}")
     return "\n".join(lines)

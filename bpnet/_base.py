@@ -109,6 +109,23 @@ class _OptimizerState:
         return OPTIMIZERS[self.solver].from_legacy_state(self, settings)
 
 
+def _no_positive_weight_message(sample_weight, class_weights):
+    """Why no training row has a positive weight (in the training dtype): the sample
+    weights, the class weights, or the two together."""
+    if class_weights is None:
+        return "sample_weight must contain at least one positive weight."
+    if sample_weight is None:
+        return (
+            "class_weight gives every training row a weight of 0: every class present in "
+            "y weighs 0, so there is nothing to learn. Give at least one of them a "
+            "positive weight."
+        )
+    return (
+        "sample_weight times class_weight is 0 for every row: the rows with a positive "
+        "sample_weight all belong to classes that class_weight weighs 0."
+    )
+
+
 class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
     """Base class for bpnet's classifier and regressor.
 
@@ -447,6 +464,7 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
+        given = sample_weight
         class_weights = self._class_weights_of_rows(Y, sample_weight)
         if class_weights is not None:
             sample_weight = (
@@ -458,7 +476,7 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         if not np.isfinite(sample_weight).all():
             raise ValueError(f"sample_weight does not fit in {dtype}: it overflows to inf.")
         if not np.any(sample_weight > 0):
-            raise ValueError("sample_weight must contain at least one positive weight.")
+            raise ValueError(_no_positive_weight_message(given, class_weights))
         return sample_weight
 
     def _validation_data(self, validation_data, dtype):

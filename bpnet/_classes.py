@@ -486,7 +486,7 @@ class BPClassifier(ClassifierMixin, BaseBP):
     >>> from bpnet import BPClassifier
     >>> from sklearn.datasets import make_classification
     >>> X, y = make_classification(n_samples=100, random_state=1)
-    >>> clf = BPClassifier(hidden_layer_sizes=(20,), max_iter=500, random_state=1).fit(X, y)
+    >>> clf = BPClassifier(hidden_layer_sizes=(20,), max_iter=1000, random_state=1).fit(X, y)
     >>> clf.predict_proba(X[:1]).shape
     (1, 2)
     >>> clf.score(X, y) > 0.9
@@ -856,7 +856,7 @@ class BPRegressor(RegressorMixin, BaseBP):
     >>> from bpnet import BPRegressor
     >>> from sklearn.datasets import make_regression
     >>> X, y = make_regression(n_samples=200, n_features=5, noise=0.1, random_state=1)
-    >>> reg = BPRegressor(hidden_layer_sizes=(20,), solver="lbfgs", random_state=1)
+    >>> reg = BPRegressor(hidden_layer_sizes=(20,), solver="lbfgs", max_iter=2000, random_state=1)
     >>> reg.fit(X, y).score(X, y) > 0.99
     True
     """

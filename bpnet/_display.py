@@ -16,6 +16,18 @@ def _pyplot():
     return plt
 
 
+def _network(estimator):
+    """The network whose curves a display draws: the final step of a Pipeline, the
+    fitted regressor of a TransformedTargetRegressor, or the estimator itself."""
+    while True:
+        if hasattr(estimator, "steps") and estimator.steps:
+            estimator = estimator.steps[-1][1]
+        elif hasattr(estimator, "regressor_"):
+            estimator = estimator.regressor_
+        else:
+            return estimator
+
+
 class LossCurveDisplay:
     """Loss curve of a network trained by epochs, with its validation curve.
 
@@ -72,15 +84,12 @@ class LossCurveDisplay:
 
     Examples
     --------
-    >>> import warnings
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> from bpnet import BPClassifier, LossCurveDisplay
     >>> from sklearn.datasets import load_digits
     >>> X, y = load_digits(return_X_y=True)
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore")
-    ...     clf = BPClassifier(max_iter=20, early_stopping=True, random_state=0).fit(X / 16, y)
+    >>> clf = BPClassifier(early_stopping=True, random_state=0).fit(X / 16, y)
     >>> display = LossCurveDisplay.from_estimator(clf)
     >>> len(display.line_.get_xdata()) == clf.n_iter_
     True
@@ -99,7 +108,9 @@ class LossCurveDisplay:
         Parameters
         ----------
         estimator : estimator instance
-            A network fitted with 'sgd' or 'adam' (lbfgs records no loss curve).
+            A network fitted with 'sgd' or 'adam' (lbfgs records no loss curve), or a
+            fitted Pipeline (or TransformedTargetRegressor) whose final step is one: its
+            curves are drawn.
 
         ax : matplotlib Axes, default=None
             Where to draw; a new figure when None.
@@ -113,11 +124,15 @@ class LossCurveDisplay:
             The display, drawn.
         """
         check_is_fitted(estimator)
+        estimator = _network(estimator)
+        check_is_fitted(estimator)
         curve = getattr(estimator, "loss_curve_", None)
         if curve is None:
+            solver = getattr(estimator, "solver", None)
+            used = f" (solver={solver!r})" if solver is not None else ""
             raise ValueError(
-                f"{type(estimator).__name__} has no loss_curve_: only the 'sgd' and 'adam' "
-                "solvers record one, epoch by epoch."
+                f"{type(estimator).__name__}{used} has no loss_curve_: only the 'sgd' and "
+                "'adam' solvers record one, epoch by epoch."
             )
         scores = getattr(estimator, "validation_scores_", None)
         best_epoch = None

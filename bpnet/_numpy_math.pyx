@@ -3,6 +3,10 @@
 # exp and tanh are NumPy's own inner loops, looked up once at import in the ufuncs'
 # tables of loops, so they give NumPy's results on whatever CPU NumPy chose its SIMD code
 # for. The loops are pure functions of their arguments, safe to call from many threads.
+# Those tables are NumPy's to change: where a loop cannot be found (a NumPy that
+# registers it another way, say), bpnet's own loops over the C library's exp and tanh
+# (src/libm_loops.h) take its place, and import still works. lbfgs then no longer computes
+# to the bit as scikit-learn's MLP; USES_NUMPY_LOOPS says which loops are in use.
 cimport numpy as cnp
 
 import numpy as np
@@ -19,23 +23,58 @@ cdef struct LoopEntry:
     void* data
 
 
-cdef LoopEntry find_loop(cnp.ufunc ufunc, char type_code) except *:
-    """The ufunc's inner loop for one input and one output of type_code."""
+cdef extern from "libm_loops.h" nogil:
+    void libm_exp_double "bpnet_libm_exp_double" (
+        char** args, const cnp.npy_intp* dimensions, const cnp.npy_intp* steps, void* data)
+    void libm_exp_float "bpnet_libm_exp_float" (
+        char** args, const cnp.npy_intp* dimensions, const cnp.npy_intp* steps, void* data)
+    void libm_tanh_double "bpnet_libm_tanh_double" (
+        char** args, const cnp.npy_intp* dimensions, const cnp.npy_intp* steps, void* data)
+    void libm_tanh_float "bpnet_libm_tanh_float" (
+        char** args, const cnp.npy_intp* dimensions, const cnp.npy_intp* steps, void* data)
+
+
+cdef bint find_loop(object function, char type_code, LoopEntry* entry):
+    """Fill entry with the ufunc's inner loop for one input and one output of
+    type_code; False (entry untouched) if `function` has no such loop."""
+    cdef cnp.ufunc ufunc
     cdef int i
-    cdef LoopEntry entry
+    if not isinstance(function, cnp.ufunc):
+        return False
+    ufunc = <cnp.ufunc> function
+    if ufunc.nin != 1 or ufunc.nout != 1 or ufunc.functions == NULL or ufunc.types == NULL:
+        return False
     for i in range(ufunc.ntypes):
-        if ufunc.types[2 * i] == type_code and ufunc.types[2 * i + 1] == type_code:
+        if (ufunc.types[2 * i] == type_code and ufunc.types[2 * i + 1] == type_code
+                and ufunc.functions[i] != NULL):
             entry.function = <UnaryLoop> ufunc.functions[i]
             entry.data = ufunc.data[i]
-            if entry.function != NULL:
-                return entry
-    raise RuntimeError(f"NumPy's {ufunc.__name__} has no {chr(type_code)} loop")
+            return True
+    return False
 
 
-cdef LoopEntry EXP_DOUBLE = find_loop(np.exp, cnp.NPY_DOUBLE)
-cdef LoopEntry EXP_FLOAT = find_loop(np.exp, cnp.NPY_FLOAT)
-cdef LoopEntry TANH_DOUBLE = find_loop(np.tanh, cnp.NPY_DOUBLE)
-cdef LoopEntry TANH_FLOAT = find_loop(np.tanh, cnp.NPY_FLOAT)
+cdef LoopEntry EXP_DOUBLE = LoopEntry(libm_exp_double, NULL)
+cdef LoopEntry EXP_FLOAT = LoopEntry(libm_exp_float, NULL)
+cdef LoopEntry TANH_DOUBLE = LoopEntry(libm_tanh_double, NULL)
+cdef LoopEntry TANH_FLOAT = LoopEntry(libm_tanh_float, NULL)
+
+
+def _use_numpy_loops():
+    """Take NumPy's exp and tanh loops where found; True if all four were."""
+    global EXP_DOUBLE, EXP_FLOAT, TANH_DOUBLE, TANH_FLOAT
+    cdef LoopEntry found[4]
+    if not (find_loop(getattr(np, "exp", None), cnp.NPY_DOUBLE, &found[0])
+            and find_loop(getattr(np, "exp", None), cnp.NPY_FLOAT, &found[1])
+            and find_loop(getattr(np, "tanh", None), cnp.NPY_DOUBLE, &found[2])
+            and find_loop(getattr(np, "tanh", None), cnp.NPY_FLOAT, &found[3])):
+        return False  # all four from one source: bpnet's own
+    EXP_DOUBLE, EXP_FLOAT, TANH_DOUBLE, TANH_FLOAT = found[0], found[1], found[2], found[3]
+    return True
+
+
+# Whether lbfgs computes exp and tanh with NumPy's own loops (and so can equal
+# scikit-learn's MLP to the bit), or with bpnet's over the C library's.
+USES_NUMPY_LOOPS = _use_numpy_loops()
 
 
 cdef inline void run_in_place(const LoopEntry* loop, void* x, Py_ssize_t n,

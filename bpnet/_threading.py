@@ -24,7 +24,7 @@ import threadpoolctl
 from joblib import cpu_count
 from threadpoolctl import ThreadpoolController
 
-from ._parallel import openmp_available, openmp_thread_limit, release_threads
+from ._parallel import openmp_available, openmp_thread_limit
 
 # Multiply-adds in the largest GEMM of one block of rows (rows * fan_in * fan_out) below
 # which a product runs on one BLAS thread: smaller products do not amortise the threads'
@@ -178,7 +178,7 @@ def available_threads():
     oversubscribed) within the cores this process may use. One in a build without
     OpenMP, and in a child forked after the parent's OpenMP threads could not be ended.
     """
-    if not openmp_available() or _single_threaded_after_fork:
+    if not openmp_available() or single_threaded_after_fork:
         return 1
     requested = requested_threads()
     if requested is not None:
@@ -188,6 +188,8 @@ def available_threads():
 
 _reservation_lock = threading.Lock()
 _threads_in_use = 0
+# Set in a forked child whose parent's OpenMP threads could not be ended (_fork.py).
+single_threaded_after_fork = False
 
 
 @contextmanager
@@ -211,30 +213,5 @@ def kernel_threads(wanted=None):
         yield granted
     finally:
         with _reservation_lock:
-            _threads_in_use -= granted
-
-
-# Fork safety. A forked child has only the thread that forked: the parent's locks may be
-# held by threads that do not exist there, and its OpenMP worker threads are gone. The
-# forking thread's workers are ended before the fork (portable.h explains why GNU's
-# OpenMP runtime needs it); if the runtime cannot, the child runs on one thread.
-_single_threaded_after_fork = False
-_released_before_fork = True
-
-
-def _before_fork():
-    global _released_before_fork
-    _released_before_fork = release_threads()
-
-
-def _after_fork_in_child():
-    global _blas_mode, _reservation_lock, _threads_in_use, _single_threaded_after_fork
-    _blas_mode = _BlasMode()
-    _reservation_lock = threading.Lock()
-    _threads_in_use = 0
-    if not _released_before_fork:
-        _single_threaded_after_fork = True
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+            # At zero already in a child forked during the call (see _fork.py).
+            _threads_in_use = max(0, _threads_in_use - granted)

@@ -8,6 +8,8 @@ or iterations ('lbfgs').
 
 import copy
 import os
+import re
+import string
 import sys
 import time
 import warnings
@@ -39,15 +41,22 @@ class Checkpoint:
     weights, optimizer state and records, so that it loads, predicts, and continues with
     ``partial_fit`` or ``warm_start`` exactly as the uninterrupted model would have from
     that epoch. Each write is atomic: the model goes to a temporary file beside the
-    target, is flushed to disk (fsync), and is renamed over the target, so the file is
-    always a complete checkpoint, whenever the process dies.
+    target (``.<name>.<process id>.tmp``), is flushed to disk (fsync), and is renamed
+    over the target, so the file is always a complete checkpoint, whenever the process
+    dies. A process killed during a write (``SIGKILL``) leaves its temporary file
+    behind; the next fit with a Checkpoint for the same file removes it.
+
+    The path is checked when the Checkpoint is made, and its folder when a fit starts,
+    before any epoch runs: a path that cannot be written fails at once, not after an
+    epoch of training.
 
     Parameters
     ----------
     path : str or path-like
-        The file to write. ``{epoch}`` in the name, if present, is replaced by the epoch
-        number, keeping one file per checkpoint; otherwise each checkpoint replaces the
-        last.
+        The file to write. ``{epoch}`` in the file name, if present, is replaced by the
+        epoch number (a format such as ``{epoch:04d}`` is allowed), keeping one file per
+        checkpoint; otherwise each checkpoint replaces the last. No other ``{...}``
+        field may appear; write ``{{`` and ``}}`` for literal braces.
 
     every : int or None, default=1
         Write every ``every`` epochs. None writes only on improvement.
@@ -76,15 +85,14 @@ class Checkpoint:
     >>> from bpnet import BPClassifier
     >>> from bpnet.callbacks import Checkpoint
     >>> from sklearn.datasets import load_iris
-    >>> import tempfile, os, warnings
+    >>> import tempfile, os
     >>> X, y = load_iris(return_X_y=True)
-    >>> path = os.path.join(tempfile.mkdtemp(), "model.skops")
-    >>> clf = BPClassifier(max_iter=5, random_state=0).set_callbacks(Checkpoint(path, every=2))
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore")
-    ...     _ = clf.fit(X, y)
-    >>> os.path.exists(path)
-    True
+    >>> path = os.path.join(tempfile.mkdtemp(), "model-{epoch}.skops")
+    >>> checkpoint = Checkpoint(path, every=50)
+    >>> clf = BPClassifier(learning_rate_init=0.01, max_iter=1000, random_state=0)
+    >>> clf = clf.set_callbacks(checkpoint).fit(X, y)
+    >>> [file.name for file in checkpoint.written_]
+    ['model-50.skops', 'model-100.skops', 'model-150.skops']
     """
 
     def __init__(self, path, *, every=1, on_improvement=False, format="auto"):
@@ -96,6 +104,7 @@ class Checkpoint:
             raise ValueError("With every=None, set on_improvement=True, or nothing is written.")
         if format not in ("auto", "skops", "joblib"):
             raise ValueError(f"format must be 'auto', 'skops' or 'joblib', got {format!r}.")
+        _check_path_template(path)
         self.path = path
         self.every = every
         self.on_improvement = on_improvement
@@ -133,6 +142,8 @@ class Checkpoint:
 
     def setup(self, estimator, context):
         self._dumps = self._writer()
+        _remove_stale_temporaries(self.path)
+        _check_folder_is_writable(self.path)
 
     def teardown(self, estimator, context):
         pass
@@ -157,8 +168,8 @@ class Checkpoint:
         model = copy.copy(fitted_estimator)
         for name in _CALLBACK_ATTRIBUTES:
             model.__dict__.pop(name, None)
-        target = Path(str(self.path).format(epoch=epoch))
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        target = _target(self.path, epoch)
+        temporary = _temporary(target)
         data = self._dumps(model)
         try:
             with open(temporary, "wb") as file:
@@ -166,11 +177,126 @@ class Checkpoint:
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temporary, target)
+        except OSError as error:
+            temporary.unlink(missing_ok=True)
+            # Name the user's file, not the temporary one they never chose.
+            raise type(error)(
+                error.errno, f"Checkpoint cannot write {str(target)!r}: {error.strerror}"
+            ) from error
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
         _sync_directory(target.parent)
         self.written_.append(target)
+
+
+# --- Checkpoint's paths ---------------------------------------------------------------
+
+
+def _check_path_template(path):
+    """Raise TypeError or ValueError now for a path that no epoch could be written to."""
+    if not isinstance(path, (str, os.PathLike)) or not isinstance(os.fspath(path), str):
+        raise TypeError(
+            "Checkpoint's path must be a str or a path-like object such as a pathlib.Path, "
+            f"got {type(path).__name__}: {path!r}."
+        )
+    text = os.fspath(path)
+    folder, name = os.path.split(text)
+    if name in ("", ".", ".."):
+        raise ValueError(f"Checkpoint's path {text!r} names no file.")
+    advice = "only {epoch} may appear in braces; write {{ and }} for literal braces"
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(text) if field is not None]
+    except ValueError as error:
+        raise ValueError(
+            f"Checkpoint's path {text!r} is not a template ({error}): {advice}."
+        ) from None
+    others = [field for field in fields if field != "epoch"]
+    if others:
+        shown = ", ".join("{" + field + "}" for field in others)
+        raise ValueError(f"Checkpoint's path {text!r} uses {shown}: {advice}.")
+    try:
+        text.format(epoch=1)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"Checkpoint's path {text!r} cannot format an epoch number ({error})."
+        ) from None
+    if any(field is not None for _, field, _, _ in string.Formatter().parse(folder)):
+        raise ValueError(
+            f"Checkpoint's path {text!r} has {{epoch}} in its folder: put it in the file "
+            f"name ({name!r}) only, so that one folder holds every checkpoint."
+        )
+
+
+def _target(path, epoch):
+    """The file that the checkpoint of ``epoch`` goes to."""
+    return Path(os.fspath(path).format(epoch=epoch))
+
+
+def _temporary(target):
+    """Where a checkpoint is written before it is renamed over ``target``."""
+    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
+
+
+def _check_folder_is_writable(path):
+    """Fail before the first epoch, naming the user's path, if no checkpoint can be
+    written there: the folder is missing, or a file cannot be made in it."""
+    folder = _target(path, 1).parent
+    if not folder.is_dir():
+        problem = "does not exist" if not folder.exists() else "is not a folder"
+        raise FileNotFoundError(
+            f"Checkpoint cannot write {os.fspath(path)!r}: its folder {str(folder)!r} {problem}."
+        )
+    # Writing a file is the one check that holds for every reason (permissions, a
+    # read-only file system, root's rights).
+    probe = _temporary(folder / ".bpnet-checkpoint-probe")
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise type(error)(
+            error.errno,
+            f"Checkpoint cannot write {os.fspath(path)!r}: no file can be made in its folder "
+            f"{str(folder)!r} ({error.strerror})",
+        ) from None
+
+
+def _remove_stale_temporaries(path):
+    """Remove the temporary files that dead processes left for this path's targets.
+
+    A process killed while writing a checkpoint leaves ``.<name>.<pid>.tmp`` beside the
+    target. Those of a running process (another fit writing the same target) stay.
+    """
+    name_pattern = "".join(
+        re.escape(literal) + ("" if field is None else ".+?")
+        for literal, field, _, _ in string.Formatter().parse(Path(os.fspath(path)).name)
+    )
+    pattern = re.compile(rf"\.{name_pattern}\.(\d+)\.tmp")
+    try:
+        candidates = list(_target(path, 1).parent.iterdir())
+    except OSError:
+        return
+    for candidate in candidates:
+        match = pattern.fullmatch(candidate.name)
+        if match and not _process_is_running(int(match[1])):
+            try:
+                candidate.unlink()
+            except OSError:
+                pass  # removed meanwhile, or not ours to remove: nothing to do
+
+
+def _process_is_running(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    except (OverflowError, ValueError):
+        return False  # no process can have that id
+    return True
 
 
 def _sync_directory(directory):
@@ -206,17 +332,15 @@ class ProgressText:
 
     Examples
     --------
-    >>> import io, warnings
+    >>> import io
     >>> from bpnet import BPRegressor
     >>> from bpnet.callbacks import ProgressText
     >>> from sklearn.datasets import make_regression
     >>> X, y = make_regression(n_samples=50, n_features=3, random_state=0)
     >>> out = io.StringIO()
-    >>> reg = BPRegressor(max_iter=3, random_state=0).set_callbacks(ProgressText(out))
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore")
-    ...     _ = reg.fit(X, y)
-    >>> out.getvalue().splitlines()[0].startswith("BPRegressor epoch 1/3")
+    >>> reg = BPRegressor(learning_rate_init=0.1, random_state=0).set_callbacks(ProgressText(out))
+    >>> reg = reg.fit(X, y)
+    >>> out.getvalue().splitlines()[0].startswith("BPRegressor epoch 1/200  loss")
     True
     """
 

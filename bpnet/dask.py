@@ -71,7 +71,7 @@ def predict_blocks(estimator, X, method="predict"):
     >>> rng = np.random.default_rng(0)
     >>> X = rng.standard_normal((60, 4))
     >>> Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0, X[:, 0] + X[:, 1] > 0])
-    >>> clf = BPClassifier(hidden_layer_sizes=(8,), max_iter=300, random_state=0)
+    >>> clf = BPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=1000, random_state=0)
     >>> clf = clf.fit(X, Y)
     >>> X_dask = da.from_array(X, chunks=(25, 4))
     >>> Y_dask = predict_blocks(clf, X_dask)

@@ -14,11 +14,15 @@ in operators it has.
 from functools import cache
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 try:
     from onnx import TensorProto
     from skl2onnx import to_onnx as _skl2onnx_to_onnx
     from skl2onnx import update_registered_converter
+
+    # skl2onnx's own parsers, which bpnet's parsers call after checking the model.
+    from skl2onnx._parse import _parse_sklearn_classifier, _parse_sklearn_simple_model
     from skl2onnx.common.data_types import (
         DoubleTensorType,
         FloatTensorType,
@@ -402,15 +406,49 @@ def _convert_classifier(scope, operator, container):
     g.node("Gather", [classes, indices], output=label_name, axis=0)
 
 
+# --- registration ----------------------------------------------------------------------
+
+
+def _check_convertible(model, inputs):
+    """Raise before skl2onnx reads the model: NotFittedError for an unfitted one, and
+    ValueError for an input whose number of columns is not the model's number of
+    features, which would give a graph that onnxruntime refuses to load."""
+    check_is_fitted(model)
+    shape = getattr(inputs[0].type, "shape", None) if inputs else None
+    n_columns = shape[1] if shape is not None and len(shape) == 2 else None
+    if isinstance(n_columns, (int, np.integer)) and n_columns != model.n_features_in_:
+        raise ValueError(
+            f"The input of {type(model).__name__} has {n_columns} columns, but it was "
+            f"fitted on {model.n_features_in_} features (n_features_in_): give X_sample "
+            f"rows of {model.n_features_in_} features."
+        )
+
+
+def _parse_classifier(scope, model, inputs, custom_parsers=None):
+    _check_convertible(model, inputs)
+    return _parse_sklearn_classifier(scope, model, inputs, custom_parsers=custom_parsers)
+
+
+def _parse_regressor(scope, model, inputs, custom_parsers=None):
+    _check_convertible(model, inputs)
+    return _parse_sklearn_simple_model(scope, model, inputs, custom_parsers=custom_parsers)
+
+
+# The parsers are registered too, so that skl2onnx.to_onnx checks the model as well.
 update_registered_converter(
     BPClassifier,
     "BpnetBPClassifier",
     _classifier_shape_calculator,
     _convert_classifier,
+    parser=_parse_classifier,
     options=CLASSIFIER_OPTIONS,
 )
 update_registered_converter(
-    BPRegressor, "BpnetBPRegressor", _regressor_shape_calculator, _convert_regressor
+    BPRegressor,
+    "BpnetBPRegressor",
+    _regressor_shape_calculator,
+    _convert_regressor,
+    parser=_parse_regressor,
 )
 update_registered_converter(
     HiddenFeatures, "BpnetHiddenFeatures", _hidden_shape_calculator, _convert_hidden
@@ -450,6 +488,14 @@ def to_onnx(estimator, X_sample, **options):
         The model. A classifier's outputs are the labels, then the probabilities; a
         regressor's one output has shape (n_samples, n_outputs).
 
+    Raises
+    ------
+    NotFittedError
+        If a bpnet estimator in ``estimator`` is not fitted.
+    ValueError
+        If the rows reaching a bpnet estimator do not have its ``n_features_in_``
+        columns. ``skl2onnx.to_onnx`` raises both as well once this module is imported.
+
     See Also
     --------
     skl2onnx.to_onnx : The conversion this function calls.
@@ -463,7 +509,8 @@ def to_onnx(estimator, X_sample, **options):
     >>> from bpnet.onnx import to_onnx
     >>> X, y = load_iris(return_X_y=True)
     >>> X = X.astype(np.float32)
-    >>> clf = BPClassifier(hidden_layer_sizes=(10,), max_iter=300, random_state=0).fit(X, y)
+    >>> clf = BPClassifier(hidden_layer_sizes=(10,), learning_rate_init=0.01, max_iter=1000,
+    ...                    random_state=0).fit(X, y)
     >>> onx = to_onnx(clf, X[:1], zipmap=False)
     >>> session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
     >>> labels, probabilities = session.run(None, {"X": X[:5]})

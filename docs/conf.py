@@ -67,8 +67,8 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "within_subsection_order": "FileNameSortKey",
-    # Code links to bpnet's own API pages; other packages' need intersphinx.
-    "reference_url": {"bpnet": None},
+    # Code links go to bpnet's own API pages (sphinx-gallery resolves them from the
+    # pages being built); other packages' need intersphinx.
     "doc_module": ("bpnet",),
     "backreferences_dir": None,
     "plot_gallery": "True",

@@ -36,6 +36,23 @@ def regression_data(n_samples=60, n_features=4, seed=0):
     return X, y
 
 
+class NoOpCallback:
+    """A callback of scikit-learn's protocol whose hooks do nothing; a test's callback
+    overrides the hooks it needs."""
+
+    def setup(self, estimator, context):
+        pass
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context):
+        pass
+
+    def on_fit_task_end(self, estimator, context):
+        return False
+
+
 def quiet_fit(estimator, X, y, **fit_params):
     """fit, silencing the ConvergenceWarning that short test runs are expected to give."""
     with warnings.catch_warnings():

@@ -945,3 +945,24 @@ def test_hidden_features_transform_checks_the_width():
     wide = np.ones((3, D + 1))
     with unchanged(wide), pytest.raises(ValueError, match=f"{D + 1} features, but"):
         features.transform(wide)
+
+
+# --- weights that leave nothing to learn --------------------------------------------
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_all_zero_weights_say_which_weights_are_zero(solver):
+    X, y = classification_data(N, D)
+    clf = small(BPClassifier, solver=solver, class_weight={0: 0, 1: 0})
+    with unchanged(X, y), pytest.raises(ValueError, match=r"^class_weight gives every training"):
+        clf.fit(X, y)
+    only_class_0 = (y == 0).astype(float)
+    clf.set_params(class_weight={0: 0})
+    with (
+        unchanged(X, y, only_class_0),
+        pytest.raises(ValueError, match=r"^sample_weight times class_weight is 0 for every row"),
+    ):
+        clf.fit(X, y, sample_weight=only_class_0)
+    zeros = np.zeros(N)
+    with unchanged(X, y, zeros), pytest.raises(ValueError, match=r"at least one non-zero"):
+        clf.fit(X, y, sample_weight=zeros)

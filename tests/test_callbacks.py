@@ -8,6 +8,8 @@ failing callback each leave a defined state, with teardown always run.
 import contextlib
 import doctest
 import io
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +23,7 @@ import tomllib
 from numpy.testing import assert_array_equal
 from sklearn.callback import ProgressBar, ScoringMonitor
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
@@ -32,7 +34,7 @@ from bpnet import BPClassifier, BPRegressor, LossCurveDisplay, _display, callbac
 from bpnet._training import FitTasks
 from bpnet.callbacks import Checkpoint, ProgressText, progress
 
-from ._helpers import assert_same_model, quiet_fit
+from ._helpers import NoOpCallback, assert_same_model, quiet_fit
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.filterwarnings("ignore", category=ConvergenceWarning)
@@ -382,6 +384,129 @@ def test_checkpoint_rejects_bad_settings(tmp_path, kwargs, message):
         Checkpoint(tmp_path / "m.skops", **kwargs)
 
 
+@pytest.mark.parametrize("path", [None, 123, 1.5, b"model.skops", ["model.skops"]])
+def test_checkpoint_needs_a_path(path):
+    with pytest.raises(TypeError, match="str or a path-like object"):
+        Checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("m{}.skops", "uses {}: only {epoch}"),
+        ("m{foo}.skops", "uses {foo}: only {epoch}"),
+        ("m{epoch}-{n}.skops", "uses {n}: only {epoch}"),
+        ("m{.skops", "is not a template"),
+        ("m{epoch:q}.skops", "cannot format an epoch number"),
+        ("run{epoch}/m.skops", "has {epoch} in its folder"),
+        ("", "names no file"),
+    ],
+)
+def test_checkpoint_rejects_a_template_when_made(path, message):
+    # At construction, not after the first epoch has trained.
+    with pytest.raises(ValueError, match=re.escape(message)) as error:
+        Checkpoint(path)
+    assert repr(path) in str(error.value)  # names the path
+
+
+def test_checkpoint_formats_the_epoch_and_keeps_literal_braces(tmp_path):
+    X, y = _digits()
+    numbered = Checkpoint(tmp_path / "m{epoch:03d}.skops", every=2)
+    braces = Checkpoint(tmp_path / "m{{v1}}.skops", every=3)
+    est = BPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+    quiet_fit(est.set_callbacks(numbered, braces), X, y)
+    assert [p.name for p in numbered.written_] == ["m002.skops"]
+    assert [p.name for p in braces.written_] == ["m{v1}.skops"]
+
+
+@pytest.mark.parametrize("folder", ["missing", "a-file"])
+def test_checkpoint_checks_its_folder_before_the_first_epoch(tmp_path, folder):
+    (tmp_path / "a-file").write_text("not a folder")
+    path = tmp_path / folder / "model.skops"
+    recorder = Recorder()
+    est = BPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+    with pytest.raises(FileNotFoundError, match=re.escape(repr(str(path)))):
+        est.set_callbacks(recorder, Checkpoint(path)).fit(*_digits())
+    assert recorder.events  # the fit had started ...
+    assert not [
+        event for event in recorder.events if event[:2] == ("begin", "epoch")
+    ]  # ... no epoch
+
+
+class _RemoveFolder(NoOpCallback):
+    """A callback that removes a folder at the end of the first epoch."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def on_fit_task_end(self, estimator, context):
+        if context.task_name == "epoch" and self.folder.exists():
+            self.folder.rmdir()
+        return False
+
+
+def test_checkpoint_write_error_names_the_users_file(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    est = BPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+    est.set_callbacks(_RemoveFolder(folder), Checkpoint(folder / "model.skops"))
+    with pytest.raises(FileNotFoundError) as error:
+        est.fit(*_digits())
+    message = str(error.value)
+    assert repr(str(folder / "model.skops")) in message and ".tmp" not in message
+
+
+_KILLED_WRITE = textwrap.dedent(
+    """
+    import os, signal, sys, warnings
+    from sklearn.datasets import load_digits
+    from bpnet import BPClassifier
+    from bpnet.callbacks import Checkpoint
+
+    def killed(fd):  # the process dies between writing the temporary file and renaming it
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    warnings.simplefilter("ignore")
+    os.fsync = killed
+    X, y = load_digits(return_X_y=True)
+    est = BPClassifier(hidden_layer_sizes=(10,), max_iter=3, random_state=0)
+    est.set_callbacks(Checkpoint(sys.argv[1])).fit(X[:300] / 16, y[:300])
+    """
+)
+
+
+def test_a_new_checkpoint_removes_what_a_killed_write_left(tmp_path):
+    path = tmp_path / "model.skops"
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_WRITE, str(path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    (left,) = tmp_path.glob(".model.skops.*.tmp")
+    assert left.stat().st_size > 0 and not path.exists()
+    # Temporary files of running processes and of other targets stay.
+    running = tmp_path / f".model.skops.{os.getppid()}.tmp"
+    other = tmp_path / f".other.skops.{left.name.split('.')[-2]}.tmp"
+    for kept in (running, other):
+        kept.write_bytes(b"partial")
+    est = BPClassifier(hidden_layer_sizes=(5,), max_iter=2, random_state=0)
+    quiet_fit(est.set_callbacks(Checkpoint(path)), *_digits())
+    assert not left.exists() and path.exists()
+    assert running.exists() and other.exists()
+
+
+def test_a_new_checkpoint_removes_stale_files_of_every_epoch(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    stale = [tmp_path / f".model-{epoch}.skops.{dead}.tmp" for epoch in (4, 12)]
+    for file in stale:
+        file.write_bytes(b"partial")
+    est = BPClassifier(hidden_layer_sizes=(5,), max_iter=1, random_state=0)
+    quiet_fit(est.set_callbacks(Checkpoint(tmp_path / "model-{epoch}.skops")), *_digits())
+    assert not any(file.exists() for file in stale)
+    assert (tmp_path / "model-1.skops").exists()
+
+
 _KILLED_FIT = textwrap.dedent(
     """
     import os, signal, sys, warnings
@@ -497,6 +622,38 @@ def test_display_without_validation_and_for_lbfgs():
     )
     with pytest.raises(ValueError, match="no loss_curve_"):
         LossCurveDisplay.from_estimator(lbfgs)
+
+
+def test_display_draws_the_final_step_of_a_pipeline():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn.compose import TransformedTargetRegressor
+
+    X, y = _digits()
+    pipe = quiet_fit(
+        make_pipeline(StandardScaler(), BPClassifier(hidden_layer_sizes=(5,), max_iter=4)), X, y
+    )
+    display = LossCurveDisplay.from_estimator(pipe)
+    assert_array_equal(display.line_.get_ydata(), pipe[-1].loss_curve_)
+    assert display.ax_.get_title() == "BPClassifier"
+    # A regressor whose targets are scaled, inside a Pipeline.
+    target_scaled = TransformedTargetRegressor(
+        BPRegressor(hidden_layer_sizes=(5,), max_iter=4), transformer=StandardScaler()
+    )
+    pipe = quiet_fit(make_pipeline(StandardScaler(), target_scaled), X, y.astype(float))
+    display = LossCurveDisplay.from_estimator(pipe)
+    assert_array_equal(display.line_.get_ydata(), pipe[-1].regressor_.loss_curve_)
+    # An lbfgs network is named, with its solver, not the Pipeline.
+    lbfgs = quiet_fit(
+        make_pipeline(StandardScaler(), BPClassifier(hidden_layer_sizes=(5,), solver="lbfgs")),
+        X,
+        y,
+    )
+    with pytest.raises(ValueError, match=r"^BPClassifier \(solver='lbfgs'\) has no loss_curve_"):
+        LossCurveDisplay.from_estimator(lbfgs)
+    with pytest.raises(NotFittedError):
+        LossCurveDisplay.from_estimator(make_pipeline(StandardScaler(), BPClassifier()))
 
 
 def test_display_names_the_extra_when_matplotlib_is_missing(monkeypatch):

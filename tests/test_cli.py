@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_info
 
 from bpnet.__main__ import (
@@ -284,12 +285,13 @@ class Recorder(BaseEstimator):
 
 def test_fits_are_warmed_up_then_interleaved_in_alternating_order():
     FIT_LOG.clear()
-    fitted, times = time_fits({"a": Recorder("a"), "b": Recorder("b")}, None, None, repeats=3)
+    fitted, times, warned = time_fits({"a": Recorder("a"), "b": Recorder("b")}, None, None, 3)
     warm_up = [("a", 1), ("b", 1)]
     timed = [("a", 5), ("b", 5), ("b", 5), ("a", 5), ("a", 5), ("b", 5)]
     assert FIT_LOG == warm_up + timed
     assert [len(times[name]) for name in "ab"] == [3, 3]
     assert set(fitted) == {"a", "b"}
+    assert warned == {"a": None, "b": None}
 
 
 def test_spread_rule():
@@ -353,6 +355,8 @@ def test_busy_note_and_single_fit_note_in_the_report(capsys, monkeypatch):
         (["--data", "x.csv", "--target", "y", "--dataset", "iris"], "not allowed with"),
         (["--plot", "/no/such/folder/x.png"], "--plot: no such folder"),
         (["--plot", "x.nonsense"], "--plot: cannot tell an image format"),
+        (["--sep", "ab"], "--sep: expected comma, semicolon, tab or one character"),
+        (["--sep", "x"], "--sep: expected comma, semicolon, tab or one character"),
     ],
 )
 def test_bad_options(capsys, argv, message):
@@ -368,8 +372,6 @@ def test_bad_options(capsys, argv, message):
         ("a,y\n1,u\n2,v\n3,w\n", ["--task", "regression"], "target column 'y' is not numeric"),
         ("a,y\n1,2.5\nx,3.5\n3,1.5\n4,2.5\n", [], "column 'a' holds numbers but also 'x'"),
         ("a,y\n1,2.5\n2,oops\n3,1.5\n4,2.5\n", [], "column 'y' holds numbers but also 'oops'"),
-        ("a,y\n1,2.5\n,3.5\n3,1.5\n", [], "column 'a' has 1 missing value(s)"),
-        ("a,y\n1,2.5\n2,\n3,1.5\n", [], "column 'y' has 1 missing value(s)"),
         ("a,y\n1,2\n2,2\n3,2\n4,3\n5,3\n6,4\n", [], "class 4 has only one row"),
         ("a,y\n1,2.5\n2,2.5\n", ["--task", "regression"], "is constant"),
         ("", [], "is empty"),
@@ -410,3 +412,142 @@ def test_module_entry_point_exit_codes():
     )
     assert good.returncode == 0, good.stderr
     assert json.loads(good.stdout)["data"]["source"] == "iris"
+
+
+# --- real files: the Palmer penguins, as the palmerpenguins package ships them ----------------
+#
+# penguins.csv: 344 rows; text columns (species, island, sex), numbers, missing values in
+# both (2 rows without measurements, 11 without sex). penguins-raw.csv adds identifiers
+# (Individual ID, 190 values in 344 rows), a date (Date Egg) and mostly-missing comments.
+
+
+def penguins(name="penguins.csv"):
+    resources = pytest.importorskip("importlib.resources")
+    pytest.importorskip("palmerpenguins")
+    return resources.files("palmerpenguins") / "data" / name
+
+
+PENGUIN_MEASURES = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+
+
+def notes_of(result, topic):
+    return [note["text"] for note in result["notes"] if note["topic"] == topic]
+
+
+def test_missing_values_are_filled_in_for_numbers_and_text_alike(capsys):
+    argv = ["--data", str(penguins()), "--target", "species", "--epochs", "200", "--repeats", "1"]
+    result = run_json(capsys, *argv)
+    data = result["data"]
+    assert data["n_samples"] == 344 and data["missing"]["rule"] == "fill"
+    assert data["missing"]["columns"] == {**dict.fromkeys(PENGUIN_MEASURES, 2), "sex": 11}
+    # island (3) and sex (2, and '(missing)'), year and the four measures.
+    assert data["n_inputs"] == 3 + 3 + 5
+    (note,) = notes_of(result, "missing")
+    assert "11 row(s) have missing values" in note and "'sex' (11)" in note
+    assert "numbers with the column's median" in note and "'(missing)'" in note
+    assert "--drop-missing" in note
+    assert result["contenders"]["bpnet"]["test_score"] > 0.9
+
+
+def test_drop_missing_drops_those_rows(capsys):
+    argv = ["--data", str(penguins()), "--target", "species", "--drop-missing", *QUICK]
+    result = run_json(capsys, *argv)
+    assert result["data"]["n_samples"] == 333 and result["data"]["missing"]["rule"] == "drop"
+    assert result["data"]["n_inputs"] == 3 + 2 + 5  # no '(missing)' sex
+    (note,) = notes_of(result, "missing")
+    assert note.startswith("dropped 11 row(s) with missing values (--drop-missing)")
+
+
+def test_rows_without_a_target_are_dropped_with_a_note(capsys):
+    result = run_json(capsys, "--data", str(penguins()), "--target", "sex", *QUICK)
+    assert result["data"]["n_samples"] == 333 and result["data"]["rows_without_target"] == 11
+    assert any("dropped 11 row(s) whose target 'sex' is missing" in note
+               for note in notes_of(result, "missing"))  # fmt: skip
+
+
+@pytest.mark.parametrize("sep, name", [(";", "semicolon"), ("\t", "tab")])
+def test_semicolon_and_tab_files_are_read_as_the_comma_file(capsys, tmp_path, sep, name):
+    path = tmp_path / f"penguins-{name}.csv"
+    frame = pd.read_csv(penguins())
+    # Written as spreadsheets in many countries write them: decimal commas with ';'.
+    frame.to_csv(path, sep=sep, index=False, decimal="," if sep == ";" else ".")
+    comma = run_json(capsys, "--data", str(penguins()), "--target", "species", *QUICK)
+    other = run_json(capsys, "--data", str(path), "--target", "species", *QUICK)
+    assert other["data"]["delimiter"] == name and comma["data"]["delimiter"] == "comma"
+    for key in ("n_samples", "numeric_columns", "categorical_columns", "n_inputs", "missing"):
+        assert other["data"][key] == comma["data"][key], key
+    (note,) = notes_of(other, "delimiter")
+    assert f"as {name}-separated values" in note and "--sep" in note
+    assert other["contenders"]["bpnet"]["test_score"] == comma["contenders"]["bpnet"]["test_score"]
+    # --sep overrides the detection: read with commas, the file is one column.
+    line = usage_error(capsys, "--data", str(path), "--target", "species", "--sep", "comma")
+    assert "has no column 'species'" in line and "--sep" in line
+    forced = run_json(capsys, "--data", str(path), "--target", "species", "--sep", sep, *QUICK)
+    assert forced["data"]["n_inputs"] == comma["data"]["n_inputs"]
+    assert not notes_of(forced, "delimiter")  # chosen, not detected: nothing to say
+
+
+def test_identifier_and_date_columns_are_left_out_with_a_note(capsys):
+    argv = ["--data", str(penguins("penguins-raw.csv")), "--target", "Species", *QUICK]
+    result = run_json(capsys, *argv)
+    left_out = result["data"]["left_out"]
+    assert left_out == {
+        "Individual ID": "190 different values in 344 rows",
+        "Date Egg": "dates",
+    }
+    (note,) = notes_of(result, "columns")
+    assert "'Individual ID' (190 different values in 344 rows); 'Date Egg' (dates)" in note
+    assert "--keep-columns" in note
+    out = run(capsys, *argv)
+    assert "2 left out -> 27 inputs" in out and f"note: {note}" in out
+    kept = run_json(capsys, *argv, "--keep-columns")
+    assert kept["data"]["left_out"] == {} and not notes_of(kept, "columns")
+    # One-hot encoded, the two columns add an input per value of the training rows.
+    assert kept["data"]["n_inputs"] > 27 + 150
+
+
+def test_row_numbers_are_identifiers(capsys, tmp_path):
+    path = tmp_path / "numbered.csv"
+    pd.read_csv(penguins()).sample(frac=1, random_state=0).to_csv(path)  # with its index
+    result = run_json(capsys, "--data", str(path), "--target", "species", *QUICK)
+    assert result["data"]["left_out"] == {"Unnamed: 0": "whole numbers, all different, a range"}
+
+
+def test_a_loss_still_falling_is_a_note_not_a_warning(capsys, recwarn):
+    result = run_json(capsys, "--dataset", "iris", *QUICK)
+    (note,) = notes_of(result, "convergence")
+    assert "still falling at the last epoch (2, --epochs)" in note and "more --epochs" in note
+    for name in ("bpnet", "scikit-learn"):
+        assert "Maximum iterations (2) reached" in result["contenders"][name]["convergence_warning"]
+    assert not [w for w in recwarn if issubclass(w.category, ConvergenceWarning)]
+    # Trained to convergence: no note.
+    result = run_json(capsys, "--dataset", "iris", "--solver", "lbfgs", "--epochs", "2000",
+                      "--repeats", "1")  # fmt: skip
+    assert result["contenders"]["bpnet"]["convergence_warning"] is None
+    assert not notes_of(result, "convergence")
+
+
+def test_json_carries_every_note_the_text_prints(capsys, monkeypatch):
+    import bpnet.__main__ as cli
+
+    monkeypatch.setattr(cli, "BUSY_LOAD_PER_CORE", -1.0)  # a load note, whatever the load
+    args = cli.build_parser().parse_args(
+        ["compare", "--data", str(penguins("penguins-raw.csv")), "--target", "Species",
+         "--solver", "lbfgs", "--epochs", "3", "--repeats", "1", "--alpha", "0"]
+    )  # fmt: skip
+    result = cli.compare(args)
+    printed = [line[len("note: ") :] for line in cli.format_report(result).splitlines()
+               if line.startswith("note: ")]  # fmt: skip
+    assert printed == [note["text"] for note in json.loads(json.dumps(result))["notes"]]
+    topics = {note["topic"] for note in result["notes"]}
+    assert {"columns", "missing", "convergence", "busy", "load"} <= topics
+
+
+def test_help_states_the_rules_for_real_files(capsys):
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for words in ("--sep sets it", "the same rule for numbers and text",
+                  "column's median over the training rows", "--drop-missing drops those rows",
+                  "look like identifiers", "--keep-columns keeps them"):  # fmt: skip
+        assert words in text, words

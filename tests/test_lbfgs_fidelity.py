@@ -7,6 +7,8 @@ and tanh, its summation orders). Both sides run BLAS on one thread, as bpnet's l
 does for these sizes; see docs/compatibility.rst for what is and is not exact.
 """
 
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -19,7 +21,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from bpnet import BPClassifier, BPRegressor, _kernels
+from bpnet import BPClassifier, BPRegressor, _kernels, _numpy_math
 from bpnet._data import KernelInput
 from bpnet._layout import NetworkLayout
 
@@ -217,3 +219,63 @@ def test_multiclass_lbfgs_fit_is_mlps():
     for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         assert_array_equal(a, b)
     assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+# --- when NumPy's loops cannot be found ------------------------------------------------
+
+# A NumPy whose exp and tanh have no float64 and float32 loops in their tables: the
+# script gives numpy.exp and numpy.tanh object-only ufuncs (np.frompyfunc) while bpnet
+# is imported, exactly what bpnet would find if NumPy registered those loops otherwise.
+_WITHOUT_NUMPY_LOOPS = """
+import math, sys, warnings
+import numpy as np
+import sklearn.neural_network  # imported while NumPy is whole
+
+real_exp, real_tanh = np.exp, np.tanh
+np.exp, np.tanh = np.frompyfunc(math.exp, 1, 1), np.frompyfunc(math.tanh, 1, 1)
+try:
+    import bpnet
+    from bpnet import _numpy_math
+finally:
+    np.exp, np.tanh = real_exp, real_tanh
+assert _numpy_math.USES_NUMPY_LOOPS is False
+
+# bpnet's own loops: the C library's exp and tanh, which Python's math module calls too.
+x = np.linspace(-30, 30, 2001)
+for function, reference in ((_numpy_math.exp_py, math.exp), (_numpy_math.tanh_py, math.tanh)):
+    values = x.copy()
+    function(values)
+    assert values.tolist() == [reference(v) for v in x], function
+    single = x.astype(np.float32)
+    expected = np.array([reference(float(v)) for v in single], dtype=np.float32)
+    function(single)
+    np.testing.assert_allclose(single, expected, rtol=2 * np.finfo(np.float32).eps)
+
+# lbfgs still fits, close to MLP but no longer to the bit.
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier
+warnings.simplefilter("ignore", ConvergenceWarning)
+X, y = load_digits(return_X_y=True)
+X = X[:400] / 16
+settings = dict(hidden_layer_sizes=(10,), activation="tanh", solver="lbfgs", max_iter=20,
+                random_state=0)
+ours = bpnet.BPClassifier(**settings).fit(X, y[:400])
+theirs = MLPClassifier(**settings).fit(X, y[:400])
+np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=1e-6)
+print("fell back")
+"""
+
+
+def test_import_falls_back_to_bpnets_loops_when_numpys_are_missing():
+    completed = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_NUMPY_LOOPS],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["fell", "back"]
+
+
+def test_numpys_loops_are_found_here():
+    # Where they are (every NumPy bpnet is tested with), lbfgs can equal MLP to the bit.
+    assert _numpy_math.USES_NUMPY_LOOPS is True

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -305,6 +305,34 @@ def test_skl2onnx_converts_bare_estimators():
     reg = _fit(BPRegressor(hidden_layer_sizes=(5,)), X, y)
     (values,) = _run(skl2onnx.to_onnx(reg, X[:1]), X)
     _assert_values_close(values, reg.predict(X).reshape(-1, 1), np.float64)
+
+
+# Both entry points check the model: bpnet's shortcut and skl2onnx's own.
+CONVERTERS = {"bpnet.onnx.to_onnx": to_onnx, "skl2onnx.to_onnx": skl2onnx.to_onnx}
+
+
+@pytest.mark.parametrize("convert", CONVERTERS.values(), ids=list(CONVERTERS))
+@pytest.mark.parametrize("Estimator", [BPClassifier, BPRegressor])
+def test_unfitted_models_are_refused_as_unfitted(Estimator, convert):
+    X, _ = regression_data()
+    with pytest.raises(NotFittedError, match=f"This {Estimator.__name__} instance is not fitted"):
+        convert(Estimator(), X[:1])
+
+
+@pytest.mark.parametrize("convert", CONVERTERS.values(), ids=list(CONVERTERS))
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_a_sample_of_another_width_is_refused(kind, convert):
+    if kind == "classifier":
+        X, y = _classification(np.float32)
+        model = _fit(BPClassifier(hidden_layer_sizes=(5,)), X, y)
+    else:
+        X, y = regression_data()
+        model = _fit(BPRegressor(hidden_layer_sizes=(5,)), X, y)
+    wider = np.hstack([X[:1], X[:1]])
+    # Before, the conversion gave a graph that onnxruntime refused to load.
+    with pytest.raises(ValueError, match="has 8 columns, but it was fitted on 4 features"):
+        convert(model, wider)
+    _run(convert(model, X[:1]), X)  # the right width still converts and runs
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
