@@ -415,8 +415,9 @@ def run_option_group(group, meta, X, y, epochs, batch, variants, reps):
     # (code paths, allocator, the callbacks' imports).
     n_warm = min(X.shape[0], 4 * batch)
     warm = {
-        label: _fit_runner(_with_epochs(make, max(1, params.get("warmup_iter", 0))),
-                           X[:n_warm], y[:n_warm])  # fmt: skip
+        label: _fit_runner(
+            _with_epochs(make, max(1, params.get("warmup_iter", 0))), X[:n_warm], y[:n_warm]
+        )  # fmt: skip
         for label, (make, params) in variants.items()
     }
     C.interleave(warm, 1)
