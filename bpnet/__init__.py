@@ -5,6 +5,7 @@ try:
     from ._classes import BPClassifier, BPRegressor
     from ._display import LossCurveDisplay
     from ._hidden import HiddenFeatures
+    from ._tabular import TabularClassifier, TabularRegressor
 except ModuleNotFoundError as error:  # pragma: no cover - depends on how bpnet is run
     if error.name is None or not error.name.startswith("bpnet._"):
         raise
@@ -16,4 +17,12 @@ except ModuleNotFoundError as error:  # pragma: no cover - depends on how bpnet 
     ) from error
 from ._version import __version__
 
-__all__ = ["BPClassifier", "BPRegressor", "HiddenFeatures", "LossCurveDisplay", "__version__"]
+__all__ = [
+    "BPClassifier",
+    "BPRegressor",
+    "HiddenFeatures",
+    "LossCurveDisplay",
+    "TabularClassifier",
+    "TabularRegressor",
+    "__version__",
+]

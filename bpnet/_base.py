@@ -276,6 +276,25 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
     def _loss_name(self):
         """Name of the loss the kernels minimise (a key of LOSS_CODES)."""
 
+    # batch_size='auto' means min(AUTO_BATCH_SIZE, n_samples).
+    AUTO_BATCH_SIZE = 200
+
+    def _max_epochs(self):
+        """The most epochs a fit of the minibatch solvers trains: ``max_iter``."""
+        return self.max_iter
+
+    def _early_stopping(self):
+        """Whether this fit holds out validation data and keeps the best epoch."""
+        return self.early_stopping
+
+    def _network_inputs(self, X):
+        """The first layer's width for the validated input X: its columns."""
+        return X.shape[1]
+
+    def _embedding_shapes(self):
+        """``(n_levels, dim)`` of each embedding table of the network: none here."""
+        return ()
+
     def _compute_dtype(self, X):
         """The precision the network trains in: ``dtype``, or X's (float32 or float64)."""
         return np.dtype(self.dtype) if self.dtype is not None else X.dtype
@@ -289,11 +308,11 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
                 "keep learning_rate='constant' with learning_rate_schedule, or set "
                 "learning_rate_schedule=None."
             )
-        if self.warmup_iter > self.max_iter:
+        if self.warmup_iter > self._max_epochs():
             raise ValueError(
                 f"warmup_iter={self.warmup_iter} is more epochs of warm-up than "
-                f"max_iter={self.max_iter} epochs of training: set warmup_iter to at most "
-                "max_iter."
+                f"max_iter={self._max_epochs()} epochs of training: set warmup_iter to at "
+                "most max_iter."
             )
 
     def _check_loss_parameters(self):
@@ -395,7 +414,9 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
             layer_units, hidden = self._fitted_units(), self._fitted_hidden_activations()
         else:
             hidden = self._hidden_activation_names(len(layer_units) - 2)
-        return NetworkLayout.with_activations(layer_units, hidden, self.out_activation_)
+        return NetworkLayout.with_activations(
+            layer_units, hidden, self.out_activation_, self._embedding_shapes()
+        )
 
     def _initialize(self, Y, layer_units, dtype, rng):
         """Set up a fresh network: attributes, uniform initial weights, solver records."""
@@ -437,7 +458,7 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         if self.solver in _STOCHASTIC_SOLVERS:
             self.loss_curve_ = []
             self._no_improvement_count = 0
-            if self.early_stopping:
+            if self._early_stopping():
                 self.validation_scores_ = []
                 self.validation_loss_curve_ = []
                 self.best_validation_score_ = -np.inf
@@ -487,7 +508,7 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
             if X_val is None and y_val is None:
                 given, missing = "sample_weight_val", "X_val and y_val"
             raise ValueError(f"{given} is provided, but {missing} was not provided.")
-        if not self.early_stopping:
+        if not self._early_stopping():
             raise ValueError(
                 "X_val and y_val are passed to fit while at the same time early_stopping "
                 "is False. When passing X_val and y_val to fit, early_stopping should be "
@@ -498,7 +519,7 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
                 "X_val and y_val are for early stopping, which solver='lbfgs' does not do: "
                 "use solver='sgd' or 'adam', or leave X_val and y_val out."
             )
-        X_val = validate_data(self, X_val, accept_sparse=["csr", "csc"], dtype=dtype, reset=False)
+        X_val = self._validation_input(X_val, dtype)
         targets, Y_val = self._validation_targets_of(y_val, dtype)
         check_consistent_length(X_val, targets)
         if sample_weight_val is not None:
@@ -509,6 +530,10 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
             KernelInput(X_val, Y_val, sample_weight_val, dtype=dtype), targets, sample_weight_val,
             X_val,
         )  # fmt: skip
+
+    def _validation_input(self, X_val, dtype):
+        """X_val validated as fit validated X: the network's input rows."""
+        return validate_data(self, X_val, accept_sparse=["csr", "csc"], dtype=dtype, reset=False)
 
     def _validation_scorer(self):
         """None (the default score: accuracy or R²), 'loss', or a scorer to call."""
@@ -529,7 +554,7 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
             X, Y = self._validate_input(X, y, incremental, reset=first_pass)
             dtype = self._compute_dtype(X)
             sample_weight = self._validate_sample_weight(sample_weight, X, Y, dtype)
-            layer_units = [X.shape[1], *hidden_sizes, Y.shape[1]]
+            layer_units = [self._network_inputs(X), *hidden_sizes, Y.shape[1]]
             hidden_activations = self._hidden_activation_names(len(hidden_sizes))
             dropout = self._dropout_rates(len(hidden_sizes))
             if not first_pass:
@@ -537,7 +562,7 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
             # Settings that only fit can check, checked before anything changes.
             self._check_loss_parameters()
             self._check_training_options()
-            if self.early_stopping and self.solver in _STOCHASTIC_SOLVERS:
+            if self._early_stopping() and self.solver in _STOCHASTIC_SOLVERS:
                 self._validation_scorer()
             validation = None
             if validation_data is not None:
@@ -561,7 +586,7 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         data = KernelInput(X, Y, sample_weight, dtype, convert_dense=self.solver == "lbfgs")
 
         if self.solver in _STOCHASTIC_SOLVERS:
-            tasks = self._start_tasks(X, Y, sample_weight, 0 if incremental else self.max_iter)
+            tasks = self._start_tasks(X, Y, sample_weight, 0 if incremental else self._max_epochs())
             try:
                 loop = self._epoch_loop(
                     data, layout, params, rng, incremental, dropout, validation, tasks
@@ -573,7 +598,7 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
                 self.__dict__.update(previous_state)
                 raise
             loop.run()
-            if self.early_stopping:
+            if self._early_stopping():
                 np.copyto(params, self._best_params)
         else:
             # One subtask per iteration, and the one SciPy starts but never runs.
@@ -634,11 +659,11 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
 
     def _epoch_loop(self, data, layout, params, rng, incremental, dropout, validation, tasks):
         """The EpochLoop of this fit, set up: optimizer, validation data, dropout."""
-        if self.early_stopping and incremental:
+        if self._early_stopping() and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         self._prepare_optimizer(layout.n_params, params.dtype, incremental)
         train_idx = None
-        if self.early_stopping and validation is None:
+        if self._early_stopping() and validation is None:
             train_idx, val_idx = self._validation_split(data, rng)
             validation = self._held_out(data, val_idx)
         if validation is not None:
@@ -668,6 +693,7 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
     def _prepare_optimizer(self, n_params, dtype, incremental):
         """Continue partial_fit's optimizer if it fits the network, else start a new one."""
         settings = {name: getattr(self, name) for name in OPTIMIZER_PARAMETERS}
+        settings["max_iter"] = self._max_epochs()
         optimizer = getattr(self, "_optimizer", None) if incremental else None
         if optimizer is not None and optimizer.matches(self.solver, n_params, dtype):
             optimizer.configure(settings)
@@ -698,9 +724,8 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
             )
         return out
 
-    def _predict_raw(self, X, n_layers=None):
-        """Validate X and return the activations of weight layer ``n_layers - 1``, by
-        default the output layer's."""
+    def _prediction_input(self, X):
+        """X validated for prediction: the network's input rows."""
         if not self._passes_validation_as_is(X):
             check_is_fitted(self)
             X = validate_data(
@@ -710,6 +735,12 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
                 dtype=(np.float64, np.float32),
                 reset=False,
             )
+        return X
+
+    def _predict_raw(self, X, n_layers=None):
+        """Validate X and return the activations of weight layer ``n_layers - 1``, by
+        default the output layer's."""
+        X = self._prediction_input(X)
         # Compute in the network's dtype when dtype says so; otherwise in the wider of
         # X's and the weights' dtypes, as NumPy would.
         if getattr(self, "dtype", None) is not None:

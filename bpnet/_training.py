@@ -406,7 +406,7 @@ class EpochLoop:
     def _batch_size(self):
         batch_size = self.estimator.batch_size
         if batch_size == "auto":
-            return min(200, self.n_train)
+            return min(self.estimator.AUTO_BATCH_SIZE, self.n_train)
         if batch_size > self.n_train:
             warnings.warn(
                 "Got `batch_size` less than 1 or larger than sample size. It is going to "
@@ -478,7 +478,7 @@ class EpochLoop:
         here, applies the stopping rule and the schedule, and undoes an epoch that
         diverges or is interrupted)."""
         epochs_per_call = max(1, self.ORDERS_PER_CALL // self.n_train)
-        left = self.estimator.max_iter
+        left = self.estimator._max_epochs()
         while left > 0:
             result = self._train(self._orders(min(left, epochs_per_call)), apply_rules=True)
             left -= result["n_epochs"]
@@ -495,7 +495,7 @@ class EpochLoop:
         self._warn_max_iter()
 
     def _run_epoch_by_epoch(self):
-        for _ in range(self.estimator.max_iter):
+        for _ in range(self.estimator._max_epochs()):
             self.state.snapshot()
             if self.tasks is not None:
                 self.tasks.begin_subtask("epoch", self._fitted_attributes)
@@ -555,7 +555,7 @@ class EpochLoop:
         state.to_estimator(self.estimator)
         if self.incremental:
             stop = True
-        elif not stop and state.n_iter == self.estimator.max_iter:
+        elif not stop and state.n_iter == self.estimator._max_epochs():
             self._warn_max_iter()
         # Callbacks see the epoch complete; one asking to stop ends training here, as
         # any other stopping rule would.
@@ -619,7 +619,7 @@ class EpochLoop:
         if self.incremental:
             return
         warnings.warn(
-            f"Stochastic Optimizer: Maximum iterations ({self.estimator.max_iter:d}) reached "
+            f"Stochastic Optimizer: Maximum iterations ({self.estimator._max_epochs():d}) reached "
             "and the optimization hasn't converged yet.",
             ConvergenceWarning,
             stacklevel=1,
