@@ -256,6 +256,22 @@ def run_one(name, task, X, y, train, test, numeric, categorical, seed, threads, 
     return record
 
 
+def print_record(record, labels):
+    """One line of progress: a split's scores and times, or its error."""
+    name = labels.get(record["contender"], record["contender"])
+    if "error" in record:
+        print(f"  split {record['split']} {name:<21} FAILED {record['error']}", flush=True)
+        return
+    score = ", ".join(
+        f"{m} {record[m]:.4g}" for m in ("accuracy", "log_loss", "rmse", "r2") if m in record
+    )
+    print(
+        f"  split {record['split']} {name:<21} {score}  fit {record['fit_seconds']:.2f}s  "
+        f"predict {record['predict_seconds']:.3f}s",
+        flush=True,
+    )
+
+
 def splits_for(task, y, n_splits):
     from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 
@@ -424,6 +440,12 @@ def summarize(datasets, contenders, records):
 # --- output -------------------------------------------------------------------------
 
 
+def label(payload, contender):
+    """A contender's display name, as recorded in the payload."""
+    status = payload["contenders"].get(contender)
+    return status["label"] if status else LABELS.get(contender, contender)
+
+
 def _fmt(value, digits=3):
     if value is None:
         return "—"
@@ -479,7 +501,7 @@ def datasets_markdown(datasets):
 def results_markdown(payload):
     datasets, contenders = payload["datasets"], payload["contenders_run"]
     table = payload["summary"]["per_dataset"]
-    labels = [LABELS[c] for c in contenders]
+    labels = [label(payload, c) for c in contenders]
     out = []
     for task_kind, title in (("classification", "Classification"), ("regression", "Regression")):
         chosen = [d for d in datasets if kind(d["task"]) == task_kind]
@@ -538,7 +560,7 @@ def ranks_markdown(payload):
             ratio = f"{fit / reference:.2f}x" if fit and reference else "—"
             rows.append(
                 [
-                    LABELS[c],
+                    label(payload, c),
                     _fmt(s["mean_rank"]),
                     _fmt(s["mean_log_loss_rank"]),
                     beats,
@@ -572,11 +594,13 @@ def markdown(payload):
     ]
     if absent:
         lines += [
-            "Absent contenders: " + "; ".join(f"{LABELS[c]}: {r}" for c, r in absent.items()) + ".",
+            "Absent contenders: "
+            + "; ".join(f"{label(payload, c)}: {r}" for c, r in absent.items())
+            + ".",
             "",
         ]
     failures = [
-        f"{LABELS[c]} on {name}: {'; '.join(entry['errors'])}"
+        f"{label(payload, c)} on {name}: {'; '.join(entry['errors'])}"
         for name, row in payload["summary"]["per_dataset"].items()
         for c, entry in row.items()
         if entry.get("errors")
@@ -632,8 +656,8 @@ def plot(payload, path):
                 errors.append(np.nan)
             fits.append(entry["fit_seconds"]["mean"] if _complete(entry) else np.nan)
         offset = (i - (k - 1) / 2) * height
-        left.barh(y + offset, errors, height, label=LABELS[c])
-        right.barh(y + offset, fits, height, label=LABELS[c])
+        left.barh(y + offset, errors, height, label=label(payload, c))
+        right.barh(y + offset, fits, height, label=label(payload, c))
     left.axvline(1.0, color="k", linestyle="--", linewidth=1)
     left.set_xscale("log")
     left.set_xlabel("error relative to the MLP pipeline\n(1 - accuracy, or RMSE; < 1 is better)")
@@ -691,7 +715,11 @@ def combine(paths, contenders=None):
                 status[c] = s
     order = [d.name for d in D.DATASETS]
     datasets = sorted(datasets.values(), key=lambda d: order.index(d["name"]))
-    run = [c for c in CONTENDERS if any(r["contender"] == c for r in records.values())]
+    for d in datasets:  # the descriptions as this module now words them
+        entry = D.BY_NAME[d["name"]]
+        d.update(description=entry.description, preprocessing=entry.preprocessing())
+    seen = list(dict.fromkeys(r["contender"] for r in records.values()))
+    run = [c for c in CONTENDERS if c in seen] + [c for c in seen if c not in CONTENDERS]
     if contenders:
         run = [c for c in run if c in contenders]
     records = [r for r in records.values() if r["contender"] in run]
@@ -815,20 +843,8 @@ def main(argv=None):
         "records": [],
     }
 
-    def log(r):
-        if "error" in r:
-            print(
-                f"  split {r['split']} {LABELS[r['contender']]:<21} FAILED {r['error']}", flush=True
-            )
-            return
-        score = ", ".join(
-            f"{m} {r[m]:.4g}" for m in ("accuracy", "log_loss", "rmse", "r2") if m in r
-        )
-        print(
-            f"  split {r['split']} {LABELS[r['contender']]:<21} {score}  fit "
-            f"{r['fit_seconds']:.2f}s  predict {r['predict_seconds']:.3f}s",
-            flush=True,
-        )
+    def log(record):
+        print_record(record, LABELS)
 
     from threadpoolctl import threadpool_limits
 
