@@ -90,6 +90,9 @@ METRICS = {
 # The score that ranks contenders and decides "beats the MLP pipeline".
 PRIMARY = {"classification": "accuracy", "regression": "rmse"}
 REFERENCE = "mlp"
+# Means that differ by less than this (relative) tie: the BP pipeline computes the MLP
+# pipeline's numbers, which can differ in the last bits after many wide products.
+TIE_TOLERANCE = 1e-9
 TEST_SIZE = 0.25
 DEFAULT_SPLITS = 5
 QUICK_SPLITS = 2
@@ -355,7 +358,7 @@ def ranks(datasets, contenders, table, metric_of=None):
         for contender in present:
             entry = table[name][contender]
             if _complete(entry):
-                value = entry[metric]["mean"]
+                value = float(f"{entry[metric]['mean']:.{-int(math.log10(TIE_TOLERANCE))}e}")
                 keys.append(-value if higher else value)
             else:
                 keys.append(worst)
@@ -378,7 +381,8 @@ def beats_reference(datasets, contenders, table):
             if not _complete(entry):
                 continue
             mine, theirs = entry[metric]["mean"], reference[metric]["mean"]
-            if (mine > theirs) if higher else (mine < theirs):
+            margin = TIE_TOLERANCE * max(abs(mine), abs(theirs))
+            if (mine > theirs + margin) if higher else (mine < theirs - margin):
                 wins[contender].append(name)
     return wins
 
@@ -539,6 +543,7 @@ def ranks_markdown(payload):
         out += [f"#### {GROUP_TITLES[group]}: {n} tables", ""]
         headers = [
             "contender",
+            "tables",
             "mean rank (accuracy / RMSE)",
             "mean rank by log-loss",
             "beats the MLP pipeline",
@@ -561,6 +566,7 @@ def ranks_markdown(payload):
             rows.append(
                 [
                     label(payload, c),
+                    s["n_datasets"],
                     _fmt(s["mean_rank"]),
                     _fmt(s["mean_log_loss_rank"]),
                     beats,
@@ -581,6 +587,13 @@ def markdown(payload):
         "## Tabular benchmark",
         "",
         f"Command: `{settings['command']}`",
+        "",
+    ]
+    for run in settings.get("combined_from", []):
+        minutes = (run["elapsed_seconds"] or 0) / 60
+        names = ", ".join(label(payload, c) for c in run["contenders"])
+        lines += [f"- from `{run['path']}` ({names}; {minutes:.0f} min): `{run['command']}`"]
+    lines += [
         "",
         f"{settings['splits']} splits per table (test {TEST_SIZE:.0%}, stratified for "
         f"classification), the same for every contender; threads: "
@@ -611,7 +624,8 @@ def markdown(payload):
         "### Ranks, wins over the MLP pipeline, fit time",
         "",
         "Ranks by the mean over splits of accuracy (classification) or RMSE (regression), "
-        "1 = best, ties averaged; the log-loss rank covers the classification tables only. "
+        "1 = best, ties (relative differences below 1e-9) averaged; the log-loss rank "
+        "covers the classification tables only. "
         '"Beats the MLP pipeline": tables where the contender\'s mean is better than the '
         "MLP pipeline's. Median fit s: the median over tables of the mean fit time.",
         "",
@@ -701,15 +715,18 @@ def _pytabkit_version():
         return None
 
 
-def combine(paths, contenders=None):
-    """One payload from the records of earlier runs (later files win on duplicates)."""
+def combine(paths, contenders=None, names=None, command=None):
+    """One payload from the records of earlier runs (later files win on duplicates), on
+    the tables in `names` (default: all the runs hold)."""
     payloads = [json.loads(Path(p).read_text()) for p in paths]
     datasets, records, status = {}, {}, {}
     for p in payloads:
         for d in p["datasets"]:
-            datasets.setdefault(d["name"], d)
+            if names is None or d["name"] in names:
+                datasets.setdefault(d["name"], d)
         for r in p["records"]:
-            records[(r["dataset"], r["contender"], r["split"])] = r
+            if names is None or r["dataset"] in names:
+                records[(r["dataset"], r["contender"], r["split"])] = r
         for c, s in p["contenders"].items():
             if s["present"] or c not in status:
                 status[c] = s
@@ -726,7 +743,23 @@ def combine(paths, contenders=None):
     base = payloads[-1]
     payload = {
         **base,
-        "settings": {**base["settings"], "combined_from": [str(p) for p in paths]},
+        "settings": {
+            **base["settings"],
+            "command": command,
+            "pytabkit": next(
+                (p["settings"]["pytabkit"] for p in payloads if p["settings"].get("pytabkit")),
+                None,
+            ),
+            "combined_from": [
+                {
+                    "path": str(path),
+                    "command": p["settings"]["command"],
+                    "contenders": p["contenders_run"],
+                    "elapsed_seconds": p.get("elapsed_seconds"),
+                }
+                for path, p in zip(paths, payloads)
+            ],
+        },
         "datasets": datasets,
         "contenders": status,
         "contenders_run": run,
@@ -777,13 +810,22 @@ def main(argv=None):
         nargs="+",
         type=Path,
         default=None,
-        help="merge these JSON results and write the tables; no fitting",
+        help="merge these JSON results (on the --datasets / --group tables) and write the "
+        "tables; no fitting",
     )
     args = parser.parse_args(argv)
 
     output_dir = args.output_dir or (C.results_dir(args.quick) / RESULTS_SUBDIR)
     if args.combine:
-        payload = combine(args.combine, args.contenders)
+        names = [
+            d.name
+            for d in D.DATASETS
+            if (not args.datasets or d.name in args.datasets) and args.group in ("all", d.group)
+        ]
+        command = "python benchmarks/bench_tabular.py " + " ".join(
+            str(a) for a in (argv if argv is not None else sys.argv[1:])
+        )
+        payload = combine(args.combine, args.contenders, names, command)
         for path in write_outputs(payload, output_dir, args.name, not args.no_plot):
             print(f"wrote {path}")
         return payload
