@@ -450,6 +450,13 @@ def bar_plot(path, labels, series, title, ylabel, reference=None, log=True):
     ax.set_xlabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path):
+    """Lay out, save as PNG (creating the folder) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,154 @@
+"""The tabular benchmark: its tables load as declared, its quick run writes well-formed
+results, and its ranks count a failure as last (never timed)."""
+
+import importlib
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bpnet
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+QUICK_CONTENDERS = ["mlp", "hgb", "bp", "tabular"]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(BENCH))
+    try:
+        yield importlib.import_module("bench_tabular")
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One --quick run of the contenders that need no PyTorch, into a temporary folder."""
+    out = tmp_path_factory.mktemp("tabular")
+    completed = subprocess.run(
+        [sys.executable, str(BENCH / "bench_tabular.py"), "--quick", "--output-dir", str(out),
+         "--name", "smoke", "--contenders", *QUICK_CONTENDERS],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return out, json.loads((out / "smoke.json").read_text())
+
+
+def test_the_tables_load_as_their_entries_declare(bench):
+    data = bench.D
+    assert len(data.DATASETS) >= 15
+    assert {d.group for d in data.DATASETS} == set(data.GROUPS)
+    assert {d.task for d in data.DATASETS} == set(data.TASKS)
+    tuning = sum(d.group == data.TUNING for d in data.DATASETS) / len(data.DATASETS)
+    assert 0.3 <= tuning <= 0.5
+    with_categories = with_missing = 0
+    for entry in data.DATASETS:
+        X, y, info = data.load(entry.name)
+        assert 1000 <= len(X) == len(y) <= 100_000, entry.name
+        assert entry.target not in X.columns and data.ROW_ID not in X.columns
+        assert not set(entry.drop) & set(X.columns)
+        for column in X.columns:
+            categorical = isinstance(X[column].dtype, pd.CategoricalDtype)
+            assert categorical == (column in info["categorical"]), (entry.name, column)
+            assert categorical or X[column].dtype == np.float64, (entry.name, column)
+        if entry.task == data.REGRESSION:
+            assert y.dtype == np.float64 and np.isfinite(y).all(), entry.name
+        else:
+            n_classes = len(np.unique(y))
+            assert (n_classes == 2) == (entry.task == data.BINARY), entry.name
+            assert info["n_classes"] == n_classes
+        assert info["missing_share"] == pytest.approx(X.isna().to_numpy().mean())
+        with_categories += bool(info["categorical"])
+        with_missing += info["missing_share"] > 0
+    assert with_categories >= 5 and with_missing >= 5
+
+
+def test_quick_run_writes_every_output(quick_run):
+    out, payload = quick_run
+    assert payload["quick"] and payload["settings"]["splits"] == 2
+    assert (out / "smoke.png").stat().st_size > 0
+    markdown = (out / "smoke.md").read_text()
+    # The quick tables are all tuning tables.
+    for heading in (
+        "Ranks, wins over the MLP pipeline",
+        "Tuning tables",
+        "All tables",
+        "Per table",
+        "Fit time",
+        "Predict time",
+    ):
+        assert heading in markdown
+    assert "Held-out tables" not in markdown
+    names = [d["name"] for d in payload["datasets"]]
+    assert names == ["attrition", "chile", "concrete"]
+    for d in payload["datasets"]:
+        assert d["n_rows"] <= d["subsampled_to"] and d["preprocessing"]
+        assert f"| {d['name']} |" in markdown
+
+
+def test_quick_run_reports_the_tabular_estimators_only_if_bpnet_has_them(quick_run):
+    _, payload = quick_run
+    has_tabular = hasattr(bpnet, "TabularClassifier")
+    assert payload["contenders"]["tabular"]["present"] is has_tabular
+    assert ("tabular" in payload["contenders_run"]) is has_tabular
+    if not has_tabular:
+        assert "TabularClassifier" in payload["contenders"]["tabular"]["reason"]
+        assert not any(r["contender"] == "tabular" for r in payload["records"])
+
+
+def test_quick_run_records_scores_and_times_for_every_split(quick_run):
+    _, payload = quick_run
+    run = payload["contenders_run"]
+    assert {"mlp", "hgb", "bp"} <= set(run)
+    expected = {(d, c, s) for d in ("attrition", "chile", "concrete") for c in run for s in (0, 1)}
+    assert {(r["dataset"], r["contender"], r["split"]) for r in payload["records"]} == expected
+    for r in payload["records"]:
+        assert "error" not in r, r
+        assert r["fit_seconds"] > 0 and r["predict_seconds"] > 0
+        if r["dataset"] == "concrete":
+            assert math.isfinite(r["rmse"]) and r["rmse"] > 0 and r["r2"] <= 1
+        else:
+            assert 0 <= r["accuracy"] <= 1 and r["log_loss"] > 0
+
+
+def test_quick_run_ranks_and_counts_are_consistent(quick_run):
+    _, payload = quick_run
+    run = payload["contenders_run"]
+    k = len(run)
+    summary = payload["summary"]
+    assert set(summary["groups"]) >= {"all", "tuning"}
+    everything = summary["groups"]["all"]
+    for ranks in everything["ranks"].values():
+        assert sorted(ranks) == sorted(run)
+        assert sum(ranks.values()) == pytest.approx(k * (k + 1) / 2)
+    for contender, row in everything["contenders"].items():
+        assert 1 <= row["mean_rank"] <= k
+        assert row["median_fit_seconds"] > 0
+        if contender != "mlp":
+            assert set(row["beats_mlp"]) <= set(row["compared_with_mlp"])
+            assert len(row["compared_with_mlp"]) == 3
+    # bpnet's BP pipeline computes MLP's numbers, so it never beats the MLP pipeline.
+    assert everything["contenders"]["bp"]["beats_mlp"] == []
+
+
+def test_a_failed_contender_ranks_last(bench):
+    datasets = [{"name": "t", "task": "binary", "group": "tuning"}]
+    records = [
+        {"dataset": "t", "contender": "mlp", "split": 0, "accuracy": 0.7, "log_loss": 0.6,
+         "fit_seconds": 1.0, "predict_seconds": 0.1},
+        {"dataset": "t", "contender": "hgb", "split": 0, "error": "ValueError: no"},
+        {"dataset": "t", "contender": "bp", "split": 0, "accuracy": 0.8, "log_loss": 0.5,
+         "fit_seconds": 0.5, "predict_seconds": 0.1},
+    ]  # fmt: skip
+    summary = bench.summarize(datasets, ["mlp", "hgb", "bp"], records)
+    assert summary["groups"]["all"]["ranks"]["t"] == {"bp": 1.0, "mlp": 2.0, "hgb": 3.0}
+    row = summary["groups"]["all"]["contenders"]
+    assert row["bp"]["beats_mlp"] == ["t"] and row["hgb"]["compared_with_mlp"] == []
+    assert summary["per_dataset"]["t"]["hgb"]["errors"] == ["ValueError: no"]
