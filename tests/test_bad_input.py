@@ -14,6 +14,7 @@ from functools import partial
 
 import joblib
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_array_equal
@@ -21,7 +22,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import InvalidParameterError
 
-from bpnet import BPClassifier, BPRegressor, HiddenFeatures
+from bpnet import BPClassifier, BPRegressor, HiddenFeatures, TabularClassifier, TabularRegressor
 
 from ._helpers import (
     assert_same_model,
@@ -966,3 +967,89 @@ def test_all_zero_weights_say_which_weights_are_zero(solver):
     zeros = np.zeros(N)
     with unchanged(X, y, zeros), pytest.raises(ValueError, match=r"at least one non-zero"):
         clf.fit(X, y, sample_weight=zeros)
+
+
+# --- the Tabular estimators -----------------------------------------------------------
+
+
+def _small_table():
+    X = pd.DataFrame(
+        {
+            "size": np.linspace(0, 1, N),
+            "color": pd.Categorical(np.resize(["red", "blue", "green"], N)),
+        }
+    )
+    return X, np.resize([0, 1], N)
+
+
+@pytest.mark.parametrize(
+    "Estimator, params, error, message",
+    [
+        (TabularClassifier, {"max_iter": "many"}, InvalidParameterError, "'max_iter' parameter"),
+        (TabularClassifier, {"max_iter": 0}, InvalidParameterError, "'max_iter' parameter"),
+        (TabularClassifier, {"early_stopping": "sometimes"}, InvalidParameterError,
+         "'early_stopping' parameter"),
+        (TabularClassifier, {"solver": "lbfgs"}, InvalidParameterError, "'solver' parameter"),
+        (TabularClassifier, {"max_one_hot": 0}, InvalidParameterError, "'max_one_hot' parameter"),
+        (TabularClassifier, {"embedding_dim": 0}, InvalidParameterError,
+         "'embedding_dim' parameter"),
+        (TabularClassifier, {"categorical_features": "from_name"}, InvalidParameterError,
+         "'categorical_features' parameter"),
+        (TabularRegressor, {"loss": "poisson"}, InvalidParameterError, "'loss' parameter"),
+        (TabularClassifier, {"categorical_features": ["colour"]}, ValueError, "colour"),
+        (TabularClassifier, {"categorical_features": [5]}, ValueError, "5"),
+        (TabularClassifier, {"categorical_features": [True]}, ValueError, "mask"),
+        (TabularClassifier, {"categorical_features": None}, ValueError, "color"),
+        (TabularClassifier, {"label_smoothing": 1.0}, InvalidParameterError,
+         "'label_smoothing' parameter"),
+    ],
+)  # fmt: skip
+def test_tabular_bad_parameters(Estimator, params, error, message):
+    X, y = _small_table()
+    with unchanged(X["size"].to_numpy(), y), pytest.raises(error, match=message):
+        Estimator(**params).fit(X, y)
+
+
+@pytest.mark.parametrize("name", ["learning_rate", "power_t", "max_fun"])
+def test_tabular_estimators_have_no_mlp_only_parameters(name):
+    with pytest.raises(TypeError, match=f"unexpected keyword argument '{name}'"):
+        TabularClassifier(**{name: 1})
+
+
+def test_tabular_infinite_values_are_named():
+    X, y = _small_table()
+    X.loc[3, "size"] = np.inf
+    with unchanged(y), pytest.raises(ValueError, match="size"):
+        TabularClassifier(max_iter=2).fit(X, y)
+    good, _ = _small_table()
+    model = quiet_fit(TabularClassifier(max_iter=2), good, y)
+    with pytest.raises(ValueError, match="size"):
+        model.predict(X)
+
+
+def test_tabular_text_in_a_numeric_column_is_named():
+    X, y = _small_table()
+    model = quiet_fit(TabularClassifier(max_iter=2), X, y)
+    X_text = X.astype({"size": object})
+    X_text.loc[2, "size"] = "large"
+    with pytest.raises(ValueError, match="size"):
+        model.predict(X_text)
+
+
+def test_tabular_inputs_are_not_modified():
+    X, y = _small_table()
+    X.loc[1, "size"] = np.nan
+    before = X.copy()
+    model = quiet_fit(TabularClassifier(max_iter=2), X, y)
+    model.predict_proba(X)
+    pd.testing.assert_frame_equal(X, before)
+
+
+def test_tabular_needs_y_and_two_dimensional_x():
+    X, y = _small_table()
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        TabularClassifier().fit(X, None)
+    with pytest.raises(ValueError, match="Reshape your data"):
+        TabularClassifier().fit(np.arange(N, dtype=float), y)
+    with pytest.raises(ValueError, match=r"0 feature\(s\)"):
+        TabularClassifier().fit(np.empty((N, 0)), y)
