@@ -95,14 +95,15 @@ mkdir -p "$root/work"
 git clone --quiet --no-hardlinks "$BPNET_REPO" "$root/work/bpnet"
 commit="$(git -C "$root/work/bpnet" rev-parse --short HEAD)"
 
+chroot="$(command -v chroot)"
 # A clean environment inside: only the proxy settings pass from the host.
 inside() {
     local passed=() name
     for name in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
         [[ -n "${!name:-}" ]] && passed+=("$name=${!name}")
     done
-    env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root LANG=C.UTF-8 "${passed[@]}" \
-        nice -n 19 chroot "$root" "$@"
+    env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+        LANG=C.UTF-8 "${passed[@]}" nice -n 19 "$chroot" "$root" "$@"
 }
 
 log "building bpnet $commit inside (python: $(inside python3 --version))"
