@@ -1,26 +1,27 @@
-"""Extension list and compiler directives for bpnet's Cython kernels."""
+"""Extension list, compiler directives, and the compiler features the build detects."""
 
 import os
+import shutil
+import tempfile
+import textwrap
 
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+def flag(name):
+    return os.environ.get(name, "0") not in ("", "0")
+
 
 # BPNET_DEBUG=1 builds with bounds and initialisation checks for hunting memory errors.
-DEBUG = os.environ.get("BPNET_DEBUG", "0") not in ("", "0")
+DEBUG = flag("BPNET_DEBUG")
 # BPNET_NATIVE=1 tunes the code for the building machine; wheels stay portable without it.
-NATIVE = os.environ.get("BPNET_NATIVE", "0") not in ("", "0")
-
-# -fno-math-errno lets sqrt vectorise (nothing here reads errno). -ffp-contract=off: no
-# a * b + c fused into one rounding where the target has FMA (BPNET_NATIVE=1 builds, the
-# AVX2 and AVX-512 versions of target_clones functions), so every build and every
-# version computes the same bits. -pthread: the epoch kernel runs a small team of POSIX
-# threads.
-compile_args = ["-O3" if not DEBUG else "-O0", "-fno-math-errno", "-ffp-contract=off", "-pthread"]
-if DEBUG:
-    compile_args.append("-g")
-if NATIVE:
-    compile_args.append("-march=native")
+NATIVE = flag("BPNET_NATIVE")
+# BPNET_NO_OPENMP=1 builds without OpenMP, as a compiler without an OpenMP runtime must
+# (Apple's clang without libomp): the kernels then run on one thread.
+NO_OPENMP = flag("BPNET_NO_OPENMP")
 
 directives = {
     "language_level": "3",
@@ -32,17 +33,125 @@ directives = {
     "embedsignature": True,
 }
 
-modules = ["_blas", "_numpy_math", "_activations", "_losses", "_kernels", "_team", "_sgd_fast"]
+# Each module, and the plain C files it links (bpnet/src).
+MODULES = {
+    "_blas": [],
+    "_numpy_math": [],
+    "_activations": ["elementwise.c"],
+    "_losses": [],
+    "_kernels": ["elementwise.c"],
+    "_parallel": [],
+    "_sgd_fast": ["elementwise.c"],
+}
+
+# Test programs for the features the build uses where the compiler has them.
+OPENMP_PROGRAM = """
+#include <omp.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel reduction(+ : n)
+    n += omp_get_num_threads() > 0;
+    return n > 0 ? 0 : 1;
+}
+"""
+TARGET_CLONES_PROGRAM = """
+#include <stdlib.h>
+#if !defined(__GLIBC__) || !defined(__x86_64__)
+#error "target_clones needs glibc's ifunc, on x86-64"
+#endif
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+int twice(int x) { return 2 * x; }
+int main(void) { return twice(0); }
+"""
+
+
+class BuildExt(build_ext):
+    """build_ext that first asks the compiler what it supports.
+
+    OpenMP: a test program compiled and linked with each candidate flag set; the first
+    that works is used for every module, and none (a one-thread build) if none does or
+    BPNET_NO_OPENMP=1. target_clones: a test program compiled and linked; where it works
+    BPNET_HAVE_TARGET_CLONES is defined (bpnet/src/portable.h).
+    """
+
+    def build_extensions(self):
+        msvc = self.compiler.compiler_type == "msvc"
+        compile_args, link_args, macros = [], [], []
+        if msvc:
+            # /fp:precise (MSVC's default) neither reassociates nor contracts; the C files
+            # need C11 (declarations in for loops, inline).
+            compile_args += ["/O2" if not DEBUG else "/Od", "/std:c11"]
+        else:
+            # -fno-math-errno lets sqrt vectorise (nothing here reads errno).
+            # -ffp-contract=off: no a * b + c fused into one rounding, so that every
+            # build, and every version of a target_clones function, computes the same
+            # bits. Hidden visibility keeps each module's copy of the C helpers its own.
+            compile_args += ["-O3" if not DEBUG else "-O0", "-fno-math-errno",
+                             "-ffp-contract=off", "-fvisibility=hidden"]  # fmt: skip
+            if DEBUG:
+                compile_args.append("-g")
+            if NATIVE:
+                compile_args.append("-march=native")
+        openmp = None if NO_OPENMP else self._first_that_builds(OPENMP_PROGRAM, OPENMP_FLAGS[msvc])
+        if openmp is not None:
+            compile_args += openmp[0]
+            link_args += openmp[1]
+        if not msvc and self._builds(TARGET_CLONES_PROGRAM, [], []):
+            macros.append(("BPNET_HAVE_TARGET_CLONES", "1"))
+        print(
+            f"bpnet: OpenMP {'on (' + ' '.join(openmp[0]) + ')' if openmp else 'off'}, "
+            f"target_clones {'on' if macros else 'off'}"
+        )
+        for extension in self.extensions:
+            extension.extra_compile_args += compile_args
+            extension.extra_link_args += link_args
+            extension.define_macros += macros
+        super().build_extensions()
+
+    def _first_that_builds(self, program, candidates):
+        for compile_flags, link_flags in candidates:
+            if self._builds(program, compile_flags, link_flags):
+                return compile_flags, link_flags
+        return None
+
+    def _builds(self, program, compile_flags, link_flags):
+        """Whether `program` compiles and links with these flags."""
+        directory = tempfile.mkdtemp(prefix="bpnet-probe-")
+        try:
+            source = os.path.join(directory, "probe.c")
+            with open(source, "w") as file:
+                file.write(textwrap.dedent(program))
+            objects = self.compiler.compile(
+                [source], output_dir=directory, extra_postargs=compile_flags
+            )
+            self.compiler.link_executable(
+                objects, "probe", output_dir=directory, extra_postargs=link_flags
+            )
+            return True
+        except Exception:  # any compile or link error: the feature is absent
+            return False
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+# (compile flags, link flags) to try, in order: GCC and clang; Apple's clang with
+# Homebrew's or another libomp on the paths given by CPPFLAGS/LDFLAGS; MSVC.
+OPENMP_FLAGS = {
+    False: [
+        (["-fopenmp"], ["-fopenmp"]),
+        (["-Xpreprocessor", "-fopenmp"], ["-lomp"]),
+    ],
+    True: [(["/openmp"], [])],
+}
+
 extensions = [
     Extension(
         f"bpnet.{name}",
-        [f"bpnet/{name}.pyx"],
-        include_dirs=[np.get_include()],
+        [f"bpnet/{name}.pyx", *(f"bpnet/src/{source}" for source in sources)],
+        include_dirs=[np.get_include(), "bpnet/src"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
-        extra_compile_args=compile_args,
-        extra_link_args=["-pthread"],
     )
-    for name in modules
+    for name, sources in MODULES.items()
 ]
 
 setup(
@@ -52,4 +161,5 @@ setup(
         # A debug build must not reuse C files generated without the checks.
         force=DEBUG,
     ),
+    cmdclass={"build_ext": BuildExt},
 )

@@ -9,6 +9,7 @@
 from cython cimport floating
 from libc.math cimport M_SQRT1_2, erf, erff, exp, expf, expm1, expm1f, tanh, tanhf
 
+from ._elementwise cimport bias_relu, relu_derivative
 from ._numpy_math cimport numpy_exp, numpy_sum, numpy_tanh
 
 
@@ -24,50 +25,6 @@ cpdef enum Activation:
     GELU = 8
     SILU = 9
     N_ACTIVATIONS = 10
-
-
-cdef extern from *:
-    """
-    #define BPNET_LEAKY_SLOPE 0.01                  /* leaky_relu's slope below 0 */
-    #define BPNET_INV_SQRT_2PI 0.3989422804014327   /* 1 / sqrt(2 pi) */
-
-    #include "_clones.h"
-
-    /* relu, the default hidden activation, in C for BPNET_CLONES: its forward pass
-       z = relu(z + intercept) over a block of rows, and beside it its derivative,
-       delta = 0 where the output a is 0. `v < 0 ? 0 : v` rather than `v > 0 ? v : 0`
-       so that NaN propagates and divergence shows. */
-    #define BPNET_DEFINE_RELU_LOOPS(T)                                                     \
-    BPNET_CLONES static void bpnet_bias_relu_##T(const T* __restrict intercept,            \
-                                                 T* __restrict z, Py_ssize_t n_rows,       \
-                                                 Py_ssize_t n_cols) {                      \
-        for (Py_ssize_t i = 0; i < n_rows; i++) {                                          \
-            T* row = z + i * n_cols;                                                       \
-            for (Py_ssize_t j = 0; j < n_cols; j++) {                                      \
-                T v = row[j] + intercept[j];                                               \
-                row[j] = v < 0 ? (T) 0 : v;                                                \
-            }                                                                              \
-        }                                                                                  \
-    }                                                                                      \
-    BPNET_CLONES static void bpnet_relu_derivative_##T(const T* __restrict a,              \
-                                                       T* __restrict delta,                \
-                                                       Py_ssize_t n) {                     \
-        for (Py_ssize_t i = 0; i < n; i++)                                                 \
-            delta[i] = a[i] == 0 ? (T) 0 : delta[i];                                       \
-    }
-    BPNET_DEFINE_RELU_LOOPS(float)
-    BPNET_DEFINE_RELU_LOOPS(double)
-    """
-    double LEAKY_SLOPE "BPNET_LEAKY_SLOPE"
-    double INV_SQRT_2PI "BPNET_INV_SQRT_2PI"
-    void bias_relu_float "bpnet_bias_relu_float" (
-        const float* intercept, float* z, Py_ssize_t n_rows, Py_ssize_t n_cols) noexcept nogil
-    void bias_relu_double "bpnet_bias_relu_double" (
-        const double* intercept, double* z, Py_ssize_t n_rows, Py_ssize_t n_cols) noexcept nogil
-    void relu_derivative_float "bpnet_relu_derivative_float" (
-        const float* a, float* delta, Py_ssize_t n) noexcept nogil
-    void relu_derivative_double "bpnet_relu_derivative_double" (
-        const double* a, double* delta, Py_ssize_t n) noexcept nogil
 
 
 # float32 layers use the single-precision functions, as NumPy does for float32 arrays:
@@ -98,15 +55,19 @@ cdef inline floating tanh_derivative(floating a, floating delta) noexcept nogil:
     return delta * (1 - a * a)
 
 
-# relu's pair is in C, at the top of this file (bpnet_bias_relu_*, bpnet_relu_derivative_*).
+# relu's pair is in C (bpnet/src/elementwise.c: bpnet_bias_relu_*, bpnet_relu_derivative_*).
 
+
+cdef inline double leaky_slope() noexcept nogil:
+    """leaky_relu's slope below 0."""
+    return 0.01
 
 cdef inline floating leaky_relu(floating z) noexcept nogil:
-    return <floating> LEAKY_SLOPE * z if z < 0 else z
+    return <floating> leaky_slope() * z if z < 0 else z
 
 cdef inline floating leaky_relu_derivative(floating a, floating delta) noexcept nogil:
     # As for relu, the slope at 0 is the left one.
-    return delta if a > 0 else <floating> LEAKY_SLOPE * delta
+    return delta if a > 0 else <floating> leaky_slope() * delta
 
 
 cdef inline floating elu(floating z) noexcept nogil:
@@ -134,8 +95,8 @@ cdef inline floating gelu(floating z) noexcept nogil:
     return z * normal_cdf(z)
 
 cdef inline floating gelu_derivative(floating z, floating delta) noexcept nogil:
-    # Phi(z) + z phi(z), from the pre-activation z.
-    return delta * (normal_cdf(z) + z * <floating> INV_SQRT_2PI * fexp(-0.5 * z * z))
+    # Phi(z) + z phi(z), from the pre-activation z (0.39894... is 1 / sqrt(2 pi)).
+    return delta * (normal_cdf(z) + z * <floating> 0.3989422804014327 * fexp(-0.5 * z * z))
 
 
 cdef inline floating silu(floating z) noexcept nogil:
@@ -186,7 +147,8 @@ cdef inline void softmax_row_as_numpy(floating* row, Py_ssize_t n) noexcept nogi
 cdef inline bint activate_as_numpy(const floating* intercept, int activation, floating* z,
                                    Py_ssize_t n_rows, Py_ssize_t n_cols) noexcept nogil:
     """add_bias_and_activate with NumPy's exp and tanh and its summation order, where the
-    activation uses them; returns False (and does nothing) for the others."""
+    activation uses them; returns False (and does nothing) for the others. For whole,
+    contiguous matrices (the full-batch paths)."""
     cdef Py_ssize_t i, j
     if (activation != Activation.TANH and activation != Activation.EXP
             and activation != Activation.SOFTMAX):
@@ -206,30 +168,29 @@ cdef inline bint activate_as_numpy(const floating* intercept, int activation, fl
 
 cdef inline void add_bias_and_activate(const floating* intercept, int activation, floating* z,
                                        floating* pre, Py_ssize_t n_rows, Py_ssize_t n_cols,
-                                       bint numpy_order) noexcept nogil:
-    """z[i, :] = f(z[i, :] + intercept) in one pass over z.
+                                       Py_ssize_t ld, bint numpy_order) noexcept nogil:
+    """z[i, :n_cols] = f(z[i, :n_cols] + intercept) for the n_rows rows of z, `ld` apart.
 
-    When `pre` is not NULL it receives z + intercept, before the activation (for the
-    activations whose derivative needs it). With `numpy_order`, exp and tanh are NumPy's
-    and the softmax is computed as scikit-learn does (activate_as_numpy). The activation
-    is chosen outside the loops so that each loop stays simple enough to vectorise.
+    A block of columns of a wider layer has ld > n_cols; softmax, which needs whole rows,
+    only ever sees ld == n_cols. When `pre` is not NULL (rows `ld` apart too) it receives
+    z + intercept, before the activation (for the activations whose derivative needs it).
+    With `numpy_order` (whole, contiguous matrices only), exp and tanh are NumPy's and the
+    softmax is computed as scikit-learn does (activate_as_numpy). The activation is chosen
+    outside the loops so that each loop stays simple enough to vectorise.
     """
     cdef Py_ssize_t i, j
     cdef floating* row
     if pre != NULL:
         for i in range(n_rows):
             for j in range(n_cols):
-                pre[i * n_cols + j] = z[i * n_cols + j] + intercept[j]
+                pre[i * ld + j] = z[i * ld + j] + intercept[j]
     if numpy_order and activate_as_numpy(intercept, activation, z, n_rows, n_cols):
         return
     if activation == Activation.RELU:
-        if floating is float:
-            bias_relu_float(intercept, z, n_rows, n_cols)
-        else:
-            bias_relu_double(intercept, z, n_rows, n_cols)
+        bias_relu(intercept, z, n_rows, n_cols, ld)
         return
     for i in range(n_rows):
-        row = z + i * n_cols
+        row = z + i * ld
         if activation == Activation.IDENTITY:
             for j in range(n_cols):
                 row[j] += intercept[j]
@@ -261,33 +222,37 @@ cdef inline void add_bias_and_activate(const floating* intercept, int activation
 
 
 cdef inline void activation_derivative(int activation, const floating* a, const floating* z,
-                                       floating* delta, Py_ssize_t n) noexcept nogil:
-    """delta *= f'(z), computed from the stored outputs a = f(z), or from z itself for the
-    activations that need_preactivation (z may be NULL for the others)."""
-    cdef Py_ssize_t i
+                                       floating* delta, Py_ssize_t n_rows, Py_ssize_t n_cols,
+                                       Py_ssize_t ld) noexcept nogil:
+    """delta *= f'(z) on n_rows rows of n_cols values `ld` apart (a, z and delta alike),
+    computed from the stored outputs a = f(z), or from z itself for the activations that
+    need_preactivation (z may be NULL for the others). IDENTITY's derivative is 1; SOFTMAX
+    and EXP only appear on the output layer, whose delta is the loss's own gradient with
+    respect to the raw output."""
+    cdef Py_ssize_t i, j, at
+    if (activation == Activation.IDENTITY or activation == Activation.SOFTMAX
+            or activation == Activation.EXP):
+        return
     if activation == Activation.RELU:
-        # relu_derivative, in C for BPNET_CLONES.
-        if floating is float:
-            relu_derivative_float(a, delta, n)
-        else:
-            relu_derivative_double(a, delta, n)
-    elif activation == Activation.TANH:
-        for i in range(n):
-            delta[i] = tanh_derivative(a[i], delta[i])
-    elif activation == Activation.LOGISTIC:
-        for i in range(n):
-            delta[i] = logistic_derivative(a[i], delta[i])
-    elif activation == Activation.LEAKY_RELU:
-        for i in range(n):
-            delta[i] = leaky_relu_derivative(a[i], delta[i])
-    elif activation == Activation.ELU:
-        for i in range(n):
-            delta[i] = elu_derivative(a[i], delta[i])
-    elif activation == Activation.GELU:
-        for i in range(n):
-            delta[i] = gelu_derivative(z[i], delta[i])
-    elif activation == Activation.SILU:
-        for i in range(n):
-            delta[i] = silu_derivative(z[i], delta[i])
-    # IDENTITY: nothing to do. SOFTMAX and EXP only appear on the output layer, whose
-    # delta is the loss's own gradient with respect to the raw output.
+        relu_derivative(a, delta, n_rows, n_cols, ld)
+        return
+    for i in range(n_rows):
+        at = i * ld
+        if activation == Activation.TANH:
+            for j in range(at, at + n_cols):
+                delta[j] = tanh_derivative(a[j], delta[j])
+        elif activation == Activation.LOGISTIC:
+            for j in range(at, at + n_cols):
+                delta[j] = logistic_derivative(a[j], delta[j])
+        elif activation == Activation.LEAKY_RELU:
+            for j in range(at, at + n_cols):
+                delta[j] = leaky_relu_derivative(a[j], delta[j])
+        elif activation == Activation.ELU:
+            for j in range(at, at + n_cols):
+                delta[j] = elu_derivative(a[j], delta[j])
+        elif activation == Activation.GELU:
+            for j in range(at, at + n_cols):
+                delta[j] = gelu_derivative(z[j], delta[j])
+        elif activation == Activation.SILU:
+            for j in range(at, at + n_cols):
+                delta[j] = silu_derivative(z[j], delta[j])

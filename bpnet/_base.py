@@ -26,7 +26,7 @@ from ._kernels import predict as predict_kernel
 from ._layout import NetworkLayout
 from ._losses import loss_function
 from ._optimizers import OPTIMIZER_PARAMETERS, OPTIMIZERS
-from ._threading import largest_gemm_work, one_blas_thread, row_parallel
+from ._threading import kernel_threads, largest_gemm_work, one_blas_thread
 from ._training import DIVERGENCE_MESSAGE, EpochLoop, FitTasks, LbfgsDriver, ValidationSet
 from ._version import __version__
 
@@ -601,14 +601,12 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         if largest_gemm_work(data.n_samples, layout.layer_units) <= SMALL_PREDICT_WORK:
             predict_kernel(layout.table, params, *data.x_args, out, PREDICT_CHUNK_ROWS)
             return out
-
-        def predict_rows(start, stop):
-            predict_kernel(layout.table, params, *data.x_args, out, PREDICT_CHUNK_ROWS, start, stop)
-
-        # Rows are shared among the cores, each running single-threaded BLAS: for the
-        # small layers typical here that scales better than threads inside each product.
-        with one_blas_thread():
-            row_parallel(predict_rows, data.n_samples, 2 * PREDICT_CHUNK_ROWS)
+        # Chunks of rows are shared among the cores, each running single-threaded BLAS:
+        # for the small layers typical here that scales better than threads inside each
+        # product.
+        n_chunks = -(-data.n_samples // PREDICT_CHUNK_ROWS)
+        with kernel_threads(n_chunks) as n_threads, one_blas_thread():
+            predict_kernel(layout.table, params, *data.x_args, out, PREDICT_CHUNK_ROWS, n_threads)
         return out
 
     def _predict_raw(self, X):

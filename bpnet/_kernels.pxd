@@ -1,6 +1,7 @@
 # Declarations of the per-layer kernels shared by the epoch loop and the full-batch paths.
 from cython cimport floating
 
+from ._activations cimport Activation, needs_preactivation
 from ._losses cimport LossFunction
 
 
@@ -52,14 +53,82 @@ cdef class CBuffer:
 
 cdef CBuffer layers_from_table(const Py_ssize_t[:, ::1] table, Py_ssize_t n_params)
 
-cdef Py_ssize_t total_width(const Layer* layers, Py_ssize_t n_layers) noexcept nogil
-
 cdef LayerBuffers no_buffers() noexcept nogil
 
 cdef bint any_needs_preactivation(const Layer* layers, Py_ssize_t n_layers) noexcept nogil
 
-cdef floating* layer_output(const Layer* layers, Py_ssize_t index, floating* acts,
-                            Py_ssize_t n_rows, Py_ssize_t row) noexcept nogil
+
+# Where things are in the batch-wide buffers, and what a layer reads.
+
+cdef inline Py_ssize_t total_width(const Layer* layers, Py_ssize_t n_layers) noexcept nogil:
+    """Sum of the layers' widths: the activations of one row."""
+    cdef Py_ssize_t i, width = 0
+    for i in range(n_layers):
+        width += layers[i].fan_out
+    return width
+
+
+cdef inline floating* layer_output(const Layer* layers, Py_ssize_t index, floating* acts,
+                                   Py_ssize_t n_rows, Py_ssize_t row) noexcept nogil:
+    """Where layer `index` keeps row `row` of its (n_rows, fan_out) block inside a
+    batch-wide buffer.
+
+    The forward pass keeps activations, and the backward pass deltas, in this layout:
+    layer by layer, each layer's rows contiguous. Every buffer of LayerBuffers uses it.
+    """
+    return acts + n_rows * total_width(layers, index) + row * layers[index].fan_out
+
+
+cdef inline floating* preactivation_rows(const Layer* layers, Py_ssize_t index, floating* pre,
+                                         Py_ssize_t n_rows, Py_ssize_t row) noexcept nogil:
+    """Where layer `index` keeps its z in the buffer `pre`, or NULL if its derivative does
+    not need z."""
+    if pre == NULL or not needs_preactivation(layers[index].activation):
+        return NULL
+    return layer_output(layers, index, pre, n_rows, row)
+
+
+cdef inline bint has_dropout(const LayerBuffers* buffers, Py_ssize_t index) noexcept nogil:
+    return buffers.dropout != NULL and buffers.dropout[index] > 0
+
+
+cdef inline floating dropout_scale(const LayerBuffers* buffers, Py_ssize_t index,
+                                   floating kind) noexcept nogil:
+    """What inverted dropout multiplies the kept outputs of layer `index` by (`kind`
+    only picks the float type)."""
+    return <floating> (1.0 / (1.0 - buffers.dropout[index]))
+
+
+cdef inline bint keeps_mask(const Layer* layers, Py_ssize_t index) noexcept nogil:
+    """Whether dropout on layer `index` stores its mask: relu layers do without."""
+    return layers[index].activation != Activation.RELU
+
+
+cdef inline floating* next_layer_inputs(const Layer* layers, Py_ssize_t index,
+                                        const LayerBuffers* buffers, floating* acts,
+                                        Py_ssize_t n_rows, Py_ssize_t row) noexcept nogil:
+    """What layer `index + 1` reads from layer `index`: its outputs `acts`, after dropout."""
+    if has_dropout(buffers, index):
+        acts = <floating*> buffers.dropped
+    return layer_output(layers, index, acts, n_rows, row)
+
+
+cdef inline Py_ssize_t block_row(RowBlock block, Py_ssize_t r) noexcept nogil:
+    """The input row of the block's row r."""
+    return block.rows[r] if block.rows != NULL else block.row_start + r
+
+
+# Layer kernels on blocks of rows and columns of a batch (see _kernels.pyx).
+
+cdef void forward_block(const Layer* layers, Py_ssize_t index, const floating* params,
+                        RowBlock block, const LayerBuffers* buffers, Py_ssize_t batch_rows,
+                        Py_ssize_t row_offset, Py_ssize_t col_start,
+                        Py_ssize_t col_stop) noexcept nogil
+
+cdef void backward_block(const Layer* layers, Py_ssize_t index, const floating* params,
+                         const LayerBuffers* buffers, Py_ssize_t batch_rows,
+                         Py_ssize_t row_offset, Py_ssize_t n_rows, Py_ssize_t col_start,
+                         Py_ssize_t col_stop) noexcept nogil
 
 cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floating* params,
                           RowBlock block, Py_ssize_t batch_rows, Py_ssize_t row_offset,

@@ -18,10 +18,11 @@ from libc.stdint cimport uint32_t, uint64_t
 
 from ._activations cimport (N_ACTIVATIONS, Activation, activation_derivative,
                             add_bias_and_activate, needs_preactivation)
-from ._blas cimport (SHORT_K, SHORT_K_MAX_WEIGHTS, SHORT_N, axpy, dot, gemm, product,
-                     short_gradient, short_gradient_is_fast, short_product, transpose)
+from ._blas cimport axpy, dot, gemm, product
+from ._elementwise cimport add_column_sums, dropout_row, relu_dropout_delta
 from ._losses cimport LossFunction, N_LOSSES, add_loss_terms, loss_and_delta, loss_from_sums
 from ._numpy_math cimport numpy_sum
+from ._parallel cimport BlockFunction, run_phase, thread_number
 from ._random cimport row_key, unit_draw
 
 # The names the kernels' Python entries take, re-exported for their callers.
@@ -29,92 +30,6 @@ from ._activations import ACTIVATION_CODES
 from ._losses import LOSS_CODES, loss_function
 
 __all__ = ["ACTIVATION_CODES", "LOSS_CODES", "loss_function", "predict", "loss_gradient"]
-
-cdef extern from *:
-    """
-    /* Inverted dropout on one row's units unit ... unit + n - 1: their 16-bit draws a
-       chunk at a time (four per hash, bpnet_unit_group_bits), then the mask and the
-       dropped outputs. In C for two reasons. `restrict` lets the mask loop vectorise
-       into a compare and a select; without it GCC made the select a branch, taken at
-       random with probability `rate`, which cost more than the rest of dropout. And
-       target_clones compiles the function for AVX-512, AVX2 and plain x86-64, the
-       best chosen at load time: every version does the same integer hashing and the
-       same single product per unit, so all give the same bits. */
-    #define BPNET_DROPOUT_CHUNK 256
-    #include "_clones.h"
-    #define BPNET_DEFINE_DROPOUT_ROW(NAME, T)                                              \
-    BPNET_CLONES static void NAME(unsigned long long key, Py_ssize_t unit, Py_ssize_t n,   \
-                                  unsigned int threshold, T scale,                         \
-                                  const T* __restrict outputs, T* __restrict mask,         \
-                                  T* __restrict dropped) {                                 \
-        unsigned short draws[BPNET_DROPOUT_CHUNK + 8];                                     \
-        for (Py_ssize_t start = 0; start < n; start += BPNET_DROPOUT_CHUNK) {              \
-            Py_ssize_t m = n - start < BPNET_DROPOUT_CHUNK ? n - start : BPNET_DROPOUT_CHUNK; \
-            Py_ssize_t first = (unit + start) >> 2, last = (unit + start + m - 1) >> 2;    \
-            const unsigned short* own = draws + ((unit + start) & 3);                      \
-            for (Py_ssize_t g = first; g <= last; g++) {                                   \
-                unsigned long long bits = bpnet_unit_group_bits(key, g);                   \
-                unsigned short* at = draws + 4 * (g - first);                              \
-                at[0] = (unsigned short) bits;                                             \
-                at[1] = (unsigned short) (bits >> 16);                                     \
-                at[2] = (unsigned short) (bits >> 32);                                     \
-                at[3] = (unsigned short) (bits >> 48);                                     \
-            }                                                                              \
-            if (mask != NULL) {                                                            \
-                for (Py_ssize_t i = 0; i < m; i++) {                                       \
-                    T kept = ((int) own[i] >= (int) threshold) ? scale : (T) 0;            \
-                    mask[start + i] = kept;                                                \
-                    dropped[start + i] = outputs[start + i] * kept;                        \
-                }                                                                          \
-            } else {                                                                       \
-                for (Py_ssize_t i = 0; i < m; i++) {                                       \
-                    T kept = ((int) own[i] >= (int) threshold) ? scale : (T) 0;            \
-                    dropped[start + i] = outputs[start + i] * kept;                        \
-                }                                                                          \
-            }                                                                              \
-        }                                                                                  \
-    }
-    BPNET_DEFINE_DROPOUT_ROW(bpnet_dropout_row_float, float)
-    BPNET_DEFINE_DROPOUT_ROW(bpnet_dropout_row_double, double)
-
-    /* The delta of a relu layer with dropout: delta * mask * relu'(z) is delta * scale
-       where the dropped output is nonzero (relu outputs are at least 0, the mask is 0 or
-       scale), else 0; so such a layer needs no mask, and its backward pass one loop. */
-    #define BPNET_DEFINE_RELU_DROPOUT_DELTA(NAME, T)                                       \
-    BPNET_CLONES static void NAME(const T* __restrict dropped, T scale,                    \
-                                  T* __restrict delta, Py_ssize_t n) {                     \
-        for (Py_ssize_t i = 0; i < n; i++)                                                 \
-            delta[i] = dropped[i] != (T) 0 ? delta[i] * scale : (T) 0;                     \
-    }
-    BPNET_DEFINE_RELU_DROPOUT_DELTA(bpnet_relu_dropout_delta_float, float)
-    BPNET_DEFINE_RELU_DROPOUT_DELTA(bpnet_relu_dropout_delta_double, double)
-
-    /* sums[j] += the column sums of a block of rows (the intercepts' gradient), each
-       column added row after row, so every vector width gives the same bits. */
-    #define BPNET_DEFINE_ADD_COLUMN_SUMS(NAME, T)                                          \
-    BPNET_CLONES static void NAME(const T* __restrict rows, T* __restrict sums,            \
-                                  Py_ssize_t n_rows, Py_ssize_t n_cols) {                  \
-        for (Py_ssize_t r = 0; r < n_rows; r++)                                            \
-            for (Py_ssize_t j = 0; j < n_cols; j++)                                        \
-                sums[j] += rows[r * n_cols + j];                                           \
-    }
-    BPNET_DEFINE_ADD_COLUMN_SUMS(bpnet_add_column_sums_float, float)
-    BPNET_DEFINE_ADD_COLUMN_SUMS(bpnet_add_column_sums_double, double)
-    """
-    void dropout_row_float "bpnet_dropout_row_float" (
-        uint64_t key, Py_ssize_t unit, Py_ssize_t n, uint32_t threshold, float scale,
-        const float* outputs, float* mask, float* dropped) noexcept nogil
-    void dropout_row_double "bpnet_dropout_row_double" (
-        uint64_t key, Py_ssize_t unit, Py_ssize_t n, uint32_t threshold, double scale,
-        const double* outputs, double* mask, double* dropped) noexcept nogil
-    void relu_dropout_delta_float "bpnet_relu_dropout_delta_float" (
-        const float* dropped, float scale, float* delta, Py_ssize_t n) noexcept nogil
-    void relu_dropout_delta_double "bpnet_relu_dropout_delta_double" (
-        const double* dropped, double scale, double* delta, Py_ssize_t n) noexcept nogil
-    void add_column_sums_float "bpnet_add_column_sums_float" (
-        const float* rows, float* sums, Py_ssize_t n_rows, Py_ssize_t n_cols) noexcept nogil
-    void add_column_sums_double "bpnet_add_column_sums_double" (
-        const double* rows, double* sums, Py_ssize_t n_rows, Py_ssize_t n_cols) noexcept nogil
 
 # Columns of the layer table that Python builds (see bpnet/_layout.py).
 LAYER_TABLE_COLUMNS = ("fan_in", "fan_out", "coef_offset", "intercept_offset", "activation")
@@ -191,91 +106,56 @@ cdef CBuffer layers_from_table(const Py_ssize_t[:, ::1] table, Py_ssize_t n_para
     return buffer
 
 
-cdef Py_ssize_t total_width(const Layer* layers, Py_ssize_t n_layers) noexcept nogil:
-    """Sum of the layers' widths: the activations of one row."""
-    cdef Py_ssize_t i, width = 0
-    for i in range(n_layers):
-        width += layers[i].fan_out
-    return width
-
-
 cdef void forward_layer(const Layer* layer, const floating* params, const floating* inputs,
-                        Py_ssize_t n_rows, floating* out, floating* pre,
-                        bint numpy_order) noexcept nogil:
-    """out = f(inputs @ W + b) for dense inputs of shape (n_rows, fan_in); `pre`, when not
-    NULL, receives inputs @ W + b. With `numpy_order`, as NumPy computes it."""
+                        Py_ssize_t n_rows, Py_ssize_t col_start, Py_ssize_t col_stop,
+                        floating* out, floating* pre, bint numpy_order) noexcept nogil:
+    """Columns col_start...col_stop-1 of out = f(inputs @ W + b), for dense inputs of shape
+    (n_rows, fan_in).
+
+    `out` and `pre` hold the layer's whole (n_rows, fan_out) rows; only the columns in
+    range are written. `pre`, when not NULL, receives those columns of inputs @ W + b.
+    With `numpy_order` (whole layers only), as NumPy computes it.
+    """
+    cdef Py_ssize_t fan_out = layer.fan_out, n_cols = col_stop - col_start
     if numpy_order:
-        product(False, False, <int> n_rows, <int> layer.fan_out, <int> layer.fan_in, inputs,
-                <int> layer.fan_in, params + layer.coef_offset, <int> layer.fan_out, out,
-                <int> layer.fan_out)
+        product(False, False, <int> n_rows, <int> fan_out, <int> layer.fan_in, inputs,
+                <int> layer.fan_in, params + layer.coef_offset, <int> fan_out, out,
+                <int> fan_out)
     else:
-        gemm(False, False, <int> n_rows, <int> layer.fan_out, <int> layer.fan_in,
-             <floating> 1.0, inputs, <int> layer.fan_in, params + layer.coef_offset,
-             <int> layer.fan_out, <floating> 0.0, out, <int> layer.fan_out)
-    add_bias_and_activate(params + layer.intercept_offset, layer.activation, out, pre, n_rows,
-                          layer.fan_out, numpy_order)
-
-
-cdef inline Py_ssize_t block_row(RowBlock block, Py_ssize_t r) noexcept nogil:
-    return block.rows[r] if block.rows != NULL else block.row_start + r
+        gemm(False, False, <int> n_rows, <int> n_cols, <int> layer.fan_in, <floating> 1.0,
+             inputs, <int> layer.fan_in, params + layer.coef_offset + col_start,
+             <int> fan_out, <floating> 0.0, out + col_start, <int> fan_out)
+    add_bias_and_activate(params + layer.intercept_offset + col_start, layer.activation,
+                          out + col_start, pre + col_start if pre != NULL else NULL, n_rows,
+                          n_cols, fan_out, numpy_order)
 
 
 cdef void forward_layer_csr(const Layer* layer, const floating* params, RowBlock block,
-                            floating* out, floating* pre, bint numpy_order) noexcept nogil:
-    """out = f(X[rows] @ W + b) for CSR rows, touching only their nonzeros."""
+                            Py_ssize_t col_start, Py_ssize_t col_stop, floating* out,
+                            floating* pre, bint numpy_order) noexcept nogil:
+    """Columns col_start...col_stop-1 of out = f(X[rows] @ W + b) for CSR rows, touching
+    only their nonzeros (out and pre as in forward_layer)."""
     cdef const floating* data = <const floating*> block.csr_data
-    cdef const floating* coef = params + layer.coef_offset
-    cdef Py_ssize_t r, row, p, fan_out = layer.fan_out
-    memset(out, 0, block.n_rows * fan_out * sizeof(floating))
+    cdef const floating* coef = params + layer.coef_offset + col_start
+    cdef Py_ssize_t r, row, p, fan_out = layer.fan_out, n_cols = col_stop - col_start
+    cdef floating* out_row
     for r in range(block.n_rows):
         row = block_row(block, r)
+        out_row = out + r * fan_out + col_start
+        memset(out_row, 0, n_cols * sizeof(floating))
         for p in range(block.csr_indptr[row], block.csr_indptr[row + 1]):
-            axpy(<int> fan_out, data[p], coef + block.csr_indices[p] * fan_out,
-                 out + r * fan_out)
-    add_bias_and_activate(params + layer.intercept_offset, layer.activation, out, pre,
-                          block.n_rows, fan_out, numpy_order)
-
-
-cdef floating* layer_output(const Layer* layers, Py_ssize_t index, floating* acts,
-                            Py_ssize_t n_rows, Py_ssize_t row) noexcept nogil:
-    """Where layer `index` keeps row `row` of its (n_rows, fan_out) block inside a
-    batch-wide buffer.
-
-    The forward pass keeps activations, and the backward pass deltas, in this layout:
-    layer by layer, each layer's rows contiguous. Every buffer of LayerBuffers uses it.
-    """
-    return acts + n_rows * total_width(layers, index) + row * layers[index].fan_out
-
-
-cdef inline floating* preactivation_rows(const Layer* layers, Py_ssize_t index, floating* pre,
-                                         Py_ssize_t n_rows, Py_ssize_t row) noexcept nogil:
-    """Where layer `index` keeps its z in the buffer `pre`, or NULL if its derivative does
-    not need z."""
-    if pre == NULL or not needs_preactivation(layers[index].activation):
-        return NULL
-    return layer_output(layers, index, pre, n_rows, row)
-
-
-cdef inline bint has_dropout(const LayerBuffers* buffers, Py_ssize_t index) noexcept nogil:
-    return buffers.dropout != NULL and buffers.dropout[index] > 0
-
-
-cdef inline floating dropout_scale(const LayerBuffers* buffers, Py_ssize_t index,
-                                   floating kind) noexcept nogil:
-    """What inverted dropout multiplies the kept outputs of layer `index` by (`kind`
-    only picks the float type)."""
-    return <floating> (1.0 / (1.0 - buffers.dropout[index]))
-
-
-cdef inline bint keeps_mask(const Layer* layers, Py_ssize_t index) noexcept nogil:
-    """Whether dropout on layer `index` stores its mask: relu layers do without."""
-    return layers[index].activation != Activation.RELU
+            axpy(<int> n_cols, data[p], coef + block.csr_indices[p] * fan_out, out_row)
+    add_bias_and_activate(params + layer.intercept_offset + col_start, layer.activation,
+                          out + col_start, pre + col_start if pre != NULL else NULL,
+                          block.n_rows, n_cols, fan_out, numpy_order)
 
 
 cdef void apply_dropout(const Layer* layers, Py_ssize_t index, const LayerBuffers* buffers,
                         floating* acts, Py_ssize_t batch_rows, Py_ssize_t row_offset,
-                        Py_ssize_t n_rows) noexcept nogil:
-    """Inverted dropout on layer `index`'s outputs for the block's rows.
+                        Py_ssize_t n_rows, Py_ssize_t col_start,
+                        Py_ssize_t col_stop) noexcept nogil:
+    """Inverted dropout on units col_start...col_stop-1 of layer `index`'s outputs, for
+    rows row_offset...row_offset+n_rows-1 of the batch.
 
     Each unit is kept with probability 1 - rate, its draw keyed by (seed, epoch, row in
     the training data, unit); mask receives 1 / (1 - rate) or 0 (except for relu
@@ -298,54 +178,54 @@ cdef void apply_dropout(const Layer* layers, Py_ssize_t index, const LayerBuffer
     cdef Py_ssize_t at
     for r in range(n_rows):
         key = row_key(buffers.seed, buffers.epoch, buffers.row_ids[row_offset + r])
-        at = r * fan_out
-        if floating is float:
-            dropout_row_float(key, unit_base, fan_out, threshold, scale, outputs + at,
-                              mask + at if mask != NULL else NULL, dropped + at)
-        else:
-            dropout_row_double(key, unit_base, fan_out, threshold, scale, outputs + at,
-                               mask + at if mask != NULL else NULL, dropped + at)
+        at = r * fan_out + col_start
+        dropout_row(key, unit_base + col_start, col_stop - col_start, threshold, scale,
+                    outputs + at, mask + at if mask != NULL else NULL, dropped + at)
 
 
-cdef inline floating* next_layer_inputs(const Layer* layers, Py_ssize_t index,
-                                        const LayerBuffers* buffers, floating* acts,
-                                        Py_ssize_t n_rows, Py_ssize_t row) noexcept nogil:
-    """What layer `index + 1` reads from layer `index`: its outputs `acts`, after dropout."""
+cdef void forward_block(const Layer* layers, Py_ssize_t index, const floating* params,
+                        RowBlock block, const LayerBuffers* buffers, Py_ssize_t batch_rows,
+                        Py_ssize_t row_offset, Py_ssize_t col_start,
+                        Py_ssize_t col_stop) noexcept nogil:
+    """Columns col_start...col_stop-1 of layer `index`'s outputs for the block's rows, rows
+    row_offset... of a batch of batch_rows, and the layer's dropout on them.
+
+    The first layer reads the block (the batch's input rows); the others read the
+    previous layer's outputs after dropout, from the batch-wide buffers. The outputs land
+    in the batch-wide buffers at layer_output(layers, index, acts, batch_rows,
+    row_offset), so that blocks of rows and of columns can run separately (and at the
+    same time) and leave the batch's activations behind.
+    """
+    cdef Py_ssize_t n_rows = block.n_rows
+    cdef floating* acts = <floating*> buffers.acts
+    cdef floating* out = layer_output(layers, index, acts, batch_rows, row_offset)
+    cdef floating* pre = preactivation_rows(layers, index, <floating*> buffers.pre, batch_rows,
+                                            row_offset)
+    if index > 0:
+        forward_layer(&layers[index], params,
+                      next_layer_inputs(layers, index - 1, buffers, acts, batch_rows,
+                                        row_offset),
+                      n_rows, col_start, col_stop, out, pre, buffers.numpy_order)
+    elif not block.sparse:
+        forward_layer(&layers[0], params, <const floating*> block.dense, n_rows, col_start,
+                      col_stop, out, pre, buffers.numpy_order)
+    else:
+        forward_layer_csr(&layers[0], params, block, col_start, col_stop, out, pre,
+                          buffers.numpy_order)
     if has_dropout(buffers, index):
-        acts = <floating*> buffers.dropped
-    return layer_output(layers, index, acts, n_rows, row)
+        apply_dropout(layers, index, buffers, acts, batch_rows, row_offset, n_rows, col_start,
+                      col_stop)
 
 
 cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floating* params,
                           RowBlock block, Py_ssize_t batch_rows, Py_ssize_t row_offset,
                           const LayerBuffers* buffers) noexcept nogil:
-    """Run every layer on the block's rows, rows row_offset... of a batch of batch_rows.
-
-    Layer i's outputs land in rows row_offset...row_offset+block.n_rows-1 of its block
-    layer_output(layers, i, acts, batch_rows, 0), so that several blocks of one batch can
-    run separately (and at the same time) and leave the batch's activations behind.
-    Hidden layers with a dropout rate also leave their masks and dropped outputs.
-    """
-    cdef Py_ssize_t layer_index, n_rows = block.n_rows
-    cdef floating* acts = <floating*> buffers.acts
-    cdef floating* out = layer_output(layers, 0, acts, batch_rows, row_offset)
-    cdef floating* pre_base = <floating*> buffers.pre
-    cdef floating* pre = preactivation_rows(layers, 0, pre_base, batch_rows, row_offset)
-    if not block.sparse:
-        forward_layer(&layers[0], params, <const floating*> block.dense, n_rows, out, pre,
-                      buffers.numpy_order)
-    else:
-        forward_layer_csr(&layers[0], params, block, out, pre, buffers.numpy_order)
-    for layer_index in range(1, n_layers):
-        if has_dropout(buffers, layer_index - 1):
-            apply_dropout(layers, layer_index - 1, buffers, acts, batch_rows, row_offset,
-                          n_rows)
-        forward_layer(&layers[layer_index], params,
-                      next_layer_inputs(layers, layer_index - 1, buffers, acts, batch_rows,
-                                        row_offset),
-                      n_rows, layer_output(layers, layer_index, acts, batch_rows, row_offset),
-                      preactivation_rows(layers, layer_index, pre_base, batch_rows, row_offset),
-                      buffers.numpy_order)
+    """Run every layer, whole, on the block's rows, rows row_offset... of a batch of
+    batch_rows (see forward_block)."""
+    cdef Py_ssize_t layer_index
+    for layer_index in range(n_layers):
+        forward_block(layers, layer_index, params, block, buffers, batch_rows, row_offset, 0,
+                      layers[layer_index].fan_out)
 
 
 cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* delta,
@@ -364,15 +244,6 @@ cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* de
     cdef floating* grad_w = grads + layer.coef_offset
     cdef floating* grad_b = grads + layer.intercept_offset
     cdef const floating* data
-    if (in_stop > in_start and not inputs.sparse and not numpy_order
-            and (layer.fan_in < SHORT_K or fan_out < SHORT_N) and short_gradient_is_fast()):
-        # One pass over the rows for the weights' block and, when asked, the intercepts.
-        if with_intercepts and not accumulate:
-            memset(grad_b, 0, fan_out * sizeof(floating))
-        short_gradient(<const floating*> inputs.dense + in_start, layer.fan_in, n_rows,
-                       in_stop - in_start, delta, fan_out, grad_w + in_start * fan_out,
-                       grad_b if with_intercepts else NULL, accumulate)
-        return
     if in_stop > in_start:
         if not inputs.sparse and numpy_order and not accumulate:
             product(True, False, <int> (in_stop - in_start), <int> fan_out, <int> n_rows,
@@ -402,56 +273,76 @@ cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* de
     elif with_intercepts:
         if not accumulate:
             memset(grad_b, 0, fan_out * sizeof(floating))
-        if floating is float:
-            add_column_sums_float(delta, grad_b, n_rows, fan_out)
-        else:
-            add_column_sums_double(delta, grad_b, n_rows, fan_out)
+        add_column_sums(delta, grad_b, n_rows, fan_out, fan_out)
 
 
 cdef void backprop_delta(const Layer* layer, const floating* params, const floating* delta,
                          Py_ssize_t n_rows, const Layer* previous,
                          const floating* previous_output, const floating* previous_pre,
                          const floating* previous_mask, const floating* previous_dropped,
-                         floating scale, floating* previous_delta,
-                         bint numpy_order) noexcept nogil:
-    """previous_delta = (delta @ W^T) * mask * f'(previous layer's z).
+                         floating scale, floating* previous_delta, Py_ssize_t col_start,
+                         Py_ssize_t col_stop, bint numpy_order) noexcept nogil:
+    """Columns col_start...col_stop-1 of previous_delta = (delta @ W^T) * mask * f'(z),
+    f being the previous layer's activation.
 
-    `previous_mask` is the previous layer's dropout mask, or NULL without dropout or for
-    a relu layer, which has `previous_dropped` (its outputs after dropout, multiplied by
-    `scale` where kept) instead; `previous_pre` is its z, or NULL unless its derivative
-    needs it.
+    The previous_* matrices hold the previous layer's whole (n_rows, fan_in) rows; only
+    the columns in range are read and written. `previous_mask` is its dropout mask, or
+    NULL without dropout or for a relu layer, which has `previous_dropped` (its outputs
+    after dropout, multiplied by `scale` where kept) instead; `previous_pre` is its z, or
+    NULL unless its derivative needs it. With `numpy_order` (whole layers only), the
+    product is NumPy's.
     """
-    cdef Py_ssize_t i, n = n_rows * layer.fan_in
-    cdef floating weights_t[SHORT_K_MAX_WEIGHTS]
-    cdef bint fuse_relu
+    cdef Py_ssize_t fan_in = layer.fan_in, n_cols = col_stop - col_start
+    cdef Py_ssize_t i, j
+    cdef floating* out = previous_delta + col_start
     if numpy_order:
-        product(False, True, <int> n_rows, <int> layer.fan_in, <int> layer.fan_out, delta,
+        product(False, True, <int> n_rows, <int> fan_in, <int> layer.fan_out, delta,
                 <int> layer.fan_out, params + layer.coef_offset, <int> layer.fan_out,
-                previous_delta, <int> layer.fan_in)
-    elif layer.fan_out < SHORT_K and layer.fan_in * layer.fan_out <= SHORT_K_MAX_WEIGHTS:
-        # A relu layer without dropout takes its derivative inside the product's row loop.
-        fuse_relu = (previous.activation == Activation.RELU and previous_dropped == NULL
-                     and previous_mask == NULL)
-        transpose(params + layer.coef_offset, layer.fan_in, layer.fan_out, weights_t)
-        short_product(delta, n_rows, layer.fan_out, weights_t, layer.fan_in,
-                      previous_output if fuse_relu else NULL, previous_delta)
-        if fuse_relu:
-            return
+                previous_delta, <int> fan_in)
     else:
-        gemm(False, True, <int> n_rows, <int> layer.fan_in, <int> layer.fan_out,
-             <floating> 1.0, delta, <int> layer.fan_out, params + layer.coef_offset,
-             <int> layer.fan_out, <floating> 0.0, previous_delta, <int> layer.fan_in)
+        gemm(False, True, <int> n_rows, <int> n_cols, <int> layer.fan_out, <floating> 1.0,
+             delta, <int> layer.fan_out, params + layer.coef_offset + col_start * layer.fan_out,
+             <int> layer.fan_out, <floating> 0.0, out, <int> fan_in)
     if previous_dropped != NULL and previous.activation == Activation.RELU:
-        if floating is float:
-            relu_dropout_delta_float(previous_dropped, scale, previous_delta, n)
-        else:
-            relu_dropout_delta_double(previous_dropped, scale, previous_delta, n)
+        relu_dropout_delta(previous_dropped + col_start, scale, out, n_rows, n_cols, fan_in)
         return
     if previous_mask != NULL:
-        for i in range(n):
-            previous_delta[i] *= previous_mask[i]
-    activation_derivative(previous.activation, previous_output, previous_pre, previous_delta,
-                          n)
+        for i in range(n_rows):
+            for j in range(i * fan_in + col_start, i * fan_in + col_stop):
+                previous_delta[j] *= previous_mask[j]
+    activation_derivative(previous.activation, previous_output + col_start,
+                          previous_pre + col_start if previous_pre != NULL else NULL, out,
+                          n_rows, n_cols, fan_in)
+
+
+cdef void backward_block(const Layer* layers, Py_ssize_t index, const floating* params,
+                         const LayerBuffers* buffers, Py_ssize_t batch_rows,
+                         Py_ssize_t row_offset, Py_ssize_t n_rows, Py_ssize_t col_start,
+                         Py_ssize_t col_stop) noexcept nogil:
+    """Columns col_start...col_stop-1 of layer index - 1's delta, for rows row_offset...
+    row_offset+n_rows-1 of a batch of batch_rows, from layer `index`'s delta: through its
+    weights, the previous layer's dropout mask and its activation's derivative. Reads
+    and writes the batch-wide buffers."""
+    cdef const LayerBuffers* b = buffers
+    cdef floating* previous_mask = NULL
+    cdef floating* previous_dropped = NULL
+    cdef floating scale = 1
+    if has_dropout(b, index - 1):
+        scale = dropout_scale(b, index - 1, scale)
+        previous_dropped = layer_output(layers, index - 1, <floating*> b.dropped, batch_rows,
+                                        row_offset)
+        if keeps_mask(layers, index - 1):
+            previous_mask = layer_output(layers, index - 1, <floating*> b.mask, batch_rows,
+                                         row_offset)
+    backprop_delta(&layers[index], params,
+                   layer_output(layers, index, <floating*> b.deltas, batch_rows, row_offset),
+                   n_rows, &layers[index - 1],
+                   layer_output(layers, index - 1, <floating*> b.acts, batch_rows, row_offset),
+                   preactivation_rows(layers, index - 1, <floating*> b.pre, batch_rows,
+                                      row_offset),
+                   previous_mask, previous_dropped, scale,
+                   layer_output(layers, index - 1, <floating*> b.deltas, batch_rows, row_offset),
+                   col_start, col_stop, b.numpy_order)
 
 
 cdef double forward_and_deltas(const Layer* layers, Py_ssize_t n_layers,
@@ -462,41 +353,19 @@ cdef double forward_and_deltas(const Layer* layers, Py_ssize_t n_layers,
     """Forward pass, loss and every layer's delta for rows row_offset... of a batch.
 
     `y` and `sample_weight` point at the block's own rows. Activations and deltas land
-    in the batch-wide buffers (see forward_network); each row depends on its own row
-    only, so blocks of one batch can run at the same time. Returns the weighted loss
-    summed over the block's rows.
+    in the batch-wide buffers (see forward_block); each row depends on its own row
+    only. Returns the weighted loss summed over the block's rows.
     """
     cdef Py_ssize_t layer_index, n_rows = block.n_rows, last = n_layers - 1
     cdef double data_loss
-    cdef floating* acts = <floating*> buffers.acts
-    cdef floating* deltas = <floating*> buffers.deltas
-    cdef floating* delta
-    cdef floating* previous_delta
-    cdef const floating* previous_mask
-    cdef const floating* previous_dropped
-    cdef floating scale
     forward_network(layers, n_layers, params, block, batch_rows, row_offset, buffers)
-    delta = layer_output(layers, last, deltas, batch_rows, row_offset)
-    data_loss = loss_and_delta(loss, layer_output(layers, last, acts, batch_rows, row_offset),
-                               y, sample_weight, n_rows, layers[last].fan_out, delta)
+    data_loss = loss_and_delta(
+        loss, layer_output(layers, last, <floating*> buffers.acts, batch_rows, row_offset), y,
+        sample_weight, n_rows, layers[last].fan_out,
+        layer_output(layers, last, <floating*> buffers.deltas, batch_rows, row_offset))
     for layer_index in range(last, 0, -1):
-        previous_delta = layer_output(layers, layer_index - 1, deltas, batch_rows, row_offset)
-        previous_mask = previous_dropped = NULL
-        scale = 1
-        if has_dropout(buffers, layer_index - 1):
-            scale = dropout_scale(buffers, layer_index - 1, scale)
-            previous_dropped = layer_output(layers, layer_index - 1,
-                                            <floating*> buffers.dropped, batch_rows, row_offset)
-            if keeps_mask(layers, layer_index - 1):
-                previous_mask = layer_output(layers, layer_index - 1,
-                                             <floating*> buffers.mask, batch_rows, row_offset)
-        backprop_delta(&layers[layer_index], params, delta, n_rows, &layers[layer_index - 1],
-                       layer_output(layers, layer_index - 1, acts, batch_rows, row_offset),
-                       preactivation_rows(layers, layer_index - 1, <floating*> buffers.pre,
-                                          batch_rows, row_offset),
-                       previous_mask, previous_dropped, scale, previous_delta,
-                       buffers.numpy_order)
-        delta = previous_delta
+        backward_block(layers, layer_index, params, buffers, batch_rows, row_offset, n_rows, 0,
+                       layers[layer_index - 1].fan_out)
     return data_loss
 
 
@@ -594,54 +463,107 @@ cdef Py_ssize_t n_input_rows(bint sparse, const floating[:, ::1] X,
     return X_indptr.shape[0] - 1 if sparse else X.shape[0]
 
 
+# Rows predicted between two looks for a pending signal.
+cdef enum:
+    PREDICT_SIGNAL_ROWS = 65536
+
+
+# What the chunks of a prediction share; each thread has its own activation buffer.
+cdef struct PredictWork:
+    const Layer* layers
+    Py_ssize_t n_layers
+    const void* params
+    RowBlock block
+    Py_ssize_t row_bytes
+    Py_ssize_t n_rows
+    Py_ssize_t chunk_rows
+    Py_ssize_t width
+    Py_ssize_t first_chunk
+    void* acts
+    void* out
+
+
 def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params, bint sparse,
             const floating[:, ::1] X, const floating[::1] X_data, const int[::1] X_indices,
             const int[::1] X_indptr, floating[:, ::1] out, Py_ssize_t chunk_rows=512,
-            Py_ssize_t row_start=0, Py_ssize_t row_stop=-1):
-    """Write the network's outputs for input rows row_start...row_stop-1 into `out`.
+            int n_threads=1):
+    """Write the network's outputs for every input row into `out`.
 
-    Runs without the GIL, so several threads may fill disjoint row ranges of one `out`.
     The input is X when not `sparse`, else the CSR matrix given by (X_data, X_indices,
-    X_indptr) (see bpnet/_data.py). A negative `row_stop` means the last row. Rows are
-    processed in chunks of `chunk_rows`.
+    X_indptr) (see bpnet/_data.py). Rows are processed in chunks of `chunk_rows`, the
+    chunks shared among `n_threads` threads; each row's outputs depend on the chunks,
+    which depend on the row count alone, never on the threads.
     """
     cdef Py_ssize_t n_rows = n_input_rows(sparse, X, X_indptr)
     cdef Py_ssize_t n_layers = layer_table.shape[0]
-    cdef Py_ssize_t start, stop, n_out = layer_table[n_layers - 1, 1]
+    cdef Py_ssize_t n_out = layer_table[n_layers - 1, 1]
     if out.shape[0] != n_rows or out.shape[1] != n_out:
         raise ValueError(f"out must have shape ({n_rows}, {n_out})")
     check_input_width(sparse, X, layer_table)
-    if row_stop < 0:
-        row_stop = n_rows
-    if not 0 <= row_start <= row_stop <= n_rows:
-        raise ValueError(f"the rows {row_start}...{row_stop} are not within X's {n_rows} rows")
-    if row_stop == row_start:
+    if n_rows == 0:
         return
-    chunk_rows = max(1, min(chunk_rows, row_stop - row_start))
+    chunk_rows = max(1, min(chunk_rows, n_rows))
+    cdef Py_ssize_t n_chunks = (n_rows + chunk_rows - 1) // chunk_rows
+    n_threads = <int> max(1, min(<Py_ssize_t> n_threads, n_chunks))
     cdef CBuffer table = layers_from_table(layer_table, params.shape[0])
-    cdef const Layer* layers = <const Layer*> table.data
-    cdef floating[::1] acts = np.empty(chunk_rows * total_width(layers, n_layers),
+    cdef PredictWork work
+    work.layers = <const Layer*> table.data
+    work.n_layers = n_layers
+    work.params = &params[0]
+    work.block = make_block(sparse, X, X_data, X_indices, X_indptr, 0, 0)
+    work.row_bytes = X.shape[1] * sizeof(floating) if not sparse else 0
+    work.n_rows = n_rows
+    work.chunk_rows = chunk_rows
+    work.width = total_width(work.layers, n_layers)
+    cdef floating[::1] acts = np.empty(n_threads * chunk_rows * work.width,
                                        dtype=np.asarray(params).dtype)
-    cdef LayerBuffers buffers = no_buffers()
-    cdef RowBlock block
-    cdef Py_ssize_t i, k
-    cdef floating* result
+    work.acts = &acts[0]
+    work.out = &out[0, 0]
+    cdef BlockFunction run_chunk = (predict_chunk_double if floating is double
+                                    else predict_chunk_float)
+    cdef Py_ssize_t first = 0, round_chunks = max(1, PREDICT_SIGNAL_ROWS // chunk_rows)
     cdef bint interrupted = False
     with nogil:
-        start = row_start
-        while start < row_stop and not interrupted:
-            stop = min(start + chunk_rows, row_stop)
-            block = make_block(sparse, X, X_data, X_indices, X_indptr, start, stop - start)
-            buffers.acts = &acts[0]
-            forward_network(layers, n_layers, &params[0], block, stop - start, 0, &buffers)
-            result = layer_output(layers, n_layers - 1, &acts[0], stop - start, 0)
-            for i in range(stop - start):
-                for k in range(n_out):
-                    out[start + i, k] = result[i * n_out + k]
-            start = stop
+        # Rounds of chunks, with a look for Ctrl-C between them.
+        while first < n_chunks and not interrupted:
+            work.first_chunk = first
+            run_phase(run_chunk, &work, 0, min(round_chunks, n_chunks - first), n_threads)
+            first += round_chunks
             interrupted = signal_pending()
     if interrupted:
         raise KeyboardInterrupt
+
+
+cdef void predict_chunk(PredictWork* work, Py_ssize_t index, floating* acts_all) noexcept nogil:
+    """Forward pass of chunk first_chunk + index into the thread's own buffer, then its
+    outputs into `out`."""
+    cdef Py_ssize_t chunk = work.first_chunk + index
+    cdef Py_ssize_t start = chunk * work.chunk_rows
+    cdef Py_ssize_t n_rows = min(start + work.chunk_rows, work.n_rows) - start
+    cdef Py_ssize_t n_out = work.layers[work.n_layers - 1].fan_out, i
+    cdef floating* acts = acts_all + thread_number() * work.chunk_rows * work.width
+    cdef floating* out = <floating*> work.out
+    cdef LayerBuffers buffers = no_buffers()
+    cdef RowBlock block = work.block
+    cdef const floating* result
+    block.row_start = start
+    block.n_rows = n_rows
+    if not block.sparse:
+        block.dense = <const char*> block.dense + start * work.row_bytes
+    buffers.acts = acts
+    forward_network(work.layers, work.n_layers, <const floating*> work.params, block, n_rows,
+                    0, &buffers)
+    result = layer_output(work.layers, work.n_layers - 1, acts, n_rows, 0)
+    for i in range(n_rows * n_out):
+        out[start * n_out + i] = result[i]
+
+
+cdef void predict_chunk_double(void* work, Py_ssize_t phase, Py_ssize_t index) noexcept nogil:
+    predict_chunk(<PredictWork*> work, index, <double*> (<PredictWork*> work).acts)
+
+
+cdef void predict_chunk_float(void* work, Py_ssize_t phase, Py_ssize_t index) noexcept nogil:
+    predict_chunk(<PredictWork*> work, index, <float*> (<PredictWork*> work).acts)
 
 
 cdef check_input_width(bint sparse, const floating[:, ::1] X,
@@ -750,7 +672,7 @@ def activate_py(int activation, const floating[::1] intercept, floating[:, ::1] 
         raise ValueError("intercept must have one entry per column of z")
     if z.shape[0] > 0 and z.shape[1] > 0:
         add_bias_and_activate(&intercept[0], activation, &z[0, 0], NULL, z.shape[0],
-                              z.shape[1], False)
+                              z.shape[1], z.shape[1], False)
 
 
 def activation_derivative_py(int activation, const floating[:, ::1] a, floating[:, ::1] delta,
@@ -764,7 +686,7 @@ def activation_derivative_py(int activation, const floating[:, ::1] a, floating[
         raise ValueError("this activation's derivative needs z, of the shape of a")
     if a.shape[0] * a.shape[1] > 0:
         activation_derivative(activation, &a[0, 0], &z[0, 0] if z is not None else NULL,
-                              &delta[0, 0], a.shape[0] * a.shape[1])
+                              &delta[0, 0], a.shape[0], a.shape[1], a.shape[1])
 
 
 def loss_and_delta_py(LossFunction loss, const floating[:, ::1] prob, const floating[:, ::1] y,
@@ -804,7 +726,7 @@ def backprop_delta_py(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t index,
     if delta.shape[0] > 0:
         backprop_delta(&layers[index], &params[0], &delta[0, 0], delta.shape[0],
                        &layers[index - 1], &previous_output[0, 0], NULL, NULL, NULL, 1,
-                       &previous_delta[0, 0], False)
+                       &previous_delta[0, 0], 0, layers[index].fan_in, False)
 
 
 def dropout_mask_py(unsigned long long seed, long long epoch, const Py_ssize_t[::1] rows,

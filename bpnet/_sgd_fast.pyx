@@ -1,18 +1,20 @@
 # One epoch of minibatch training (gather, forward, loss, backward, update) in one nogil call.
 #
-# Each batch runs in two phases. In the first, the batch's rows are cut into row blocks;
-# each block gathers its rows, runs the forward pass, the loss and the backward pass down
-# to every layer's delta, touching only its own rows. In the second, the parameters are
-# cut into blocks of coefficient rows (a layer's intercepts go with its first block); each
-# block computes its gradient from the whole batch's activations and deltas and applies
-# the optimizer step to its own parameters. A thread team (_team.pyx) runs the blocks of
-# each phase; this module only says what a block does.
-#
-# How the work is cut depends only on the shapes (EpochOptions.n_row_blocks and
-# n_param_blocks), never on the number of threads or on which thread ran a block: every
-# number the epoch produces is the same with one thread or several, loaded or idle,
-# provided BLAS itself runs single-threaded (the estimators make sure of that; OpenBLAS
-# can round differently with more threads).
+# A batch runs as a sequence of phases, each cut into blocks that write their own slots:
+#   GATHER     blocks of rows: the batch's rows of X, Y and the sample weights;
+#   FORWARD    one per hidden layer: tiles (rows by output columns) of its outputs;
+#   OUTPUT     blocks of rows: the output layer, the loss and its delta, and the last
+#              hidden layer's delta, for those rows;
+#   BACKWARD   one per hidden layer but the last: tiles of its delta, from the next one's;
+#   PARAM      blocks of coefficient rows (a layer's intercepts go with its first block):
+#              the gradient from the whole batch, then the optimizer step. With gradient
+#              clipping, GRADIENT (the gradients and their squared norms), then the norm
+#              is reduced in block order, then UPDATE.
+# plan_batch cuts each phase from the shapes alone; run_phase (_parallel.pyx) shares the
+# blocks of a phase among threads. Since every block writes its own slots and the sums
+# over blocks are taken in block order, every number an epoch produces is the same with
+# one thread or many, loaded or idle, provided BLAS itself runs single-threaded inside a
+# block (the estimators make sure of that).
 from cython cimport floating
 from libc.math cimport isfinite, pow, sqrt
 from libc.stdint cimport UINT32_MAX, uint32_t, uint64_t
@@ -22,13 +24,13 @@ from cpython.pycapsule cimport PyCapsule_GetPointer
 import numpy as np
 
 from ._blas cimport dot
+from ._elementwise cimport adam_update, sgd_update
 from ._kernels cimport (CBuffer, Layer, LayerBuffers, RowBlock, any_needs_preactivation,
-                        forward_and_deltas, layer_gradient, layer_inputs, layer_output,
-                        layers_from_table, make_block, n_input_rows, no_buffers,
+                        backward_block, forward_block, layer_gradient, layer_inputs,
+                        layer_output, layers_from_table, make_block, n_input_rows, no_buffers,
                         signal_pending, total_width)
-from ._losses cimport LossFunction, N_LOSSES
-from ._team cimport (MAX_PHASE_BLOCKS, MAX_TEAM_HELPERS, BlockFunction, Team, team_run_phase,
-                     team_start, team_stop)
+from ._losses cimport LossFunction, N_LOSSES, loss_and_delta
+from ._parallel cimport BlockFunction, run_phase
 
 
 cdef extern from "numpy/random/bitgen.h":
@@ -37,6 +39,10 @@ cdef extern from "numpy/random/bitgen.h":
         void* state
         uint64_t (*next_uint64)(void* st) noexcept nogil
         uint32_t (*next_uint32)(void* st) noexcept nogil
+
+
+cdef extern from "portable.h" nogil:
+    double seconds "bpnet_seconds" () noexcept
 
 
 cpdef enum Solver:
@@ -55,6 +61,35 @@ cpdef enum Schedule:
     CONSTANT = 0
     INVSCALING = 1
     ADAPTIVE = 2
+
+
+cpdef enum PhaseKind:
+    GATHER_PHASE = 0
+    FORWARD_PHASE = 1
+    OUTPUT_PHASE = 2
+    BACKWARD_PHASE = 3
+    PARAM_PHASE = 4
+    GRADIENT_PHASE = 5
+    UPDATE_PHASE = 6
+
+
+# How a batch is cut, by shape alone (plan_batch). A batch whose forward pass carries
+# fewer multiply-adds than cut_batch_work (rows times weights) runs every phase as one
+# block: the same BLAS calls as an uncut network, with nothing to share. A larger batch
+# offers at least min_blocks blocks in every phase, and more where a block would carry
+# more than max_block_work multiply-adds, so that large work offers many blocks. Tiles are
+# at least MIN_TILE_ROWS rows and a multiple of TILE_COLUMNS columns (or the whole width),
+# and as square as the count allows: a BLAS call packs both of its operands, and a square
+# tile carries the most work per value packed. benchmarks/README.md has the measurements
+# behind these sizes. (Module variables rather than constants only so that tests can cut
+# small networks: set_cut.)
+cdef enum:
+    MIN_TILE_ROWS = 4
+    TILE_COLUMNS = 8
+
+cdef double cut_batch_work = 1 << 21
+cdef Py_ssize_t min_blocks = 16
+cdef double max_block_work = 1 << 21
 
 
 # What train_epochs needs besides one epoch's options: how many epochs, and the state of
@@ -91,11 +126,8 @@ cdef struct EpochOptions:
     double epsilon
     Py_ssize_t batch_size
     long long adam_steps    # Adam's time step before this epoch
-    Py_ssize_t n_row_blocks     # a batch's forward and backward passes run in this many
-    Py_ssize_t n_param_blocks   # row blocks, its gradient and update in about this many
-                                # parameter blocks; both decide the results
-    int n_threads               # threads sharing the blocks; never changes the results
-    double max_grad_norm        # clip each batch's gradient to this L2 norm; 0: never
+    int n_threads           # threads sharing each phase's blocks; never changes a result
+    double max_grad_norm    # clip each batch's gradient to this L2 norm; 0: never
     unsigned long long dropout_seed   # dropout's draws are keyed by (dropout_seed, epoch,
     long long epoch                   # row, unit); epoch counts every epoch trained
 
@@ -120,13 +152,37 @@ cdef struct WorkspaceLayout:
     Py_ssize_t size
 
 
-# A block of parameters for the second phase: coefficient rows in_start...in_stop-1 of
+# One phase of a batch: which layer, and how it is cut. A block covers block_rows rows
+# (the last fewer) and, in tiled phases, block_cols columns; block b is tile
+# (b // n_col_blocks, b % n_col_blocks).
+cdef struct Phase:
+    int kind
+    Py_ssize_t layer
+    Py_ssize_t block_rows
+    Py_ssize_t block_cols
+    Py_ssize_t n_col_blocks
+    Py_ssize_t n_blocks
+
+
+# A block of parameters for the PARAM phases: coefficient rows in_start...in_stop-1 of
 # one layer, with that layer's intercepts when `intercepts` is set.
 cdef struct ParamBlock:
     Py_ssize_t layer
     Py_ssize_t in_start
     Py_ssize_t in_stop
     bint intercepts
+
+
+# The cut of a batch of n_rows rows: its phases in order, the param phase's blocks, and
+# where the phases before the loss end.
+cdef struct BatchPlan:
+    Py_ssize_t n_rows
+    Phase* phases
+    Py_ssize_t n_phases
+    Py_ssize_t n_loss_phases      # phases up to and including OUTPUT
+    ParamBlock* param_blocks
+    Py_ssize_t n_param_blocks
+    Py_ssize_t most_blocks        # of any phase
 
 
 # What the blocks of the current batch read and write. The calling thread fills it in
@@ -136,6 +192,7 @@ cdef struct BatchWork:
     const Layer* layers
     Py_ssize_t n_layers
     const EpochOptions* options
+    const BatchPlan* plan
     RowBlock input              # the batch's input rows (dense rows gathered into x_batch)
     LayerBuffers buffers        # activations, deltas and dropout's buffers of the batch
     const void* X               # dense X, unused for CSR input
@@ -143,8 +200,6 @@ cdef struct BatchWork:
     const void* sample_weight   # NULL for unit weights
     const Py_ssize_t* order     # the batch's rows of X
     Py_ssize_t n_batch
-    Py_ssize_t n_row_blocks
-    const ParamBlock* param_blocks
     void* params
     void* grads
     void* moment_1
@@ -152,28 +207,24 @@ cdef struct BatchWork:
     void* x_batch
     void* y_batch
     void* sw_batch
-    double* row_loss            # per row block: weighted loss of its rows
+    double* row_loss            # per OUTPUT block: weighted loss of its rows
     double* coef_sq_norm        # per parameter block: squared norms after the update
     double* intercept_sq_norm
     double* grad_sq_norm        # per parameter block: its gradient's squared norm
     double inverse_weight_sum
     double step_size            # Adam's bias-corrected step
-
-
-# The phases of a batch. Without gradient clipping, each parameter block computes its
-# gradient and applies its update in one phase; with it, the gradients come first, then
-# their norm (reduced over the blocks in a fixed order), then the clipped updates.
-cdef enum:
-    ROW_PHASE = 0
-    PARAM_PHASE = 1
-    GRADIENT_PHASE = 2
-    UPDATE_PHASE = 3
+    double* block_seconds       # NULL, or per phase and block: time spent, summed
+    Py_ssize_t block_seconds_stride
 
 
 # Work, in floating-point operations, between two checks for a pending signal: a few
 # milliseconds of training, so Ctrl-C is noticed quickly without taking the GIL often.
 cdef enum:
     SIGNAL_CHECK_FLOPS = 20000000
+
+
+cdef inline Py_ssize_t ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return (a + b - 1) // b
 
 
 cdef WorkspaceLayout plan_workspace(const Layer* layers, Py_ssize_t n_layers,
@@ -194,18 +245,240 @@ cdef WorkspaceLayout plan_workspace(const Layer* layers, Py_ssize_t n_layers,
     return plan
 
 
-def param_blocks(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t target):
-    """The parameter blocks of the update phase, as (layer, in_start, in_stop, intercepts)
-    tuples, for `target` blocks (for tests and benchmarks)."""
-    cdef Py_ssize_t n_layers = layer_table.shape[0], i, count
-    if not 1 <= target <= MAX_PHASE_BLOCKS // max(1, n_layers):
-        raise ValueError(f"target must be at least 1 and give at most {MAX_PHASE_BLOCKS} blocks")
+# --- the cut -------------------------------------------------------------------------
+
+cdef Py_ssize_t blocks_wanted(double work) noexcept nogil:
+    """How many blocks a cut phase of `work` multiply-adds offers."""
+    return max(min_blocks, <Py_ssize_t> (work / max_block_work) + 1)
+
+
+cdef void plan_rows(Phase* phase, Py_ssize_t n_rows, Py_ssize_t n_cols,
+                    Py_ssize_t wanted) noexcept nogil:
+    """Cut the rows into about `wanted` blocks of at least MIN_TILE_ROWS rows, each with
+    all n_cols columns."""
+    phase.block_rows = max(<Py_ssize_t> MIN_TILE_ROWS, n_rows // max(wanted, 1))
+    phase.block_cols = n_cols
+    phase.n_col_blocks = 1
+    phase.n_blocks = ceil_div(n_rows, phase.block_rows)
+
+
+cdef void plan_tiles(Phase* phase, Py_ssize_t n_rows, Py_ssize_t n_cols, Py_ssize_t inner,
+                     bint cut) noexcept nogil:
+    """Cut a product's (n_rows, n_cols) output, inner dimension `inner`, into tiles.
+
+    Uncut: one tile. Cut: the grid with at least blocks_wanted tiles (or as many as the
+    minimum tile sizes allow) whose tiles are the most square, 1 / rows + 1 / cols being
+    the packing per multiply-add of a BLAS call on the tile.
+    """
+    cdef Py_ssize_t wanted, row_splits, col_splits, rows, cols, count
+    cdef Py_ssize_t most_col_splits = ceil_div(n_cols, TILE_COLUMNS)
+    cdef Py_ssize_t most_row_splits = max(1, n_rows // MIN_TILE_ROWS)
+    cdef double cost, best = -1
+    phase.block_rows = n_rows
+    phase.block_cols = n_cols
+    phase.n_col_blocks = 1
+    phase.n_blocks = 1
+    if not cut:
+        return
+    wanted = min(blocks_wanted(<double> n_rows * n_cols * inner),
+                 most_row_splits * most_col_splits)
+    for row_splits in range(1, most_row_splits + 1):
+        col_splits = min(ceil_div(wanted, row_splits), most_col_splits)
+        rows = ceil_div(n_rows, row_splits)
+        cols = n_cols if col_splits == 1 else min(
+            n_cols, ceil_div(ceil_div(n_cols, col_splits), TILE_COLUMNS) * TILE_COLUMNS)
+        count = ceil_div(n_rows, rows) * ceil_div(n_cols, cols)
+        if count < wanted:
+            continue
+        cost = 1.0 / rows + 1.0 / cols
+        if best < 0 or cost < best:
+            best = cost
+            phase.block_rows = rows
+            phase.block_cols = cols
+            phase.n_col_blocks = ceil_div(n_cols, cols)
+            phase.n_blocks = count
+
+
+cdef Py_ssize_t plan_param_blocks(const Layer* layers, Py_ssize_t n_layers, Py_ssize_t n_rows,
+                                  bint cut, ParamBlock* blocks) noexcept nogil:
+    """Cut the parameters into blocks of coefficient rows; returns their count.
+
+    Uncut: one block per layer. Cut: each layer gets a share of blocks_wanted in
+    proportion to its coefficients, rounded up (at least one, at most one per coefficient
+    row), cut into equal runs of rows. A layer's intercepts go with its first block.
+    `blocks` must hold param_blocks_bound entries.
+    """
+    cdef Py_ssize_t layer_index, j, k, count = 0, total = 0, fan_in, wanted = 1
+    for layer_index in range(n_layers):
+        total += layers[layer_index].fan_in * layers[layer_index].fan_out
+    if cut:
+        wanted = blocks_wanted(<double> n_rows * total)
+    for layer_index in range(n_layers):
+        fan_in = layers[layer_index].fan_in
+        k = 1
+        if cut:
+            k = ceil_div(wanted * fan_in * layers[layer_index].fan_out, total)
+            k = max(1, min(k, fan_in))
+        for j in range(k):
+            blocks[count].layer = layer_index
+            blocks[count].in_start = fan_in * j // k
+            blocks[count].in_stop = fan_in * (j + 1) // k
+            blocks[count].intercepts = j == 0
+            count += 1
+    return count
+
+
+cdef Py_ssize_t param_blocks_bound(const Layer* layers, Py_ssize_t n_layers) noexcept nogil:
+    """The most parameter blocks any cut can give: one per coefficient row."""
+    return total_width(layers, n_layers) - layers[n_layers - 1].fan_out + layers[0].fan_in
+
+
+cdef Py_ssize_t phases_bound(Py_ssize_t n_layers) noexcept nogil:
+    """The most phases of a batch: GATHER, a FORWARD and a BACKWARD per hidden layer,
+    OUTPUT, and GRADIENT and UPDATE."""
+    return 2 * n_layers + 3
+
+
+cdef void plan_batch(BatchPlan* plan, const Layer* layers, Py_ssize_t n_layers,
+                     Py_ssize_t n_rows, bint sparse, bint clip) noexcept nogil:
+    """Cut a batch of n_rows rows into phases and blocks, from the shapes alone (see
+    cut_batch_work). plan.phases and plan.param_blocks must hold phases_bound and
+    param_blocks_bound entries."""
+    cdef Py_ssize_t layer_index, n_weights = 0, last = n_layers - 1, count = 1
+    cdef Phase* phase = &plan.phases[0]
+    cdef bint cut
+    for layer_index in range(n_layers):
+        n_weights += layers[layer_index].fan_in * layers[layer_index].fan_out
+    cut = <double> n_rows * n_weights >= cut_batch_work
+    plan.n_rows = n_rows
+    phase.kind = GATHER_PHASE
+    phase.layer = 0
+    plan_rows(phase, n_rows, layers[0].fan_in, min_blocks if cut else 1)
+    for layer_index in range(last):
+        phase = &plan.phases[count]
+        phase.kind = FORWARD_PHASE
+        phase.layer = layer_index
+        if sparse and layer_index == 0:
+            # CSR rows: blocks of whole rows, each touching only its own nonzeros.
+            plan_rows(phase, n_rows, layers[0].fan_out,
+                      blocks_wanted(<double> n_rows * layers[0].fan_out) if cut else 1)
+        else:
+            plan_tiles(phase, n_rows, layers[layer_index].fan_out, layers[layer_index].fan_in,
+                       cut)
+        count += 1
+    phase = &plan.phases[count]
+    phase.kind = OUTPUT_PHASE
+    phase.layer = last
+    plan_rows(phase, n_rows, layers[last].fan_out, blocks_wanted(
+        2.0 * n_rows * layers[last].fan_in * layers[last].fan_out) if cut else 1)
+    count += 1
+    plan.n_loss_phases = count
+    for layer_index in range(last - 1, 0, -1):
+        phase = &plan.phases[count]
+        phase.kind = BACKWARD_PHASE
+        phase.layer = layer_index
+        plan_tiles(phase, n_rows, layers[layer_index].fan_in, layers[layer_index].fan_out,
+                   cut)
+        count += 1
+    plan.n_param_blocks = plan_param_blocks(layers, n_layers, n_rows, cut, plan.param_blocks)
+    for layer_index in range(2 if clip else 1):
+        phase = &plan.phases[count]
+        phase.kind = (UPDATE_PHASE if layer_index else GRADIENT_PHASE) if clip else PARAM_PHASE
+        phase.layer = 0
+        phase.block_rows = 0
+        phase.block_cols = 0
+        phase.n_col_blocks = 1
+        phase.n_blocks = plan.n_param_blocks
+        count += 1
+    plan.n_phases = count
+    plan.most_blocks = 1
+    for layer_index in range(count):
+        plan.most_blocks = max(plan.most_blocks, plan.phases[layer_index].n_blocks)
+
+
+cdef class BatchPlans:
+    """The cuts of a fit's batches: the full batch and, when the rows do not divide
+    evenly, the last shorter one (C memory owned here)."""
+    cdef CBuffer memory
+    cdef BatchPlan full
+    cdef BatchPlan last
+    cdef Py_ssize_t most_blocks, most_param_blocks, most_output_blocks
+
+    def __cinit__(self, CBuffer table, Py_ssize_t n_layers, Py_ssize_t batch_size,
+                  Py_ssize_t n_rows, bint sparse, bint clip):
+        cdef const Layer* layers = <const Layer*> table.data
+        cdef Py_ssize_t n_phases = phases_bound(n_layers)
+        cdef Py_ssize_t n_params = param_blocks_bound(layers, n_layers)
+        self.memory = CBuffer(2 * (n_phases * sizeof(Phase) + n_params * sizeof(ParamBlock)))
+        cdef char* at = <char*> self.memory.data
+        self.full.phases = <Phase*> at
+        self.last.phases = <Phase*> (at + n_phases * sizeof(Phase))
+        at += 2 * n_phases * sizeof(Phase)
+        self.full.param_blocks = <ParamBlock*> at
+        self.last.param_blocks = <ParamBlock*> (at + n_params * sizeof(ParamBlock))
+        plan_batch(&self.full, layers, n_layers, min(batch_size, n_rows), sparse, clip)
+        plan_batch(&self.last, layers, n_layers,
+                   n_rows % batch_size if n_rows % batch_size else min(batch_size, n_rows),
+                   sparse, clip)
+        self.most_blocks = max(self.full.most_blocks, self.last.most_blocks)
+        self.most_param_blocks = max(self.full.n_param_blocks, self.last.n_param_blocks)
+        self.most_output_blocks = max(self.full.phases[self.full.n_loss_phases - 1].n_blocks,
+                                      self.last.phases[self.last.n_loss_phases - 1].n_blocks)
+
+
+def batch_is_cut(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_rows):
+    """Whether a batch of n_rows rows is cut into blocks (see cut_batch_work): when not,
+    every phase is one block and one thread is all it can use."""
+    cdef Py_ssize_t i
+    cdef double n_weights = 0
+    for i in range(layer_table.shape[0]):
+        n_weights += <double> layer_table[i, 0] * layer_table[i, 1]
+    return n_rows * n_weights >= cut_batch_work
+
+
+def set_cut(double batch_work, Py_ssize_t blocks, double block_work):
+    """Set how batches are cut (cut_batch_work, min_blocks, max_block_work); returns the
+    settings it replaces. For tests, which cut small networks to exercise the blocks."""
+    global cut_batch_work, min_blocks, max_block_work
+    if not (batch_work >= 0 and blocks >= 1 and block_work > 0):
+        raise ValueError("batch_work >= 0, blocks >= 1 and block_work > 0 are required")
+    previous = (cut_batch_work, min_blocks, max_block_work)
+    cut_batch_work, min_blocks, max_block_work = batch_work, blocks, block_work
+    return previous
+
+
+PHASE_NAMES = {GATHER_PHASE: "gather", FORWARD_PHASE: "forward", OUTPUT_PHASE: "output",
+               BACKWARD_PHASE: "backward", PARAM_PHASE: "param", GRADIENT_PHASE: "gradient",
+               UPDATE_PHASE: "update"}
+
+
+def batch_plan(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_rows, bint sparse=False,
+               bint clip=False):
+    """How train_epoch cuts a batch of n_rows rows (for tests and benchmarks): a list of
+    dicts, one per phase, with its kind, layer, block_rows, block_cols and n_blocks, and
+    the param phases' blocks as (layer, in_start, in_stop, intercepts) tuples."""
     cdef CBuffer table = layers_from_table(layer_table, -1)
-    cdef CBuffer buffer = CBuffer(n_layers * target * sizeof(ParamBlock))
-    cdef ParamBlock* blocks = <ParamBlock*> buffer.data
-    count = plan_param_blocks(<const Layer*> table.data, n_layers, target, blocks)
-    return [(blocks[i].layer, blocks[i].in_start, blocks[i].in_stop, bool(blocks[i].intercepts))
-            for i in range(count)]
+    cdef Py_ssize_t n_layers = layer_table.shape[0], i, b
+    if n_rows < 1:
+        raise ValueError("a batch has at least one row")
+    cdef BatchPlans plans = BatchPlans(table, n_layers, n_rows, n_rows, sparse, clip)
+    cdef const BatchPlan* plan = &plans.full
+    phases = []
+    for i in range(plan.n_phases):
+        phase = {
+            "kind": PHASE_NAMES[plan.phases[i].kind], "layer": plan.phases[i].layer,
+            "block_rows": plan.phases[i].block_rows, "block_cols": plan.phases[i].block_cols,
+            "n_blocks": plan.phases[i].n_blocks,
+        }
+        phases.append(phase)
+        if plan.phases[i].kind >= PARAM_PHASE:
+            blocks = []
+            for b in range(plan.n_param_blocks):
+                blocks.append((plan.param_blocks[b].layer, plan.param_blocks[b].in_start,
+                               plan.param_blocks[b].in_stop,
+                               bool(plan.param_blocks[b].intercepts)))
+            phase["blocks"] = blocks
+    return phases
 
 
 def workspace_size(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t batch_size, bint sparse,
@@ -217,29 +490,7 @@ def workspace_size(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t batch_size, 
                           sparse, dropout).size
 
 
-cdef Py_ssize_t plan_param_blocks(const Layer* layers, Py_ssize_t n_layers,
-                                  Py_ssize_t target, ParamBlock* blocks) noexcept nogil:
-    """Cut the parameters into about `target` blocks of similar work; returns the count.
-
-    Each layer gets a share of the blocks in proportion to its coefficients (at least
-    one, at most one per coefficient row) and is cut into equal runs of rows; its
-    intercepts go with its first block. `blocks` must hold n_layers * target entries.
-    """
-    cdef Py_ssize_t layer_index, j, k, count = 0, total = 0, fan_in
-    for layer_index in range(n_layers):
-        total += layers[layer_index].fan_in * layers[layer_index].fan_out
-    for layer_index in range(n_layers):
-        fan_in = layers[layer_index].fan_in
-        k = (2 * target * fan_in * layers[layer_index].fan_out + total) // (2 * total)  # rounded
-        k = max(1, min(k, fan_in, target))
-        for j in range(k):
-            blocks[count].layer = layer_index
-            blocks[count].in_start = fan_in * j // k
-            blocks[count].in_stop = fan_in * (j + 1) // k
-            blocks[count].intercepts = j == 0
-            count += 1
-    return count
-
+# --- the blocks ----------------------------------------------------------------------
 
 cdef inline void copy_row(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
     """dst[:n] = src[:n]. Short rows (a few features, the outputs) by a plain loop: a
@@ -252,141 +503,96 @@ cdef inline void copy_row(floating* dst, const floating* src, Py_ssize_t n) noex
             dst[j] = src[j]
 
 
-cdef void row_block(BatchWork* work, Py_ssize_t index, floating* params) noexcept nogil:
-    """Phase one for row block `index`: gather its rows, forward, loss and deltas."""
-    cdef const Layer* layers = work.layers
-    cdef Py_ssize_t n_batch = work.n_batch
-    cdef Py_ssize_t start = n_batch * index // work.n_row_blocks
-    cdef Py_ssize_t stop = n_batch * (index + 1) // work.n_row_blocks
-    cdef Py_ssize_t r, row, n_features = layers[0].fan_in
-    cdef Py_ssize_t n_outputs = layers[work.n_layers - 1].fan_out
+cdef inline RowBlock input_rows(const BatchWork* work, const floating* x_batch,
+                                Py_ssize_t start, Py_ssize_t n_rows) noexcept nogil:
+    """The batch's input rows start...start+n_rows-1: gathered dense rows (x_batch, the
+    batch's gathered X), or CSR rows."""
+    cdef RowBlock block = work.input
+    block.n_rows = n_rows
+    if not block.sparse:
+        block.dense = x_batch + start * work.layers[0].fan_in
+    else:
+        block.rows = work.order + start
+    return block
+
+
+cdef void gather_block(BatchWork* work, const Phase* phase, Py_ssize_t index,
+                       floating* params) noexcept nogil:
+    """Copy the block's rows of X (unless CSR, whose rows are read where they are), Y and
+    the sample weights into the batch's buffers."""
+    cdef Py_ssize_t start = index * phase.block_rows
+    cdef Py_ssize_t stop = min(start + phase.block_rows, work.n_batch)
+    cdef Py_ssize_t r, row, n_features = work.layers[0].fan_in
+    cdef Py_ssize_t n_outputs = work.layers[work.n_layers - 1].fan_out
     cdef floating* x_batch = <floating*> work.x_batch
     cdef floating* y_batch = <floating*> work.y_batch
     cdef floating* sw_batch = <floating*> work.sw_batch
     cdef const floating* sample_weight = <const floating*> work.sample_weight
-    cdef RowBlock block = work.input
-    block.n_rows = stop - start
-    if not block.sparse:
-        for r in range(start, stop):
-            copy_row(x_batch + r * n_features,
-                     <const floating*> work.X + work.order[r] * n_features, n_features)
-        block.dense = x_batch + start * n_features
-    else:
-        block.rows = work.order + start
     for r in range(start, stop):
         row = work.order[r]
+        if not work.input.sparse:
+            copy_row(x_batch + r * n_features, <const floating*> work.X + row * n_features,
+                     n_features)
         copy_row(y_batch + r * n_outputs, <const floating*> work.Y + row * n_outputs, n_outputs)
         if sample_weight != NULL:
             sw_batch[r] = sample_weight[row]
-    work.row_loss[index] = forward_and_deltas(
-        layers, work.n_layers, &work.options.loss, params, block, n_batch, start,
-        y_batch + start * n_outputs, sw_batch + start if sample_weight != NULL else NULL,
-        &work.buffers)
 
 
-# The update loops carry no reduction, so the compiler can vectorise them; the squared
-# norms the caller needs come from BLAS dot products afterwards.
-
-cdef extern from *:
-    """
-    #include <math.h>
-    #include "_clones.h"
-
-    /* The optimizer steps on a range of parameters, in C for BPNET_CLONES: each element
-       takes the same operations in the same order in every version (no FMA, setup.py's
-       -ffp-contract=off), and square root and division round exactly at any vector
-       width, so AVX-512, AVX2 and plain x86-64 give the same bits. With the parameters'
-       state in cache (a small network) the square roots and divisions are most of an
-       Adam step, which SSE2 alone takes two at a time. (1.0 - beta) is a double, as it
-       always was here: in float32 that part of a moment is computed in double and the
-       sum rounded to float32. */
-    #define BPNET_DEFINE_SGD_UPDATE(NAME, T)                                               \
-    BPNET_CLONES static void NAME(T* __restrict params, const T* __restrict grads,         \
-                                  T* __restrict velocity, Py_ssize_t n, T alpha,           \
-                                  T inverse_weight_sum, T learning_rate, T momentum,       \
-                                  int nesterov) {                                          \
-        if (nesterov) {                                                                    \
-            for (Py_ssize_t i = 0; i < n; i++) {                                           \
-                T grad = (grads[i] + alpha * params[i]) * inverse_weight_sum;              \
-                T step = momentum * velocity[i] - learning_rate * grad;                    \
-                velocity[i] = step;                                                        \
-                params[i] = params[i] + (momentum * step - learning_rate * grad);          \
-            }                                                                              \
-        } else {                                                                           \
-            for (Py_ssize_t i = 0; i < n; i++) {                                           \
-                T grad = (grads[i] + alpha * params[i]) * inverse_weight_sum;              \
-                T step = momentum * velocity[i] - learning_rate * grad;                    \
-                velocity[i] = step;                                                        \
-                params[i] = params[i] + step;                                              \
-            }                                                                              \
-        }                                                                                  \
-    }
-    #define BPNET_DEFINE_ADAM_UPDATE(NAME, T, SQRT)                                        \
-    BPNET_CLONES static void NAME(T* __restrict params, const T* __restrict grads,         \
-                                  T* __restrict first_moment, T* __restrict second_moment, \
-                                  Py_ssize_t n, T alpha, T inverse_weight_sum, T step_size, \
-                                  T beta_1, T beta_2, T epsilon) {                         \
-        for (Py_ssize_t i = 0; i < n; i++) {                                               \
-            T grad = (grads[i] + alpha * params[i]) * inverse_weight_sum;                  \
-            T m = beta_1 * first_moment[i] + (1.0 - beta_1) * grad;                        \
-            T v = beta_2 * second_moment[i] + (1.0 - beta_2) * (grad * grad);              \
-            first_moment[i] = m;                                                           \
-            second_moment[i] = v;                                                          \
-            params[i] = params[i] + ((-step_size) * m) / (SQRT(v) + epsilon);              \
-        }                                                                                  \
-    }
-    BPNET_DEFINE_SGD_UPDATE(bpnet_sgd_update_float, float)
-    BPNET_DEFINE_SGD_UPDATE(bpnet_sgd_update_double, double)
-    /* sqrtf keeps float32 in float32, as NumPy does. */
-    BPNET_DEFINE_ADAM_UPDATE(bpnet_adam_update_float, float, sqrtf)
-    BPNET_DEFINE_ADAM_UPDATE(bpnet_adam_update_double, double, sqrt)
-    """
-    void sgd_update_float "bpnet_sgd_update_float" (
-        float* params, const float* grads, float* velocity, Py_ssize_t n, float alpha,
-        float inverse_weight_sum, float learning_rate, float momentum,
-        int nesterov) noexcept nogil
-    void sgd_update_double "bpnet_sgd_update_double" (
-        double* params, const double* grads, double* velocity, Py_ssize_t n, double alpha,
-        double inverse_weight_sum, double learning_rate, double momentum,
-        int nesterov) noexcept nogil
-    void adam_update_float "bpnet_adam_update_float" (
-        float* params, const float* grads, float* first_moment, float* second_moment,
-        Py_ssize_t n, float alpha, float inverse_weight_sum, float step_size, float beta_1,
-        float beta_2, float epsilon) noexcept nogil
-    void adam_update_double "bpnet_adam_update_double" (
-        double* params, const double* grads, double* first_moment, double* second_moment,
-        Py_ssize_t n, double alpha, double inverse_weight_sum, double step_size,
-        double beta_1, double beta_2, double epsilon) noexcept nogil
+cdef inline void tile_bounds(const Phase* phase, Py_ssize_t index, Py_ssize_t n_rows,
+                             Py_ssize_t n_cols, Py_ssize_t* row_start, Py_ssize_t* row_stop,
+                             Py_ssize_t* col_start, Py_ssize_t* col_stop) noexcept nogil:
+    """The rows and columns of block `index` of a tiled phase."""
+    row_start[0] = (index // phase.n_col_blocks) * phase.block_rows
+    row_stop[0] = min(row_start[0] + phase.block_rows, n_rows)
+    col_start[0] = (index % phase.n_col_blocks) * phase.block_cols
+    col_stop[0] = min(col_start[0] + phase.block_cols, n_cols)
 
 
-cdef void sgd_update(floating* params, const floating* grads, floating* velocity,
-                     Py_ssize_t start, Py_ssize_t stop, floating alpha,
-                     floating inverse_weight_sum, const EpochOptions* options) noexcept nogil:
-    """Momentum or Nesterov step on params[start:stop]."""
-    if floating is float:
-        sgd_update_float(params + start, grads + start, velocity + start, stop - start, alpha,
-                         inverse_weight_sum, <float> options.learning_rate,
-                         <float> options.momentum, options.nesterov)
-    else:
-        sgd_update_double(params + start, grads + start, velocity + start, stop - start,
-                          alpha, inverse_weight_sum, options.learning_rate, options.momentum,
-                          options.nesterov)
+cdef void forward_tile(BatchWork* work, const Phase* phase, Py_ssize_t index,
+                       floating* params) noexcept nogil:
+    """One tile of a hidden layer's outputs (and their dropout)."""
+    cdef Py_ssize_t row_start, row_stop, col_start, col_stop
+    cdef const floating* x_batch = <const floating*> work.x_batch
+    tile_bounds(phase, index, work.n_batch, work.layers[phase.layer].fan_out, &row_start,
+                &row_stop, &col_start, &col_stop)
+    forward_block(work.layers, phase.layer, params,
+                  input_rows(work, x_batch, row_start, row_stop - row_start), &work.buffers,
+                  work.n_batch, row_start, col_start, col_stop)
 
 
-cdef void adam_update(floating* params, const floating* grads, floating* first_moment,
-                      floating* second_moment, Py_ssize_t start, Py_ssize_t stop,
-                      floating alpha, floating inverse_weight_sum, floating step_size,
-                      const EpochOptions* options) noexcept nogil:
-    """Adam step on params[start:stop]."""
-    if floating is float:
-        adam_update_float(params + start, grads + start, first_moment + start,
-                          second_moment + start, stop - start, alpha, inverse_weight_sum,
-                          step_size, <float> options.beta_1, <float> options.beta_2,
-                          <float> options.epsilon)
-    else:
-        adam_update_double(params + start, grads + start, first_moment + start,
-                           second_moment + start, stop - start, alpha, inverse_weight_sum,
-                           step_size, options.beta_1, options.beta_2, options.epsilon)
+cdef double output_block(BatchWork* work, const Phase* phase, Py_ssize_t index,
+                         floating* params) noexcept nogil:
+    """The output layer, the loss and its delta for a block of rows, and the delta of the
+    layer below for the same rows; returns the rows' weighted loss."""
+    cdef const Layer* layers = work.layers
+    cdef Py_ssize_t last = work.n_layers - 1, n_outputs = layers[last].fan_out
+    cdef Py_ssize_t start = index * phase.block_rows
+    cdef Py_ssize_t n_rows = min(start + phase.block_rows, work.n_batch) - start
+    cdef const floating* sw_batch = <const floating*> work.sw_batch
+    cdef const floating* x_batch = <const floating*> work.x_batch
+    cdef double loss
+    forward_block(layers, last, params, input_rows(work, x_batch, start, n_rows), &work.buffers,
+                  work.n_batch, start, 0, n_outputs)
+    loss = loss_and_delta(
+        &work.options.loss,
+        layer_output(layers, last, <floating*> work.buffers.acts, work.n_batch, start),
+        <const floating*> work.y_batch + start * n_outputs,
+        sw_batch + start if work.sample_weight != NULL else NULL, n_rows, n_outputs,
+        layer_output(layers, last, <floating*> work.buffers.deltas, work.n_batch, start))
+    if last > 0:
+        backward_block(layers, last, params, &work.buffers, work.n_batch, start, n_rows, 0,
+                       layers[last - 1].fan_out)
+    return loss
+
+
+cdef void backward_tile(BatchWork* work, const Phase* phase, Py_ssize_t index,
+                        floating* params) noexcept nogil:
+    """One tile of the delta of the layer below phase.layer, from phase.layer's delta."""
+    cdef Py_ssize_t row_start, row_stop, col_start, col_stop
+    tile_bounds(phase, index, work.n_batch, work.layers[phase.layer].fan_in, &row_start,
+                &row_stop, &col_start, &col_stop)
+    backward_block(work.layers, phase.layer, params, &work.buffers, work.n_batch, row_start,
+                   row_stop - row_start, col_start, col_stop)
 
 
 cdef double update_range(BatchWork* work, floating* params, Py_ssize_t start,
@@ -394,13 +600,17 @@ cdef double update_range(BatchWork* work, floating* params, Py_ssize_t start,
     """Apply the optimizer step to params[start:stop]; returns their new squared norm."""
     cdef const EpochOptions* options = work.options
     cdef floating inverse_weight_sum = <floating> work.inverse_weight_sum
+    cdef floating* grads = <floating*> work.grads
+    cdef floating* moment_1 = <floating*> work.moment_1
     if options.solver == Solver.SGD:
-        sgd_update(params, <floating*> work.grads, <floating*> work.moment_1, start, stop,
-                   alpha, inverse_weight_sum, options)
+        sgd_update(params + start, grads + start, moment_1 + start, stop - start, alpha,
+                   inverse_weight_sum, options.learning_rate, options.momentum,
+                   options.nesterov)
     else:
-        adam_update(params, <floating*> work.grads, <floating*> work.moment_1,
-                    <floating*> work.moment_2, start, stop, alpha, inverse_weight_sum,
-                    <floating> work.step_size, options)
+        adam_update(params + start, grads + start, moment_1 + start,
+                    <floating*> work.moment_2 + start, stop - start, alpha,
+                    inverse_weight_sum, <floating> work.step_size, options.beta_1,
+                    options.beta_2, options.epsilon)
     return dot(<int> (stop - start), params + start, params + start)
 
 
@@ -409,16 +619,12 @@ cdef inline Py_ssize_t coef_index(const Layer* layer, Py_ssize_t row) noexcept n
     return layer.coef_offset + row * layer.fan_out
 
 
-cdef void block_gradient(BatchWork* work, const ParamBlock* part, floating* grads) noexcept nogil:
+cdef void block_gradient(BatchWork* work, const ParamBlock* part,
+                         floating* grads) noexcept nogil:
     """The data gradient of one parameter block, from the whole batch, into `grads`."""
-    cdef RowBlock batch_input = work.input
-    batch_input.n_rows = work.n_batch
-    if not batch_input.sparse:
-        batch_input.dense = work.x_batch
-    else:
-        batch_input.rows = work.order
+    cdef RowBlock batch = input_rows(work, <const floating*> work.x_batch, 0, work.n_batch)
     layer_gradient(&work.layers[part.layer],
-                   layer_inputs(work.layers, part.layer, batch_input, &work.buffers,
+                   layer_inputs(work.layers, part.layer, batch, &work.buffers,
                                 <floating*> work.buffers.acts),
                    layer_output(work.layers, part.layer, <floating*> work.buffers.deltas,
                                 work.n_batch, 0),
@@ -427,7 +633,7 @@ cdef void block_gradient(BatchWork* work, const ParamBlock* part, floating* grad
 
 cdef void block_update(BatchWork* work, Py_ssize_t index, floating* params) noexcept nogil:
     """The optimizer step on one parameter block; keeps the block's new squared norms."""
-    cdef const ParamBlock* part = &work.param_blocks[index]
+    cdef const ParamBlock* part = &work.plan.param_blocks[index]
     cdef const Layer* layer = &work.layers[part.layer]
     work.coef_sq_norm[index] = update_range(work, params, coef_index(layer, part.in_start),
                                             coef_index(layer, part.in_stop),
@@ -453,7 +659,7 @@ cdef double scaled_gradient_sq_norm(const floating* grads, const floating* param
 
 cdef double block_gradient_sq_norm(BatchWork* work, Py_ssize_t index,
                                    const floating* params) noexcept nogil:
-    cdef const ParamBlock* part = &work.param_blocks[index]
+    cdef const ParamBlock* part = &work.plan.param_blocks[index]
     cdef const Layer* layer = &work.layers[part.layer]
     cdef floating inverse_weight_sum = <floating> work.inverse_weight_sum
     cdef double total = scaled_gradient_sq_norm(
@@ -466,38 +672,52 @@ cdef double block_gradient_sq_norm(BatchWork* work, Py_ssize_t index,
     return total
 
 
-cdef inline void batch_block(BatchWork* work, int kind, Py_ssize_t index,
+cdef inline void batch_block(BatchWork* work, Py_ssize_t phase_index, Py_ssize_t index,
                              floating* params) noexcept nogil:
-    if kind == ROW_PHASE:
-        row_block(work, index, params)
+    cdef const Phase* phase = &work.plan.phases[phase_index]
+    cdef int kind = phase.kind
+    cdef double start = 0.0
+    if work.block_seconds != NULL:
+        start = seconds()
+    if kind == GATHER_PHASE:
+        gather_block(work, phase, index, params)
+    elif kind == FORWARD_PHASE:
+        forward_tile(work, phase, index, params)
+    elif kind == OUTPUT_PHASE:
+        work.row_loss[index] = output_block(work, phase, index, params)
+    elif kind == BACKWARD_PHASE:
+        backward_tile(work, phase, index, params)
     elif kind == PARAM_PHASE:
-        block_gradient(work, &work.param_blocks[index], <floating*> work.grads)
+        block_gradient(work, &work.plan.param_blocks[index], <floating*> work.grads)
         block_update(work, index, params)
     elif kind == GRADIENT_PHASE:
-        block_gradient(work, &work.param_blocks[index], <floating*> work.grads)
+        block_gradient(work, &work.plan.param_blocks[index], <floating*> work.grads)
         work.grad_sq_norm[index] = block_gradient_sq_norm(work, index, params)
     else:
         block_update(work, index, params)
+    if work.block_seconds != NULL:
+        work.block_seconds[phase_index * work.block_seconds_stride + index] += seconds() - start
 
 
-# The team's block functions, one per float type (a function pointer cannot be fused).
+# The blocks' entry points, one per float type (a function pointer cannot be fused).
 
-cdef void batch_block_double(void* work, int kind, Py_ssize_t index) noexcept nogil:
-    batch_block(<BatchWork*> work, kind, index, <double*> (<BatchWork*> work).params)
-
-
-cdef void batch_block_float(void* work, int kind, Py_ssize_t index) noexcept nogil:
-    batch_block(<BatchWork*> work, kind, index, <float*> (<BatchWork*> work).params)
+cdef void batch_block_double(void* work, Py_ssize_t phase, Py_ssize_t index) noexcept nogil:
+    batch_block(<BatchWork*> work, phase, index, <double*> (<BatchWork*> work).params)
 
 
-cdef double coef_squared_norm(const BatchWork* work, const floating* params,
-                              Py_ssize_t n_param_blocks) noexcept nogil:
+cdef void batch_block_float(void* work, Py_ssize_t phase, Py_ssize_t index) noexcept nogil:
+    batch_block(<BatchWork*> work, phase, index, <float*> (<BatchWork*> work).params)
+
+
+# --- the calling thread's side of an epoch ------------------------------------------
+
+cdef double coef_squared_norm(const BatchWork* work, const floating* params) noexcept nogil:
     """The coefficients' squared norm, block by block as the updates compute it."""
     cdef Py_ssize_t b, start, stop
     cdef ParamBlock part
     cdef double total = 0.0
-    for b in range(n_param_blocks):
-        part = work.param_blocks[b]
+    for b in range(work.plan.n_param_blocks):
+        part = work.plan.param_blocks[b]
         start = coef_index(&work.layers[part.layer], part.in_start)
         stop = coef_index(&work.layers[part.layer], part.in_stop)
         total += dot(<int> (stop - start), params + start, params + start)
@@ -515,31 +735,47 @@ cdef double batch_weight_sum(const Py_ssize_t* order, Py_ssize_t n_batch,
     return total
 
 
-cdef void update_parameters(Team* team, BatchWork* work,
-                            Py_ssize_t n_param_blocks) noexcept nogil:
+cdef inline void run_phases(BatchWork* work, BlockFunction run_block, Py_ssize_t first,
+                            Py_ssize_t stop, int n_threads) noexcept nogil:
+    """Run phases first...stop-1 of the current batch's plan, in order."""
+    cdef Py_ssize_t p
+    for p in range(first, stop):
+        run_phase(run_block, work, p, work.plan.phases[p].n_blocks, n_threads)
+
+
+cdef void update_parameters(BatchWork* work, BlockFunction run_block,
+                            int n_threads) noexcept nogil:
     """Compute the batch's gradient and apply the optimizer step, block by block.
 
     With max_grad_norm, the gradient (L2 term included) is first clipped to that global
     norm: the blocks' squared norms are summed in block order, so the clip factor does
     not depend on which thread computed which block.
     """
-    cdef double max_norm = work.options.max_grad_norm, squared = 0.0, norm
+    cdef const BatchPlan* plan = work.plan
+    cdef Py_ssize_t first = plan.n_phases - (2 if work.options.max_grad_norm > 0 else 1)
+    cdef double squared = 0.0, norm
     cdef Py_ssize_t b
-    if max_norm <= 0:
-        team_run_phase(team, PARAM_PHASE, n_param_blocks)
+    run_phases(work, run_block, plan.n_loss_phases, first + 1, n_threads)
+    if work.options.max_grad_norm <= 0:
         return
-    team_run_phase(team, GRADIENT_PHASE, n_param_blocks)
-    for b in range(n_param_blocks):
+    for b in range(plan.n_param_blocks):
         squared += work.grad_sq_norm[b]
     norm = sqrt(squared)
-    if norm > max_norm:
-        work.inverse_weight_sum *= max_norm / norm
-    team_run_phase(team, UPDATE_PHASE, n_param_blocks)
+    if norm > work.options.max_grad_norm:
+        work.inverse_weight_sum *= work.options.max_grad_norm / norm
+    run_phases(work, run_block, first + 1, plan.n_phases, n_threads)
 
 
-cdef EpochResult run_epoch(Team* team, BatchWork* work, const floating[::1] sample_weight,
-                           Py_ssize_t n_rows, Py_ssize_t n_params,
-                           Py_ssize_t n_param_blocks) noexcept nogil:
+cdef inline const BatchPlan* plan_for(const BatchPlan* full, const BatchPlan* last,
+                                      Py_ssize_t n_rows) noexcept nogil:
+    """The cut of a batch of n_rows rows: the full batch's, or the last shorter one's."""
+    return full if n_rows == full.n_rows else last
+
+
+cdef EpochResult run_epoch(BatchWork* work, const BatchPlan* full, const BatchPlan* last,
+                           BlockFunction run_block,
+                           const floating[::1] sample_weight, Py_ssize_t n_rows,
+                           Py_ssize_t n_params, int n_threads) noexcept nogil:
     """The calling thread's side of the epoch: batches, phases, checks."""
     cdef const EpochOptions* options = work.options
     cdef const Py_ssize_t* order = work.order
@@ -554,14 +790,15 @@ cdef EpochResult run_epoch(Team* team, BatchWork* work, const floating[::1] samp
 
     # The L2 term of each batch's loss uses the coefficients before its update; their
     # squared norm is taken once here and then after each update, for the next batch.
-    coef_sq_norm = coef_squared_norm(work, <const floating*> work.params, n_param_blocks)
+    work.plan = full
+    coef_sq_norm = coef_squared_norm(work, <const floating*> work.params)
     start = 0
     while start < n_rows:
         stop = min(start + options.batch_size, n_rows)
         work.order = order + start
         work.buffers.row_ids = work.order
         work.n_batch = stop - start
-        work.n_row_blocks = min(options.n_row_blocks, work.n_batch)
+        work.plan = plan_for(full, last, work.n_batch)
         weight_sum = batch_weight_sum(work.order, work.n_batch, sample_weight)
         start = stop
         if weight_sum <= 0:
@@ -569,9 +806,9 @@ cdef EpochResult run_epoch(Team* team, BatchWork* work, const floating[::1] samp
             # than divide by zero.
             continue
 
-        team_run_phase(team, ROW_PHASE, work.n_row_blocks)
+        run_phases(work, run_block, 0, work.plan.n_loss_phases, n_threads)
         data_loss = 0.0
-        for b in range(work.n_row_blocks):
+        for b in range(work.plan.phases[work.plan.n_loss_phases - 1].n_blocks):
             data_loss += work.row_loss[b]
         batch_loss = (data_loss + 0.5 * options.alpha * coef_sq_norm) / weight_sum
         if not isfinite(batch_loss):
@@ -585,10 +822,10 @@ cdef EpochResult run_epoch(Team* team, BatchWork* work, const floating[::1] samp
             work.step_size = (options.learning_rate
                               * sqrt(1 - pow(options.beta_2, <double> result.adam_steps))
                               / (1 - pow(options.beta_1, <double> result.adam_steps)))
-        update_parameters(team, work, n_param_blocks)
+        update_parameters(work, run_block, n_threads)
         coef_sq_norm = 0.0
         intercept_sq_norm = 0.0
-        for b in range(n_param_blocks):
+        for b in range(work.plan.n_param_blocks):
             coef_sq_norm += work.coef_sq_norm[b]
             intercept_sq_norm += work.intercept_sq_norm[b]
         result.n_batches += 1
@@ -604,6 +841,7 @@ cdef EpochResult run_epoch(Team* team, BatchWork* work, const floating[::1] samp
             if signal_pending():
                 result.status = EpochStatus.INTERRUPTED
                 break
+    work.order = order
     return result
 
 
@@ -636,12 +874,8 @@ cdef check_epoch_arguments(const Py_ssize_t[:, ::1] layer_table, bint sparse,
     for i in range(order.shape[0]):
         if not 0 <= order[i] < n_rows_in:
             raise IndexError(f"order[{i}] = {order[i]} is not a row of X")
-    # Compared without multiplying, so that no product can overflow.
-    if not (1 <= options.n_row_blocks <= MAX_PHASE_BLOCKS
-            and 1 <= options.n_param_blocks <= MAX_PHASE_BLOCKS // n_layers
-            and options.n_threads >= 1):
-        raise ValueError(f"n_row_blocks and n_param_blocks must be at least 1 and give at "
-                         f"most {MAX_PHASE_BLOCKS} blocks; n_threads must be at least 1")
+    if options.n_threads < 1:
+        raise ValueError("n_threads must be at least 1")
 
 
 cdef bint check_dropout(const double[::1] dropout, Py_ssize_t n_layers) except -1:
@@ -663,19 +897,20 @@ cdef bint check_dropout(const double[::1] dropout, Py_ssize_t n_layers) except -
 
 
 cdef class EpochSetup:
-    """What an epoch kernel call sets up once: the layers, the parameter blocks, the
-    workspace plan and the blocks' result slots (C memory owned here)."""
+    """What an epoch kernel call sets up once: the layers, the batches' cuts, the workspace
+    plan and the blocks' result slots (C memory owned here)."""
     cdef CBuffer table
-    cdef CBuffer blocks
+    cdef BatchPlans plans
     cdef double[::1] sums
     cdef WorkspaceLayout plan
     cdef const Layer* layers
-    cdef Py_ssize_t n_layers, n_row_blocks, n_param_blocks
+    cdef Py_ssize_t n_layers, n_output_blocks, n_param_blocks
     cdef bint with_dropout
     cdef const double[::1] dropout
 
     def __cinit__(self, const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_params, bint sparse,
-                  Py_ssize_t workspace_length, const double[::1] dropout, EpochOptions options):
+                  Py_ssize_t n_rows, Py_ssize_t workspace_length, const double[::1] dropout,
+                  EpochOptions options):
         self.n_layers = layer_table.shape[0]
         self.with_dropout = check_dropout(dropout, self.n_layers)
         self.dropout = dropout if self.with_dropout else None
@@ -685,12 +920,15 @@ cdef class EpochSetup:
                                    self.with_dropout)
         if workspace_length < self.plan.size:
             raise ValueError(f"workspace must hold at least {self.plan.size} elements")
-        self.n_row_blocks = min(options.n_row_blocks, options.batch_size)
-        self.blocks = CBuffer(self.n_layers * options.n_param_blocks * sizeof(ParamBlock))
-        self.n_param_blocks = plan_param_blocks(self.layers, self.n_layers,
-                                                options.n_param_blocks,
-                                                <ParamBlock*> self.blocks.data)
-        self.sums = np.zeros(self.n_row_blocks + 3 * self.n_param_blocks)
+        self.plans = BatchPlans(self.table, self.n_layers, options.batch_size, n_rows, sparse,
+                                options.max_grad_norm > 0)
+        self.n_output_blocks = self.plans.most_output_blocks
+        self.n_param_blocks = self.plans.most_param_blocks
+        self.sums = np.zeros(self.n_output_blocks + 3 * self.n_param_blocks)
+
+    cdef int threads_for(self, int n_threads) noexcept nogil:
+        """The threads worth starting: no more than a phase has blocks."""
+        return <int> max(1, min(<Py_ssize_t> n_threads, self.plans.most_blocks))
 
 
 cdef void fill_batch_work(BatchWork* work, EpochSetup setup, EpochOptions* options, bint sparse,
@@ -699,19 +937,21 @@ cdef void fill_batch_work(BatchWork* work, EpochSetup setup, EpochOptions* optio
                           const floating[:, ::1] Y, const floating[::1] sample_weight,
                           const Py_ssize_t* order, floating[::1] params, floating[::1] grads,
                           floating[::1] moment_1, floating[::1] moment_2,
-                          floating[::1] workspace):
+                          floating[::1] workspace, double[:, ::1] block_seconds):
     """Point the blocks' shared description at this call's arrays and buffers."""
     cdef WorkspaceLayout plan = setup.plan
-    cdef Py_ssize_t n_row_blocks = setup.n_row_blocks, n_param_blocks = setup.n_param_blocks
+    cdef Py_ssize_t n_output_blocks = setup.n_output_blocks
+    cdef Py_ssize_t n_param_blocks = setup.n_param_blocks
     work.layers = setup.layers
     work.n_layers = setup.n_layers
     work.options = options
+    work.plan = &setup.plans.full
     work.input = make_block(sparse, X, X_data, X_indices, X_indptr, 0, 0)
     work.X = &X[0, 0] if not sparse else NULL
     work.Y = &Y[0, 0]
     work.sample_weight = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
     work.order = order
-    work.param_blocks = <const ParamBlock*> setup.blocks.data
+    work.n_batch = 0
     work.params = &params[0]
     work.grads = &grads[0]
     work.moment_1 = &moment_1[0]
@@ -731,9 +971,19 @@ cdef void fill_batch_work(BatchWork* work, EpochSetup setup, EpochOptions* optio
         work.buffers.seed = options.dropout_seed
         work.buffers.epoch = options.epoch
     work.row_loss = &setup.sums[0]
-    work.coef_sq_norm = &setup.sums[n_row_blocks]
-    work.intercept_sq_norm = &setup.sums[n_row_blocks + n_param_blocks]
-    work.grad_sq_norm = &setup.sums[n_row_blocks + 2 * n_param_blocks]
+    work.coef_sq_norm = &setup.sums[n_output_blocks]
+    work.intercept_sq_norm = &setup.sums[n_output_blocks + n_param_blocks]
+    work.grad_sq_norm = &setup.sums[n_output_blocks + 2 * n_param_blocks]
+    work.block_seconds = NULL
+    work.block_seconds_stride = 0
+    if block_seconds is not None:
+        if (block_seconds.shape[0] < phases_bound(setup.n_layers)
+                or block_seconds.shape[1] < setup.plans.most_blocks):
+            raise ValueError(f"block_seconds must have at least "
+                             f"{phases_bound(setup.n_layers)} rows and "
+                             f"{setup.plans.most_blocks} columns")
+        work.block_seconds = &block_seconds[0, 0]
+        work.block_seconds_stride = block_seconds.shape[1]
 
 
 def train_epoch(const Py_ssize_t[:, ::1] layer_table, bint sparse,
@@ -742,7 +992,8 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table, bint sparse,
                 const floating[:, ::1] Y, const floating[::1] sample_weight,
                 const Py_ssize_t[::1] order, floating[::1] params, floating[::1] grads,
                 floating[::1] moment_1, floating[::1] moment_2, floating[::1] workspace,
-                EpochOptions options, const double[::1] dropout=None):
+                EpochOptions options, const double[::1] dropout=None,
+                double[:, ::1] block_seconds=None):
     """Train one epoch over the rows `order`, in batches of options['batch_size'].
 
     The input is X when not `sparse`, else the CSR matrix given by (X_data, X_indices,
@@ -752,40 +1003,35 @@ def train_epoch(const Py_ssize_t[:, ::1] layer_table, bint sparse,
     `grads` and `workspace` are scratch space (see workspace_size). Returns a dict with
     loss_sum, adam_steps, status (an EpochStatus) and n_batches.
 
-    The batches are cut into options['n_row_blocks'] row blocks and about
-    options['n_param_blocks'] parameter blocks, shared by options['n_threads'] threads;
-    the results depend on the cut, not on the threads, as long as BLAS runs
-    single-threaded.
+    Each batch is cut into phases and blocks by its shapes (see batch_plan), and
+    options['n_threads'] threads share each phase's blocks: the results depend on the
+    cut, not on the threads, as long as BLAS runs single-threaded.
 
-    `dropout`, when given, holds each layer's dropout rate (the output layer's is 0);
+    `dropout`, when given, holds each layer's dropout rate (the output layer's 0);
     options['dropout_seed'] and options['epoch'] key its draws. options['max_grad_norm']
-    > 0 clips each batch's gradient to that norm.
+    > 0 clips each batch's gradient to that norm. `block_seconds`, when given (for
+    benchmarks), receives the time each block of each phase took, summed over the
+    batches, at [phase, block] (see batch_plan for the phases).
 
     A pending signal (Ctrl-C) stops the epoch with status INTERRUPTED and clears the
     exception, leaving the caller to decide what an interruption means.
     """
     check_epoch_arguments(layer_table, sparse, X, X_indptr, Y, sample_weight, order, params,
                           grads, moment_1, moment_2, &options)
-    cdef EpochSetup setup = EpochSetup(layer_table, params.shape[0], sparse, workspace.shape[0],
-                                       dropout, options)
+    cdef EpochSetup setup = EpochSetup(layer_table, params.shape[0], sparse, order.shape[0],
+                                       workspace.shape[0], dropout, options)
     cdef BatchWork work
     fill_batch_work(&work, setup, &options, sparse, X, X_data, X_indices, X_indptr, Y,
-                    sample_weight, &order[0], params, grads, moment_1, moment_2, workspace)
+                    sample_weight, &order[0], params, grads, moment_1, moment_2, workspace,
+                    block_seconds)
     cdef Py_ssize_t n_params = params.shape[0]
-    cdef Py_ssize_t n_row_blocks = setup.n_row_blocks, n_param_blocks = setup.n_param_blocks
     cdef BlockFunction run_block = (batch_block_double if floating is double
                                     else batch_block_float)
-    cdef int n_threads = <int> min(options.n_threads, MAX_TEAM_HELPERS + 1,
-                                   max(n_row_blocks, n_param_blocks))
-    cdef long long n_phases = 2 * ((order.shape[0] + options.batch_size - 1)
-                                   // options.batch_size)
-    cdef Team team
+    cdef int n_threads = setup.threads_for(options.n_threads)
     cdef EpochResult result
     with nogil:
-        team_start(&team, n_threads, run_block, &work, n_phases)
-        result = run_epoch(&team, &work, sample_weight, order.shape[0], n_params,
-                           n_param_blocks)
-        team_stop(&team)
+        result = run_epoch(&work, &setup.plans.full, &setup.plans.last, run_block,
+                           sample_weight, order.shape[0], n_params, n_threads)
     return result
 
 
@@ -895,29 +1141,25 @@ def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
     cdef Py_ssize_t n_params = params.shape[0], n_rows = order.shape[0], epoch, done = 0
     if losses.shape[0] < run.n_epochs or saved.shape[0] < 3 * n_params:
         raise ValueError("losses must hold n_epochs values and saved 3 * n_params")
-    cdef EpochSetup setup = EpochSetup(layer_table, n_params, sparse, workspace.shape[0],
-                                       dropout, options)
+    cdef EpochSetup setup = EpochSetup(layer_table, n_params, sparse, n_rows,
+                                       workspace.shape[0], dropout, options)
     cdef BatchWork work
+    cdef double[:, ::1] no_timing = None
     fill_batch_work(&work, setup, &options, sparse, X, X_data, X_indices, X_indptr, Y,
-                    sample_weight, &order[0], params, grads, moment_1, moment_2, workspace)
-    cdef Py_ssize_t n_row_blocks = setup.n_row_blocks, n_param_blocks = setup.n_param_blocks
+                    sample_weight, &order[0], params, grads, moment_1, moment_2, workspace,
+                    no_timing)
     cdef Py_ssize_t[::1] permutation = np.empty(n_rows, dtype=np.intp)
     cdef Py_ssize_t[::1] scratch = np.empty(n_rows, dtype=np.intp)
     cdef bitgen_t* bitgen = bit_generator_of(bit_generator)
     cdef BlockFunction run_block = (batch_block_double if floating is double
                                     else batch_block_float)
-    cdef int n_threads = <int> min(options.n_threads, MAX_TEAM_HELPERS + 1,
-                                   max(n_row_blocks, n_param_blocks))
-    cdef long long n_phases = 2 * run.n_epochs * ((n_rows + options.batch_size - 1)
-                                                  // options.batch_size)
+    cdef int n_threads = setup.threads_for(options.n_threads)
     cdef long long first_epoch = options.epoch
-    cdef Team team
     cdef EpochResult result
     cdef int status = EpochStatus.COMPLETED
     cdef Py_ssize_t m2 = moment_2.shape[0]
     with bit_generator.lock:
         with nogil:
-            team_start(&team, n_threads, run_block, &work, n_phases)
             for epoch in range(run.n_epochs):
                 if run.shuffle:
                     permute(bitgen, &order[0], &permutation[0], &scratch[0], n_rows)
@@ -928,7 +1170,8 @@ def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
                 options.epoch = first_epoch + epoch
                 work.buffers.epoch = options.epoch
                 work.order = &order[0]
-                result = run_epoch(&team, &work, sample_weight, n_rows, n_params, n_param_blocks)
+                result = run_epoch(&work, &setup.plans.full, &setup.plans.last, run_block,
+                                   sample_weight, n_rows, n_params, n_threads)
                 if result.status != EpochStatus.COMPLETED:
                     # Undo the epoch: back to the end of the last complete one.
                     memcpy(&params[0], &saved[0], n_params * sizeof(floating))
@@ -943,7 +1186,6 @@ def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
                 status = end_of_epoch(&run, &options, losses[epoch], n_rows)
                 if status != EpochStatus.COMPLETED:
                     break
-            team_stop(&team)
     return {"n_epochs": done, "status": status, "best_loss": run.best_loss,
             "no_improvement_count": run.no_improvement_count,
             "samples_seen": run.samples_seen, "learning_rate": options.learning_rate,

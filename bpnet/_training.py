@@ -8,8 +8,8 @@ import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels import loss_and_delta_py, loss_gradient
-from ._sgd_fast import EpochStatus, train_epoch, train_epochs, workspace_size
-from ._threading import blas_threads, epoch_blocks, epoch_team, one_blas_thread
+from ._sgd_fast import EpochStatus, batch_is_cut, train_epoch, train_epochs, workspace_size
+from ._threading import blas_threads, kernel_threads, one_blas_thread
 
 # Rows per block of the full-batch loss and gradient: enough for efficient GEMMs, few
 # enough that the activations of one block stay small whatever the size of X.
@@ -282,7 +282,6 @@ class EpochLoop:
             "dropout_seed": estimator._dropout_seed or 0,
             "epoch": 0,
             **self.optimizer.kernel_options(),
-            **epoch_blocks(batch_size, layout.layer_units),
         }
 
     def _batch_size(self):
@@ -299,12 +298,10 @@ class EpochLoop:
 
     def run(self):
         """Train for up to ``max_iter`` epochs, or one for partial_fit."""
-        # The epoch's own threads share each batch, each calling single-threaded BLAS.
-        # A team lives for one kernel call: every epoch when they run in one call.
-        call_flops = 6 * self.n_train * self.layout.n_params
-        if self._runs_in_one_call():
-            call_flops *= self.estimator.max_iter
-        with epoch_team(self.options, call_flops) as n_threads, one_blas_thread():
+        # The epoch's threads share each batch's blocks, each calling single-threaded
+        # BLAS; a batch too small to be cut into blocks needs one thread.
+        cut = batch_is_cut(self.layout.table, self.options["batch_size"])
+        with kernel_threads(None if cut else 1) as n_threads, one_blas_thread():
             self.options["n_threads"] = n_threads
             self.estimator.n_iter_ = 0
             try:

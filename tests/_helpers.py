@@ -13,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 import bpnet
-from bpnet import BPClassifier, BPRegressor
+from bpnet import BPClassifier, BPRegressor, _sgd_fast
 
 ESTIMATORS = [BPClassifier, BPRegressor]
 ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
@@ -142,3 +142,18 @@ def unchanged(*inputs):
     finally:
         for b, obj in zip(before, inputs):
             _assert_state_equal(b, _state(obj))
+
+
+@contextlib.contextmanager
+def cut_batches(settings):
+    """Epochs cut their batches as ``settings`` say (cut_batch_work, min_blocks,
+    max_block_work; see bpnet._sgd_fast.set_cut), so that small test networks run in
+    many blocks; the default cut when None."""
+    if settings is None:
+        yield
+        return
+    previous = _sgd_fast.set_cut(*settings)
+    try:
+        yield
+    finally:
+        _sgd_fast.set_cut(*previous)

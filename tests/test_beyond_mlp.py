@@ -29,11 +29,13 @@ from threadpoolctl import threadpool_limits
 
 import bpnet._training
 from bpnet import BPClassifier, BPRegressor, _threading
+from bpnet._parallel import openmp_available
 
 from . import _reference as ref
 from ._helpers import (
     assert_same_model,
     classification_data,
+    cut_batches,
     quiet_fit,
     quiet_partial_fit,
     regression_data,
@@ -775,10 +777,10 @@ def test_two_epochs_match_the_numpy_reference(Estimator, case, weighted):
 
 
 @contextmanager
-def _recording_teams(monkeypatch):
-    """Record the team size each fit's epochs get."""
+def _recording_threads(monkeypatch):
+    """Record the threads each fit's epochs get."""
     sizes = []
-    original = bpnet._training.epoch_team
+    original = bpnet._training.kernel_threads
 
     @contextmanager
     def recording(*args, **kwargs):
@@ -786,7 +788,7 @@ def _recording_teams(monkeypatch):
             sizes.append(n_threads)
             yield n_threads
 
-    monkeypatch.setattr(bpnet._training, "epoch_team", recording)
+    monkeypatch.setattr(bpnet._training, "kernel_threads", recording)
     yield sizes
 
 
@@ -797,10 +799,10 @@ THREAD_OPTIONS = {
 
 
 @pytest.mark.parametrize("option", list(THREAD_OPTIONS))
-def test_same_model_with_one_thread_or_a_team(option, monkeypatch):
-    """Masks keyed by row and clipping's global norm reduced in a fixed order: the team
-    size, whether capped by BPNET_NUM_THREADS (read into _requested_threads at import)
-    or by threadpoolctl's BLAS limit, changes nothing."""
+def test_same_model_with_one_thread_or_several(option, monkeypatch):
+    """Masks keyed by row and clipping's global norm reduced in a fixed order: the thread
+    count, whether set by BPNET_NUM_THREADS or by threadpoolctl's OpenMP limit, changes
+    nothing."""
     rng = np.random.RandomState(0)
     X, y = rng.randn(1200, 40), rng.randint(4, size=1200)
     params = dict(
@@ -810,20 +812,19 @@ def test_same_model_with_one_thread_or_a_team(option, monkeypatch):
         random_state=0,
         **THREAD_OPTIONS[option],
     )
-    assert _threading.epoch_blocks(256, [40, 64, 32, 4])["n_row_blocks"] > 1
-    monkeypatch.setattr(_threading, "MIN_EPOCH_FLOPS", 0)  # a team even for short epochs
     monkeypatch.setattr(_threading, "n_cores", lambda: 2)
     for solver in STOCHASTIC:
         models = []
-        with _recording_teams(monkeypatch) as teams:
+        with cut_batches((0, 8, 1e18)), _recording_threads(monkeypatch) as threads:
             for requested in ("1", "2"):
-                monkeypatch.setattr(_threading, "_requested_threads", requested)
+                monkeypatch.setenv("BPNET_NUM_THREADS", requested)
                 models.append(fit(BPClassifier(solver=solver, **params), X, y))
-            monkeypatch.setattr(_threading, "_requested_threads", "")
+            monkeypatch.delenv("BPNET_NUM_THREADS")
             for limit in (1, 2):
                 with threadpool_limits(limit):
                     models.append(fit(BPClassifier(solver=solver, **params), X, y))
-        assert teams == [1, 2, 1, 2]
+        expected = [1, 2, 1, 2] if openmp_available() else [1, 1, 1, 1]
+        assert threads == expected
         for other in models[1:]:
             assert_same_fit(models[0], other)
 

@@ -5,10 +5,11 @@ import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose
 
-from bpnet import _blas, _kernels, _sgd_fast, _team
+from bpnet import _blas, _kernels, _sgd_fast
 from bpnet._data import KernelInput
 
 from . import _reference as ref
+from ._helpers import cut_batches
 
 DTYPES = [np.float32, np.float64]
 # float32 kernels are compared with a float64 reference: allow float32 rounding
@@ -153,9 +154,8 @@ def test_backprop_delta(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 @pytest.mark.parametrize("hidden", [(5, 4), (33, 15), (7, 16), (9, 40)])
-def test_backprop_delta_short_and_blas_paths(dtype, activation, hidden):
-    # A next layer of under SHORT_K units runs through the short-k loop, with a relu
-    # layer's derivative inside it; 16 units or more go through BLAS.
+def test_backprop_delta_relu_and_tanh(dtype, activation, hidden):
+    # Narrow and wide next layers, relu's derivative read from its outputs.
     layout, params = _network(dtype, hidden=hidden, activation=activation)
     rng = np.random.RandomState(6)
     delta = readonly(rng.randn(21, hidden[1]).astype(dtype))
@@ -171,97 +171,6 @@ def test_backprop_delta_short_and_blas_paths(dtype, activation, hidden):
     else:
         expected = backprop * (1 - previous.astype(np.float64) ** 2)
     close(out, expected, dtype)
-
-
-def _short_product_operands(dtype, n_rows, k, n, seed=0):
-    rng = np.random.RandomState(seed)
-    a = readonly(rng.randn(n_rows, k).astype(dtype))
-    b = readonly(rng.randn(k, n).astype(dtype))
-    zero_where = np.maximum(rng.randn(n_rows, n), 0).astype(dtype)
-    zero_where.flat[::7] = np.nan  # NaN is not 0: its entries keep the product
-    zero_where.flat[::11] = -0.0
-    return a, b, readonly(zero_where)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n_rows, k, n", [(1, 1, 1), (5, 3, 100), (9, 15, 37), (4, 4, 16)])
-def test_short_product_matches_numpy(dtype, n_rows, k, n):
-    a, b, zero_where = _short_product_operands(dtype, n_rows, k, n)
-    exact = a.astype(np.float64) @ b.astype(np.float64)
-    out = np.full((n_rows, n), np.nan, dtype=dtype)
-    _blas.short_product_py(a, b, out)
-    close(out, exact, dtype)
-    _blas.short_product_py(a, b, out, zero_where)
-    close(out, np.where(zero_where == 0, 0.0, exact), dtype)
-    with pytest.raises(ValueError, match="inner dimension must be 1 to 15"):
-        _blas.short_product_py(
-            np.ones((2, 16), dtype), np.ones((16, 3), dtype), np.empty((2, 3), dtype)
-        )
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("version", _blas.short_product_versions())
-def test_short_product_versions_give_the_same_bits(dtype, version):
-    # Every vector width, every partial tile (rows past a multiple of 4, columns past a
-    # multiple of the vector length) and the plain C loop: the same FMA chains.
-    assert "c" in _blas.short_product_versions()
-    for n_rows in range(1, 10):
-        for k in (1, 2, 5, 15):
-            for n in (1, 3, 8, 15, 16, 17, 31, 33, 100):
-                a, b, zero_where = _short_product_operands(dtype, n_rows, k, n, seed=n_rows)
-                for z in (None, zero_where):
-                    c_loop = np.empty((n_rows, n), dtype=dtype)
-                    vector = np.empty((n_rows, n), dtype=dtype)
-                    _blas.short_product_py(a, b, c_loop, z, version="c")
-                    _blas.short_product_py(a, b, vector, z, version=version)
-                    assert c_loop.tobytes() == vector.tobytes(), (n_rows, k, n)
-
-
-def _short_gradient_versions():
-    return [v for v in _blas.short_product_versions() if v != "avx2"]
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m, k, n", [(1, 1, 1), (23, 4, 100), (9, 37, 3), (30, 15, 17), (5, 40, 7)])
-@pytest.mark.parametrize("accumulate", [False, True])
-def test_short_gradient_matches_numpy(dtype, m, k, n, accumulate):
-    rng = np.random.RandomState(m + k + n)
-    a, d = readonly(rng.randn(m, k).astype(dtype)), readonly(rng.randn(m, n).astype(dtype))
-    g0, bias0 = rng.randn(k, n).astype(dtype), rng.randn(n).astype(dtype)
-    g, bias = g0.copy(), bias0.copy()
-    _blas.short_gradient_py(a, d, g, bias, accumulate)
-    expected = a.astype(np.float64).T @ d.astype(np.float64)
-    close(g, expected + (g0 if accumulate else 0), dtype, scale=10)
-    close(bias, bias0 + d.astype(np.float64).sum(axis=0), dtype, scale=10)
-    g_only = g0.copy()
-    _blas.short_gradient_py(a, d, g_only, None, accumulate)
-    assert_allclose(g_only, g)
-    with pytest.raises(ValueError, match="fewer than 16 rows or 8 columns"):
-        _blas.short_gradient_py(np.ones((2, 16), dtype), np.ones((2, 8), dtype),
-                                np.empty((16, 8), dtype))  # fmt: skip
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("version", _short_gradient_versions())
-def test_short_gradient_versions_give_the_same_bits(dtype, version):
-    # Both layouts of lanes, every partial tile and pass, with and without intercepts
-    # and accumulation: the same FMA chains and row-by-row sums as the plain C loop.
-    assert "c" in _short_gradient_versions()
-    rng = np.random.RandomState(3)
-    for m in (1, 2, 7, 19):
-        for k, n in [(1, 1), (3, 20), (4, 33), (5, 16), (8, 100), (15, 17), (13, 1), (40, 3),
-                     (70, 7), (9, 5), (17, 4)]:  # fmt: skip
-            a, d = readonly(rng.randn(m, k).astype(dtype)), readonly(rng.randn(m, n).astype(dtype))
-            g0, bias0 = rng.randn(k, n).astype(dtype), rng.randn(n).astype(dtype)
-            for accumulate in (False, True):
-                for with_bias in (False, True):
-                    results = []
-                    for v in ("c", version):
-                        g, bias = g0.copy(), bias0.copy()
-                        _blas.short_gradient_py(a, d, g, bias if with_bias else None,
-                                                accumulate, version=v)  # fmt: skip
-                        results.append(g.tobytes() + bias.tobytes())
-                    assert results[0] == results[1], (m, k, n, accumulate, with_bias)
 
 
 def _inputs(dtype, n=23, n_features=6, sparse=False, seed=7):
@@ -307,18 +216,27 @@ def test_loss_gradient_matches_reference(dtype, sparse, loss):
     close(grads, expected_grad, dtype, 10)
 
 
-# How train_epoch cuts each batch and how many threads share the blocks: the serial
-# default, and cuts with one and with several threads (the team size must never change
-# a result).
+# How train_epoch cuts each batch and how many threads share the blocks: the default
+# cut (one block per phase for networks this small), cuts into a few blocks and into
+# many, each with one thread and with several (the thread count must never change a
+# result).
 # The options of a plain epoch: no clipping, no dropout.
 PLAIN = {"max_grad_norm": 0.0, "dropout_seed": 0, "epoch": 0}
-SERIAL = {"n_row_blocks": 1, "n_param_blocks": 1, "n_threads": 1}
-TEAMS = [
-    SERIAL,
-    {**SERIAL, "n_row_blocks": 2, "n_param_blocks": 3},
-    {**SERIAL, "n_row_blocks": 2, "n_param_blocks": 3, "n_threads": 2},
-    {**SERIAL, "n_row_blocks": 5, "n_param_blocks": 9, "n_threads": 3},
+SERIAL = {"n_threads": 1}
+CUTS = [
+    (None, 1),
+    ((0, 3, 1e18), 1),
+    ((0, 3, 1e18), 2),
+    ((0, 16, 1e18), 3),
+    ((0, 2, 1.0), 4),  # every block as small as the tiles allow
 ]
+
+
+def _cut_id(case):
+    settings, n_threads = case
+    if settings is None:
+        return f"default-t{n_threads}"
+    return f"b{settings[1]}w{settings[2]:g}-t{n_threads}"
 
 
 def _optimizer(solver, n_params, dtype):
@@ -333,10 +251,9 @@ def _optimizer(solver, n_params, dtype):
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize(
-    "team", TEAMS, ids=lambda t: "r{n_row_blocks}p{n_param_blocks}t{n_threads}".format(**t)
-)
-def test_train_epoch_matches_reference(dtype, solver, sparse, weighted, team):
+@pytest.mark.parametrize("case", CUTS, ids=_cut_id)
+def test_train_epoch_matches_reference(dtype, solver, sparse, weighted, case):
+    settings, n_threads = case
     rng = np.random.RandomState(9)
     layout, params = _network(dtype, activation="logistic")
     X = _inputs(dtype, sparse=sparse)
@@ -351,16 +268,17 @@ def test_train_epoch_matches_reference(dtype, solver, sparse, weighted, team):
         "alpha": 0.01, "learning_rate": opt["learning_rate"], "momentum": opt["momentum"],
         "nesterov": opt["nesterov"], "beta_1": opt["beta_1"], "beta_2": opt["beta_2"],
         "epsilon": opt["epsilon"], "batch_size": batch_size,
-        "adam_steps": 0, **team, **PLAIN,
+        "adam_steps": 0, "n_threads": n_threads, **PLAIN,
     }  # fmt: skip
     ours = params.copy()
     moment_1 = np.zeros_like(params)
     moment_2 = np.zeros_like(params) if solver == "adam" else np.empty(0, dtype)
     workspace = np.empty(_sgd_fast.workspace_size(layout.table, batch_size, sparse), dtype)
-    result = _sgd_fast.train_epoch(
-        layout.table, *data.x_args, readonly(data.Y), readonly(data.sample_weight), order,
-        ours, np.empty_like(params), moment_1, moment_2, workspace, options,
-    )  # fmt: skip
+    with cut_batches(settings):
+        result = _sgd_fast.train_epoch(
+            layout.table, *data.x_args, readonly(data.Y), readonly(data.sample_weight), order,
+            ours, np.empty_like(params), moment_1, moment_2, workspace, options,
+        )  # fmt: skip
     loss_sum, expected = ref.sgd_epoch(
         layout, "log_loss", 0.01, params, X, Y, w, order, batch_size, opt
     )
@@ -400,10 +318,6 @@ def test_train_epoch_reports_non_finite_loss():
         (lambda k: k.update(workspace=np.empty(3)), "workspace must hold"),
         (lambda k: k.update(grads=np.empty(2)), "same length as params"),
         (lambda k: k.update(Y=np.zeros((4, 2))), "one column per output"),
-        (lambda k: k.update(n_row_blocks=0), "n_row_blocks and n_param_blocks must be"),
-        (lambda k: k.update(n_param_blocks=10**6), "n_row_blocks and n_param_blocks must be"),
-        # Large enough that n_layers * n_param_blocks would wrap around in C.
-        (lambda k: k.update(n_param_blocks=2**62), "n_row_blocks and n_param_blocks must be"),
         (lambda k: k.update(n_threads=0), "n_threads must be at least 1"),
     ],
 )
@@ -430,27 +344,91 @@ def test_train_epoch_rejects_inconsistent_arguments(change, message):
         )  # fmt: skip
 
 
-@pytest.mark.parametrize("target", [1, 2, 3, 4, 7, 50])
-@pytest.mark.parametrize("hidden", [(5, 4), (40,), (3, 30, 2)])
-def test_param_blocks_cover_every_parameter_once(target, hidden):
+def _covered_once(phase, n_rows, n_cols):
+    """Whether the blocks of a tiled or row-cut phase cover an (n_rows, n_cols) output
+    exactly once."""
+    covered = np.zeros((n_rows, n_cols), dtype=int)
+    n_col_blocks = -(-n_cols // phase["block_cols"])
+    for b in range(phase["n_blocks"]):
+        r0 = (b // n_col_blocks) * phase["block_rows"]
+        c0 = (b % n_col_blocks) * phase["block_cols"]
+        covered[r0 : r0 + phase["block_rows"], c0 : c0 + phase["block_cols"]] += 1
+    return (covered == 1).all()
+
+
+@pytest.mark.parametrize("settings", [None, (0, 3, 1e18), (0, 16, 1e18), (0, 2, 1.0)])
+@pytest.mark.parametrize("hidden", [(5, 4), (40,), (3, 30, 2), ()])
+@pytest.mark.parametrize("n_rows", [1, 7, 64])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("clip", [False, True])
+def test_batch_plan_covers_every_output_and_parameter_once(settings, hidden, n_rows, sparse, clip):
     layout, _ = _network(np.float64, hidden=hidden)
-    blocks = _sgd_fast.param_blocks(layout.table, target)
-    assert len(blocks) <= len(layout.table) * target
-    covered = np.zeros(layout.n_params, dtype=int)
-    for layer, start, stop, intercepts in blocks:
-        fan_in, fan_out, coef_offset, intercept_offset = layout.table[layer, :4]
-        assert 0 <= start < stop <= fan_in
-        covered[coef_offset + start * fan_out : coef_offset + stop * fan_out] += 1
-        if intercepts:
-            covered[intercept_offset : intercept_offset + fan_out] += 1
-    assert (covered == 1).all()
+    units = layout.layer_units
+    with cut_batches(settings):
+        phases = _sgd_fast.batch_plan(layout.table, n_rows, sparse, clip)
+    kinds = [phase["kind"] for phase in phases]
+    n_hidden = len(units) - 2
+    param_kinds = ["gradient", "update"] if clip else ["param"]
+    assert (
+        kinds
+        == ["gather"]
+        + ["forward"] * n_hidden
+        + ["output"]
+        + ["backward"] * max(n_hidden - 1, 0)
+        + param_kinds
+    )
+    for phase in phases:
+        assert phase["n_blocks"] >= 1
+        if phase["kind"] == "gather":
+            assert _covered_once(phase, n_rows, units[0])
+        elif phase["kind"] == "forward":
+            assert _covered_once(phase, n_rows, units[phase["layer"] + 1])
+        elif phase["kind"] == "output":
+            assert _covered_once(phase, n_rows, units[-1])
+        elif phase["kind"] == "backward":
+            # The delta of the layer below phase["layer"]: its input units.
+            assert _covered_once(phase, n_rows, units[phase["layer"]])
+        else:
+            covered = np.zeros(layout.n_params, dtype=int)
+            for layer, start, stop, intercepts in phase["blocks"]:
+                fan_in, fan_out, coef_offset, intercept_offset = layout.table[layer, :4]
+                assert 0 <= start < stop <= fan_in
+                covered[coef_offset + start * fan_out : coef_offset + stop * fan_out] += 1
+                if intercepts:
+                    covered[intercept_offset : intercept_offset + fan_out] += 1
+            assert (covered == 1).all()
+            assert phase["n_blocks"] == len(phase["blocks"])
+    if settings is None and n_rows * sum(a * b for a, b in zip(units[:-1], units[1:])) < 2**21:
+        # Uncut: one block per phase, and one parameter block per layer.
+        for phase in phases:
+            assert phase["n_blocks"] == (len(units) - 1 if "blocks" in phase else 1)
+
+
+@pytest.mark.parametrize(
+    "units, batch_size",
+    [([784, 256, 10], 128), ([100, 256, 128, 10], 64)],
+    ids=["60000x784-h256-b128", "20000x100-h256x128-b64"],
+)
+def test_large_batches_offer_sixteen_blocks_in_every_phase(units, batch_size):
+    """The default cut fixes the blocks' sizes, not their number: the two large
+    benchmark networks offer at least 16 blocks in every phase, so that 16 cores can
+    share every phase, whatever the machine that runs them."""
+    layout = ref.make_layout(units, ["relu"] * (len(units) - 2), "log_loss")
+    for clip in (False, True):
+        phases = _sgd_fast.batch_plan(layout.table, batch_size, False, clip)
+        assert [phase["kind"] for phase in phases if phase["n_blocks"] < 16] == []
+    # Twice the batch: more blocks in all.
+    single = _sgd_fast.batch_plan(layout.table, batch_size)
+    doubled = _sgd_fast.batch_plan(layout.table, 2 * batch_size)
+    assert sum(p["n_blocks"] for p in doubled) > sum(p["n_blocks"] for p in single)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("sparse", [False, True])
-@pytest.mark.parametrize("blocks", [(2, 3), (3, 2), (7, 11)])
-def test_train_epoch_same_numbers_with_any_number_of_threads(dtype, sparse, blocks):
-    """The team only shares out the blocks: the results are bit for bit the same."""
+@pytest.mark.parametrize("settings", [(0, 3, 1e18), (0, 16, 1e18), (0, 2, 1.0)])
+def test_train_epoch_same_numbers_with_any_number_of_threads(dtype, sparse, settings):
+    """Threads only share out the blocks: the results are bit for bit the same with 1,
+    2, 3, 4, 8 and 16 threads (more threads than this machine has cores included)."""
     rng = np.random.RandomState(10)
     layout, params = _network(dtype, hidden=(30, 20), activation="relu")
     X = _inputs(dtype, sparse=sparse, n=400)
@@ -459,64 +437,42 @@ def test_train_epoch_same_numbers_with_any_number_of_threads(dtype, sparse, bloc
     order = readonly(rng.permutation(X.shape[0]).astype(np.intp))
     batch_size = 32
     results = []
-    for n_threads in (1, 2, 4):
+    for n_threads in (1, 2, 3, 4, 8, 16):
         options = {
             "solver": _sgd_fast.SOLVER_CODES["adam"], "loss": _kernels.loss_function("log_loss"),
             "alpha": 0.01, "learning_rate": 0.01, "momentum": 0.9, "nesterov": True,
             "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "batch_size": batch_size,
-            "adam_steps": 0, "n_row_blocks": blocks[0],
-            "n_param_blocks": blocks[1], "n_threads": n_threads, **PLAIN,
+            "adam_steps": 0, "n_threads": n_threads, **PLAIN,
         }  # fmt: skip
         ours = params.copy()
         moments = np.zeros_like(params), np.zeros_like(params)
         workspace = np.empty(_sgd_fast.workspace_size(layout.table, batch_size, sparse), dtype)
-        for _ in range(3):
-            result = _sgd_fast.train_epoch(
-                layout.table, *data.x_args, readonly(data.Y), readonly(data.sample_weight),
-                order,
-                ours, np.empty_like(params), *moments, workspace, options,
-            )  # fmt: skip
-            options["adam_steps"] = result["adam_steps"]
+        with cut_batches(settings):
+            for _ in range(3):
+                result = _sgd_fast.train_epoch(
+                    layout.table, *data.x_args, readonly(data.Y),
+                    readonly(data.sample_weight), order, ours, np.empty_like(params),
+                    *moments, workspace, options,
+                )  # fmt: skip
+                options["adam_steps"] = result["adam_steps"]
         results.append((ours, result["loss_sum"]))
     for ours, loss_sum in results[1:]:
         assert np.array_equal(ours, results[0][0])
         assert loss_sum == results[0][1]
 
 
-@pytest.mark.parametrize("solo_phases", [0, 1, 30])
-def test_train_epoch_back_off_changes_nothing(solo_phases):
-    """Phases run alone during a back-off, then shared again, give the same numbers.
-
-    Thirty phases of a wide layer run alone take long enough for the helpers to go to
-    sleep; the first shared phase after them must wake them.
-    """
-    rng = np.random.RandomState(12)
-    layout, params = _network(np.float64, hidden=(300,), activation="relu", n_features=40)
-    X = readonly(rng.randn(2000, 40))
-    data = KernelInput(X, _targets("log_loss", rng, 2000, 3))
-    order = readonly(rng.permutation(2000).astype(np.intp))
-    outcomes = []
-    for n_threads, solo in ((1, 0), (2, solo_phases), (3, solo_phases)):
-        options = {
-            "solver": _sgd_fast.SOLVER_CODES["sgd"], "loss": _kernels.loss_function("log_loss"),
-            "alpha": 1e-4, "learning_rate": 0.01, "momentum": 0.9, "nesterov": True,
-            "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "batch_size": 50,
-            "adam_steps": 0, "n_row_blocks": 2,
-            "n_param_blocks": 4, "n_threads": n_threads, **PLAIN,
-        }  # fmt: skip
-        _team.set_backoff_state(solo, solo)
-        ours = params.copy()
-        result = _sgd_fast.train_epoch(
-            layout.table, *data.x_args, readonly(data.Y), readonly(data.sample_weight), order,
-            ours, np.empty_like(params), np.zeros_like(params), np.empty(0),
-            np.empty(_sgd_fast.workspace_size(layout.table, 50, False)), options,
-        )  # fmt: skip
-        assert result["status"] == _sgd_fast.EpochStatus.COMPLETED
-        assert all(0 <= value for value in _team.backoff_state())
-        outcomes.append((ours, result["loss_sum"]))
-    for ours, loss_sum in outcomes[1:]:
-        assert np.array_equal(ours, outcomes[0][0])
-        assert loss_sum == outcomes[0][1]
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_predict_same_numbers_with_any_number_of_threads(dtype, sparse):
+    layout, params = _network(dtype, hidden=(30, 20), activation="relu")
+    X = _inputs(dtype, sparse=sparse, n=1000)
+    expected = np.empty((X.shape[0], 3), dtype=dtype)
+    _kernels.predict(layout.table, readonly(params), *KernelInput(X).x_args, expected, 64)
+    close(expected, ref.forward(layout, params, X)[0][-1], dtype)
+    for n_threads in (2, 3, 16):
+        out = np.empty_like(expected)
+        _kernels.predict(layout.table, readonly(params), *KernelInput(X).x_args, out, 64, n_threads)
+        assert np.array_equal(out, expected)
 
 
 def test_layer_tables_whose_weights_overlap_are_rejected():
@@ -525,5 +481,7 @@ def test_layer_tables_whose_weights_overlap_are_rejected():
     table[1, 2] = table[0, 2] + 1  # layer 1's coefficients start inside layer 0's
     with pytest.raises(ValueError, match="share parameters"):
         _kernels.predict(table, params, *KernelInput(np.zeros((2, 6))).x_args, np.empty((2, 3)))
-    with pytest.raises(ValueError, match="at most"):
-        _sgd_fast.param_blocks(layout.table, 2**62)
+    with pytest.raises(ValueError, match="at least one row"):
+        _sgd_fast.batch_plan(layout.table, 0)
+    with pytest.raises(ValueError, match="are required"):
+        _sgd_fast.set_cut(0, 0, 1.0)

@@ -1,11 +1,15 @@
-"""Threading: the BLAS policy for full-batch products, the epoch team for minibatches."""
+"""Threading: the BLAS policy for full-batch products, the threads kernels get."""
 
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
+from threadpoolctl import threadpool_limits
 
 from bpnet import BPClassifier, _threading
-from bpnet._threading import largest_gemm_work, row_parallel, uses_one_thread
+from bpnet._parallel import openmp_available
+from bpnet._threading import largest_gemm_work, uses_one_thread
+
+from ._helpers import cut_batches
 
 
 def test_small_products_use_one_thread_and_large_ones_all():
@@ -35,23 +39,13 @@ def test_one_thread_limit_is_applied_and_lifted():
     assert blas_threads_now() == before
 
 
-def test_row_parallel_covers_every_row_once(monkeypatch):
-    monkeypatch.setattr(_threading, "n_cores", lambda: 3)
-    hits = np.zeros(1000, dtype=int)
-
-    def mark(start, stop):
-        hits[start:stop] += 1
-
-    row_parallel(mark, 1000, min_rows_per_task=100)
-    assert_array_equal(hits, 1)
-
-
 def test_parallel_prediction_equals_serial(monkeypatch):
     rng = np.random.RandomState(0)
     X, y = rng.randn(3000, 20), rng.randint(3, size=3000)
     est = BPClassifier(hidden_layer_sizes=(30,), max_iter=3, random_state=0).fit(X, y)
+    monkeypatch.setenv("BPNET_NUM_THREADS", "4")
     parallel = est.predict_proba(X)
-    monkeypatch.setattr(_threading, "n_cores", lambda: 1)
+    monkeypatch.setenv("BPNET_NUM_THREADS", "1")
     assert_array_equal(est.predict_proba(X), parallel)
 
 
@@ -81,66 +75,57 @@ def test_one_thread_limit_works_from_any_thread():
     assert seen["after"] == blas_counts()  # restored to the setting found
 
 
-def test_epoch_blocks_cut_only_batches_worth_sharing():
-    # digits-sized network: batches below ~128 rows stay whole, larger ones are cut.
-    assert _threading.epoch_blocks(32, [64, 100, 10]) == {"n_row_blocks": 1, "n_param_blocks": 1}
-    cut = _threading.epoch_blocks(200, [64, 100, 10])
-    assert cut["n_row_blocks"] == _threading.MAX_ROW_BLOCKS and cut["n_param_blocks"] > 1
-    wide = _threading.epoch_blocks(128, [784, 256, 10])
-    assert wide == {
-        "n_row_blocks": _threading.MAX_ROW_BLOCKS,
-        "n_param_blocks": _threading.MAX_PARAM_BLOCKS,
-    }
-    # Never more row blocks than rows, nor parameter blocks than coefficient rows.
-    assert _threading.epoch_blocks(1, [5000, 5000, 2])["n_row_blocks"] == 1
-    assert _threading.epoch_blocks(10**6, [1, 1])["n_param_blocks"] == 1
-
-
-def _team_size(batch_size=128, units=(784, 256, 10)):
-    with _threading.epoch_team(_threading.epoch_blocks(batch_size, list(units))) as n:
-        return n
-
-
-def test_epoch_team_follows_the_blas_limit_and_the_environment(monkeypatch):
-    from threadpoolctl import threadpool_limits
-
-    monkeypatch.setattr(_threading, "n_cores", lambda: 2)
-    assert _team_size() == 2
-    assert _team_size(batch_size=8, units=(4, 3, 2)) == 1  # one block: nothing to share
+def test_available_threads_follows_the_environment_and_openmp_limits(monkeypatch):
+    monkeypatch.delenv("BPNET_NUM_THREADS", raising=False)
+    monkeypatch.setattr(_threading, "n_cores", lambda: 64)
+    if not openmp_available():
+        assert _threading.available_threads() == 1
+        return
+    with threadpool_limits(3, user_api="openmp"):
+        assert _threading.available_threads() == 3
     with threadpool_limits(1):
-        assert _team_size() == 1
-    blocks = _threading.epoch_blocks(128, [784, 256, 10])
-    with _threading.epoch_team(blocks, _threading.MIN_EPOCH_FLOPS - 1) as short_epochs:
-        assert short_epochs == 1  # too little work per epoch to start helpers
-    monkeypatch.setattr(_threading, "_requested_threads", "1")
-    assert _team_size() == 1
-
-
-def test_concurrent_epoch_teams_share_the_cores(monkeypatch):
+        assert _threading.available_threads() == 1
     monkeypatch.setattr(_threading, "n_cores", lambda: 2)
-    blocks = _threading.epoch_blocks(128, [784, 256, 10])
-    with _threading.epoch_team(blocks) as first:
-        with _threading.epoch_team(blocks) as second:
-            assert (first, second) == (2, 1)
-    assert _team_size() == 2  # everything given back
+    with threadpool_limits(8, user_api="openmp"):
+        assert _threading.available_threads() == 2  # no more than the cores allowed
+    monkeypatch.setenv("BPNET_NUM_THREADS", "5")  # taken as asked, beyond the cores
+    assert _threading.available_threads() == 5
+    monkeypatch.setenv("BPNET_NUM_THREADS", "not a number")
+    assert 1 <= _threading.available_threads() <= 2
+
+
+def test_concurrent_kernel_calls_share_the_cores(monkeypatch):
+    monkeypatch.delenv("BPNET_NUM_THREADS", raising=False)
+    monkeypatch.setattr(_threading, "n_cores", lambda: 3)
+    monkeypatch.setattr(_threading, "openmp_thread_limit", lambda: 3)
+    monkeypatch.setattr(_threading, "openmp_available", lambda: True)
+    with _threading.kernel_threads() as first:
+        with _threading.kernel_threads() as second:
+            with _threading.kernel_threads() as third:
+                assert (first, second, third) == (3, 1, 1)  # each at least one
+        with _threading.kernel_threads(2) as capped:
+            assert capped == 1
+    with _threading.kernel_threads(2) as alone:
+        assert alone == 2  # everything given back; capped by what the call wants
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_fit_is_the_same_with_one_thread_or_a_team(monkeypatch):
-    """The team size changes only the speed: the fitted model is bit for bit the same."""
+@pytest.mark.parametrize("settings", [None, (0, 16, 1e18)])
+def test_fit_is_the_same_with_any_number_of_threads(monkeypatch, settings):
+    """Threads change only the speed: the fitted model is bit for bit the same with 1,
+    2, 3, 4, 8 and 16 threads, with the default cut and with a fine one."""
     rng = np.random.RandomState(0)
     X, y = rng.randn(2000, 40), rng.randint(4, size=2000)
     params = dict(hidden_layer_sizes=(64, 32), batch_size=256, max_iter=4, random_state=0)
-    assert _threading.epoch_blocks(256, [40, 64, 32, 4])["n_row_blocks"] > 1
-    monkeypatch.setattr(_threading, "MIN_EPOCH_FLOPS", 0)  # a team even for short epochs
-    models = []
-    for threads in ("1", "2", "3"):
-        monkeypatch.setattr(_threading, "_requested_threads", threads)
-        for solver in ("sgd", "adam"):
-            models.append(BPClassifier(solver=solver, **params).fit(X, y))
-    for solver_index in (0, 1):
-        reference = models[solver_index]
-        for other in models[solver_index + 2 :: 2]:
+    models = {"sgd": [], "adam": []}
+    with cut_batches(settings):
+        for threads in ("1", "2", "3", "4", "8", "16"):
+            monkeypatch.setenv("BPNET_NUM_THREADS", threads)
+            for solver in models:
+                models[solver].append(BPClassifier(solver=solver, **params).fit(X, y))
+    for fits in models.values():
+        reference = fits[0]
+        for other in fits[1:]:
             assert other.loss_curve_ == reference.loss_curve_
             for a, b in zip(
                 other.coefs_ + other.intercepts_, reference.coefs_ + reference.intercepts_

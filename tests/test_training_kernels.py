@@ -15,6 +15,7 @@ from bpnet._data import KernelInput
 
 from . import _reference as ref
 from . import test_gradients as gradients
+from ._helpers import cut_batches
 
 DTYPES = [np.float32, np.float64]
 NEW_ACTIVATIONS = ["leaky_relu", "elu", "gelu", "silu"]
@@ -162,11 +163,13 @@ def test_full_batch_loss_gradient_matches_reference(loss):
 
 # --- whole epochs: dropout and clipping ---------------------------------------------
 
+# (how batches are cut, threads): uncut; cut into a few blocks on one and on two
+# threads; cut into many on three (see tests/_helpers.cut_batches).
 TEAMS = [
-    {"n_row_blocks": 1, "n_param_blocks": 1, "n_threads": 1},
-    {"n_row_blocks": 2, "n_param_blocks": 3, "n_threads": 1},
-    {"n_row_blocks": 2, "n_param_blocks": 3, "n_threads": 2},
-    {"n_row_blocks": 5, "n_param_blocks": 9, "n_threads": 3},
+    (None, 1),
+    ((0, 3, 1e18), 1),
+    ((0, 3, 1e18), 2),
+    ((0, 9, 1e18), 3),
 ]
 
 
@@ -202,7 +205,7 @@ def _epoch(
         "max_grad_norm": max_grad_norm,
         "dropout_seed": seed,
         "epoch": epoch,
-        **team,
+        "n_threads": team[1],
     }
     ours = params.copy()
     moment_1 = np.zeros_like(params)
@@ -211,20 +214,21 @@ def _epoch(
     workspace = np.empty(
         _sgd_fast.workspace_size(layout.table, batch_size, data.sparse, dropout is not None), dtype
     )
-    result = _sgd_fast.train_epoch(
-        layout.table,
-        *data.x_args,
-        readonly(data.Y),
-        readonly(data.sample_weight),
-        order,
-        ours,
-        np.empty_like(params),
-        moment_1,
-        moment_2,
-        workspace,
-        options,
-        rates,
-    )
+    with cut_batches(team[0]):
+        result = _sgd_fast.train_epoch(
+            layout.table,
+            *data.x_args,
+            readonly(data.Y),
+            readonly(data.sample_weight),
+            order,
+            ours,
+            np.empty_like(params),
+            moment_1,
+            moment_2,
+            workspace,
+            options,
+            rates,
+        )
     assert result["status"] == _sgd_fast.EpochStatus.COMPLETED
     return ours, moment_1, result
 
@@ -351,7 +355,7 @@ def test_same_cut_any_threads_bit_identical_with_dropout():
             params,
             order,
             "sgd",
-            dict(TEAMS[3], n_threads=n),
+            (TEAMS[3][0], n),
             dropout=[0.5, 0.1, 0.0],
             max_grad_norm=0.2,
         )[0]
