@@ -7,13 +7,14 @@
 # 1. The working tree's sources (git's view: no build products) are copied to a scratch
 #    directory; `python -m build` makes an sdist and builds the wheel from it, so a file
 #    missing from the sdist fails here too.
-# 2. `auditwheel repair` gives the manylinux wheel. If the extensions link an OpenMP
-#    runtime, the repaired wheel must carry it (bpnet.libs/) and every extension must ask
-#    for the copy it carries.
+# 2. `auditwheel repair` gives the manylinux wheel. The extensions must link an OpenMP
+#    runtime (unless BPNET_NO_OPENMP=1), the repaired wheel must carry it (bpnet.libs/),
+#    and every extension must ask for the copy it carries.
 # 3. A fresh virtual environment with CC=false and CXX=false installs the wheel (pip may
 #    not build bpnet: --only-binary) with the extras of the README's test command, checks
-#    that an OpenMP build loads the runtime from bpnet.libs/, and runs the full suite
-#    through tools/run_installed_tests.py, against the installed package.
+#    that bpnet says it has OpenMP exactly when it links a runtime and then loads it from
+#    bpnet.libs/, and runs the full suite through tools/run_installed_tests.py, against
+#    the installed package.
 #
 # The last line is a summary; the exit status is 0 only if every step passed. The wheel
 # is for this machine's glibc: release wheels come from cibuildwheel's manylinux images
@@ -69,6 +70,9 @@ repaired="$(ls "$scratch"/wheelhouse/bpnet-*.whl)"
 "$scratch/tools-venv/bin/auditwheel" show "$repaired" >&2
 mkdir -p "$scratch/repaired"
 (cd "$scratch/repaired" && "$scratch/tools-venv/bin/python" -m zipfile -e "$repaired" .)
+if [[ -z "$openmp" && -z "${BPNET_NO_OPENMP:-}" ]]; then
+    die "the wheel links no OpenMP runtime: setup.py found no OpenMP in this compiler"
+fi
 if [[ -n "$openmp" ]]; then
     mapfile -t modules < <(extension_modules "$scratch/repaired")
     carried="$(openmp_needed "${modules[@]}")"
@@ -87,6 +91,11 @@ log "installing the wheel where no compiler is reachable"
 fresh_venv "$scratch/test-venv"
 CC=false CXX=false "$scratch/test-venv/bin/pip" install --quiet --only-binary bpnet \
     "$repaired[$BPNET_FULL_EXTRAS]" >&2
+# The package's own word on OpenMP must match what its extensions link.
+says="$("$scratch/test-venv/bin/python" -c \
+    'from bpnet._parallel import openmp_available; print(int(openmp_available()))')"
+[[ $says -eq $([[ -n "$openmp" ]] && echo 1 || echo 0) ]] \
+    || die "bpnet._parallel.openmp_available() is $says, but the extensions link: ${openmp:-none}"
 if [[ -n "$openmp" ]]; then
     # Import every extension and read which OpenMP runtimes the process mapped: bpnet's
     # must be among them, from its own bpnet.libs/.

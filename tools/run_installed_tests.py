@@ -22,9 +22,11 @@ import tempfile
 from pathlib import Path
 
 # What the installed package says about itself, read in a fresh interpreter.
-# TODO(issue 20): print whether the build has OpenMP once bpnet exposes that (the engine
-# rewrite adds a helper to bpnet/__init__.py; its name is not settled yet).
-DESCRIBE = "import bpnet; print(bpnet.__version__); print(bpnet.__file__)"
+DESCRIBE = (
+    "import bpnet; from bpnet._parallel import openmp_available;"
+    " print(bpnet.__version__, 'with' if openmp_available() else 'without', 'OpenMP');"
+    " print(bpnet.__file__)"
+)
 
 
 def _link_directory(target, link):

@@ -30,11 +30,6 @@ while [[ $# -gt 0 ]]; do
 done
 command -v readelf > /dev/null || die "readelf not found (install binutils)"
 
-# setup.py learns OpenMP with the engine rewrite of issue 20; until then no build links
-# an OpenMP runtime, and the clang build is not expected to.
-setup_uses_openmp=0
-grep -q BPNET_NO_OPENMP "$BPNET_REPO/setup.py" && setup_uses_openmp=1
-
 # clang's OpenMP is LLVM's runtime, which Debian packages apart from clang.
 if [[ " ${variants[*]} " == *" clang "* ]] \
     && ! { command -v clang > /dev/null && dpkg -s libomp-dev > /dev/null 2>&1; }; then
@@ -48,27 +43,29 @@ scratch="$(mktemp -d "${TMPDIR:-/tmp}/bpnet-build-variants.XXXXXX")"
 failed=0
 trap 'if [[ $failed -eq 0 ]]; then rm -rf "$scratch"; else log "kept $scratch"; fi' EXIT
 
-# check_variant NAME SITE: the installed extensions are built the way NAME says.
+# check_variant NAME PYTHON: the bpnet installed for PYTHON is built the way NAME says,
+# by its extensions' .comment sections and linked libraries, and by its own word.
 check_variant() {
-    local name="$1" site="$2" modules openmp
+    local name="$1" python="$2" site modules openmp says
+    site="$("$python" -c 'import sysconfig; print(sysconfig.get_path("platlib"))')"
     mapfile -t modules < <(extension_modules "$site")
     [[ ${#modules[@]} -gt 0 ]] || { echo "no compiled extension installed"; return 1; }
     openmp="$(openmp_needed "${modules[@]}" | tr '\n' ' ')"
+    says="$("$python" -c 'from bpnet._parallel import openmp_available as a; print(int(a()))')"
     case "$name" in
         clang)
             for module in "${modules[@]}"; do
                 readelf -p .comment "$module" | grep -q "clang version" \
                     || { echo "$(basename "$module") was not compiled by clang"; return 1; }
             done
-            if [[ $setup_uses_openmp -eq 1 && -z "$openmp" ]]; then
-                echo "the clang build links no OpenMP runtime"
-                return 1
-            fi
-            echo "compiled by $(clang --version | head -n 1); OpenMP: ${openmp:-none}"
+            [[ -n "$openmp" && $says -eq 1 ]] \
+                || { echo "the clang build has no OpenMP (links: ${openmp:-none})"; return 1; }
+            echo "compiled by $(clang --version | head -n 1), OpenMP from ${openmp% }"
             ;;
         no-openmp)
-            [[ -z "$openmp" ]] || { echo "BPNET_NO_OPENMP=1 build links $openmp"; return 1; }
-            echo "no OpenMP runtime linked"
+            [[ -z "$openmp" && $says -eq 0 ]] \
+                || { echo "the BPNET_NO_OPENMP=1 build has OpenMP (links: ${openmp:-none})"; return 1; }
+            echo "no OpenMP: none linked, openmp_available() False"
             ;;
     esac
 }
@@ -90,8 +87,7 @@ for name in "${variants[@]}"; do
         failed=1
         continue
     fi
-    site="$("$scratch/$name/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("platlib"))')"
-    if ! what="$(check_variant "$name" "$site")"; then
+    if ! what="$(check_variant "$name" "$scratch/$name/venv/bin/python")"; then
         summary+=("$name: FAILED ($what)")
         failed=1
         continue
