@@ -100,13 +100,14 @@ if [[ -n "$openmp" ]]; then
     # Import every extension and read which OpenMP runtimes the process mapped: bpnet's
     # must be among them, from its own bpnet.libs/.
     loaded="$("$scratch/test-venv/bin/python" -c '
-import importlib, pathlib, pkgutil, re, bpnet
+import importlib, importlib.machinery, importlib.util, pathlib, pkgutil, re, bpnet
 for module in pkgutil.iter_modules(bpnet.__path__):
-    if module.name.startswith("_") and not module.ispkg:
+    origin = importlib.util.find_spec("bpnet." + module.name).origin
+    if origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
         importlib.import_module("bpnet." + module.name)
 maps = pathlib.Path("/proc/self/maps").read_text().split()
 print("\n".join(sorted({p for p in maps if re.search(r"/lib(g|i|)omp", p)})))
-' 2> /dev/null)" || die "bpnet's extensions do not import from the installed wheel"
+')" || die "bpnet's extensions do not import from the installed wheel"
     grep -q '/bpnet\.libs/' <<< "$loaded" \
         || die "the installed bpnet did not load its own OpenMP runtime; loaded: ${loaded:-none}"
 fi
