@@ -16,6 +16,7 @@ checkout's is imported anyway.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -91,6 +92,11 @@ def main(argv=None):
             str(checkout / "pyproject.toml"),
             *argv[1:],
         ]
+        # A shell without job control starts background commands with SIGINT ignored, and
+        # pytest would inherit that; the suite's Ctrl-C tests need it delivered. (A handler
+        # set here is reset to the default in the child.)
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         return subprocess.call(command, cwd=scratch, env=env)
 
 
