@@ -2,6 +2,11 @@
 
 # The repository root, whatever directory the calling script was started from.
 BPNET_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# The calling script, for its --help.
+BPNET_SCRIPT="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
+# Work from elsewhere: a `python -c` started in the checkout would import its bpnet/
+# instead of the build under test.
+cd "${TMPDIR:-/tmp}"
 # The extras every full run installs: those of the README's test command, so no test
 # skips for a missing add-on.
 BPNET_FULL_EXTRAS="test,lint,onnx,dask,docs"
