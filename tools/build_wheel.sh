@@ -29,7 +29,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --keep) keep=1; shift ;;
         --) shift; break ;;
-        -h | --help) sed -n '2,21p' \"$BPNET_SCRIPT\"; exit 0 ;;
+        -h | --help) sed -n '2,21p' "$BPNET_SCRIPT"; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done

@@ -24,7 +24,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --only) variants=("$2"); shift 2 ;;
         --) shift; break ;;
-        -h | --help) sed -n '2,17p' \"$BPNET_SCRIPT\"; exit 0 ;;
+        -h | --help) sed -n '2,17p' "$BPNET_SCRIPT"; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
