@@ -18,7 +18,7 @@
 #
 # The last line is a summary; the exit status is 0 only if every step passed. The wheel
 # is for this machine's glibc: release wheels come from cibuildwheel's manylinux images
-# (pyproject.toml). Takes about 10 minutes on 2 cores, so CI (.ci/run) leaves it out.
+# (pyproject.toml). Takes 10 to 20 minutes on 2 shared cores, so CI (.ci/run) leaves it out.
 # Needs python3 with venv, git, readelf (binutils) and the network to PyPI.
 set -euo pipefail
 BPNET_TOOL="build_wheel"
