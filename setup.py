@@ -39,6 +39,7 @@ MODULES = {
     "_numpy_math": [],
     "_activations": ["elementwise.c"],
     "_losses": [],
+    "_rules": [],
     "_kernels": ["elementwise.c"],
     "_parallel": [],
     "_sgd_fast": ["elementwise.c"],

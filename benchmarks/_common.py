@@ -176,34 +176,28 @@ def paired_ratios(numerators, denominators):
 class KernelClock:
     """Times every call of bpnet's epoch kernels during a ``with`` block.
 
-    The epoch loop calls ``train_epoch`` (one epoch per call) and, where no Python is
-    needed between epochs, ``train_epochs`` (all the epochs of a fit in one call), both
-    through ``bpnet._training``'s namespace: those names are replaced, and put back on
-    exit; bpnet itself is untouched. ``calls`` holds each call's ``(start, end, epochs)``
-    (``perf_counter`` times and the epochs it ran). The wrapper adds one Python call and
-    two clock reads per kernel call, well under a microsecond.
+    The epoch loop calls ``train_epochs`` (one epoch per call where Python runs between
+    epochs, else many) through ``bpnet._training``'s namespace: that name is replaced,
+    and put back on exit; bpnet itself is untouched. ``calls`` holds each call's
+    ``(start, end, epochs)`` (``perf_counter`` times and the epochs it ran). The wrapper
+    adds one Python call and two clock reads per kernel call, well under a microsecond.
     """
 
     def __init__(self):
         import bpnet._training as training
 
         self.module = training
-        self.originals = {
-            name: getattr(training, name)
-            for name in ("train_epoch", "train_epochs")
-            if hasattr(training, name)
-        }
+        self.originals = {"train_epochs": training.train_epochs}
         self.calls = []
 
     def _wrap(self, name):
         original, calls, clock = self.originals[name], self.calls, time.perf_counter
-        one_epoch = name == "train_epoch"
 
         def timed_kernel(*args, **kwargs):
             start = clock()
             result = original(*args, **kwargs)
             end = clock()
-            calls.append((start, end, 1 if one_epoch else int(result["n_epochs"])))
+            calls.append((start, end, int(result["n_epochs"])))
             return result
 
         return timed_kernel

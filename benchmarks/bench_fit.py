@@ -23,18 +23,21 @@ Usage::
     python benchmarks/bench_fit.py --cases digits --dtypes float32 --reps 5
     python benchmarks/bench_fit.py --threads 1     # run under threadpool_limits(1)
     python benchmarks/bench_fit.py --options       # what each training option costs
+    python benchmarks/bench_fit.py --dtype-speed   # float64 input trained in float32
 
 Writes JSON (``--output``, default benchmarks/results/bench_fit.json, or
 benchmarks/results/quick/bench_fit.json with ``--quick``) and a PNG of the speedups next
 to it (same name, .png).
 
 ``--options`` measures bpnet against itself instead: on each case, the fit with one
-option (``dropout=0.2``, ``class_weight='balanced'``, ``max_grad_norm=1.0``; for the
-regression variant ``loss='huber'`` and ``loss='quantile'`` against ``'squared_error'``;
-a do-nothing callback and a ``Checkpoint`` written every epoch against no callback) and
-the same fit without it run in turn within each repetition, the order rotating from one
-repetition to the next. The cost of an option is the median over repetitions of
-(time with it) / (time without it) in the same repetition; an "A/A" row times the base
+option (``dropout=0.2``, ``class_weight='balanced'``, ``max_grad_norm=1.0``, a cosine
+schedule, two epochs of warm-up, ``weight_decay``, ``label_smoothing``,
+``weight_init='he'``; for the regression variant ``loss='huber'`` and
+``loss='quantile'`` against ``'squared_error'``; a do-nothing callback and a
+``Checkpoint`` written every epoch against no callback) and the same fit without it run
+in turn within each repetition, the order rotating from one repetition to the next. The
+cost of an option is the median over repetitions of (time with it) / (time without it)
+in the same repetition; an "A/A" row times the base
 against itself and shows the noise floor. Writes ``bench_options.json`` and
 ``bench_options.md`` (the tables) in results/ (results/quick/ with ``--quick``).
 """
@@ -147,19 +150,22 @@ def torch_runner(torch, X, y, hidden, batch, solver, epochs, alpha=1e-4, lr=1e-3
 
 
 def matched_torch_threads(batch, units, n_rows):
-    """Threads for the PyTorch loop: as many as bpnet's epoch team uses for the case.
+    """Threads for the PyTorch loop: as many as bpnet's epochs may use for the case.
 
     With two threads on small products, torch's OpenMP barriers stall whenever another
     process holds a core (tens of times slower on a loaded machine), so giving torch its
     default there would measure the machine's load, not the library. Both get the same
-    thread budget instead: one thread where bpnet trains on one, its team's size where
-    it shares batches.
+    thread budget instead: one thread where bpnet does not cut its batches, all of
+    bpnet's where it does.
     """
     try:
-        from bpnet._threading import epoch_blocks, epoch_threads
+        from bpnet._layout import NetworkLayout
+        from bpnet._sgd_fast import batch_is_cut
+        from bpnet._threading import available_threads
     except ImportError:
         return None
-    return epoch_threads(epoch_blocks(batch, units), 6 * n_rows * C.n_params(units))
+    layout = NetworkLayout.with_activations(units, "relu", "softmax")
+    return available_threads() if batch_is_cut(layout.table, min(batch, n_rows)) else 1
 
 
 def run_case(
@@ -291,6 +297,11 @@ CLASSIFIER_OPTIONS = {
     "class_weight='balanced'": {"class_weight": "balanced"},
     "dropout=0.2": {"dropout": 0.2},
     "max_grad_norm=1.0": {"max_grad_norm": 1.0},
+    "learning_rate_schedule='cosine'": {"learning_rate_schedule": "cosine"},
+    "warmup_iter=2": {"warmup_iter": 2},
+    "weight_decay=0.01": {"weight_decay": 0.01},
+    "label_smoothing=0.1": {"label_smoothing": 0.1},
+    "weight_init='he'": {"weight_init": "he"},
 }
 REGRESSOR_BASE = {"loss": "squared_error"}
 REGRESSOR_OPTIONS = {
@@ -306,6 +317,12 @@ OPTION_TARGETS = {
     "max_grad_norm=1.0": 1.10,
     "loss='huber'": 1.10,
     "loss='quantile', quantile=0.5": 1.10,
+    "learning_rate_schedule='cosine'": 1.05,
+    "warmup_iter=2": 1.05,
+    "weight_decay=0.01": 1.05,
+    "label_smoothing=0.1": 1.05,
+    # The initialisation happens once, before the first epoch: nothing per epoch.
+    "weight_init='he'": 1.05,
 }
 
 
@@ -686,6 +703,64 @@ def plot(records, path):
     )
 
 
+# --- --dtype-speed: training a float64 input in float32 -----------------------------
+
+DTYPE_CASES = [("synth_60000_784", (256,), 128, 1), ("synth_20000_100", (256, 128), 64, 1)]
+QUICK_DTYPE_CASES = [("digits", (100,), 200, 2)]
+# The issue's target: dtype='float32' at least this much faster per epoch than dtype=None
+# on float64 input.
+DTYPE_SPEEDUP_TARGET = 1.6
+
+
+def run_dtype_speed(args):
+    """dtype=None (float64) against dtype='float32' on the same float64 X, interleaved."""
+    from bpnet import BPClassifier
+
+    reps = args.reps or (3 if args.quick else 5)
+    rows = []
+    for name, hidden, batch, epochs in QUICK_DTYPE_CASES if args.quick else DTYPE_CASES:
+        X, y = C.load_dataset(name, np.float64)
+        for solver in args.solvers:
+            base = estimator_params(hidden, batch, solver, epochs)
+            runners = {
+                dtype: sklearn_runner(BPClassifier, X, y, {**base, "dtype": dtype})
+                for dtype in (None, "float32")
+            }
+            times = C.interleave(runners, reps, rotate=True)
+            ratios = C.paired_ratios(times[None], times["float32"])
+            rows.append({
+                "case": f"{name} h{'x'.join(map(str, hidden))}", "batch": batch,
+                "solver": solver, "float64_ms": 1e3 * C.median(times[None]) / epochs,
+                "float32_ms": 1e3 * C.median(times["float32"]) / epochs,
+                "speedup": C.median(ratios), "target": DTYPE_SPEEDUP_TARGET,
+            })  # fmt: skip
+            row = rows[-1]
+            print(
+                f"{row['case']} {solver}: dtype=None {row['float64_ms']:.1f} ms, "
+                f"'float32' {row['float32_ms']:.1f} ms, x{row['speedup']:.2f}",
+                flush=True,
+            )
+    table = C.markdown_table(
+        ["case", "batch", "solver", "dtype=None ms/epoch", "dtype='float32' ms/epoch",
+         "speedup (paired median)", "target", "meets"],
+        [[r["case"], r["batch"], r["solver"], r["float64_ms"], r["float32_ms"],
+          f"{r['speedup']:.2f}", f"≥ {r['target']}", "yes" if r["speedup"] >= r["target"]
+          else "no"] for r in rows],
+    )  # fmt: skip
+    output = (
+        C.default_output("bench_dtype.json", args.quick)
+        if args.output is None or (args.output.name == "bench_fit.json")
+        else args.output
+    )
+    C.write_json(output, {"machine": C.machine_info(), "reps": reps, "rows": rows})
+    output.with_suffix(".md").write_text(
+        "float64 input (a pandas frame's default), trained in float64 (dtype=None) or in "
+        "float32 (dtype='float32'), per epoch, interleaved repetitions.\n\n" + table + "\n"
+    )
+    print(table)
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -752,7 +827,15 @@ def main(argv=None):
     parser.add_argument(
         "--no-callbacks", action="store_true", help="with --options: skip the callback rows"
     )
+    parser.add_argument(
+        "--dtype-speed",
+        action="store_true",
+        help="time float64 input trained with dtype='float32' against dtype=None (float64) "
+        "on the two large cases; writes bench_dtype.json and .md",
+    )
     args = parser.parse_args(argv)
+    if args.dtype_speed:
+        return run_dtype_speed(args)
     default_name = "bench_options.json" if args.options else "bench_fit.json"
     args.output = args.output or C.default_output(default_name, args.quick)
     C.SETTLE_SECONDS = 0.0 if args.quick else C.SETTLE_SECONDS_FULL

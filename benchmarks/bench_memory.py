@@ -17,6 +17,7 @@ Usage::
 
     python benchmarks/bench_memory.py              # 60000x784 and 20000x100 networks
     python benchmarks/bench_memory.py --quick      # one small case
+    python benchmarks/bench_memory.py --dtype      # dtype='float32' on float64 input
 
 Writes JSON (``--output``, default benchmarks/results/bench_memory.json, or
 benchmarks/results/quick/bench_memory.json with ``--quick``).
@@ -95,6 +96,7 @@ def child(spec):
         max_iter=spec["epochs"],
         random_state=0,
         **C.FIXED_EPOCHS,
+        **({"dtype": spec["dtype"]} if spec.get("dtype") else {}),
     )
     # Warm up imports and lazily built objects on a few rows, outside the measurement.
     with C.quiet():
@@ -129,7 +131,7 @@ def child(spec):
     )
 
 
-def measure(estimator, paths, hidden, batch, solver, epochs):
+def measure(estimator, paths, hidden, batch, solver, epochs, dtype=None):
     spec = {
         "estimator": estimator,
         "X": paths[0],
@@ -138,6 +140,7 @@ def measure(estimator, paths, hidden, batch, solver, epochs):
         "batch": batch,
         "solver": solver,
         "epochs": epochs,
+        "dtype": dtype,
     }
     out = subprocess.run(
         [sys.executable, __file__, "--child", json.dumps(spec)],
@@ -214,6 +217,60 @@ SUMMARY_COLUMNS = [
 ]  # fmt: skip
 
 
+# --dtype: a float64 X trained with dtype='float32' against the same fit on float32 X.
+DTYPE_CASES = [
+    ("synth_60000_784", (256,), 128, "sgd"),
+    ("synth_20000_100", (256, 128), 64, "sgd"),
+]
+QUICK_DTYPE_CASES = [("synth_20000_50", (100,), 200, "sgd")]
+# The issue's target: what fit adds to memory with dtype='float32' on float64 input, at
+# most this much over the same fit on float32 input (no float32 copy of X).
+DTYPE_MEMORY_TARGET = 1.1
+
+
+def run_dtype_case(name, hidden, batch, solver, epochs, tmpdir):
+    """What fit adds to memory beyond X: float64 X with dtype='float32', and float32 X."""
+    rec = {"case": f"{name} h{'x'.join(map(str, hidden))}", "solver": solver, "batch": batch}
+    for dt, param in (("float64", "float32"), ("float32", None)):
+        X, y = C.load_dataset(name, np.dtype(dt).type)
+        paths = (os.path.join(tmpdir, f"{name}_{dt}_X.npy"), os.path.join(tmpdir, f"{name}_y.npy"))
+        np.save(paths[0], X)
+        np.save(paths[1], y)
+        m = measure("bpnet", paths, hidden, batch, solver, epochs, param)
+        rec[f"{dt}_X_mb"] = X.nbytes / MB
+        rec[f"{dt}_fit_extra_mb"] = max(m["tracemalloc_peak"], m["rss_growth"] or 0) / MB
+    rec["ratio"] = rec["float64_fit_extra_mb"] / max(rec["float32_fit_extra_mb"], 1e-9)
+    rec["target"] = DTYPE_MEMORY_TARGET
+    return rec
+
+
+def run_dtype(args):
+    records = []
+    with tempfile.TemporaryDirectory() as tmpdir:
+        for name, hidden, batch, solver in QUICK_DTYPE_CASES if args.quick else DTYPE_CASES:
+            rec = run_dtype_case(name, hidden, batch, solver, args.epochs, tmpdir)
+            records.append(rec)
+            print(
+                f"{rec['case']}: fit adds {rec['float64_fit_extra_mb']:.1f} MB on float64 X "
+                f"with dtype='float32', {rec['float32_fit_extra_mb']:.1f} MB on float32 X "
+                f"(x{rec['ratio']:.2f})",
+                flush=True,
+            )
+    table_md = C.markdown_table(
+        ["case", "solver", "batch", "float64 X MB", "fit adds, dtype='float32' MB",
+         "float32 X MB", "fit adds, float32 X MB", "ratio", "target", "meets"],
+        [[r["case"], r["solver"], r["batch"], r["float64_X_mb"], r["float64_fit_extra_mb"],
+          r["float32_X_mb"], r["float32_fit_extra_mb"], f"{r['ratio']:.2f}",
+          f"≤ {r['target']}", "yes" if r["ratio"] <= r["target"] else "no"]
+         for r in records],
+    )  # fmt: skip
+    output = args.output.with_name(args.output.name.replace("bench_memory", "bench_memory_dtype"))
+    C.write_json(output, {"machine": C.machine_info(), "results": records})
+    output.with_suffix(".md").write_text(table_md + "\n")
+    print(table_md)
+    return records
+
+
 def table(records, columns):
     """A Markdown table of these records, one column per name of COLUMNS."""
     return C.markdown_table(columns, [[COLUMNS[c](r) for c in columns] for r in records])
@@ -232,11 +289,19 @@ def main(argv=None):
     )
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--dtype",
+        action="store_true",
+        help="what fit adds to memory with dtype='float32' on float64 X, against float32 X "
+        "(writes bench_memory_dtype.json and .md)",
+    )
     args = parser.parse_args(argv)
     args.output = args.output or C.default_output("bench_memory.json", args.quick)
     if args.child:
         child(json.loads(args.child))
         return None
+    if args.dtype:
+        return run_dtype(args)
 
     info = C.machine_info()
     records = []

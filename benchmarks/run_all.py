@@ -7,7 +7,7 @@ Usage::
     python benchmarks/run_all.py --quick        # smoke run (under a minute), into results/quick/
     python benchmarks/run_all.py --options --small-fit   # also what each training option
                                                 # costs and small fits (about 3.5 minutes more)
-    python benchmarks/run_all.py --threads      # also the one-thread-vs-team study
+    python benchmarks/run_all.py --threads      # also the one-thread-vs-threads study
     python benchmarks/run_all.py --output-dir /some/dir
     python benchmarks/run_all.py --threads --readme   # also refresh README.md's tables
 
@@ -64,7 +64,7 @@ def summary(fit, predict, memory, threads=None, options=None, small_fit=None):
 
         lines += [
             "",
-            f"### bpnet fit: one thread against a team of {threads['team_threads']}",
+            f"### bpnet fit: one thread against {threads['threads']}",
             "",
             bench_threads.table(threads["results"], bench_threads.SUMMARY_COLUMNS),
         ]

@@ -21,8 +21,3 @@ HIDDEN_ACTIVATIONS = tuple(name for name in ACTIVATION_CODES if name not in ("so
 # 1/4) and 6 for the rest; the ReLU-like and smooth-ReLU activations keep 6, the factor
 # MLP gives relu, so that switching between them does not change the initial scale.
 GLOROT_FACTORS = {name: 2.0 if name == "logistic" else 6.0 for name in HIDDEN_ACTIVATIONS}
-
-
-def preactivation_needed(name):
-    """Whether the backward pass of a layer with this activation needs its z."""
-    return needs_preactivation(ACTIVATION_CODES[name])

@@ -26,6 +26,7 @@ from ._kernels import predict as predict_kernel
 from ._layout import NetworkLayout
 from ._losses import loss_function
 from ._optimizers import OPTIMIZER_PARAMETERS, OPTIMIZERS
+from ._rules import SCHEDULES
 from ._threading import kernel_threads, largest_gemm_work, one_blas_thread
 from ._training import DIVERGENCE_MESSAGE, EpochLoop, FitTasks, LbfgsDriver, ValidationSet
 from ._version import __version__
@@ -43,6 +44,15 @@ PREDICT_CHUNK_ROWS = 256
 SMALL_PREDICT_WORK = 65536 * 4
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# weight_init's bounds b of the uniform [-b, b] initial weights of a layer: Glorot and
+# Bengio's with the factor of the activation the layer feeds (MLP's), He et al.'s for the
+# ReLU family, LeCun's for tanh-like units.
+WEIGHT_INITS = {
+    "glorot": lambda fan_in, fan_out, factor: np.sqrt(factor / (fan_in + fan_out)),
+    "he": lambda fan_in, fan_out, factor: np.sqrt(6.0 / fan_in),
+    "lecun": lambda fan_in, fan_out, factor: np.sqrt(3.0 / fan_in),
+}
 
 
 # Up to this many values, an array's finiteness is checked value by value; above it, by
@@ -145,6 +155,11 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
         "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
         "scoring": [str, callable, None],
+        "learning_rate_schedule": [StrOptions(set(SCHEDULES)), None],
+        "warmup_iter": [Interval(Integral, 0, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "weight_init": [StrOptions(set(WEIGHT_INITS))],
+        "dtype": [StrOptions({"float32", "float64"}), None],
     }
 
     @classmethod
@@ -191,6 +206,11 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         dropout,
         max_grad_norm,
         scoring,
+        learning_rate_schedule,
+        warmup_iter,
+        weight_decay,
+        weight_init,
+        dtype,
     ):
         self.activation = activation
         self.solver = solver
@@ -219,6 +239,11 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         self.dropout = dropout
         self.max_grad_norm = max_grad_norm
         self.scoring = scoring
+        self.learning_rate_schedule = learning_rate_schedule
+        self.warmup_iter = warmup_iter
+        self.weight_decay = weight_decay
+        self.weight_init = weight_init
+        self.dtype = dtype
 
     # --- what the subclasses define -------------------------------------------------
 
@@ -233,6 +258,26 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
     @abstractmethod
     def _loss_name(self):
         """Name of the loss the kernels minimise (a key of LOSS_CODES)."""
+
+    def _compute_dtype(self, X):
+        """The precision the network trains in: ``dtype``, or X's (float32 or float64)."""
+        return np.dtype(self.dtype) if self.dtype is not None else X.dtype
+
+    def _check_training_options(self):
+        """Raise if training options that each pass their own check do not go together."""
+        if self.learning_rate_schedule is not None and self.learning_rate != "constant":
+            raise ValueError(
+                f"learning_rate_schedule={self.learning_rate_schedule!r} and "
+                f"learning_rate={self.learning_rate!r} both set a learning-rate schedule: "
+                "keep learning_rate='constant' with learning_rate_schedule, or set "
+                "learning_rate_schedule=None."
+            )
+        if self.warmup_iter > self.max_iter:
+            raise ValueError(
+                f"warmup_iter={self.warmup_iter} is more epochs of warm-up than "
+                f"max_iter={self.max_iter} epochs of training: set warmup_iter to at most "
+                "max_iter."
+            )
 
     def _check_loss_parameters(self):
         """Raise if the loss's parameters do not go together (regressors check theirs)."""
@@ -324,7 +369,7 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         return NetworkLayout.with_activations(layer_units, hidden, self.out_activation_)
 
     def _initialize(self, Y, layer_units, dtype, rng):
-        """Set up a fresh network: attributes, Glorot-uniform weights, solver records."""
+        """Set up a fresh network: attributes, uniform initial weights, solver records."""
         self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = Y.shape[1]
@@ -335,10 +380,11 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         self.hidden_activations_ = layout.activations[:-1]
         params = np.empty(layout.n_params, dtype=dtype)
         coefs, intercepts = layout.unpack(params)
-        # Glorot et al.'s uniform bound; the draws come in scikit-learn's order (each
-        # layer's weights, then its intercepts) so the same seed gives the same network.
-        # Each layer takes the factor of the activation it feeds, the output layer that
-        # of the last hidden layer: with one activation for all, scikit-learn's factor.
+        # Uniform draws in scikit-learn's order (each layer's weights, then its
+        # intercepts), so the same seed gives the same network; the bound is
+        # weight_init's. Glorot's takes the factor of the activation a layer feeds, the
+        # output layer that of the last hidden layer: with one activation for all,
+        # scikit-learn's factor.
         hidden = self.hidden_activations_
         last = (
             hidden[-1]
@@ -348,9 +394,10 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
             else "relu"
         )
         factors = [GLOROT_FACTORS[name] for name in [*hidden, last]]
+        init_bound = WEIGHT_INITS[self.weight_init]
         for coef, intercept, factor in zip(coefs, intercepts, factors, strict=True):
             fan_in, fan_out = coef.shape
-            bound = np.sqrt(factor / (fan_in + fan_out))
+            bound = init_bound(fan_in, fan_out, factor)
             coef[...] = rng.uniform(-bound, bound, (fan_in, fan_out))
             intercept[...] = rng.uniform(-bound, bound, fan_out)
         self.coefs_, self.intercepts_ = coefs, intercepts
@@ -378,8 +425,8 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         """Each row's class weight (float64), or None: only classifiers have them."""
         return None
 
-    def _validate_sample_weight(self, sample_weight, X, Y):
-        """The training rows' weights: sample_weight times the class weights, in X's dtype.
+    def _validate_sample_weight(self, sample_weight, X, Y, dtype):
+        """The training rows' weights: sample_weight times the class weights, in `dtype`.
 
         The product is taken in float64 before the one cast, so that a fit with
         class_weight is, to the bit, the fit with the equivalent sample_weight.
@@ -395,9 +442,9 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
             )
         if sample_weight is None:
             return None
-        sample_weight = sample_weight.astype(X.dtype, copy=False)
+        sample_weight = sample_weight.astype(dtype, copy=False)
         if not np.isfinite(sample_weight).all():
-            raise ValueError(f"sample_weight does not fit in {X.dtype}: it overflows to inf.")
+            raise ValueError(f"sample_weight does not fit in {dtype}: it overflows to inf.")
         if not np.any(sample_weight > 0):
             raise ValueError("sample_weight must contain at least one positive weight.")
         return sample_weight
@@ -450,7 +497,8 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
             previous_state = self.__dict__.copy()
         try:
             X, Y = self._validate_input(X, y, incremental, reset=first_pass)
-            sample_weight = self._validate_sample_weight(sample_weight, X, Y)
+            dtype = self._compute_dtype(X)
+            sample_weight = self._validate_sample_weight(sample_weight, X, Y, dtype)
             layer_units = [X.shape[1], *hidden_sizes, Y.shape[1]]
             hidden_activations = self._hidden_activation_names(len(hidden_sizes))
             dropout = self._dropout_rates(len(hidden_sizes))
@@ -458,26 +506,29 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
                 self._check_architecture(layer_units)
             # Settings that only fit can check, checked before anything changes.
             self._check_loss_parameters()
+            self._check_training_options()
             if self.early_stopping and self.solver in _STOCHASTIC_SOLVERS:
                 self._validation_scorer()
             validation = None
             if validation_data is not None:
-                validation = self._validation_data(validation_data, X.dtype)
+                validation = self._validation_data(validation_data, dtype)
         except Exception:
             self.__dict__.clear()
             self.__dict__.update(previous_state)
             raise
         rng = check_random_state(self.random_state)
         if first_pass:
-            self._initialize(Y, layer_units, X.dtype, rng)
+            self._initialize(Y, layer_units, dtype, rng)
         self.hidden_activations_ = hidden_activations
         self.n_outputs_ = Y.shape[1]
         self._bpnet_version = __version__
 
         layout = self._layout()
-        params = layout.pack(self.coefs_, self.intercepts_, X.dtype)
+        params = layout.pack(self.coefs_, self.intercepts_, dtype)
         self.coefs_, self.intercepts_ = layout.unpack(params)
-        data = KernelInput(X, Y, sample_weight)
+        # The full-batch kernels read X in the network's dtype; the minibatch kernels
+        # convert each batch's rows as they gather them.
+        data = KernelInput(X, Y, sample_weight, dtype, convert_dense=self.solver == "lbfgs")
 
         if self.solver in _STOCHASTIC_SOLVERS:
             tasks = self._start_tasks(X, Y, sample_weight, 0 if incremental else self.max_iter)
@@ -580,7 +631,7 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         weights = data.sample_weight[val_idx] if data.sample_weight.size else None
         X_val = data.rows(val_idx)
         return ValidationSet(
-            KernelInput(X_val, data.Y[val_idx], weights, dtype=data.dense.dtype),
+            KernelInput(X_val, data.Y[val_idx], weights, dtype=data.dtype),
             self._validation_targets(data.Y, val_idx), weights, X_val,
         )  # fmt: skip
 
@@ -620,8 +671,12 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
                 dtype=(np.float64, np.float32),
                 reset=False,
             )
-        # Compute in the wider of X's and the weights' dtypes, as NumPy would.
-        dtype = np.result_type(X.dtype, self.coefs_[0].dtype)
+        # Compute in the network's dtype when dtype says so; otherwise in the wider of
+        # X's and the weights' dtypes, as NumPy would.
+        if getattr(self, "dtype", None) is not None:
+            dtype = np.dtype(self.dtype)
+        else:
+            dtype = np.result_type(X.dtype, self.coefs_[0].dtype)
         layout, params = self._prediction_network(dtype)
         return self._forward(KernelInput(X, dtype=dtype), layout, params)
 

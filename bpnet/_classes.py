@@ -131,6 +131,46 @@ _SHARED_PARAMETERS_DOC = """
         minus the loss, so that higher is better). Any scikit-learn scorer name or
         callable ``scorer(estimator, X, y)`` is also accepted. Early stopping keeps the
         best epoch's weights whatever the score.
+
+    learning_rate_schedule : {'cosine', 'onecycle', 'plateau'} or None, default=None
+        A learning-rate schedule for 'sgd' and 'adam' alike, applied per epoch (bpnet
+        only). None keeps MLP's rules (``learning_rate``, for 'sgd' only). 'cosine'
+        decays the rate from ``learning_rate_init`` to 0 along half a cosine over
+        ``max_iter`` epochs; 'onecycle' rises along a cosine from
+        ``learning_rate_init / 25`` to ``learning_rate_init`` over the first 30% of them,
+        then falls to ``learning_rate_init / 250000`` (Smith and Topin's one-cycle, as
+        PyTorch's ``OneCycleLR`` by default); 'plateau' divides the rate by 5 after
+        ``n_iter_no_change`` epochs without an improvement by ``tol`` of the monitored
+        value (the validation score with early stopping, else the training loss), and
+        stops once it is 1e-6 or less, as 'adaptive' does for 'sgd'. Setting a schedule
+        needs ``learning_rate='constant'``. ``fit`` starts the schedule again;
+        ``partial_fit`` continues it, one epoch per call.
+
+    warmup_iter : int, default=0
+        Epochs of linear warm-up at the start of the schedule, for every schedule (bpnet
+        only): epoch ``e`` of them runs at ``(e + 1) / warmup_iter`` of the rate.
+        'cosine' and 'onecycle' then span the remaining ``max_iter - warmup_iter``
+        epochs. At most ``max_iter``.
+
+    weight_decay : float, default=0.0
+        Decoupled weight decay (bpnet only), as AdamW (Loshchilov and Hutter) and
+        PyTorch's ``weight_decay`` of ``AdamW``: each step also shrinks the coefficients
+        by ``learning_rate * weight_decay`` of themselves, apart from the gradient (so
+        Adam's moments never see it). It is separate from ``alpha``, MLP's L2 term in
+        the loss. Intercepts are not decayed. 'sgd' and 'adam' only.
+
+    weight_init : {'glorot', 'he', 'lecun'}, default='glorot'
+        How the initial coefficients are drawn, uniformly from ``[-b, b]`` with the same
+        draws of ``random_state`` (bpnet only): 'glorot' is MLP's (``b = sqrt(f /
+        (fan_in + fan_out))``, ``f`` 2 for logistic and 6 otherwise), 'he' suits the
+        ReLU family (``b = sqrt(6 / fan_in)``), 'lecun' suits tanh and SELU-like units
+        (``b = sqrt(3 / fan_in)``). Each layer's intercepts come from the same range.
+
+    dtype : {'float32', 'float64'} or None, default=None
+        The precision the network trains and predicts in (bpnet only). None follows X,
+        as MLP does: float32 input trains in float32, anything else in float64.
+        'float32' trains a float64 X (a pandas frame, say) in float32, converting each
+        batch's rows as they are gathered, never X as a whole.
 """
 
 _SHARED_ATTRIBUTES_DOC = """
@@ -142,6 +182,10 @@ _SHARED_ATTRIBUTES_DOC = """
 
     loss_curve_ : list of float
         The loss after each epoch ('sgd' and 'adam').
+
+    learning_rate_curve_ : list of float
+        The learning rate each epoch ran at ('sgd' and 'adam'; bpnet only), as the
+        schedule and the warm-up set it.
 
     validation_scores_ : list of float or None
         The validation score after each epoch when ``early_stopping=True``, else None.
@@ -315,6 +359,7 @@ class BPClassifier(ClassifierMixin, BaseBP):
     _parameter_constraints: dict = {
         **BaseBP._parameter_constraints,
         "class_weight": [dict, list, StrOptions({"balanced"}), None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
 
     def __init__(
@@ -346,7 +391,13 @@ class BPClassifier(ClassifierMixin, BaseBP):
         dropout=0.0,
         max_grad_norm=None,
         scoring=None,
+        learning_rate_schedule=None,
+        warmup_iter=0,
+        weight_decay=0.0,
+        weight_init="glorot",
+        dtype=None,
         class_weight=None,
+        label_smoothing=0.0,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -376,8 +427,14 @@ class BPClassifier(ClassifierMixin, BaseBP):
             dropout=dropout,
             max_grad_norm=max_grad_norm,
             scoring=scoring,
+            learning_rate_schedule=learning_rate_schedule,
+            warmup_iter=warmup_iter,
+            weight_decay=weight_decay,
+            weight_init=weight_init,
+            dtype=dtype,
         )
         self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
 
     __doc__ = _docstring(
         """Multi-layer perceptron classifier trained by Cython backpropagation kernels.
@@ -404,6 +461,13 @@ class BPClassifier(ClassifierMixin, BaseBP):
         held-out validation rows keep their class weights in the validation score (as
         in HistGradientBoosting); ``sample_weight_val`` given to ``fit`` is used as is.
         Keras's ``class_weight`` is the dict form; skorch has no equivalent.
+
+    label_smoothing : float, default=0.0
+        Smooth the targets of the log-loss (bpnet only), as PyTorch's
+        ``CrossEntropyLoss(label_smoothing=...)`` and Keras's: a softmax target becomes
+        ``(1 - label_smoothing) * onehot + label_smoothing / n_classes``, a logistic one
+        ``(1 - label_smoothing) * y + label_smoothing / 2``, in the loss and its
+        gradient; ``loss_`` and the loss curves report the smoothed loss. In [0, 1).
 
     Attributes
     ----------
@@ -457,7 +521,7 @@ class BPClassifier(ClassifierMixin, BaseBP):
                     f"`y` has classes not in `self.classes_`. `self.classes_` has "
                     f"{self.classes_}. 'y' has {classes}."
                 )
-        return X, _binarize(self._label_binarizer, y, X.dtype)
+        return X, _binarize(self._label_binarizer, y, self._compute_dtype(X))
 
     def _output_activation(self, Y):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
@@ -520,6 +584,9 @@ class BPClassifier(ClassifierMixin, BaseBP):
 
     def _loss_name(self):
         return "log_loss" if self.out_activation_ == "softmax" else "binary_log_loss"
+
+    def _kernel_loss(self):
+        return loss_function(self._loss_name(), label_smoothing=self.label_smoothing)
 
     def _stratify_labels(self, Y):
         if self.out_activation_ == "softmax":
@@ -697,6 +764,11 @@ class BPRegressor(RegressorMixin, BaseBP):
         dropout=0.0,
         max_grad_norm=None,
         scoring=None,
+        learning_rate_schedule=None,
+        warmup_iter=0,
+        weight_decay=0.0,
+        weight_init="glorot",
+        dtype=None,
         huber_threshold=1.0,
         quantile=None,
     ):
@@ -728,6 +800,11 @@ class BPRegressor(RegressorMixin, BaseBP):
             dropout=dropout,
             max_grad_norm=max_grad_norm,
             scoring=scoring,
+            learning_rate_schedule=learning_rate_schedule,
+            warmup_iter=warmup_iter,
+            weight_decay=weight_decay,
+            weight_init=weight_init,
+            dtype=dtype,
         )
         self.huber_threshold = huber_threshold
         self.quantile = quantile
@@ -794,7 +871,7 @@ class BPRegressor(RegressorMixin, BaseBP):
                 "loss='poisson' requires non-negative targets y, but y has negative values."
             )
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        return X, Y.astype(X.dtype, copy=False)
+        return X, Y.astype(self._compute_dtype(X), copy=False)
 
     def _output_activation(self, Y):
         return "exp" if self.loss == "poisson" else "identity"

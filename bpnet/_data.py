@@ -21,7 +21,13 @@ class KernelInput:
         Per-row weights; None means unit weights.
 
     dtype : dtype, default=None
-        The floating dtype the kernels compute in; X's own dtype when None.
+        The floating dtype the kernels compute in; X's own dtype when None. Y, the
+        sample weights and CSR values are held in it.
+
+    convert_dense : bool, default=False
+        Whether a dense float X is converted to ``dtype`` here, as a whole (for the
+        full-batch kernels); otherwise a float32 or float64 X stays as it is and the
+        minibatch and prediction kernels convert its rows as they read them.
 
     Attributes
     ----------
@@ -32,16 +38,21 @@ class KernelInput:
 
     n_samples : int
         Number of rows of X.
+
+    dtype : dtype
+        The floating dtype the kernels compute in.
     """
 
-    def __init__(self, X, Y=None, sample_weight=None, dtype=None):
+    def __init__(self, X, Y=None, sample_weight=None, dtype=None, convert_dense=False):
         dtype = np.dtype(dtype if dtype is not None else X.dtype)
+        self.dtype = dtype
         self.sparse = sp.issparse(X)
         self.n_samples = X.shape[0]
         if self.sparse:
             self._set_csr(X.tocsr(), dtype)
         else:
-            self.dense = np.ascontiguousarray(X, dtype=dtype)
+            keeps_own = not convert_dense and X.dtype in (np.float32, np.float64)
+            self.dense = np.ascontiguousarray(X, dtype=None if keeps_own else dtype)
             self.data = np.empty(0, dtype=dtype)
             self.indices = self.indptr = np.empty(0, dtype=np.int32)
         self.Y = None if Y is None else np.ascontiguousarray(Y, dtype=dtype)

@@ -40,19 +40,20 @@ cdef extern from "elementwise.h" nogil:
         const double* outputs, double* mask, double* dropped) noexcept
     void sgd_update_float "bpnet_sgd_update_float" (
         float* params, const float* grads, float* velocity, Py_ssize_t n, float alpha,
-        float inverse_weight_sum, float learning_rate, float momentum, int nesterov) noexcept
+        float inverse_weight_sum, float learning_rate, float momentum, int nesterov,
+        float decay) noexcept
     void sgd_update_double "bpnet_sgd_update_double" (
         double* params, const double* grads, double* velocity, Py_ssize_t n, double alpha,
-        double inverse_weight_sum, double learning_rate, double momentum,
-        int nesterov) noexcept
+        double inverse_weight_sum, double learning_rate, double momentum, int nesterov,
+        double decay) noexcept
     void adam_update_float "bpnet_adam_update_float" (
         float* params, const float* grads, float* first_moment, float* second_moment,
         Py_ssize_t n, float alpha, float inverse_weight_sum, float step_size, float beta_1,
-        float beta_2, float epsilon) noexcept
+        float beta_2, float epsilon, float decay) noexcept
     void adam_update_double "bpnet_adam_update_double" (
         double* params, const double* grads, double* first_moment, double* second_moment,
         Py_ssize_t n, double alpha, double inverse_weight_sum, double step_size,
-        double beta_1, double beta_2, double epsilon) noexcept
+        double beta_1, double beta_2, double epsilon, double decay) noexcept
 
 
 cdef inline void bias_relu(const floating* intercept, floating* z, Py_ssize_t n_rows,
@@ -104,26 +105,26 @@ cdef inline void dropout_row(uint64_t key, Py_ssize_t unit, Py_ssize_t n, uint32
 
 cdef inline void sgd_update(floating* params, const floating* grads, floating* velocity,
                             Py_ssize_t n, floating alpha, floating inverse_weight_sum,
-                            double learning_rate, double momentum,
-                            bint nesterov) noexcept nogil:
-    """Momentum or Nesterov step on n parameters."""
+                            double learning_rate, double momentum, bint nesterov,
+                            double decay) noexcept nogil:
+    """Momentum or Nesterov step on n parameters, shrunk by decay times themselves."""
     if floating is float:
         sgd_update_float(params, grads, velocity, n, alpha, inverse_weight_sum,
-                         <float> learning_rate, <float> momentum, nesterov)
+                         <float> learning_rate, <float> momentum, nesterov, <float> decay)
     else:
         sgd_update_double(params, grads, velocity, n, alpha, inverse_weight_sum,
-                          learning_rate, momentum, nesterov)
+                          learning_rate, momentum, nesterov, decay)
 
 
 cdef inline void adam_update(floating* params, const floating* grads, floating* first_moment,
                              floating* second_moment, Py_ssize_t n, floating alpha,
                              floating inverse_weight_sum, floating step_size, double beta_1,
-                             double beta_2, double epsilon) noexcept nogil:
-    """Adam step on n parameters."""
+                             double beta_2, double epsilon, double decay) noexcept nogil:
+    """Adam step on n parameters, shrunk by decay times themselves."""
     if floating is float:
         adam_update_float(params, grads, first_moment, second_moment, n, alpha,
                           inverse_weight_sum, step_size, <float> beta_1, <float> beta_2,
-                          <float> epsilon)
+                          <float> epsilon, <float> decay)
     else:
         adam_update_double(params, grads, first_moment, second_moment, n, alpha,
-                           inverse_weight_sum, step_size, beta_1, beta_2, epsilon)
+                           inverse_weight_sum, step_size, beta_1, beta_2, epsilon, decay)

@@ -1,6 +1,15 @@
 # Declarations of the per-layer kernels shared by the epoch loop and the full-batch paths.
 from cython cimport floating
 
+
+# The float type of an input X that may differ from the network's (`floating`): a network
+# trained in float32 reads a float64 X, converting rows as it goes.
+ctypedef fused input_floating:
+    float
+    double
+
+from libc.string cimport memcpy
+
 from ._activations cimport Activation, needs_preactivation
 from ._losses cimport LossFunction
 
@@ -14,6 +23,17 @@ ctypedef struct Layer:
     Py_ssize_t coef_offset
     Py_ssize_t intercept_offset
     int activation
+
+
+# The columns of the (n_layers, N_LAYER_COLUMNS) layer table that Python builds
+# (bpnet/_layout.py), one row per layer, and which layers_from_table reads into Layers.
+cdef enum:
+    FAN_IN = 0
+    FAN_OUT = 1
+    COEF_OFFSET = 2
+    INTERCEPT_OFFSET = 3
+    ACTIVATION = 4
+    N_LAYER_COLUMNS = 5
 
 
 # The rows fed to a layer: `n_rows` dense C-contiguous rows at `dense` when not `sparse`,
@@ -151,7 +171,22 @@ cdef RowBlock make_block(bint sparse, const floating[:, ::1] X, const floating[:
                          const int[::1] X_indices, const int[::1] X_indptr,
                          Py_ssize_t row_start, Py_ssize_t n_rows) noexcept nogil
 
+cdef RowBlock csr_block(bint sparse, const floating[::1] X_data, const int[::1] X_indices,
+                        const int[::1] X_indptr) noexcept nogil
+
 cdef bint signal_pending() noexcept nogil
 
-cdef Py_ssize_t n_input_rows(bint sparse, const floating[:, ::1] X,
+cdef Py_ssize_t n_input_rows(bint sparse, const input_floating[:, ::1] X,
                              const int[::1] X_indptr) noexcept nogil
+
+
+cdef inline void copy_row(floating* dst, const input_floating* src, Py_ssize_t n) noexcept nogil:
+    """dst[:n] = src[:n], converted to dst's type. Short rows of one type (a few features,
+    the outputs) by a plain loop: a memcpy call per row cost more than the copying on
+    data as small as iris."""
+    cdef Py_ssize_t j
+    if sizeof(floating) == sizeof(input_floating) and n > 32:
+        memcpy(dst, src, n * sizeof(floating))
+    else:
+        for j in range(n):
+            dst[j] = <floating> src[j]

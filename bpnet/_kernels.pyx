@@ -12,6 +12,8 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 from cpython.exc cimport PyErr_Clear
 
+import enum
+
 import numpy as np
 
 from libc.stdint cimport uint32_t, uint64_t
@@ -31,9 +33,12 @@ from ._losses import LOSS_CODES, loss_function
 
 __all__ = ["ACTIVATION_CODES", "LOSS_CODES", "loss_function", "predict", "loss_gradient"]
 
-# Columns of the layer table that Python builds (see bpnet/_layout.py).
-LAYER_TABLE_COLUMNS = ("fan_in", "fan_out", "coef_offset", "intercept_offset", "activation")
-
+# The layer table's columns (see _kernels.pxd), for the Python that builds the table.
+LayerColumn = enum.IntEnum("LayerColumn", {
+    "FAN_IN": FAN_IN, "FAN_OUT": FAN_OUT, "COEF_OFFSET": COEF_OFFSET,
+    "INTERCEPT_OFFSET": INTERCEPT_OFFSET, "ACTIVATION": ACTIVATION,
+    "N_LAYER_COLUMNS": N_LAYER_COLUMNS,
+})
 
 cdef class CBuffer:
     """``n_bytes`` of zeroed C memory, freed with the object.
@@ -56,37 +61,39 @@ cdef class CBuffer:
 
 cdef inline Py_ssize_t weight_range_start(const Py_ssize_t[:, ::1] table, Py_ssize_t k) noexcept:
     """Start of weight range k: layer k // 2's coefficients (k even) or intercepts (odd)."""
-    return table[k // 2, 2] if k % 2 == 0 else table[k // 2, 3]
+    return table[k // 2, COEF_OFFSET] if k % 2 == 0 else table[k // 2, INTERCEPT_OFFSET]
 
 
 cdef inline Py_ssize_t weight_range_stop(const Py_ssize_t[:, ::1] table, Py_ssize_t k) noexcept:
     cdef Py_ssize_t layer = k // 2
     if k % 2 == 0:
-        return table[layer, 2] + table[layer, 0] * table[layer, 1]
-    return table[layer, 3] + table[layer, 1]
+        return table[layer, COEF_OFFSET] + table[layer, FAN_IN] * table[layer, FAN_OUT]
+    return table[layer, INTERCEPT_OFFSET] + table[layer, FAN_OUT]
 
 
 cdef CBuffer layers_from_table(const Py_ssize_t[:, ::1] table, Py_ssize_t n_params):
-    """Copy a (n_layers, 5) table into a buffer of Layer structs.
+    """Copy a (n_layers, N_LAYER_COLUMNS) table into a buffer of Layer structs.
 
     The table is checked to chain (each fan_in is the previous fan_out) and, unless
     n_params is negative, to fit inside a parameter vector of that length without two
     layers sharing a parameter.
     """
     cdef Py_ssize_t i, n_layers = table.shape[0]
-    if table.shape[1] != 5 or n_layers < 1:
-        raise ValueError("the layer table must have shape (n_layers, 5)")
+    if table.shape[1] != N_LAYER_COLUMNS or n_layers < 1:
+        raise ValueError(f"the layer table must have shape (n_layers, {N_LAYER_COLUMNS})")
     for i in range(n_layers):
-        if table[i, 0] < 1 or table[i, 1] < 1:
+        if table[i, FAN_IN] < 1 or table[i, FAN_OUT] < 1:
             raise ValueError(f"layer {i} has an empty dimension")
-        if i > 0 and table[i, 0] != table[i - 1, 1]:
+        if i > 0 and table[i, FAN_IN] != table[i - 1, FAN_OUT]:
             raise ValueError(f"layer {i}'s fan_in differs from layer {i - 1}'s fan_out")
         if n_params >= 0 and (
-                table[i, 2] < 0 or table[i, 2] + table[i, 0] * table[i, 1] > n_params
-                or table[i, 3] < 0 or table[i, 3] + table[i, 1] > n_params):
+                table[i, COEF_OFFSET] < 0
+                or weight_range_stop(table, 2 * i) > n_params
+                or table[i, INTERCEPT_OFFSET] < 0
+                or weight_range_stop(table, 2 * i + 1) > n_params):
             raise ValueError(f"layer {i}'s weights do not fit in {n_params} parameters")
-        if not 0 <= table[i, 4] < N_ACTIVATIONS:
-            raise ValueError(f"layer {i} has an unknown activation code {table[i, 4]}")
+        if not 0 <= table[i, ACTIVATION] < N_ACTIVATIONS:
+            raise ValueError(f"layer {i} has an unknown activation code {table[i, ACTIVATION]}")
     if n_params >= 0:
         # Blocks of one epoch write their layers' weights at the same time: no two of
         # the weight ranges may overlap.
@@ -98,11 +105,11 @@ cdef CBuffer layers_from_table(const Py_ssize_t[:, ::1] table, Py_ssize_t n_para
     cdef CBuffer buffer = CBuffer(n_layers * sizeof(Layer))
     cdef Layer* layers = <Layer*> buffer.data
     for i in range(n_layers):
-        layers[i].fan_in = table[i, 0]
-        layers[i].fan_out = table[i, 1]
-        layers[i].coef_offset = table[i, 2]
-        layers[i].intercept_offset = table[i, 3]
-        layers[i].activation = <int> table[i, 4]
+        layers[i].fan_in = table[i, FAN_IN]
+        layers[i].fan_out = table[i, FAN_OUT]
+        layers[i].coef_offset = table[i, COEF_OFFSET]
+        layers[i].intercept_offset = table[i, INTERCEPT_OFFSET]
+        layers[i].activation = <int> table[i, ACTIVATION]
     return buffer
 
 
@@ -423,14 +430,22 @@ cdef RowBlock make_block(bint sparse, const floating[:, ::1] X, const floating[:
                          const int[::1] X_indices, const int[::1] X_indptr,
                          Py_ssize_t row_start, Py_ssize_t n_rows) noexcept nogil:
     """A RowBlock over rows row_start... of dense X, or of the CSR arrays when `sparse`."""
-    cdef RowBlock block
-    memset(&block, 0, sizeof(RowBlock))  # no pointer set: NULL
-    block.sparse = sparse
+    cdef RowBlock block = csr_block(sparse, X_data, X_indices, X_indptr)
     block.row_start = row_start
     block.n_rows = n_rows
     if not sparse:
         block.dense = &X[row_start, 0]
-    else:
+    return block
+
+
+cdef RowBlock csr_block(bint sparse, const floating[::1] X_data, const int[::1] X_indices,
+                        const int[::1] X_indptr) noexcept nogil:
+    """A RowBlock over the CSR arrays when `sparse`; else one whose dense rows are for
+    the caller to point at (NULL here)."""
+    cdef RowBlock block
+    memset(&block, 0, sizeof(RowBlock))  # no pointer set: NULL
+    block.sparse = sparse
+    if sparse:
         block.csr_data = &X_data[0] if X_data.shape[0] > 0 else NULL
         block.csr_indices = &X_indices[0] if X_indices.shape[0] > 0 else NULL
         block.csr_indptr = &X_indptr[0]
@@ -457,7 +472,7 @@ cdef bint signal_pending() noexcept nogil:
     return pending
 
 
-cdef Py_ssize_t n_input_rows(bint sparse, const floating[:, ::1] X,
+cdef Py_ssize_t n_input_rows(bint sparse, const input_floating[:, ::1] X,
                              const int[::1] X_indptr) noexcept nogil:
     """Number of rows of the input: X's, or the CSR matrix's when `sparse`."""
     return X_indptr.shape[0] - 1 if sparse else X.shape[0]
@@ -468,13 +483,18 @@ cdef enum:
     PREDICT_SIGNAL_ROWS = 65536
 
 
-# What the chunks of a prediction share; each thread has its own activation buffer.
+# What the chunks of a prediction share; each thread has its own activation buffer, and
+# its own rows of X converted to the network's type when X has another.
 cdef struct PredictWork:
     const Layer* layers
     Py_ssize_t n_layers
     const void* params
     RowBlock block
-    Py_ssize_t row_bytes
+    const void* X               # dense X, in its own type
+    bint x_double               # whether X is float64
+    void* converted             # per thread: chunk_rows rows of X in the network's type,
+                                # or NULL when X has that type already
+    Py_ssize_t n_features
     Py_ssize_t n_rows
     Py_ssize_t chunk_rows
     Py_ssize_t width
@@ -484,19 +504,21 @@ cdef struct PredictWork:
 
 
 def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params, bint sparse,
-            const floating[:, ::1] X, const floating[::1] X_data, const int[::1] X_indices,
-            const int[::1] X_indptr, floating[:, ::1] out, Py_ssize_t chunk_rows=512,
-            int n_threads=1):
+            const input_floating[:, ::1] X, const floating[::1] X_data,
+            const int[::1] X_indices, const int[::1] X_indptr, floating[:, ::1] out,
+            Py_ssize_t chunk_rows=512, int n_threads=1):
     """Write the network's outputs for every input row into `out`.
 
     The input is X when not `sparse`, else the CSR matrix given by (X_data, X_indices,
-    X_indptr) (see bpnet/_data.py). Rows are processed in chunks of `chunk_rows`, the
-    chunks shared among `n_threads` threads; each row's outputs depend on the chunks,
-    which depend on the row count alone, never on the threads.
+    X_indptr) (see bpnet/_data.py). A dense X may have another float type than the
+    network's: each chunk's rows are converted as they are read. Rows are processed in
+    chunks of `chunk_rows`, the chunks shared among `n_threads` threads; each row's
+    outputs depend on the chunks, which depend on the row count alone, never on the
+    threads.
     """
     cdef Py_ssize_t n_rows = n_input_rows(sparse, X, X_indptr)
     cdef Py_ssize_t n_layers = layer_table.shape[0]
-    cdef Py_ssize_t n_out = layer_table[n_layers - 1, 1]
+    cdef Py_ssize_t n_out = layer_table[n_layers - 1, FAN_OUT]
     if out.shape[0] != n_rows or out.shape[1] != n_out:
         raise ValueError(f"out must have shape ({n_rows}, {n_out})")
     check_input_width(sparse, X, layer_table)
@@ -510,14 +532,22 @@ def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params, bi
     work.layers = <const Layer*> table.data
     work.n_layers = n_layers
     work.params = &params[0]
-    work.block = make_block(sparse, X, X_data, X_indices, X_indptr, 0, 0)
-    work.row_bytes = X.shape[1] * sizeof(floating) if not sparse else 0
+    work.block = csr_block(sparse, X_data, X_indices, X_indptr)
+    work.X = &X[0, 0] if not sparse else NULL
+    work.x_double = input_floating is double
+    work.n_features = X.shape[1]
     work.n_rows = n_rows
     work.chunk_rows = chunk_rows
     work.width = total_width(work.layers, n_layers)
-    cdef floating[::1] acts = np.empty(n_threads * chunk_rows * work.width,
-                                       dtype=np.asarray(params).dtype)
+    dtype = np.asarray(params).dtype
+    cdef floating[::1] acts = np.empty(n_threads * chunk_rows * work.width, dtype=dtype)
+    cdef floating[::1] converted = np.empty(
+        n_threads * chunk_rows * X.shape[1]
+        if not sparse and sizeof(floating) != sizeof(input_floating) else 1, dtype=dtype)
     work.acts = &acts[0]
+    work.converted = NULL
+    if not sparse and sizeof(floating) != sizeof(input_floating):
+        work.converted = &converted[0]
     work.out = &out[0, 0]
     cdef BlockFunction run_chunk = (predict_chunk_double if floating is double
                                     else predict_chunk_float)
@@ -541,15 +571,25 @@ cdef void predict_chunk(PredictWork* work, Py_ssize_t index, floating* acts_all)
     cdef Py_ssize_t start = chunk * work.chunk_rows
     cdef Py_ssize_t n_rows = min(start + work.chunk_rows, work.n_rows) - start
     cdef Py_ssize_t n_out = work.layers[work.n_layers - 1].fan_out, i
-    cdef floating* acts = acts_all + thread_number() * work.chunk_rows * work.width
+    cdef int thread = thread_number()
+    cdef floating* acts = acts_all + thread * work.chunk_rows * work.width
     cdef floating* out = <floating*> work.out
+    cdef floating* rows
     cdef LayerBuffers buffers = no_buffers()
     cdef RowBlock block = work.block
     cdef const floating* result
+    cdef Py_ssize_t n_features = work.n_features
     block.row_start = start
     block.n_rows = n_rows
-    if not block.sparse:
-        block.dense = <const char*> block.dense + start * work.row_bytes
+    if not block.sparse and work.converted == NULL:
+        block.dense = <const floating*> work.X + start * n_features
+    elif not block.sparse:
+        rows = <floating*> work.converted + thread * work.chunk_rows * n_features
+        if work.x_double:
+            copy_row(rows, <const double*> work.X + start * n_features, n_rows * n_features)
+        else:
+            copy_row(rows, <const float*> work.X + start * n_features, n_rows * n_features)
+        block.dense = rows
     buffers.acts = acts
     forward_network(work.layers, work.n_layers, <const floating*> work.params, block, n_rows,
                     0, &buffers)
@@ -566,9 +606,9 @@ cdef void predict_chunk_float(void* work, Py_ssize_t phase, Py_ssize_t index) no
     predict_chunk(<PredictWork*> work, index, <float*> (<PredictWork*> work).acts)
 
 
-cdef check_input_width(bint sparse, const floating[:, ::1] X,
+cdef check_input_width(bint sparse, const input_floating[:, ::1] X,
                        const Py_ssize_t[:, ::1] layer_table):
-    if not sparse and X.shape[1] != layer_table[0, 0]:
+    if not sparse and X.shape[1] != layer_table[0, FAN_IN]:
         raise ValueError("X must have one column per input of the first layer")
 
 
@@ -594,7 +634,7 @@ def loss_gradient(const Py_ssize_t[:, ::1] layer_table, LossFunction loss, doubl
     """
     cdef Py_ssize_t n_rows = n_input_rows(sparse, X, X_indptr)
     cdef Py_ssize_t n_layers = layer_table.shape[0], n_params = params.shape[0]
-    cdef Py_ssize_t n_out = layer_table[n_layers - 1, 1]
+    cdef Py_ssize_t n_out = layer_table[n_layers - 1, FAN_OUT]
     if Y.shape[0] != n_rows or Y.shape[1] != n_out:
         raise ValueError(f"Y must have shape ({n_rows}, {n_out})")
     if grads.shape[0] != n_params:
@@ -732,7 +772,7 @@ def backprop_delta_py(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t index,
 def dropout_mask_py(unsigned long long seed, long long epoch, const Py_ssize_t[::1] rows,
                     Py_ssize_t unit_start, Py_ssize_t n_units, double rate):
     """Dropout's mask for the given rows and units unit_start...unit_start+n_units-1, as
-    train_epoch draws it (1 / (1 - rate) or 0; for tests and NumPy references)."""
+    train_epochs draws it (1 / (1 - rate) or 0; for tests and NumPy references)."""
     cdef double[:, ::1] mask = np.empty((rows.shape[0], n_units))
     cdef uint32_t threshold = <uint32_t> (rate * 65536.0)
     cdef Py_ssize_t r, j

@@ -3,6 +3,7 @@
 import numpy as np
 
 from ._activations import ACTIVATION_CODES
+from ._kernels import LayerColumn as Column
 
 
 class NetworkLayout:
@@ -31,10 +32,14 @@ class NetworkLayout:
         fans = list(zip(self.layer_units[:-1], self.layer_units[1:], strict=True))
         self.n_coefs = sum(fan_in * fan_out for fan_in, fan_out in fans)
         self.n_params = self.n_coefs + sum(self.layer_units[1:])
-        table = np.empty((len(fans), 5), dtype=np.intp)
+        # The kernels' layer table: one row per layer, its columns named by Column.
+        table = np.empty((len(fans), Column.N_LAYER_COLUMNS), dtype=np.intp)
         coef_offset, intercept_offset = 0, self.n_coefs
         for i, ((fan_in, fan_out), name) in enumerate(zip(fans, self.activations, strict=True)):
-            table[i] = (fan_in, fan_out, coef_offset, intercept_offset, ACTIVATION_CODES[name])
+            table[i, Column.FAN_IN], table[i, Column.FAN_OUT] = fan_in, fan_out
+            table[i, Column.COEF_OFFSET] = coef_offset
+            table[i, Column.INTERCEPT_OFFSET] = intercept_offset
+            table[i, Column.ACTIVATION] = ACTIVATION_CODES[name]
             coef_offset += fan_in * fan_out
             intercept_offset += fan_out
         self.table = table
@@ -53,7 +58,9 @@ class NetworkLayout:
     def unpack(self, params):
         """Views of ``params`` shaped as the lists ``coefs_`` and ``intercepts_``."""
         coefs, intercepts = [], []
-        for fan_in, fan_out, coef_offset, intercept_offset, _ in self.table:
+        for row in self.table:
+            fan_in, fan_out = row[Column.FAN_IN], row[Column.FAN_OUT]
+            coef_offset, intercept_offset = row[Column.COEF_OFFSET], row[Column.INTERCEPT_OFFSET]
             coef = params[coef_offset : coef_offset + fan_in * fan_out]
             coefs.append(coef.reshape(fan_in, fan_out))
             intercepts.append(params[intercept_offset : intercept_offset + fan_out])

@@ -26,6 +26,7 @@ ctypedef struct LossFunction:
     int code
     double huber_threshold  # HUBER: residuals beyond it count linearly
     double quantile         # QUANTILE: the quantile in (0, 1) the output estimates
+    double label_smoothing  # LOG_LOSS, BINARY_LOG_LOSS: the share of a target smoothed
 
 
 cdef inline double clip_probability(double p, double eps) noexcept nogil:
@@ -97,8 +98,8 @@ cdef inline double huber_term(double t, double p, double threshold) noexcept nog
 
 cdef inline double huber_gradient(double t, double p, double threshold) noexcept nogil:
     # The residual clipped to [-threshold, threshold]: its size clipped, its sign put
-    # back. Exactly the clip (copysign(|r|, r) is r), and with no branch to mispredict,
-    # which GCC emitted for a clip written as min(max(r, -threshold), threshold).
+    # back. Exactly the clip (copysign(|r|, r) is r), written so that no branch is left
+    # to mispredict.
     cdef double residual = p - t
     return copysign(smaller(fabs(residual), threshold), residual)
 
@@ -110,12 +111,27 @@ cdef inline double pinball_term(double t, double p, double quantile) noexcept no
 
 cdef inline double pinball_gradient(double t, double p, double quantile) noexcept nogil:
     # At t == p the loss has a kink; this takes the side of scikit-learn's PinballLoss.
-    # The choice is an index, not a condition: GCC compiled `a if t >= p else b` to a
-    # branch, mispredicted on about min(quantile, 1 - quantile) of the outputs.
+    # The choice is an index, not a condition, so that no branch is left to mispredict
+    # (one per output, taken at random).
     cdef double sides[2]
     sides[0] = 1 - quantile     # the target below the prediction
     sides[1] = -quantile        # the target at or above it
     return sides[<int> (t >= p)]
+
+
+cdef inline double smoothed_target(const LossFunction* loss, double t,
+                                   Py_ssize_t n_outputs) noexcept nogil:
+    """The target the loss compares with: t itself, or with label smoothing s (the
+    log-losses only) (1 - s) t + s / k, k being a softmax row's classes or a logistic
+    output's two. The softmax's targets still sum to 1, so its gradient stays p - t."""
+    cdef double s = loss.label_smoothing
+    if s == 0:
+        return t
+    if loss.code == LossCode.LOG_LOSS:
+        return (1 - s) * t + s / n_outputs
+    if loss.code == LossCode.BINARY_LOG_LOSS:
+        return (1 - s) * t + s / 2
+    return t
 
 
 cdef inline double loss_term(const LossFunction* loss, double t, double p,
@@ -134,7 +150,8 @@ cdef inline double loss_term(const LossFunction* loss, double t, double p,
     return half_poisson_deviance_term(t, p)
 
 
-cdef inline double loss_gradient(const LossFunction* loss, double t, double p) noexcept nogil:
+cdef inline double loss_term_gradient(const LossFunction* loss, double t,
+                                      double p) noexcept nogil:
     """d(loss of one output) / d(raw output z), written in terms of p = f(z)."""
     if loss.code == LossCode.SQUARED_ERROR:
         return squared_error_gradient(t, p)

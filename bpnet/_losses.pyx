@@ -13,13 +13,13 @@ LOSS_CODES = {
 }
 
 
-def loss_function(name, *, huber_threshold=1.0, quantile=0.5):
+def loss_function(name, *, huber_threshold=1.0, quantile=0.5, label_smoothing=0.0):
     """The LossFunction struct (as the dict Cython converts) for the loss called ``name``.
 
     The parameters only matter to the losses they belong to.
     """
     return {"code": LOSS_CODES[name], "huber_threshold": float(huber_threshold),
-            "quantile": float(quantile)}
+            "quantile": float(quantile), "label_smoothing": float(label_smoothing)}
 
 
 cdef double loss_and_delta(const LossFunction* loss, const floating* prob, const floating* y,
@@ -41,8 +41,8 @@ cdef double loss_and_delta(const LossFunction* loss, const floating* prob, const
         for k in range(n_outputs):
             at = i * n_outputs + k
             p = prob[at]
-            t = y[at]
-            delta[at] = <floating> (loss_gradient(loss, t, p) * (weight * scale))
+            t = smoothed_target(loss, y[at], n_outputs)
+            delta[at] = <floating> (loss_term_gradient(loss, t, p) * (weight * scale))
             row_loss += loss_term(loss, t, p, eps)
         total += weight * (row_loss * row_factor)
     return total
@@ -61,7 +61,7 @@ cdef void add_loss_terms(const LossFunction* loss, const floating* prob, const f
     for i in range(n_rows):
         for k in range(n_outputs):
             at = i * n_outputs + k
-            term = loss_term(loss, y[at], prob[at], eps)
+            term = loss_term(loss, smoothed_target(loss, y[at], n_outputs), prob[at], eps)
             if sample_weight != NULL:
                 term = term * sample_weight[i]
             if n_outputs == 1:

@@ -1,14 +1,17 @@
-"""SGD and Adam: the state each carries between epochs, its schedule and its kernel options.
+"""SGD and Adam: the state each carries between epochs, and what it asks of the kernels.
 
-The epoch kernel (``_sgd_fast.train_epoch``) does the arithmetic of every update; an
-optimizer object here holds what must survive from one epoch, or one ``partial_fit``
-call, to the next, and decides what changes between epochs. The training loop asks it
-instead of knowing either solver's details.
+The epoch kernel (``_sgd_fast.train_epochs``) does the arithmetic of every update, and
+applies the rules between epochs (the stopping rule, the learning-rate schedule) in its
+``end_epoch``; an optimizer object here holds what must survive from one fit or
+``partial_fit`` call to the next (its moments, its rate and step count) and says which
+update and which schedule the kernel applies. The training loop asks it instead of
+knowing either solver's details.
 """
 
 import numpy as np
 
-from ._sgd_fast import SOLVER_CODES, Schedule
+from ._rules import MLP_SCHEDULES, SCHEDULES, Schedule
+from ._sgd_fast import SOLVER_CODES
 
 # The estimator parameters an optimizer reads, under the estimator's own names (so
 # settings["learning_rate"] is the schedule's name; the attribute learning_rate is the
@@ -16,6 +19,9 @@ from ._sgd_fast import SOLVER_CODES, Schedule
 OPTIMIZER_PARAMETERS = (
     "learning_rate_init",
     "learning_rate",
+    "learning_rate_schedule",
+    "warmup_iter",
+    "max_iter",
     "power_t",
     "momentum",
     "nesterovs_momentum",
@@ -41,21 +47,27 @@ class StochasticOptimizer:
 
     Attributes
     ----------
+    moment_1, moment_2 : ndarray of shape (n_params,) or (0,)
+        The optimizer's state arrays, which the kernel updates in place: SGD's velocity
+        (its moment_2 is empty), or Adam's running means of the gradient and of its
+        square.
+
     learning_rate : float
-        The current learning rate: SGD's, changed by its schedule, or Adam's initial one.
+        The rate of the next epoch: SGD's, as its schedule leaves it, or Adam's.
+
+    adam_steps : int
+        Adam's updates so far, which set its bias correction; 0 for SGD.
     """
 
     solver = None
-    # Names of the state arrays and scalars that snapshot and restore carry, and the
-    # bpnet 0.1 attribute each one was saved under.
-    _STATE_ARRAYS = {}
-    _STATE_SCALARS = {"learning_rate": "learning_rate"}
+    n_moments = 0
 
     def __init__(self, n_params, dtype, settings):
         self.configure(settings)
         self.learning_rate = float(settings["learning_rate_init"])
-        for name in self._STATE_ARRAYS:
-            setattr(self, name, np.zeros(n_params, dtype=dtype))
+        self.adam_steps = 0
+        self.moment_1 = np.zeros(n_params, dtype=dtype)
+        self.moment_2 = np.zeros(n_params if self.n_moments == 2 else 0, dtype=dtype)
 
     def configure(self, settings):
         """Take the estimator's current parameters; the state (moments, rate) is kept.
@@ -67,10 +79,15 @@ class StochasticOptimizer:
 
     def matches(self, solver, n_params, dtype):
         """Whether this state can continue training with ``solver`` on these parameters."""
-        arrays = [getattr(self, name) for name in self._STATE_ARRAYS]
-        return self.solver == solver and all(
-            array.shape == (n_params,) and array.dtype == dtype for array in arrays
+        return (
+            self.solver == solver
+            and self.moment_1.shape == (n_params,)
+            and self.moment_1.dtype == dtype
         )
+
+    def kernel_moments(self):
+        """The ``moment_1`` and ``moment_2`` arrays the kernel updates in place."""
+        return self.moment_1, self.moment_2
 
     def kernel_options(self):
         """This optimizer's fields of the epoch kernel's options.
@@ -81,76 +98,61 @@ class StochasticOptimizer:
         settings = self.settings
         return {
             "solver": SOLVER_CODES[self.solver],
-            "learning_rate": self.learning_rate,
             "momentum": float(settings["momentum"]),
             "nesterov": bool(settings["nesterovs_momentum"]),
             "beta_1": float(settings["beta_1"]),
             "beta_2": float(settings["beta_2"]),
             "epsilon": float(settings["epsilon"]),
-            "adam_steps": self._kernel_steps(),
         }
 
-    def kernel_moments(self):
-        """The ``moment_1`` and ``moment_2`` arrays the kernel updates in place."""
-        raise NotImplementedError
+    def schedule(self):
+        """The learning-rate schedule the kernel applies (_rules.pxd): the fields of its
+        loop state that say which, and with what settings.
 
-    def _kernel_steps(self):
-        return 0
-
-    def record_epoch(self, result):
-        """Take back what the kernel's epoch result says about this optimizer's state."""
-
-    def schedule_options(self):
-        """The schedule's fields of train_epochs' run options, which applies it in C
-        after each epoch exactly as ``iteration_ends`` and ``trigger_stopping`` do."""
-        return {"schedule": Schedule.CONSTANT, "learning_rate_init": 0.0, "power_t": 0.0}
-
-    def record_epochs(self, result):
-        """Take back the state after train_epochs' run of several epochs."""
-        self.record_epoch(result)
-
-    def iteration_ends(self, time_step):
-        """Apply the learning-rate schedule after an epoch.
-
-        Parameters
-        ----------
-        time_step : int
-            Number of training samples seen so far (the estimator's ``t_``).
+        ``learning_rate_schedule`` when set, for either solver; otherwise MLP's own rule
+        (``_mlp_schedule``). A cosine or one-cycle schedule spans ``max_iter`` epochs;
+        ``warmup_iter`` epochs of linear warm-up come first.
         """
+        settings = self.settings
+        name = settings["learning_rate_schedule"]
+        return {
+            "schedule": SCHEDULES[name] if name is not None else self._mlp_schedule(),
+            "learning_rate_init": float(settings["learning_rate_init"]),
+            "power_t": float(settings["power_t"]),
+            "horizon": int(settings["max_iter"]),
+            "warmup": int(settings["warmup_iter"]),
+        }
 
-    def trigger_stopping(self, msg, verbose):
-        """Whether to stop once the loss or score stopped improving; ``msg`` says which."""
-        if verbose:
-            print(msg + " Stopping.")
-        return True
+    def _mlp_schedule(self):
+        """MLP's rule: a constant rate (Adam ignores learning_rate in MLP)."""
+        return Schedule.CONSTANT
 
     def snapshot(self, into=None):
         """A copy of the state, written into an earlier snapshot ``into`` if given."""
         if into is None:
-            into = {name: np.empty_like(getattr(self, name)) for name in self._STATE_ARRAYS}
-        for name in self._STATE_ARRAYS:
-            np.copyto(into[name], getattr(self, name))
-        for name in self._STATE_SCALARS:
-            into[name] = getattr(self, name)
+            into = {"moment_1": np.empty_like(self.moment_1),
+                    "moment_2": np.empty_like(self.moment_2)}  # fmt: skip
+        np.copyto(into["moment_1"], self.moment_1)
+        np.copyto(into["moment_2"], self.moment_2)
+        into["learning_rate"], into["adam_steps"] = self.learning_rate, self.adam_steps
         return into
 
     def restore(self, snapshot):
         """Go back to the state of ``snapshot``; the arrays are overwritten in place."""
-        for name in self._STATE_ARRAYS:
-            np.copyto(getattr(self, name), snapshot[name])
-        for name in self._STATE_SCALARS:
-            setattr(self, name, snapshot[name])
+        np.copyto(self.moment_1, snapshot["moment_1"])
+        np.copyto(self.moment_2, snapshot["moment_2"])
+        self.learning_rate, self.adam_steps = snapshot["learning_rate"], snapshot["adam_steps"]
 
     @classmethod
     def from_legacy_state(cls, legacy, settings):
         """The optimizer holding the state bpnet 0.1 saved in ``legacy``.
 
-        ``legacy`` has the attributes ``moment_1``, ``moment_2`` (SGD's velocity or
-        Adam's two moments), ``learning_rate`` and ``adam_steps``.
+        ``legacy`` has the attributes ``moment_1``, ``moment_2`` (SGD's velocity, or
+        Adam's two moments), ``learning_rate`` and ``adam_steps``, as this class does.
         """
-        names = {**cls._STATE_ARRAYS, **cls._STATE_SCALARS}
         optimizer = cls(legacy.moment_1.shape[0], legacy.moment_1.dtype, settings)
-        optimizer.restore({name: getattr(legacy, old) for name, old in names.items()})
+        optimizer.restore({name: getattr(legacy, name) for name in
+                           ("moment_1", "moment_2", "learning_rate", "adam_steps")})  # fmt: skip
         return optimizer
 
 
@@ -160,81 +162,22 @@ class SGD(StochasticOptimizer):
     The schedule is the estimator's ``learning_rate``: 'constant'; 'invscaling', which
     sets the rate to ``learning_rate_init / (t + 1) ** power_t`` after each epoch;
     'adaptive', which divides it by 5 each time the loss or score stops improving,
-    until it is 1e-6 or less.
-
-    Attributes
-    ----------
-    velocity : ndarray of shape (n_params,)
-        The momentum term.
+    until it is 1e-6 or less. ``moment_1`` is the velocity.
     """
 
     solver = "sgd"
-    _STATE_ARRAYS = {"velocity": "moment_1"}
+    n_moments = 1
 
-    def kernel_moments(self):
-        # The kernel's second moment is Adam's; SGD passes an empty array in its place.
-        return self.velocity, self.velocity[:0]
-
-    def schedule_options(self):
-        settings = self.settings
-        schedule = {"invscaling": Schedule.INVSCALING, "adaptive": Schedule.ADAPTIVE}
-        return {
-            "schedule": schedule.get(settings["learning_rate"], Schedule.CONSTANT),
-            "learning_rate_init": float(settings["learning_rate_init"]),
-            "power_t": float(settings["power_t"]),
-        }
-
-    def record_epochs(self, result):
-        self.learning_rate = result["learning_rate"]
-
-    def iteration_ends(self, time_step):
-        settings = self.settings
-        if settings["learning_rate"] == "invscaling":
-            self.learning_rate = (
-                settings["learning_rate_init"] / (time_step + 1) ** settings["power_t"]
-            )
-
-    def trigger_stopping(self, msg, verbose):
-        if self.settings["learning_rate"] != "adaptive":
-            return super().trigger_stopping(msg, verbose)
-        if self.learning_rate <= 1e-6:
-            if verbose:
-                print(msg + " Learning rate too small. Stopping.")
-            return True
-        self.learning_rate /= 5.0
-        if verbose:
-            print(msg + f" Setting learning rate to {self.learning_rate:f}")
-        return False
+    def _mlp_schedule(self):
+        return MLP_SCHEDULES[self.settings["learning_rate"]]
 
 
 class Adam(StochasticOptimizer):
-    """Kingma and Ba's Adam.
-
-    Attributes
-    ----------
-    first_moment, second_moment : ndarray of shape (n_params,)
-        Running averages of the gradient and of its square.
-
-    steps : int
-        Number of updates made, which sets the bias correction.
-    """
+    """Kingma and Ba's Adam; ``moment_1`` and ``moment_2`` are the running means of the
+    gradient and of its square, ``adam_steps`` the updates made."""
 
     solver = "adam"
-    _STATE_ARRAYS = {"first_moment": "moment_1", "second_moment": "moment_2"}
-    _STATE_SCALARS = {"learning_rate": "learning_rate", "steps": "adam_steps"}
-
-    def __init__(self, n_params, dtype, settings):
-        super().__init__(n_params, dtype, settings)
-        self.steps = 0
-
-    def kernel_moments(self):
-        return self.first_moment, self.second_moment
-
-    def _kernel_steps(self):
-        return self.steps
-
-    def record_epoch(self, result):
-        self.steps = result["adam_steps"]
+    n_moments = 2
 
 
 OPTIMIZERS = {optimizer.solver: optimizer for optimizer in (SGD, Adam)}

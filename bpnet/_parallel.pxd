@@ -18,3 +18,39 @@ cdef extern from "portable.h" nogil:
     # The calling thread's number in the team running a phase (0 outside one): blocks
     # that need scratch space of their own index a per-thread buffer with it.
     int thread_number "bpnet_thread_number" () noexcept
+
+
+# How many of its threads a kernel call uses, decided batch by batch from timings: the
+# threads granted when the machine is free for them, fewer when other work takes cores
+# (see _parallel.pyx). The choice changes only the speed, never a result.
+cdef enum:
+    GOVERNOR_LEVELS = 8             # thread counts tried: most, most / 2, ..., at least 1
+
+
+cdef struct ThreadGovernor:
+    int most                        # the threads granted
+    int n_levels                    # levels in use: the count at level l is most >> l
+    int level                       # the level batches run at
+    int probe_level                 # a level being timed against it, or -1
+    bint probe_fewer                # whether the next probe tries fewer threads
+    double probe_gap                # seconds to run between two probes
+    double next_probe               # when the next probe is due (seconds())
+    long long window_batches        # batches timed in the window so far
+    double window_start             # when the window's first batch started, or -1
+    double window_seconds
+    double window_rows
+    double seconds_per_row[GOVERNOR_LEVELS]   # the last window timed at each level
+
+
+cdef void governor_start(ThreadGovernor* governor, int most) noexcept nogil
+
+cdef int governor_threads(const ThreadGovernor* governor) noexcept nogil
+
+cdef bint governor_active(const ThreadGovernor* governor) noexcept nogil
+
+cdef void governor_batch_done(ThreadGovernor* governor, double start, double end,
+                              Py_ssize_t n_rows) noexcept nogil
+
+cdef void governor_resume(ThreadGovernor* governor)
+
+cdef void governor_keep(const ThreadGovernor* governor)

@@ -7,21 +7,66 @@ cdef extern from "portable.h" nogil:
     int openmp_enabled "bpnet_openmp_enabled" () noexcept
     int openmp_max_threads "bpnet_openmp_max_threads" () noexcept
     int openmp_release_threads "bpnet_openmp_release_threads" () noexcept
+    double seconds "bpnet_seconds" () noexcept
+
+
+# OpenMP's schedule for the blocks of a phase: DYNAMIC hands them out one at a time as
+# threads come for them, so a thread slowed down by other work on its core takes fewer.
+# STATIC and GUIDED are there to be measured against it (benchmarks/bench_threads.py).
+cdef enum:
+    STATIC = 0
+    DYNAMIC = 1
+    GUIDED = 2
+
+cdef int schedule = DYNAMIC
+SCHEDULES = {"static": STATIC, "dynamic": DYNAMIC, "guided": GUIDED}
 
 
 cdef void run_phase(BlockFunction run_block, void* work, Py_ssize_t phase,
                     Py_ssize_t n_blocks, int n_threads) noexcept nogil:
     """Run blocks 0...n_blocks-1 of one phase on up to n_threads threads; returns when all
-    are done. Blocks are handed out one at a time as threads come for them (dynamic
-    scheduling), so a thread slowed down by other work on its core takes fewer."""
+    are done."""
     cdef Py_ssize_t index
-    if n_threads <= 1 or n_blocks <= 1:
+    cdef int n = <int> min(<Py_ssize_t> n_threads, n_blocks)
+    if n <= 1:
         for index in range(n_blocks):
             run_block(work, phase, index)
-        return
-    for index in prange(n_blocks, num_threads=min(n_threads, n_blocks), schedule="dynamic",
-                        chunksize=1):
-        run_block(work, phase, index)
+    elif schedule == DYNAMIC:
+        for index in prange(n_blocks, num_threads=n, schedule="dynamic", chunksize=1):
+            run_block(work, phase, index)
+    elif schedule == GUIDED:
+        for index in prange(n_blocks, num_threads=n, schedule="guided"):
+            run_block(work, phase, index)
+    else:
+        for index in prange(n_blocks, num_threads=n, schedule="static"):
+            run_block(work, phase, index)
+
+
+def set_schedule(name):
+    """Set OpenMP's schedule of phases ('dynamic', the default; 'static'; 'guided');
+    returns the one it replaces. For benchmarks: the schedule never changes a result."""
+    global schedule
+    if name not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {name!r}")
+    previous = next(key for key, code in SCHEDULES.items() if code == schedule)
+    schedule = SCHEDULES[name]
+    return previous
+
+
+cdef void empty_block(void* work, Py_ssize_t phase, Py_ssize_t index) noexcept nogil:
+    pass
+
+
+def time_empty_phases(Py_ssize_t n_phases, int n_threads):
+    """Seconds that n_phases phases of two empty blocks take on n_threads threads: the
+    synchronisation a phase costs (for benchmarks)."""
+    cdef Py_ssize_t p
+    cdef double start
+    with nogil:
+        start = seconds()
+        for p in range(n_phases):
+            run_phase(empty_block, NULL, p, 2, n_threads)
+    return seconds() - start
 
 
 def openmp_available():
@@ -39,3 +84,192 @@ def release_threads():
     """End the calling thread's OpenMP worker threads, so that a process forked next can
     start its own (see portable.h); whether that was done."""
     return openmp_release_threads() == 0
+
+
+# --- how many threads: the governor -----------------------------------------------
+#
+# A phase waits for its slowest thread. When other processes keep cores busy, an OpenMP
+# thread that shares its core can keep every other one waiting at each phase's end,
+# while the spinning waiters take time from the work; on a loaded machine a team can
+# then be many times slower than one thread. So batches are timed in windows (up to
+# MAX_WINDOW_BATCHES batches, or WINDOW_SECONDS), and now and then a window runs at the
+# next level of threads (half as many, or twice as many, alternately); the faster level
+# by more than GOVERNOR_MARGIN is kept. A probe that is clearly slower (by PROBE_GIVE_UP) ends after
+# its first batch. Probes are spaced in time: twice as far apart each time the level
+# holds, and at least PROBE_COST_FACTOR times the last probe's length, so that probing
+# a slow level costs a few percent at most.
+
+cdef enum:
+    MAX_WINDOW_BATCHES = 16
+
+cdef double WINDOW_SECONDS = 2e-3
+cdef double FIRST_PROBE_GAP = 4e-3
+cdef double MOST_PROBE_GAP = 10.0
+cdef double PROBE_COST_FACTOR = 20.0
+cdef double GOVERNOR_MARGIN = 1.05
+cdef double PROBE_GIVE_UP = 2.0
+
+
+# Whether the governor chooses; without it every batch runs on all the threads granted
+# (set_governor, for benchmarks).
+cdef bint governing = True
+
+
+def set_governor(bint enabled):
+    """Turn the governor on (the default) or off; returns whether it was on. For
+    benchmarks: the thread count never changes a result."""
+    global governing
+    previous = governing
+    governing = enabled
+    return previous
+
+
+cdef void governor_start(ThreadGovernor* governor, int most) noexcept nogil:
+    """Start at `most` threads, with nothing timed yet."""
+    cdef int level
+    governor.most = max(1, most)
+    governor.n_levels = 1
+    while (governing and governor.n_levels < GOVERNOR_LEVELS
+            and (governor.most >> governor.n_levels) >= 1):
+        governor.n_levels += 1
+    governor.level = 0
+    governor.probe_level = -1
+    governor.probe_fewer = True
+    governor.probe_gap = FIRST_PROBE_GAP
+    governor.next_probe = 0.0   # the first window, then a probe
+    for level in range(GOVERNOR_LEVELS):
+        governor.seconds_per_row[level] = 0.0
+    new_window(governor, -1)
+
+
+cdef int governor_threads(const ThreadGovernor* governor) noexcept nogil:
+    """The threads the next batch runs on."""
+    cdef int level = governor.probe_level if governor.probe_level >= 0 else governor.level
+    return max(1, governor.most >> level)
+
+
+cdef bint governor_active(const ThreadGovernor* governor) noexcept nogil:
+    """Whether there is a choice to make (more than one thread granted): batches need
+    timing only then."""
+    return governor.n_levels > 1
+
+
+cdef void new_window(ThreadGovernor* governor, int probe_level) noexcept nogil:
+    governor.probe_level = probe_level
+    governor.window_batches = 0
+    governor.window_seconds = 0.0
+    governor.window_rows = 0.0
+    governor.window_start = -1.0
+
+
+cdef void settle_probe(ThreadGovernor* governor, double now) noexcept nogil:
+    """Keep the probed level if it was faster, and schedule the next probe."""
+    cdef int probed = governor.probe_level
+    cdef double cost = now - governor.window_start
+    if (governor.seconds_per_row[probed] * GOVERNOR_MARGIN
+            < governor.seconds_per_row[governor.level]):
+        governor.level = probed
+        governor.probe_gap = FIRST_PROBE_GAP
+    else:
+        governor.probe_gap = min(max(2 * governor.probe_gap, PROBE_COST_FACTOR * cost),
+                                 MOST_PROBE_GAP)
+    governor.next_probe = now + governor.probe_gap
+    new_window(governor, -1)
+
+
+cdef void window_done(ThreadGovernor* governor, double now) noexcept nogil:
+    """A window of the current level is timed: start a probe when one is due."""
+    cdef int next_level = -1
+    governor.seconds_per_row[governor.level] = governor.window_seconds / governor.window_rows
+    if now < governor.next_probe:
+        new_window(governor, -1)
+        return
+    # Alternate between fewer and more threads, where there is a level to try.
+    if governor.probe_fewer and governor.level + 1 < governor.n_levels:
+        next_level = governor.level + 1
+    elif governor.level > 0:
+        next_level = governor.level - 1
+    elif governor.level + 1 < governor.n_levels:
+        next_level = governor.level + 1
+    governor.probe_fewer = not governor.probe_fewer
+    new_window(governor, next_level)
+
+
+cdef void governor_batch_done(ThreadGovernor* governor, double start, double now,
+                              Py_ssize_t n_rows) noexcept nogil:
+    """Count a batch of n_rows rows, run from `start` to `now` (seconds), into the
+    current window."""
+    cdef double rate
+    if governor.n_levels <= 1:
+        return
+    if governor.window_start < 0:
+        governor.window_start = start
+    governor.window_seconds += now - start
+    governor.window_rows += n_rows
+    governor.window_batches += 1
+    if governor.probe_level >= 0:
+        rate = governor.window_seconds / governor.window_rows
+        governor.seconds_per_row[governor.probe_level] = rate
+        if (rate > PROBE_GIVE_UP * governor.seconds_per_row[governor.level]
+                or governor.window_batches >= MAX_WINDOW_BATCHES
+                or governor.window_seconds >= WINDOW_SECONDS):
+            settle_probe(governor, now)
+        return
+    if (governor.window_batches >= MAX_WINDOW_BATCHES
+            or governor.window_seconds >= WINDOW_SECONDS):
+        window_done(governor, now)
+
+
+# Where the last kernel call left its governor, so that the next one (an epoch at a time,
+# when Python runs between epochs) does not find out anew. Read and written with the GIL
+# held; concurrent calls overwrite each other's, which changes only the speed.
+cdef ThreadGovernor last_governor
+last_governor.most = 0
+
+
+cdef void governor_resume(ThreadGovernor* governor):
+    """Continue from the last call's level, if it had as many threads."""
+    if last_governor.most == governor.most:
+        governor.level = last_governor.level
+        governor.probe_gap = last_governor.probe_gap
+        governor.probe_fewer = last_governor.probe_fewer
+        governor.seconds_per_row = last_governor.seconds_per_row
+        # Its clock goes on: a probe due then is due now.
+        governor.next_probe = last_governor.next_probe
+
+
+cdef void governor_keep(const ThreadGovernor* governor):
+    """Remember where this call left off (a probe under way counts as not started)."""
+    global last_governor
+    last_governor = governor[0]
+    last_governor.probe_level = -1
+
+
+def simulate_governor(int most, seconds_per_row, Py_ssize_t n_batches,
+                      Py_ssize_t batch_rows=64):
+    """The thread counts the governor gives n_batches batches of batch_rows rows, when a
+    batch takes seconds_per_row(threads, batch) seconds per row (for tests: a clock of
+    the caller's making instead of the machine's)."""
+    cdef ThreadGovernor governor
+    cdef double now = 0.0, start
+    cdef Py_ssize_t batch
+    cdef int threads
+    governor_start(&governor, most)
+    chosen = []
+    for batch in range(n_batches):
+        threads = governor_threads(&governor)
+        chosen.append(threads)
+        start = now
+        now += float(seconds_per_row(threads, batch)) * batch_rows
+        governor_batch_done(&governor, start, now, batch_rows)
+    return chosen
+
+
+def governor_state():
+    """The threads the last epoch kernel call ran its batches on, and the seconds between
+    its probes (for tests and benchmarks)."""
+    if last_governor.most == 0:
+        return None
+    return {"most": last_governor.most,
+            "threads": max(1, last_governor.most >> last_governor.level),
+            "probe_gap": last_governor.probe_gap}

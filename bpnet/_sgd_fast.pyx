@@ -17,28 +17,22 @@
 # block (the estimators make sure of that).
 from cython cimport floating
 from libc.math cimport isfinite, pow, sqrt
-from libc.stdint cimport UINT32_MAX, uint32_t, uint64_t
 from libc.string cimport memcpy
-from cpython.pycapsule cimport PyCapsule_GetPointer
 
 import numpy as np
 
 from ._blas cimport dot
 from ._elementwise cimport adam_update, sgd_update
-from ._kernels cimport (CBuffer, Layer, LayerBuffers, RowBlock, any_needs_preactivation,
-                        backward_block, forward_block, layer_gradient, layer_inputs,
-                        layer_output, layers_from_table, make_block, n_input_rows, no_buffers,
-                        signal_pending, total_width)
+from ._kernels cimport (FAN_IN, FAN_OUT, CBuffer, Layer, LayerBuffers, RowBlock, copy_row,
+                        csr_block, input_floating,
+                        any_needs_preactivation, backward_block, forward_block, layer_gradient,
+                        layer_inputs, layer_output, layers_from_table,
+                        n_input_rows, no_buffers, signal_pending, total_width)
 from ._losses cimport LossFunction, N_LOSSES, loss_and_delta
-from ._parallel cimport BlockFunction, run_phase
-
-
-cdef extern from "numpy/random/bitgen.h":
-    # NumPy's bit generator interface: RandomState draws its shuffles from it.
-    ctypedef struct bitgen_t:
-        void* state
-        uint64_t (*next_uint64)(void* st) noexcept nogil
-        uint32_t (*next_uint32)(void* st) noexcept nogil
+from ._rules cimport EpochStatus, LoopState, end_epoch, start_epoch
+from ._parallel cimport (BlockFunction, ThreadGovernor, governor_active, governor_batch_done,
+                         governor_keep, governor_resume, governor_start, governor_threads,
+                         run_phase)
 
 
 cdef extern from "portable.h" nogil:
@@ -48,19 +42,6 @@ cdef extern from "portable.h" nogil:
 cpdef enum Solver:
     SGD = 0
     ADAM = 1
-
-
-cpdef enum EpochStatus:
-    COMPLETED = 0
-    NON_FINITE = 1    # a batch loss or a parameter became NaN or infinite
-    INTERRUPTED = 2   # a signal handler raised (Ctrl-C); the exception was cleared
-    CONVERGED = 3     # train_epochs: the training loss stopped improving
-
-
-cpdef enum Schedule:
-    CONSTANT = 0
-    INVSCALING = 1
-    ADAPTIVE = 2
 
 
 cpdef enum PhaseKind:
@@ -92,44 +73,28 @@ cdef Py_ssize_t min_blocks = 16
 cdef double max_block_work = 1 << 21
 
 
-# What train_epochs needs besides one epoch's options: how many epochs, and the state of
-# the training-loss stopping rule and of SGD's learning-rate schedule (see
-# bpnet/_training.py and bpnet/_optimizers.py, whose rules these follow).
-cdef struct RunOptions:
-    Py_ssize_t n_epochs
-    bint shuffle
-    double tol
-    double n_iter_no_change     # may be inf
-    double best_loss
-    long long no_improvement_count
-    long long samples_seen      # the estimator's t_
-    int schedule
-    double learning_rate_init
-    double power_t
-
-
 SOLVER_CODES = {"sgd": Solver.SGD, "adam": Solver.ADAM}
 
 
-# Everything about one epoch that is not an array. Python passes a dict with these keys
-# (bpnet/_optimizers.py gives the optimizer's, bpnet/_training.py the rest). New training
-# options (gradient clipping, dropout rates, ...) become new fields here.
+# Everything about a fit's epochs that is not an array and does not change from one epoch
+# to the next. Python passes a dict with these keys (bpnet/_optimizers.py gives the
+# optimizer's, bpnet/_training.py the rest). New training options (gradient clipping,
+# dropout rates, ...) become new fields here.
 cdef struct EpochOptions:
     int solver
     LossFunction loss
     double alpha
-    double learning_rate    # SGD's current rate, or Adam's initial rate
     double momentum
     bint nesterov
     double beta_1
     double beta_2
     double epsilon
     Py_ssize_t batch_size
-    long long adam_steps    # Adam's time step before this epoch
     int n_threads           # threads sharing each phase's blocks; never changes a result
     double max_grad_norm    # clip each batch's gradient to this L2 norm; 0: never
+    double weight_decay     # decoupled decay of the coefficients, times the rate, per step
     unsigned long long dropout_seed   # dropout's draws are keyed by (dropout_seed, epoch,
-    long long epoch                   # row, unit); epoch counts every epoch trained
+                                      # row, unit), the epoch being LoopState.epochs_trained
 
 
 cdef struct EpochResult:
@@ -195,7 +160,8 @@ cdef struct BatchWork:
     const BatchPlan* plan
     RowBlock input              # the batch's input rows (dense rows gathered into x_batch)
     LayerBuffers buffers        # activations, deltas and dropout's buffers of the batch
-    const void* X               # dense X, unused for CSR input
+    const void* X               # dense X, in its own type; unused for CSR input
+    bint x_double               # whether X is float64 (rows are converted as gathered)
     const void* Y
     const void* sample_weight   # NULL for unit weights
     const Py_ssize_t* order     # the batch's rows of X
@@ -212,6 +178,7 @@ cdef struct BatchWork:
     double* intercept_sq_norm
     double* grad_sq_norm        # per parameter block: its gradient's squared norm
     double inverse_weight_sum
+    double learning_rate        # the epoch's rate
     double step_size            # Adam's bias-corrected step
     double* block_seconds       # NULL, or per phase and block: time spent, summed
     Py_ssize_t block_seconds_stride
@@ -432,7 +399,7 @@ def batch_is_cut(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_rows):
     cdef Py_ssize_t i
     cdef double n_weights = 0
     for i in range(layer_table.shape[0]):
-        n_weights += <double> layer_table[i, 0] * layer_table[i, 1]
+        n_weights += <double> layer_table[i, FAN_IN] * layer_table[i, FAN_OUT]
     return n_rows * n_weights >= cut_batch_work
 
 
@@ -454,7 +421,7 @@ PHASE_NAMES = {GATHER_PHASE: "gather", FORWARD_PHASE: "forward", OUTPUT_PHASE: "
 
 def batch_plan(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_rows, bint sparse=False,
                bint clip=False):
-    """How train_epoch cuts a batch of n_rows rows (for tests and benchmarks): a list of
+    """How train_epochs cuts a batch of n_rows rows (for tests and benchmarks): a list of
     dicts, one per phase, with its kind, layer, block_rows, block_cols and n_blocks, and
     the param phases' blocks as (layer, in_start, in_stop, intercepts) tuples."""
     cdef CBuffer table = layers_from_table(layer_table, -1)
@@ -483,7 +450,7 @@ def batch_plan(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_rows, bint spa
 
 def workspace_size(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t batch_size, bint sparse,
                    bint dropout=False):
-    """Length of the workspace array that train_epoch needs for this network and batch
+    """Length of the workspace array that train_epochs needs for this network and batch
     (with dropout on some layer, when `dropout`)."""
     cdef CBuffer table = layers_from_table(layer_table, -1)
     return plan_workspace(<const Layer*> table.data, layer_table.shape[0], batch_size,
@@ -491,17 +458,6 @@ def workspace_size(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t batch_size, 
 
 
 # --- the blocks ----------------------------------------------------------------------
-
-cdef inline void copy_row(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
-    """dst[:n] = src[:n]. Short rows (a few features, the outputs) by a plain loop: a
-    memcpy call per row cost more than the copying on data as small as iris."""
-    cdef Py_ssize_t j
-    if n > 32:
-        memcpy(dst, src, n * sizeof(floating))
-    else:
-        for j in range(n):
-            dst[j] = src[j]
-
 
 cdef inline RowBlock input_rows(const BatchWork* work, const floating* x_batch,
                                 Py_ssize_t start, Py_ssize_t n_rows) noexcept nogil:
@@ -518,8 +474,8 @@ cdef inline RowBlock input_rows(const BatchWork* work, const floating* x_batch,
 
 cdef void gather_block(BatchWork* work, const Phase* phase, Py_ssize_t index,
                        floating* params) noexcept nogil:
-    """Copy the block's rows of X (unless CSR, whose rows are read where they are), Y and
-    the sample weights into the batch's buffers."""
+    """Copy the block's rows of X (converted to the network's type; not CSR, whose rows
+    are read where they are), Y and the sample weights into the batch's buffers."""
     cdef Py_ssize_t start = index * phase.block_rows
     cdef Py_ssize_t stop = min(start + phase.block_rows, work.n_batch)
     cdef Py_ssize_t r, row, n_features = work.layers[0].fan_in
@@ -530,8 +486,11 @@ cdef void gather_block(BatchWork* work, const Phase* phase, Py_ssize_t index,
     cdef const floating* sample_weight = <const floating*> work.sample_weight
     for r in range(start, stop):
         row = work.order[r]
-        if not work.input.sparse:
-            copy_row(x_batch + r * n_features, <const floating*> work.X + row * n_features,
+        if not work.input.sparse and work.x_double:
+            copy_row(x_batch + r * n_features, <const double*> work.X + row * n_features,
+                     n_features)
+        elif not work.input.sparse:
+            copy_row(x_batch + r * n_features, <const float*> work.X + row * n_features,
                      n_features)
         copy_row(y_batch + r * n_outputs, <const floating*> work.Y + row * n_outputs, n_outputs)
         if sample_weight != NULL:
@@ -596,21 +555,24 @@ cdef void backward_tile(BatchWork* work, const Phase* phase, Py_ssize_t index,
 
 
 cdef double update_range(BatchWork* work, floating* params, Py_ssize_t start,
-                         Py_ssize_t stop, floating alpha) noexcept nogil:
-    """Apply the optimizer step to params[start:stop]; returns their new squared norm."""
+                         Py_ssize_t stop, floating alpha, bint coefficients) noexcept nogil:
+    """Apply the optimizer step to params[start:stop] (coefficients, or intercepts, which
+    neither the L2 term `alpha` nor the weight decay touches); returns their new squared
+    norm."""
     cdef const EpochOptions* options = work.options
     cdef floating inverse_weight_sum = <floating> work.inverse_weight_sum
     cdef floating* grads = <floating*> work.grads
     cdef floating* moment_1 = <floating*> work.moment_1
+    cdef double decay = work.learning_rate * options.weight_decay if coefficients else 0.0
     if options.solver == Solver.SGD:
         sgd_update(params + start, grads + start, moment_1 + start, stop - start, alpha,
-                   inverse_weight_sum, options.learning_rate, options.momentum,
-                   options.nesterov)
+                   inverse_weight_sum, work.learning_rate, options.momentum,
+                   options.nesterov, decay)
     else:
         adam_update(params + start, grads + start, moment_1 + start,
                     <floating*> work.moment_2 + start, stop - start, alpha,
                     inverse_weight_sum, <floating> work.step_size, options.beta_1,
-                    options.beta_2, options.epsilon)
+                    options.beta_2, options.epsilon, decay)
     return dot(<int> (stop - start), params + start, params + start)
 
 
@@ -637,11 +599,12 @@ cdef void block_update(BatchWork* work, Py_ssize_t index, floating* params) noex
     cdef const Layer* layer = &work.layers[part.layer]
     work.coef_sq_norm[index] = update_range(work, params, coef_index(layer, part.in_start),
                                             coef_index(layer, part.in_stop),
-                                            <floating> work.options.alpha)
+                                            <floating> work.options.alpha, True)
     work.intercept_sq_norm[index] = 0.0
     if part.intercepts:
         work.intercept_sq_norm[index] = update_range(
-            work, params, layer.intercept_offset, layer.intercept_offset + layer.fan_out, 0)
+            work, params, layer.intercept_offset, layer.intercept_offset + layer.fan_out, 0,
+            False)
 
 
 cdef double scaled_gradient_sq_norm(const floating* grads, const floating* params,
@@ -773,18 +736,21 @@ cdef inline const BatchPlan* plan_for(const BatchPlan* full, const BatchPlan* la
 
 
 cdef EpochResult run_epoch(BatchWork* work, const BatchPlan* full, const BatchPlan* last,
-                           BlockFunction run_block,
-                           const floating[::1] sample_weight, Py_ssize_t n_rows,
-                           Py_ssize_t n_params, int n_threads) noexcept nogil:
+                           BlockFunction run_block, const floating[::1] sample_weight,
+                           Py_ssize_t n_rows, Py_ssize_t n_params, long long adam_steps,
+                           ThreadGovernor* governor) noexcept nogil:
     """The calling thread's side of the epoch: batches, phases, checks."""
     cdef const EpochOptions* options = work.options
     cdef const Py_ssize_t* order = work.order
     cdef Py_ssize_t start, stop, b
     cdef double weight_sum, data_loss, batch_loss, coef_sq_norm, intercept_sq_norm
     cdef double work_since_check = 0.0, work_per_row = 6.0 * n_params
+    cdef int n_threads
+    cdef double batch_start = 0.0
+    cdef bint timed = governor_active(governor)
     cdef EpochResult result
     result.loss_sum = 0.0
-    result.adam_steps = options.adam_steps
+    result.adam_steps = adam_steps
     result.status = EpochStatus.COMPLETED
     result.n_batches = 0
 
@@ -806,6 +772,9 @@ cdef EpochResult run_epoch(BatchWork* work, const BatchPlan* full, const BatchPl
             # than divide by zero.
             continue
 
+        if timed:
+            batch_start = seconds()
+        n_threads = governor_threads(governor)
         run_phases(work, run_block, 0, work.plan.n_loss_phases, n_threads)
         data_loss = 0.0
         for b in range(work.plan.phases[work.plan.n_loss_phases - 1].n_blocks):
@@ -819,10 +788,12 @@ cdef EpochResult run_epoch(BatchWork* work, const BatchPlan* full, const BatchPl
         work.inverse_weight_sum = <floating> (1.0 / weight_sum)
         if options.solver == Solver.ADAM:
             result.adam_steps += 1
-            work.step_size = (options.learning_rate
+            work.step_size = (work.learning_rate
                               * sqrt(1 - pow(options.beta_2, <double> result.adam_steps))
                               / (1 - pow(options.beta_1, <double> result.adam_steps)))
         update_parameters(work, run_block, n_threads)
+        if timed:
+            governor_batch_done(governor, batch_start, seconds(), work.n_batch)
         coef_sq_norm = 0.0
         intercept_sq_norm = 0.0
         for b in range(work.plan.n_param_blocks):
@@ -846,15 +817,13 @@ cdef EpochResult run_epoch(BatchWork* work, const BatchPlan* full, const BatchPl
 
 
 cdef check_epoch_arguments(const Py_ssize_t[:, ::1] layer_table, bint sparse,
-                           const floating[:, ::1] X, const int[::1] X_indptr,
+                           const input_floating[:, ::1] X, const int[::1] X_indptr,
                            const floating[:, ::1] Y, const floating[::1] sample_weight,
-                           const Py_ssize_t[::1] order, floating[::1] params,
+                           const Py_ssize_t[:, ::1] orders, floating[::1] params,
                            floating[::1] grads, floating[::1] moment_1,
                            floating[::1] moment_2, const EpochOptions* options):
     cdef Py_ssize_t n_layers = layer_table.shape[0], n_params = params.shape[0]
-    cdef Py_ssize_t n_rows_in = n_input_rows(sparse, X, X_indptr), i
-    if order.shape[0] == 0:
-        raise ValueError("order must name at least one row")
+    cdef Py_ssize_t n_rows_in = n_input_rows(sparse, X, X_indptr), i, epoch
     if options.batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     if options.solver not in (Solver.SGD, Solver.ADAM):
@@ -865,15 +834,16 @@ cdef check_epoch_arguments(const Py_ssize_t[:, ::1] layer_table, bint sparse,
         raise ValueError("grads and moment_1 must have the same length as params")
     if options.solver == Solver.ADAM and moment_2.shape[0] != n_params:
         raise ValueError("Adam needs moment_2 with the same length as params")
-    if Y.shape[0] != n_rows_in or Y.shape[1] != layer_table[n_layers - 1, 1]:
+    if Y.shape[0] != n_rows_in or Y.shape[1] != layer_table[n_layers - 1, FAN_OUT]:
         raise ValueError("Y must have one row per input row and one column per output")
     if sample_weight.shape[0] not in (0, n_rows_in):
         raise ValueError("sample_weight must be empty or have one weight per row")
-    if not sparse and X.shape[1] != layer_table[0, 0]:
+    if not sparse and X.shape[1] != layer_table[0, FAN_IN]:
         raise ValueError("X must have one column per input of the first layer")
-    for i in range(order.shape[0]):
-        if not 0 <= order[i] < n_rows_in:
-            raise IndexError(f"order[{i}] = {order[i]} is not a row of X")
+    for epoch in range(orders.shape[0]):
+        for i in range(orders.shape[1]):
+            if not 0 <= orders[epoch, i] < n_rows_in:
+                raise IndexError(f"orders[{epoch}, {i}] = {orders[epoch, i]} is not a row of X")
     if options.n_threads < 1:
         raise ValueError("n_threads must be at least 1")
 
@@ -932,7 +902,7 @@ cdef class EpochSetup:
 
 
 cdef void fill_batch_work(BatchWork* work, EpochSetup setup, EpochOptions* options, bint sparse,
-                          const floating[:, ::1] X, const floating[::1] X_data,
+                          const input_floating[:, ::1] X, const floating[::1] X_data,
                           const int[::1] X_indices, const int[::1] X_indptr,
                           const floating[:, ::1] Y, const floating[::1] sample_weight,
                           const Py_ssize_t* order, floating[::1] params, floating[::1] grads,
@@ -946,8 +916,9 @@ cdef void fill_batch_work(BatchWork* work, EpochSetup setup, EpochOptions* optio
     work.n_layers = setup.n_layers
     work.options = options
     work.plan = &setup.plans.full
-    work.input = make_block(sparse, X, X_data, X_indices, X_indptr, 0, 0)
+    work.input = csr_block(sparse, X_data, X_indices, X_indptr)
     work.X = &X[0, 0] if not sparse else NULL
+    work.x_double = input_floating is double
     work.Y = &Y[0, 0]
     work.sample_weight = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
     work.order = order
@@ -969,7 +940,6 @@ cdef void fill_batch_work(BatchWork* work, EpochSetup setup, EpochOptions* optio
         work.buffers.mask = &workspace[plan.mask]
         work.buffers.dropout = &setup.dropout[0]
         work.buffers.seed = options.dropout_seed
-        work.buffers.epoch = options.epoch
     work.row_loss = &setup.sums[0]
     work.coef_sq_norm = &setup.sums[n_output_blocks]
     work.intercept_sq_norm = &setup.sums[n_output_blocks + n_param_blocks]
@@ -986,207 +956,100 @@ cdef void fill_batch_work(BatchWork* work, EpochSetup setup, EpochOptions* optio
         work.block_seconds_stride = block_seconds.shape[1]
 
 
-def train_epoch(const Py_ssize_t[:, ::1] layer_table, bint sparse,
-                const floating[:, ::1] X, const floating[::1] X_data,
-                const int[::1] X_indices, const int[::1] X_indptr,
-                const floating[:, ::1] Y, const floating[::1] sample_weight,
-                const Py_ssize_t[::1] order, floating[::1] params, floating[::1] grads,
-                floating[::1] moment_1, floating[::1] moment_2, floating[::1] workspace,
-                EpochOptions options, const double[::1] dropout=None,
-                double[:, ::1] block_seconds=None):
-    """Train one epoch over the rows `order`, in batches of options['batch_size'].
+# --- epochs ----------------------------------------------------------------------------
+
+def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
+                 const input_floating[:, ::1] X, const floating[::1] X_data,
+                 const int[::1] X_indices, const int[::1] X_indptr,
+                 const floating[:, ::1] Y, const floating[::1] sample_weight,
+                 const Py_ssize_t[:, ::1] orders, floating[::1] params, floating[::1] grads,
+                 floating[::1] moment_1, floating[::1] moment_2, floating[::1] workspace,
+                 EpochOptions options, LoopState state, bint apply_rules,
+                 double[::1] losses, double[::1] rates, floating[::1] saved,
+                 const double[::1] dropout=None, double[:, ::1] block_seconds=None):
+    """Train one epoch over each row of `orders` (the rows of X it visits, in order), in
+    batches of options['batch_size'], stopping early when a rule says so.
 
     The input is X when not `sparse`, else the CSR matrix given by (X_data, X_indices,
-    X_indptr) (see bpnet/_data.py). An empty `sample_weight` means unit weights.
-    `params` is updated in place, as are the optimizer's `moment_1` (SGD's velocity or
-    Adam's first moment) and `moment_2` (Adam's second moment; unused by SGD).
-    `grads` and `workspace` are scratch space (see workspace_size). Returns a dict with
-    loss_sum, adam_steps, status (an EpochStatus) and n_batches.
+    X_indptr) (see bpnet/_data.py). A dense X may have another float type than the
+    network's: its rows are converted as each batch gathers them. An empty
+    `sample_weight` means unit weights. `params` is updated in place, as are the optimizer's `moment_1` (SGD's velocity or
+    Adam's first moment) and `moment_2` (Adam's second moment; empty for SGD). `grads`
+    and `workspace` are scratch space (see workspace_size).
+
+    Each epoch runs at the rate start_epoch gives it (into `rates`), and its mean loss
+    goes into `losses`; with `apply_rules`, end_epoch then applies the stopping rule and
+    the schedule to the training loss (without, the caller scores the epoch and calls
+    _rules.end_epoch_py). `saved` (3 * n_params) keeps each epoch's starting
+    parameters and moments: an epoch that diverges or is interrupted is undone, so that
+    the state is the end of the last complete epoch.
 
     Each batch is cut into phases and blocks by its shapes (see batch_plan), and
     options['n_threads'] threads share each phase's blocks: the results depend on the
-    cut, not on the threads, as long as BLAS runs single-threaded.
+    cut, not on the threads, as long as BLAS runs single-threaded. `dropout`, when given,
+    holds each layer's dropout rate (the output layer's 0); options['dropout_seed'] and
+    the epoch key its draws. options['max_grad_norm'] > 0 clips each batch's gradient to
+    that norm. `block_seconds`, when given (for benchmarks), receives the time each block
+    of each phase took, summed over the batches, at [phase, block] (see batch_plan).
 
-    `dropout`, when given, holds each layer's dropout rate (the output layer's 0);
-    options['dropout_seed'] and options['epoch'] key its draws. options['max_grad_norm']
-    > 0 clips each batch's gradient to that norm. `block_seconds`, when given (for
-    benchmarks), receives the time each block of each phase took, summed over the
-    batches, at [phase, block] (see batch_plan for the phases).
-
-    A pending signal (Ctrl-C) stops the epoch with status INTERRUPTED and clears the
-    exception, leaving the caller to decide what an interruption means.
+    A pending signal (Ctrl-C) stops with status INTERRUPTED and clears the exception,
+    leaving the caller to decide what an interruption means. Returns a dict: n_epochs
+    done, status (COMPLETED when all ran, CONVERGED, NON_FINITE or INTERRUPTED), n_batches
+    of the last epoch run, and the new state.
     """
-    check_epoch_arguments(layer_table, sparse, X, X_indptr, Y, sample_weight, order, params,
+    cdef Py_ssize_t n_params = params.shape[0], n_rows = orders.shape[1], epoch, done = 0
+    if orders.shape[0] < 1 or n_rows < 1:
+        raise ValueError("orders must name at least one epoch of at least one row")
+    check_epoch_arguments(layer_table, sparse, X, X_indptr, Y, sample_weight, orders, params,
                           grads, moment_1, moment_2, &options)
-    cdef EpochSetup setup = EpochSetup(layer_table, params.shape[0], sparse, order.shape[0],
-                                       workspace.shape[0], dropout, options)
-    cdef BatchWork work
-    fill_batch_work(&work, setup, &options, sparse, X, X_data, X_indices, X_indptr, Y,
-                    sample_weight, &order[0], params, grads, moment_1, moment_2, workspace,
-                    block_seconds)
-    cdef Py_ssize_t n_params = params.shape[0]
-    cdef BlockFunction run_block = (batch_block_double if floating is double
-                                    else batch_block_float)
-    cdef int n_threads = setup.threads_for(options.n_threads)
-    cdef EpochResult result
-    with nogil:
-        result = run_epoch(&work, &setup.plans.full, &setup.plans.last, run_block,
-                           sample_weight, order.shape[0], n_params, n_threads)
-    return result
-
-
-# --- many epochs in one call ------------------------------------------------------------
-
-cdef inline uint64_t random_interval(bitgen_t* bitgen, uint64_t max_value) noexcept nogil:
-    """A uniform integer in [0, max_value], drawn as NumPy's legacy RandomState does (the
-    smallest bit mask covering max_value, rejecting draws above it)."""
-    cdef uint64_t mask = max_value, value
-    if max_value == 0:
-        return 0
-    mask |= mask >> 1
-    mask |= mask >> 2
-    mask |= mask >> 4
-    mask |= mask >> 8
-    mask |= mask >> 16
-    mask |= mask >> 32
-    if max_value <= UINT32_MAX:
-        value = bitgen.next_uint32(bitgen.state) & mask
-        while value > max_value:
-            value = bitgen.next_uint32(bitgen.state) & mask
-    else:
-        value = bitgen.next_uint64(bitgen.state) & mask
-        while value > max_value:
-            value = bitgen.next_uint64(bitgen.state) & mask
-    return value
-
-
-cdef void permute(bitgen_t* bitgen, Py_ssize_t* order, Py_ssize_t* permutation,
-                  Py_ssize_t* scratch, Py_ssize_t n) noexcept nogil:
-    """order = order[RandomState.permutation(n)], the same draws as the estimator's shuffle:
-    a permutation of 0...n-1 by NumPy's legacy Fisher-Yates, then applied to order."""
-    cdef Py_ssize_t i, j, swap
-    for i in range(n):
-        permutation[i] = i
-    for i in range(n - 1, 0, -1):
-        j = <Py_ssize_t> random_interval(bitgen, <uint64_t> i)
-        swap = permutation[i]
-        permutation[i] = permutation[j]
-        permutation[j] = swap
-    for i in range(n):
-        scratch[i] = order[permutation[i]]
-    memcpy(order, scratch, n * sizeof(Py_ssize_t))
-
-
-cdef bitgen_t* bit_generator_of(object bit_generator) except NULL:
-    return <bitgen_t*> PyCapsule_GetPointer(bit_generator.capsule, "BitGenerator")
-
-
-def permutation_py(object bit_generator, Py_ssize_t n):
-    """RandomState.permutation(n) drawn from ``bit_generator`` by the kernel (for tests)."""
-    cdef bitgen_t* bitgen = bit_generator_of(bit_generator)
-    cdef Py_ssize_t[::1] order = np.arange(n, dtype=np.intp)
-    cdef Py_ssize_t[::1] permutation = np.empty(max(n, 1), dtype=np.intp)
-    cdef Py_ssize_t[::1] scratch = np.empty(max(n, 1), dtype=np.intp)
-    with bit_generator.lock:
-        permute(bitgen, &order[0], &permutation[0], &scratch[0], n)
-    return np.asarray(order)
-
-
-cdef int end_of_epoch(RunOptions* run, EpochOptions* options, double loss,
-                      Py_ssize_t n_rows) noexcept nogil:
-    """The training-loss stopping rule and SGD's schedule after an epoch of mean loss
-    `loss`; returns COMPLETED or CONVERGED. The same rules, in the same order, as
-    EpochLoop._end_epoch with SGD.iteration_ends and SGD.trigger_stopping."""
-    run.samples_seen += n_rows
-    if loss > run.best_loss - run.tol:
-        run.no_improvement_count += 1
-    else:
-        run.no_improvement_count = 0
-    if loss < run.best_loss:
-        run.best_loss = loss
-    if options.solver == Solver.SGD and run.schedule == Schedule.INVSCALING:
-        options.learning_rate = (run.learning_rate_init
-                                 / pow(<double> (run.samples_seen + 1), run.power_t))
-    if run.no_improvement_count > run.n_iter_no_change:
-        if options.solver != Solver.SGD or run.schedule != Schedule.ADAPTIVE:
-            return EpochStatus.CONVERGED
-        if options.learning_rate <= 1e-6:
-            return EpochStatus.CONVERGED
-        options.learning_rate /= 5.0
-        run.no_improvement_count = 0
-    return EpochStatus.COMPLETED
-
-
-def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
-                 const floating[:, ::1] X, const floating[::1] X_data,
-                 const int[::1] X_indices, const int[::1] X_indptr,
-                 const floating[:, ::1] Y, const floating[::1] sample_weight,
-                 Py_ssize_t[::1] order, floating[::1] params, floating[::1] grads,
-                 floating[::1] moment_1, floating[::1] moment_2, floating[::1] workspace,
-                 EpochOptions options, RunOptions run, object bit_generator,
-                 double[::1] losses, floating[::1] saved, const double[::1] dropout=None):
-    """Train up to run['n_epochs'] epochs in one call, as as many train_epoch calls would.
-
-    Each epoch shuffles `order` in place (when run['shuffle']) with the draws
-    RandomState.permutation would take from `bit_generator`, trains over it, writes its
-    mean loss into `losses`, and applies the training-loss stopping rule and SGD's
-    schedule. `saved` (3 * n_params) keeps each epoch's starting parameters and moments:
-    an epoch that diverges or is interrupted is undone, so that the state is the end of
-    the last complete epoch. Returns a dict: n_epochs done, status (COMPLETED when all
-    ran, CONVERGED, NON_FINITE or INTERRUPTED), and the stopping rule's and schedule's
-    state (best_loss, no_improvement_count, samples_seen, learning_rate, adam_steps).
-    """
-    check_epoch_arguments(layer_table, sparse, X, X_indptr, Y, sample_weight, order, params,
-                          grads, moment_1, moment_2, &options)
-    cdef Py_ssize_t n_params = params.shape[0], n_rows = order.shape[0], epoch, done = 0
-    if losses.shape[0] < run.n_epochs or saved.shape[0] < 3 * n_params:
-        raise ValueError("losses must hold n_epochs values and saved 3 * n_params")
+    if (losses.shape[0] < orders.shape[0] or rates.shape[0] < orders.shape[0]
+            or saved.shape[0] < 3 * n_params):
+        raise ValueError("losses and rates must hold one value per epoch and saved "
+                         "3 * n_params")
     cdef EpochSetup setup = EpochSetup(layer_table, n_params, sparse, n_rows,
                                        workspace.shape[0], dropout, options)
     cdef BatchWork work
-    cdef double[:, ::1] no_timing = None
     fill_batch_work(&work, setup, &options, sparse, X, X_data, X_indices, X_indptr, Y,
-                    sample_weight, &order[0], params, grads, moment_1, moment_2, workspace,
-                    no_timing)
-    cdef Py_ssize_t[::1] permutation = np.empty(n_rows, dtype=np.intp)
-    cdef Py_ssize_t[::1] scratch = np.empty(n_rows, dtype=np.intp)
-    cdef bitgen_t* bitgen = bit_generator_of(bit_generator)
+                    sample_weight, &orders[0, 0], params, grads, moment_1, moment_2,
+                    workspace, block_seconds)
     cdef BlockFunction run_block = (batch_block_double if floating is double
                                     else batch_block_float)
-    cdef int n_threads = setup.threads_for(options.n_threads)
-    cdef long long first_epoch = options.epoch
+    cdef ThreadGovernor governor
+    governor_start(&governor, setup.threads_for(options.n_threads))
+    governor_resume(&governor)
     cdef EpochResult result
     cdef int status = EpochStatus.COMPLETED
     cdef Py_ssize_t m2 = moment_2.shape[0]
-    with bit_generator.lock:
-        with nogil:
-            for epoch in range(run.n_epochs):
-                if run.shuffle:
-                    permute(bitgen, &order[0], &permutation[0], &scratch[0], n_rows)
-                memcpy(&saved[0], &params[0], n_params * sizeof(floating))
-                memcpy(&saved[n_params], &moment_1[0], n_params * sizeof(floating))
+    result.n_batches = 0
+    with nogil:
+        for epoch in range(orders.shape[0]):
+            memcpy(&saved[0], &params[0], n_params * sizeof(floating))
+            memcpy(&saved[n_params], &moment_1[0], n_params * sizeof(floating))
+            if m2 > 0:
+                memcpy(&saved[2 * n_params], &moment_2[0], m2 * sizeof(floating))
+            work.order = &orders[epoch, 0]
+            work.buffers.epoch = state.epochs_trained
+            start_epoch(&state)
+            rates[epoch] = state.learning_rate
+            work.learning_rate = state.learning_rate
+            result = run_epoch(&work, &setup.plans.full, &setup.plans.last, run_block,
+                               sample_weight, n_rows, n_params, state.adam_steps, &governor)
+            if result.status != EpochStatus.COMPLETED:
+                # Undo the epoch: back to the end of the last complete one.
+                memcpy(&params[0], &saved[0], n_params * sizeof(floating))
+                memcpy(&moment_1[0], &saved[n_params], n_params * sizeof(floating))
                 if m2 > 0:
-                    memcpy(&saved[2 * n_params], &moment_2[0], m2 * sizeof(floating))
-                options.epoch = first_epoch + epoch
-                work.buffers.epoch = options.epoch
-                work.order = &order[0]
-                result = run_epoch(&work, &setup.plans.full, &setup.plans.last, run_block,
-                                   sample_weight, n_rows, n_params, n_threads)
-                if result.status != EpochStatus.COMPLETED:
-                    # Undo the epoch: back to the end of the last complete one.
-                    memcpy(&params[0], &saved[0], n_params * sizeof(floating))
-                    memcpy(&moment_1[0], &saved[n_params], n_params * sizeof(floating))
-                    if m2 > 0:
-                        memcpy(&moment_2[0], &saved[2 * n_params], m2 * sizeof(floating))
-                    status = result.status
-                    break
-                options.adam_steps = result.adam_steps
-                losses[epoch] = result.loss_sum / n_rows
-                done = epoch + 1
-                status = end_of_epoch(&run, &options, losses[epoch], n_rows)
+                    memcpy(&moment_2[0], &saved[2 * n_params], m2 * sizeof(floating))
+                status = result.status
+                break
+            state.adam_steps = result.adam_steps
+            state.epochs_trained += 1
+            losses[epoch] = result.loss_sum / n_rows
+            done = epoch + 1
+            if apply_rules:
+                status = end_epoch(&state, losses[epoch], n_rows)
                 if status != EpochStatus.COMPLETED:
                     break
-    return {"n_epochs": done, "status": status, "best_loss": run.best_loss,
-            "no_improvement_count": run.no_improvement_count,
-            "samples_seen": run.samples_seen, "learning_rate": options.learning_rate,
-            "adam_steps": options.adam_steps}
+    governor_keep(&governor)
+    return {"n_epochs": done, "status": status, "n_batches": result.n_batches,
+            "state": state}

@@ -8,7 +8,8 @@ import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels import loss_and_delta_py, loss_gradient
-from ._sgd_fast import EpochStatus, batch_is_cut, train_epoch, train_epochs, workspace_size
+from ._rules import EpochStatus, Schedule, end_epoch_py
+from ._sgd_fast import batch_is_cut, train_epochs, workspace_size
 from ._threading import blas_threads, kernel_threads, one_blas_thread
 
 # Rows per block of the full-batch loss and gradient: enough for efficient GEMMs, few
@@ -30,58 +31,164 @@ RUN_EPOCHS_IN_ONE_CALL = True
 # where filters by module expect them, however deep in the fit they were raised.
 
 
-class _TrainingSnapshot:
-    """The training state at the start of an epoch: weights, optimizer and records.
+class TrainingState:
+    """What an epoch loop owns while it trains: counters, curves, the best value and
+    weights, the no-improvement count, and the optimizer's rate and step count.
 
-    Restoring it after divergence or an interruption, wherever in the epoch that came,
-    leaves the estimator exactly as it was after the last complete epoch: weights,
-    optimizer state, n_iter_, t_, loss_, the curves and the stopping counters agree.
-    The arrays are allocated once per fit and overwritten by each save; restoring
-    before the first save changes nothing, as nothing has been trained yet.
+    It is read from the estimator when the loop starts, changed only by the loop (the
+    kernel's ``end_epoch`` applies the rules to ``rules``), and copied onto the
+    estimator's attributes at each epoch's end and at the fit's end (``to_estimator``).
+    ``snapshot`` and ``restore`` save and bring back the whole of it, with the weights
+    and the optimizer's moments, so that an interruption anywhere in an epoch leaves the
+    end of the last complete one.
+
+    The counters, and the attributes they become:
+
+    ``n_iter`` (``n_iter_``)
+        Epochs run by this call of fit or partial_fit, as in scikit-learn's MLP.
+    ``rules["epochs_trained"]`` (``_epochs_trained``)
+        Epochs the network has trained since it was initialised, across partial_fit
+        calls and warm starts: the epoch in dropout's (seed, epoch, row, unit) key.
+    ``rules["samples_seen"]`` (``t_``)
+        Training rows seen over all those epochs: scikit-learn's clock for the
+        'invscaling' schedule.
+    ``rules["adam_steps"]`` (the optimizer's ``adam_steps``)
+        Adam's updates, one per batch, which set its bias correction.
+    ``rules["schedule_epoch"]`` (``_schedule_epoch``)
+        Epochs since the learning-rate schedule began: fit starts it again, partial_fit
+        continues it; the position in a cosine or one-cycle schedule and its warm-up.
+
+    Parameters
+    ----------
+    estimator : BaseBP
+        The estimator being trained, whose records the state continues.
+
+    optimizer : StochasticOptimizer
+        Its optimizer: the moments, the rate and the step count, and the schedule.
+
+    params : ndarray of shape (n_params,)
+        The flat weights the loop trains in place.
+
+    monitors_validation : bool
+        Whether the stopping rule follows a validation score (early stopping) rather
+        than the training loss.
     """
 
-    _RECORDS = ("n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_",
-                "_no_improvement_count")  # fmt: skip
-    _RECORDS = (*_RECORDS, "_epochs_trained")
-    _CURVES = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
+    # What the state writes onto the estimator, and what else describes the network's
+    # training so far (copied for the models handed to callbacks).
+    ESTIMATOR_ATTRIBUTES = (
+        "n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_",
+        "_no_improvement_count", "_epochs_trained", "_schedule_epoch", "loss_curve_",
+        "learning_rate_curve_", "validation_scores_", "validation_loss_curve_", "_optimizer",
+        "_best_params", "_dropout_seed",
+    )  # fmt: skip
 
-    def __init__(self, estimator, params, optimizer, keep_best_params):
-        self.estimator, self.params, self.optimizer = estimator, params, optimizer
-        self.saved_params = np.empty_like(params)
-        self.saved_optimizer = optimizer.snapshot()
-        self.saved_best_params = np.empty_like(estimator._best_params) if keep_best_params else None
-        self.records = {}
-        self.curve_lengths = {}
-        self.saved = False
-
-    def save(self):
-        estimator = self.estimator
-        np.copyto(self.saved_params, self.params)
-        self.optimizer.snapshot(into=self.saved_optimizer)
-        if self.saved_best_params is not None:
-            np.copyto(self.saved_best_params, estimator._best_params)
-        self.records = {name: getattr(estimator, name, None) for name in self._RECORDS}
-        self.curve_lengths = {
-            name: len(getattr(estimator, name))
-            for name in self._CURVES
-            if isinstance(getattr(estimator, name, None), list)
+    def __init__(self, estimator, optimizer, params, monitors_validation, incremental):
+        self.optimizer, self.params = optimizer, params
+        self.monitors_validation = monitors_validation
+        self.n_iter = 0
+        self.loss = getattr(estimator, "loss_", None)
+        self.loss_curve = list(estimator.loss_curve_)
+        self.learning_rate_curve = list(getattr(estimator, "learning_rate_curve_", []))
+        self.validation_scores = self._copy(getattr(estimator, "validation_scores_", None))
+        self.validation_loss_curve = self._copy(getattr(estimator, "validation_loss_curve_", None))
+        self.best_params = estimator._best_params
+        if monitors_validation:
+            best = -self._number(getattr(estimator, "best_validation_score_", None), -np.inf)
+        else:
+            best = self._number(getattr(estimator, "best_loss_", None), np.inf)
+        self.rules = {
+            "epochs_trained": estimator._epochs_trained,
+            "samples_seen": estimator.t_,
+            "adam_steps": optimizer.adam_steps,
+            "schedule_epoch": getattr(estimator, "_schedule_epoch", 0) if incremental else 0,
+            "base_rate": optimizer.learning_rate,
+            "learning_rate": optimizer.learning_rate,
+            "best": best,
+            "no_improvement_count": estimator._no_improvement_count,
+            "tol": float(estimator.tol),
+            "n_iter_no_change": float(estimator.n_iter_no_change),
+            **optimizer.schedule(),
         }
-        self.saved = True
+        self._saved = None
+
+    @staticmethod
+    def _copy(curve):
+        return None if curve is None else list(curve)
+
+    @staticmethod
+    def _number(value, default):
+        return default if value is None else float(value)
+
+    def record_epochs(self, losses, rates):
+        """Count the epochs just trained, of these mean training losses and rates."""
+        self.n_iter += len(losses)
+        if losses:
+            self.loss = np.float64(losses[-1])
+            self.loss_curve.extend(losses)
+            self.learning_rate_curve.extend(rates)
+
+    def record_validation(self, score, loss):
+        self.validation_scores.append(score)
+        self.validation_loss_curve.append(loss)
+
+    def _curves(self):
+        return (self.loss_curve, self.learning_rate_curve, self.validation_scores,
+                self.validation_loss_curve)  # fmt: skip
+
+    def to_estimator(self, estimator):
+        """Copy the state onto the estimator's attributes, and the optimizer's."""
+        rules = self.rules
+        estimator.n_iter_ = self.n_iter
+        estimator.t_ = rules["samples_seen"]
+        estimator._epochs_trained = rules["epochs_trained"]
+        estimator._no_improvement_count = rules["no_improvement_count"]
+        estimator._schedule_epoch = rules["schedule_epoch"]
+        if self.loss is not None:
+            estimator.loss_ = self.loss
+        estimator.loss_curve_ = list(self.loss_curve)
+        estimator.learning_rate_curve_ = list(self.learning_rate_curve)
+        if self.monitors_validation:
+            estimator.best_validation_score_ = -rules["best"]
+            estimator.validation_scores_ = list(self.validation_scores)
+            estimator.validation_loss_curve_ = list(self.validation_loss_curve)
+        else:
+            estimator.best_loss_ = rules["best"]
+        self.optimizer.learning_rate = rules["base_rate"]
+        self.optimizer.adam_steps = rules["adam_steps"]
+
+    def snapshot(self):
+        """Keep the state as it is, with the weights and moments (the arrays are
+        allocated once and overwritten by later snapshots)."""
+        if self._saved is None:
+            self._saved = {"params": np.empty_like(self.params)}
+            if self.monitors_validation:
+                self._saved["best_params"] = np.empty_like(self.best_params)
+        saved = self._saved
+        np.copyto(saved["params"], self.params)
+        if self.monitors_validation:
+            np.copyto(saved["best_params"], self.best_params)
+        saved["optimizer"] = self.optimizer.snapshot(into=saved.get("optimizer"))
+        saved["rules"] = dict(self.rules)
+        saved["scalars"] = (self.n_iter, self.loss)
+        saved["lengths"] = [len(curve) if curve is not None else None for curve in self._curves()]
+        saved["taken"] = True
 
     def restore(self):
-        if not self.saved:
+        """Go back to the last snapshot; nothing changes if none was taken yet (nothing
+        has been trained)."""
+        saved = self._saved
+        if saved is None or not saved.get("taken"):
             return
-        estimator = self.estimator
-        np.copyto(self.params, self.saved_params)
-        self.optimizer.restore(self.saved_optimizer)
-        if self.saved_best_params is not None:
-            np.copyto(estimator._best_params, self.saved_best_params)
-        for name, value in self.records.items():
-            if value is None and not hasattr(estimator, name):
-                continue
-            setattr(estimator, name, value)
-        for name, length in self.curve_lengths.items():
-            del getattr(estimator, name)[length:]
+        np.copyto(self.params, saved["params"])
+        if self.monitors_validation:
+            np.copyto(self.best_params, saved["best_params"])
+        self.optimizer.restore(saved["optimizer"])
+        self.rules = dict(saved["rules"])
+        self.n_iter, self.loss = saved["scalars"]
+        for curve, length in zip(self._curves(), saved["lengths"], strict=True):
+            if curve is not None:
+                del curve[length:]
 
 
 class FitTasks:
@@ -149,8 +256,7 @@ def fitted_attributes(estimator, layout, params):
     optimizer state, for a ``fitted_estimator`` handed to callbacks."""
     coefs, intercepts = layout.unpack(params.copy())
     attributes = {"coefs_": coefs, "intercepts_": intercepts}
-    for name in (*_TrainingSnapshot._RECORDS, *_TrainingSnapshot._CURVES, "_optimizer",
-                 "_best_params", "_dropout_seed"):  # fmt: skip
+    for name in TrainingState.ESTIMATOR_ATTRIBUTES:
         if hasattr(estimator, name):
             attributes[name] = copy.deepcopy(getattr(estimator, name))
     return attributes
@@ -216,17 +322,20 @@ class ValidationSet:
 class EpochLoop:
     """The epochs of one fit or partial_fit call of the minibatch solvers (sgd, adam).
 
-    Each epoch saves a snapshot of the training state, shuffles the training rows, runs
-    the epoch kernel over them once, and ends in ``_end_epoch``, the one place where the
-    records, the validation, the learning-rate schedule and the stopping rules are dealt
-    with. A divergence or a Ctrl-C goes back to the snapshot in ``_roll_back``.
+    The epochs run in the kernel (``train_epochs``), which also applies the rules between
+    epochs (the stopping rule and the schedule, ``end_epoch``) and undoes an epoch that
+    diverges or is interrupted. When nothing needs Python between epochs, many epochs
+    run in one call; otherwise one at a time, and ``_end_epoch`` is the one place where
+    Python deals with the end of an epoch: the records, the validation score (which it
+    hands to the kernel's rules), the callbacks. A Ctrl-C outside the kernel goes back
+    to the last snapshot in ``_roll_back``.
 
     Parameters
     ----------
     estimator : BaseBP
         The estimator being trained: it gives the training parameters and the
         optimizer (``_optimizer``) and receives the records (``n_iter_``, ``t_``,
-        ``loss_``, ``loss_curve_``, ...).
+        ``loss_``, ``loss_curve_``, ...) at each epoch's end and at the fit's end.
 
     data : KernelInput
         The training input, targets and sample weights.
@@ -256,6 +365,10 @@ class EpochLoop:
         The callbacks' tasks, or None when no callback listens.
     """
 
+    # The most row indices the epochs of one kernel call visit, together: a fit of many
+    # epochs of few rows runs them all in one call, one of many rows a few at a time.
+    ORDERS_PER_CALL = 1 << 20
+
     def __init__(self, estimator, data, layout, params, rng, *, incremental,
                  train_idx=None, validation=None, dropout=None, tasks=None):  # fmt: skip
         self.estimator = estimator
@@ -271,16 +384,20 @@ class EpochLoop:
             dtype=params.dtype,
         )
         self.grads = np.empty_like(params)
-        self.snapshot = _TrainingSnapshot(
-            estimator, params, self.optimizer, keep_best_params=validation is not None
+        self.saved = np.empty(3 * params.shape[0], dtype=params.dtype)
+        self.state = TrainingState(
+            estimator, self.optimizer, params, validation is not None, incremental
         )
+        # The order of the rows, shuffled anew each epoch (as scikit-learn's utils.shuffle
+        # does with RandomState.permutation, so that the batches match MLP's).
+        self.sample_idx = np.arange(self.n_train, dtype=np.intp)
         self.options = {
             "loss": estimator._kernel_loss(),
             "alpha": float(estimator.alpha),
             "batch_size": batch_size,
             "max_grad_norm": float(estimator.max_grad_norm or 0.0),
+            "weight_decay": float(estimator.weight_decay),
             "dropout_seed": estimator._dropout_seed or 0,
-            "epoch": 0,
             **self.optimizer.kernel_options(),
         }
 
@@ -303,80 +420,90 @@ class EpochLoop:
         cut = batch_is_cut(self.layout.table, self.options["batch_size"])
         with kernel_threads(None if cut else 1) as n_threads, one_blas_thread():
             self.options["n_threads"] = n_threads
-            self.estimator.n_iter_ = 0
             try:
-                self._run_epochs()
+                if self._runs_in_one_call():
+                    self._run_in_calls_of_many_epochs()
+                else:
+                    self._run_epoch_by_epoch()
             except KeyboardInterrupt:
                 self._roll_back(EpochStatus.INTERRUPTED)
-
-    def _run_epochs(self):
-        sample_idx = np.arange(self.n_train, dtype=np.intp)
-        if self._runs_in_one_call():
-            self._run_in_one_call(sample_idx)
-            return
-        for _ in range(self.estimator.max_iter):
-            self.snapshot.save()
-            if self.estimator.shuffle:
-                # RandomState.permutation(n) shuffles arange(n), which is the draw
-                # scikit-learn's utils.shuffle makes, so the batches match MLP's.
-                sample_idx = sample_idx[self.rng.permutation(self.n_train)]
-            order = sample_idx if self.train_idx is None else self.train_idx[sample_idx]
-            if self.tasks is not None:
-                self.tasks.begin_subtask("epoch", self._fitted_attributes)
-            if self._end_epoch(self._train_epoch(order)):
-                return
+            finally:
+                self.state.to_estimator(self.estimator)
 
     def _runs_in_one_call(self):
-        """Whether every epoch can run in one kernel call: nothing needs Python between
-        epochs (no validation data, callback or verbose output, and not partial_fit)."""
-        estimator = self.estimator
+        """Whether epochs can run many to a kernel call: nothing needs Python between
+        them (no validation data, callback or verbose output, and not partial_fit)."""
         return (
             RUN_EPOCHS_IN_ONE_CALL
             and self.validation is None
             and self.tasks is None
             and not self.incremental
-            and not estimator.verbose
+            and not self.estimator.verbose
         )
 
-    def _run_in_one_call(self, order):
-        """All the epochs in one train_epochs call, which shuffles with the same draws,
-        applies the same stopping rule and schedule, and undoes an epoch that diverges
-        or is interrupted; the records are then written epoch by epoch, as they would
-        have been."""
-        estimator, optimizer, options = self.estimator, self.optimizer, self.options
-        options.update(optimizer.kernel_options())
-        options["epoch"] = estimator._epochs_trained
-        run = {
-            "n_epochs": estimator.max_iter,
-            "shuffle": bool(estimator.shuffle),
-            "tol": float(estimator.tol),
-            "n_iter_no_change": float(estimator.n_iter_no_change),
-            "best_loss": float(estimator.best_loss_),
-            "no_improvement_count": estimator._no_improvement_count,
-            "samples_seen": estimator.t_,
-            **optimizer.schedule_options(),
-        }
-        losses = np.empty(estimator.max_iter)
-        saved = np.empty(3 * self.params.shape[0], dtype=self.params.dtype)
-        moment_1, moment_2 = optimizer.kernel_moments()
-        data = self.data
+    def _orders(self, n_epochs):
+        """The rows each of the next n_epochs epochs visits, in order: the training rows,
+        reshuffled for each epoch when ``shuffle`` is set."""
+        orders = np.empty((n_epochs, self.n_train), dtype=np.intp)
+        for epoch in range(n_epochs):
+            if self.estimator.shuffle:
+                self.sample_idx = self.sample_idx[self.rng.permutation(self.n_train)]
+            orders[epoch] = (
+                self.sample_idx if self.train_idx is None else self.train_idx[self.sample_idx]
+            )
+        return orders
+
+    def _train(self, orders, apply_rules):
+        """One train_epochs call over these orders; its result dict."""
+        data, state = self.data, self.state
+        losses, rates = np.empty(orders.shape[0]), np.empty(orders.shape[0])
         result = train_epochs(
-            self.layout.table, *data.x_args, data.Y, data.sample_weight, order, self.params,
-            self.grads, moment_1, moment_2, self.workspace, options, run,
-            self.rng._bit_generator, losses, saved, self.dropout,
+            self.layout.table, *data.x_args, data.Y, data.sample_weight, orders, self.params,
+            self.grads, *self.optimizer.kernel_moments(), self.workspace, self.options,
+            state.rules, apply_rules, losses, rates, self.saved, self.dropout,
         )  # fmt: skip
-        self._record_losses(losses[: result["n_epochs"]].tolist())
-        estimator.best_loss_ = result["best_loss"]
-        estimator._no_improvement_count = result["no_improvement_count"]
-        optimizer.record_epochs(result)
-        if result["status"] == EpochStatus.NON_FINITE:
-            self._record_divergence()
-        elif result["status"] == EpochStatus.INTERRUPTED:
-            warnings.warn(INTERRUPTED_MESSAGE, stacklevel=1)
-        elif result["status"] == EpochStatus.COMPLETED and not self.incremental:
-            self._warn_max_iter()
+        state.rules = result["state"]
+        done = result["n_epochs"]
+        state.record_epochs(losses[:done].tolist(), rates[:done].tolist())
+        if self.estimator.verbose:
+            for loss in losses[: result["n_epochs"]]:
+                print(f"Iteration {state.n_iter:d}, loss = {loss:.8f}")
+        return result
+
+    def _run_in_calls_of_many_epochs(self):
+        """Every epoch, many to a kernel call (which shuffles each with the draws given
+        here, applies the stopping rule and the schedule, and undoes an epoch that
+        diverges or is interrupted)."""
+        epochs_per_call = max(1, self.ORDERS_PER_CALL // self.n_train)
+        left = self.estimator.max_iter
+        while left > 0:
+            result = self._train(self._orders(min(left, epochs_per_call)), apply_rules=True)
+            left -= result["n_epochs"]
+            status = result["status"]
+            if status == EpochStatus.NON_FINITE:
+                self._record_divergence()
+                return
+            if status == EpochStatus.INTERRUPTED:
+                warnings.warn(INTERRUPTED_MESSAGE, stacklevel=1)
+                return
+            if status == EpochStatus.CONVERGED:
+                self._report_convergence()
+                return
+        self._warn_max_iter()
+
+    def _run_epoch_by_epoch(self):
+        for _ in range(self.estimator.max_iter):
+            self.state.snapshot()
+            if self.tasks is not None:
+                self.tasks.begin_subtask("epoch", self._fitted_attributes)
+            result = self._train(self._orders(1), apply_rules=False)
+            if result["status"] == EpochStatus.INTERRUPTED:
+                raise KeyboardInterrupt
+            if self._end_epoch(result):
+                return
 
     def _fitted_attributes(self):
+        self.state.to_estimator(self.estimator)
         return fitted_attributes(self.estimator, self.layout, self.params)
 
     def _roll_back(self, status):
@@ -385,143 +512,109 @@ class EpochLoop:
         The one place that restores the snapshot: after a Ctrl-C (``status``
         INTERRUPTED), wherever in the epoch it came, or a divergence (NON_FINITE).
         """
-        self.snapshot.restore()
+        self.state.restore()
         if status == EpochStatus.INTERRUPTED:
             warnings.warn(INTERRUPTED_MESSAGE, stacklevel=1)
         else:
             self._record_divergence()
 
-    def _train_epoch(self, order):
-        """One kernel call over the rows ``order``; its result dict."""
-        data, optimizer, options = self.data, self.optimizer, self.options
-        options.update(optimizer.kernel_options())
-        options["epoch"] = self.estimator._epochs_trained
-        moment_1, moment_2 = optimizer.kernel_moments()
-        result = train_epoch(
-            self.layout.table, *data.x_args, data.Y, data.sample_weight, order,
-            self.params, self.grads, moment_1, moment_2, self.workspace, options, self.dropout,
-        )  # fmt: skip
-        if result["status"] == EpochStatus.INTERRUPTED:
-            raise KeyboardInterrupt
-        return result
-
     def _end_epoch(self, result):
-        """Everything decided after an epoch: records, validation, schedule, stopping.
+        """Everything decided after an epoch: validation, the rules, callbacks, stopping.
 
         Parameters
         ----------
         result : dict
-            The epoch kernel's result (status, loss_sum, adam_steps, ...).
+            The kernel's result for the epoch (status, n_epochs, state, ...).
 
         Returns
         -------
         stop : bool
             Whether training stops after this epoch.
         """
+        state = self.state
         if result["status"] == EpochStatus.NON_FINITE:
             self._roll_back(EpochStatus.NON_FINITE)
             return True
-        self.optimizer.record_epoch(result)
-        self._record_loss(result["loss_sum"] / self.n_train)
         if self.validation is None:
-            self._update_training_loss()
+            monitored = state.loss_curve[-1]
         else:
-            self._update_validation_score()
-        self.optimizer.iteration_ends(self.estimator.t_)
-        stop = self._should_stop()
+            monitored = -self._score_validation()
+        best_before = state.rules["best"]
+        state.rules, status = end_epoch_py(state.rules, monitored, self.n_train)
+        if self.validation is not None and state.rules["best"] < best_before:
+            np.copyto(state.best_params, self.params)
+        stop = False
+        if status == EpochStatus.CONVERGED:
+            self._report_convergence()
+            stop = True
+        elif state.rules["base_rate"] < self.optimizer.learning_rate:
+            self._report_rate_change()
+        state.to_estimator(self.estimator)
+        if self.incremental:
+            stop = True
+        elif not stop and state.n_iter == self.estimator.max_iter:
+            self._warn_max_iter()
         # Callbacks see the epoch complete; one asking to stop ends training here, as
         # any other stopping rule would.
         if self.tasks is not None and self.tasks.end_subtask(self._fitted_attributes):
             stop = True
         return stop
 
-    def _record_loss(self, loss):
-        self._record_losses([loss])
+    def _score_validation(self):
+        score, loss = self.validation.evaluate(self.estimator, self.layout, self.params)
+        self.state.record_validation(score, loss)
         if self.estimator.verbose:
-            print(f"Iteration {self.estimator.n_iter_:d}, loss = {loss:.8f}")
-
-    def _record_losses(self, losses):
-        """Record the training losses of the epochs just run: the counters, ``loss_`` and
-        ``loss_curve_``."""
-        if not losses:
-            return
-        estimator = self.estimator
-        estimator.n_iter_ += len(losses)
-        estimator._epochs_trained += len(losses)
-        estimator.loss_ = np.float64(losses[-1])
-        estimator.t_ += len(losses) * self.n_train
-        estimator.loss_curve_.extend(losses)
+            print(f"Validation score: {score:f}")
+        return score
 
     def _record_divergence(self):
         """Raise, or with early stopping record a NaN epoch and warn, after a divergence."""
-        estimator = self.estimator
+        state = self.state
         advice = (
-            f" Training diverged in epoch {estimator.n_iter_ + 1}: the loss or the weights "
+            f" Training diverged in epoch {state.n_iter + 1}: the loss or the weights "
             "became NaN or infinite. Try a smaller learning_rate_init, or scale the inputs "
             "(for example with StandardScaler)."
         )
         if self.validation is None:
+            state.to_estimator(self.estimator)
             raise ValueError(
                 DIVERGENCE_MESSAGE + advice + " The estimator keeps the weights of the "
                 "last finite epoch."
             )
         # With early stopping the best validated weights are restored, so the model stays
         # usable: record the diverged epoch's NaN score, warn and stop.
-        estimator.n_iter_ += 1
-        estimator._epochs_trained += 1
-        estimator.t_ += self.n_train
-        estimator.loss_ = np.float64(np.nan)
-        estimator.loss_curve_.append(np.nan)
-        estimator.validation_scores_.append(np.nan)
-        estimator.validation_loss_curve_.append(np.nan)
+        state.rules["epochs_trained"] += 1
+        state.rules["samples_seen"] += self.n_train
+        state.record_epochs([np.nan], [state.rules["learning_rate"]])
+        state.record_validation(np.nan, np.nan)
         warnings.warn(
             advice.strip() + " The weights with the best validation score were kept.",
             ConvergenceWarning,
             stacklevel=1,
         )
 
-    def _update_training_loss(self):
-        estimator = self.estimator
-        if estimator.loss_curve_[-1] > estimator.best_loss_ - estimator.tol:
-            estimator._no_improvement_count += 1
-        else:
-            estimator._no_improvement_count = 0
-        if estimator.loss_curve_[-1] < estimator.best_loss_:
-            estimator.best_loss_ = estimator.loss_curve_[-1]
+    def _report_convergence(self):
+        """What verbose output says when the stopping rule ends training."""
+        if self.estimator.verbose:
+            message = self._no_improvement_message()
+            if self.state.rules["schedule"] in (Schedule.ADAPTIVE, Schedule.PLATEAU):
+                print(message + " Learning rate too small. Stopping.")
+            else:
+                print(message + " Stopping.")
 
-    def _update_validation_score(self):
-        estimator = self.estimator
-        score, loss = self.validation.evaluate(estimator, self.layout, self.params)
-        estimator.validation_scores_.append(score)
-        estimator.validation_loss_curve_.append(loss)
-        if estimator.verbose:
-            print(f"Validation score: {score:f}")
-        if score < estimator.best_validation_score_ + estimator.tol:
-            estimator._no_improvement_count += 1
-        else:
-            estimator._no_improvement_count = 0
-        if score > estimator.best_validation_score_:
-            estimator.best_validation_score_ = score
-            np.copyto(estimator._best_params, self.params)
-
-    def _should_stop(self):
-        """Whether to stop: no improvement for n_iter_no_change epochs, or partial_fit.
-
-        After too many epochs without improvement the optimizer decides: SGD's
-        'adaptive' schedule lowers its learning rate and goes on instead of stopping.
-        """
-        estimator = self.estimator
-        if estimator._no_improvement_count > estimator.n_iter_no_change:
-            if self.optimizer.trigger_stopping(self._no_improvement_message(), estimator.verbose):
-                return True
-            estimator._no_improvement_count = 0
-        if self.incremental:
-            return True
-        if estimator.n_iter_ == estimator.max_iter:
-            self._warn_max_iter()
-        return False
+    def _report_rate_change(self):
+        if self.estimator.verbose and self.state.rules["schedule"] in (
+            Schedule.ADAPTIVE,
+            Schedule.PLATEAU,
+        ):
+            print(
+                self._no_improvement_message()
+                + f" Setting learning rate to {self.state.rules['base_rate']:f}"
+            )
 
     def _warn_max_iter(self):
+        if self.incremental:
+            return
         warnings.warn(
             f"Stochastic Optimizer: Maximum iterations ({self.estimator.max_iter:d}) reached "
             "and the optimization hasn't converged yet.",

@@ -13,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 import bpnet
-from bpnet import BPClassifier, BPRegressor, _sgd_fast
+from bpnet import BPClassifier, BPRegressor, _rules, _sgd_fast
 
 ESTIMATORS = [BPClassifier, BPRegressor]
 ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
@@ -157,3 +157,38 @@ def cut_batches(settings):
         yield
     finally:
         _sgd_fast.set_cut(*previous)
+
+
+# The fields of an epoch's options that the kernels keep in their loop state instead.
+_STATE_FIELDS = ("learning_rate", "adam_steps", "epoch")
+
+
+def train_one_epoch(layer_table, *args, dropout=None, block_seconds=None):
+    """One epoch through ``bpnet._sgd_fast.train_epochs``, with the arguments tests have
+    always given a one-epoch kernel: ``(layer_table, sparse, X, X_data, X_indices,
+    X_indptr, Y, sample_weight, order, params, grads, moment_1, moment_2, workspace,
+    options)``, the options holding the epoch's ``learning_rate``, ``adam_steps`` and
+    ``epoch`` too. Returns the result with ``loss_sum`` (the mean loss times the rows)
+    and ``adam_steps``; ``status`` and ``n_batches`` as the kernel reports them."""
+    *head, order, params, grads, moment_1, moment_2, workspace, options = args
+    options = {"weight_decay": 0.0, **options}
+    learning_rate = options.pop("learning_rate", 0.0)
+    adam_steps = options.pop("adam_steps", 0)
+    epoch = options.pop("epoch", 0)
+    state = {
+        "epochs_trained": epoch, "samples_seen": 0, "adam_steps": adam_steps,
+        "learning_rate": learning_rate, "best": np.inf, "no_improvement_count": 0,
+        "tol": 0.0, "n_iter_no_change": np.inf, "schedule": _rules.Schedule.CONSTANT,
+        "learning_rate_init": learning_rate, "power_t": 0.5, "schedule_epoch": 0,
+        "base_rate": learning_rate, "horizon": 1, "warmup": 0,
+    }  # fmt: skip
+    order = np.asarray(order, dtype=np.intp)
+    losses = np.empty(1)
+    result = _sgd_fast.train_epochs(
+        layer_table, *head, order.reshape(1, -1), params, grads, moment_1, moment_2,
+        workspace, options, state, False, losses, np.empty(1),
+        np.empty(3 * params.shape[0], dtype=params.dtype), dropout, block_seconds,
+    )  # fmt: skip
+    done = result["n_epochs"]
+    loss_sum = losses[0] * order.shape[0] if done else np.nan
+    return {**result, "loss_sum": loss_sum, "adam_steps": result["state"]["adam_steps"]}

@@ -59,10 +59,21 @@ OUTPUT_FOR_LOSS = {
 }
 
 
-def per_row_loss(loss, prob, y, huber_threshold=1.0, quantile=0.5):
+def smoothed(loss, y, label_smoothing):
+    """The log-losses' targets with label smoothing: towards uniform over a softmax row's
+    classes, or over a logistic output's two values."""
+    if loss == "log_loss":
+        return (1 - label_smoothing) * y + label_smoothing / y.shape[1]
+    if loss == "binary_log_loss":
+        return (1 - label_smoothing) * y + label_smoothing / 2
+    return y
+
+
+def per_row_loss(loss, prob, y, huber_threshold=1.0, quantile=0.5, label_smoothing=0.0):
     """Loss of each row, as scikit-learn's MLP averages it (regression losses: the mean
     over the outputs; the others: the sum)."""
     eps = np.finfo(prob.dtype).eps
+    y = smoothed(loss, y, label_smoothing)
     if loss == "squared_error":
         return 0.5 * ((y - prob) ** 2).mean(axis=1)
     if loss == "huber":
@@ -82,8 +93,9 @@ def per_row_loss(loss, prob, y, huber_threshold=1.0, quantile=0.5):
     raise ValueError(loss)
 
 
-def output_delta(loss, prob, y, huber_threshold=1.0, quantile=0.5):
+def output_delta(loss, prob, y, huber_threshold=1.0, quantile=0.5, label_smoothing=0.0):
     """d(row loss)/dz for the canonical output of each loss."""
+    y = smoothed(loss, y, label_smoothing)
     delta = prob - y
     if loss == "huber":
         delta = np.clip(delta, -huber_threshold, huber_threshold)
@@ -191,6 +203,7 @@ def sgd_epoch(
     optimizer,
     dropout=None,
     max_grad_norm=None,
+    weight_decay=0.0,
     **loss_params,
 ):
     """One epoch of minibatch training; returns the loss sum and the new parameters.
@@ -199,7 +212,10 @@ def sgd_epoch(
     beta_1, beta_2, epsilon, and its state velocity / m / v / t, updated in place.
     `dropout`: None, or a dict with the per-layer `rates`, `seed` and `epoch`.
     `max_grad_norm`: None, or the norm each batch's gradient is clipped to.
+    `weight_decay`: each step also subtracts learning_rate * weight_decay times the
+    coefficients (not the intercepts), apart from the gradient.
     """
+    n_coefs = layout.n_coefs
     params = np.array(params, dtype=np.float64)
     loss_sum = 0.0
     for start in range(0, len(order), batch_size):
@@ -232,5 +248,6 @@ def sgd_epoch(
             optimizer["v"] = b2 * optimizer["v"] + (1 - b2) * grad**2
             rate = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
             step = -rate * optimizer["m"] / (np.sqrt(optimizer["v"]) + optimizer["epsilon"])
+        params[:n_coefs] -= lr * weight_decay * params[:n_coefs]
         params += step
     return loss_sum, params

@@ -255,10 +255,26 @@ BAD_PARAMETERS = [
     ("max_grad_norm", "x"),
     ("max_grad_norm", np.inf),
     ("scoring", 123),
+    ("learning_rate_schedule", "linear"),
+    ("learning_rate_schedule", 3),
+    ("warmup_iter", -1),
+    ("warmup_iter", 1.5),
+    ("warmup_iter", "2"),
+    ("weight_decay", -0.1),
+    ("weight_decay", "x"),
+    ("weight_decay", np.nan),
+    ("weight_init", "xavier"),
+    ("weight_init", None),
+    ("dtype", "float16"),
+    ("dtype", np.float32),
 ]
 BAD_CLASSIFIER_PARAMETERS = [
     ("class_weight", "auto"),
     ("class_weight", 2.0),
+    ("label_smoothing", 1.0),
+    ("label_smoothing", -0.1),
+    ("label_smoothing", "0.1"),
+    ("label_smoothing", np.nan),
 ]
 BAD_REGRESSOR_PARAMETERS = [
     ("huber_threshold", 0),
@@ -331,6 +347,21 @@ _ES = {"early_stopping": True}
 # id: (Estimator, parameters, data ("classes", "multilabel" or "values"), fit keyword
 # arguments beyond X and y, error message).
 BAD_FIT_VALUES = {
+    "schedule_with_adaptive_rate": (
+        BPClassifier, {"learning_rate_schedule": "cosine", "learning_rate": "adaptive"},
+        "classes", {},
+        r"learning_rate_schedule='cosine' and learning_rate='adaptive' both set a "
+        r"learning-rate schedule",
+    ),
+    "schedule_with_invscaling_rate": (
+        BPRegressor, {"learning_rate_schedule": "plateau", "learning_rate": "invscaling",
+                      "solver": "sgd"},
+        "values", {}, r"learning_rate_schedule='plateau' and learning_rate='invscaling'",
+    ),
+    "warmup_longer_than_training": (
+        BPRegressor, {"warmup_iter": 6, "max_iter": 5}, "values", {},
+        r"warmup_iter=6 is more epochs of warm-up than max_iter=5",
+    ),
     "dropout_two_rates_one_layer": (
         BPClassifier, {"dropout": [0.1, 0.2]}, "classes", {},
         r"dropout has 2 entries, but the network has 1 hidden layer\(s\)",
@@ -853,3 +884,8 @@ def test_valid_inputs_are_not_modified(Estimator):
         est = small(Estimator).fit(X_int, y_col, sample_weight=sw)
         est.predict(X_int)
     assert est.coefs_[0].dtype == np.float64
+
+
+def test_label_smoothing_is_the_classifiers_alone():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'label_smoothing'"):
+        BPRegressor(label_smoothing=0.1)

@@ -34,7 +34,7 @@ from bpnet._kernels import loss_gradient
 from bpnet._kernels import predict as predict_kernel
 from bpnet._layout import NetworkLayout
 from bpnet._losses import loss_function
-from bpnet._sgd_fast import EpochStatus
+from bpnet._rules import EpochStatus
 
 from ._helpers import (
     assert_same_model,
@@ -170,17 +170,17 @@ def test_divergence_with_early_stopping_keeps_best_validated_weights(Estimator):
 # --- interruption, simulated in process --------------------------------------------
 
 
-class _RaisesOnLossSum(dict):
-    """A train_epoch result whose loss is read just as a Ctrl-C arrives."""
+class _RaisesOnState(dict):
+    """A train_epochs result whose new state is read just as a Ctrl-C arrives."""
 
     def __getitem__(self, key):
-        if key == "loss_sum":
+        if key == "state":
             raise KeyboardInterrupt
         return super().__getitem__(key)
 
 
 def interrupting_train_epoch(monkeypatch, at_call, where):
-    """Replace train_epoch so that call number `at_call` (1-based) is interrupted.
+    """Replace train_epochs so that call number `at_call` (1-based) is interrupted.
 
     where="before": KeyboardInterrupt between epochs, before the kernel runs;
     where="inside": the kernel trains (changing the weights and optimizer state), then
@@ -188,10 +188,10 @@ def interrupting_train_epoch(monkeypatch, at_call, where):
     where="after": the kernel finishes, and the KeyboardInterrupt arrives while Python
     records the epoch.
     """
-    # The fake replaces the one-epoch kernel, so the loop must call it epoch by epoch
-    # (tests/test_epochs_in_one_call.py interrupts the many-epoch kernel for real).
+    # The fake counts calls as epochs, so the loop must call the kernel epoch by epoch
+    # (tests/test_epochs_in_one_call.py interrupts a many-epoch call for real).
     monkeypatch.setattr(bpnet._training, "RUN_EPOCHS_IN_ONE_CALL", False)
-    real = bpnet._training.train_epoch
+    real = bpnet._training.train_epochs
     calls = {"n": 0}
 
     def fake(*args):
@@ -204,9 +204,9 @@ def interrupting_train_epoch(monkeypatch, at_call, where):
         assert result["status"] == EpochStatus.COMPLETED
         if where == "inside":
             return {**result, "status": EpochStatus.INTERRUPTED}
-        return _RaisesOnLossSum(result)
+        return _RaisesOnState(result)
 
-    monkeypatch.setattr(bpnet._training, "train_epoch", fake)
+    monkeypatch.setattr(bpnet._training, "train_epochs", fake)
     return calls
 
 

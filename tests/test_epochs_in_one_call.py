@@ -1,9 +1,9 @@
-"""Many epochs in one kernel call (train_epochs) give exactly what one call per epoch gives.
+"""Many epochs in one kernel call give exactly what one call per epoch gives.
 
-A fit that needs no Python between its epochs runs them all in one call, which shuffles
-with RandomState's own draws, applies the training-loss stopping rule and SGD's
-schedules in C, and undoes an epoch that diverges or is interrupted. Every record must
-come out as the epoch-by-epoch loop writes it.
+A fit that needs no Python between its epochs runs many in one train_epochs call, which
+applies the stopping rule and the schedule after each (end_epoch, which the
+epoch-by-epoch loop calls through end_epoch_py) and undoes an epoch that diverges or is
+interrupted. Every record must come out as the epoch-by-epoch loop writes it.
 """
 
 import os
@@ -18,17 +18,9 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
 import bpnet._training as training
-from bpnet import BPClassifier, BPRegressor, _sgd_fast
+from bpnet import BPClassifier, BPRegressor
 
 from ._helpers import assert_same_model
-
-
-@pytest.mark.parametrize("seed", [0, 1, 7])
-@pytest.mark.parametrize("n", [1, 2, 3, 8, 150, 1797, 70_000])
-def test_the_kernels_shuffle_is_randomstate_permutation(seed, n):
-    ours, theirs = np.random.RandomState(seed), np.random.RandomState(seed)
-    assert_array_equal(_sgd_fast.permutation_py(ours._bit_generator, n), theirs.permutation(n))
-    assert ours.randint(2**31) == theirs.randint(2**31)  # and the generator moved on alike
 
 
 def _fit_both(monkeypatch, make, X, y, **fit_params):
@@ -141,3 +133,21 @@ def test_ctrl_c_undoes_the_interrupted_epoch():
         warnings.simplefilter("ignore", ConvergenceWarning)
         reference = BPClassifier(max_iter=est.n_iter_, **params).fit(X, y)
     _assert_same_records(est, reference)
+
+
+@pytest.mark.parametrize("name", ["adaptive", "converges", "dropout_clip"])
+def test_epochs_split_over_several_calls_equal_one_call_per_epoch(monkeypatch, name):
+    """A fit of many rows runs its epochs a few to a call (ORDERS_PER_CALL): the state
+    carried from one call to the next is the whole state."""
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300] / 16, y[:300]
+    monkeypatch.setattr(training.EpochLoop, "ORDERS_PER_CALL", 3 * 300)
+    (a, b), (warned_a, warned_b) = _fit_both(
+        monkeypatch,
+        lambda: BPClassifier(
+            hidden_layer_sizes=(15,), max_iter=40, random_state=0, **SETTINGS[name]
+        ),
+        X, y,
+    )  # fmt: skip
+    _assert_same_records(a, b)
+    assert warned_a == warned_b

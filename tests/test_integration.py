@@ -29,12 +29,24 @@ def test_estimator_types():
 
 
 # The parameters bpnet adds to MLP's, with the defaults that train exactly as MLP does.
+SHARED_BPNET_ONLY = {
+    "dropout": 0.0,
+    "max_grad_norm": None,
+    "scoring": None,
+    "learning_rate_schedule": None,
+    "warmup_iter": 0,
+    "weight_decay": 0.0,
+    "weight_init": "glorot",
+    "dtype": None,
+}
 BPNET_ONLY = {
-    BPClassifier: {"dropout": 0.0, "max_grad_norm": None, "scoring": None, "class_weight": None},
+    BPClassifier: {
+        **SHARED_BPNET_ONLY,
+        "class_weight": None,
+        "label_smoothing": 0.0,
+    },
     BPRegressor: {
-        "dropout": 0.0,
-        "max_grad_norm": None,
-        "scoring": None,
+        **SHARED_BPNET_ONLY,
         "huber_threshold": 1.0,
         "quantile": None,
     },

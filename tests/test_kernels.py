@@ -5,11 +5,11 @@ import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose
 
-from bpnet import _blas, _kernels, _sgd_fast
+from bpnet import _blas, _kernels, _rules, _sgd_fast
 from bpnet._data import KernelInput
 
 from . import _reference as ref
-from ._helpers import cut_batches
+from ._helpers import cut_batches, train_one_epoch
 
 DTYPES = [np.float32, np.float64]
 # float32 kernels are compared with a float64 reference: allow float32 rounding
@@ -275,14 +275,14 @@ def test_train_epoch_matches_reference(dtype, solver, sparse, weighted, case):
     moment_2 = np.zeros_like(params) if solver == "adam" else np.empty(0, dtype)
     workspace = np.empty(_sgd_fast.workspace_size(layout.table, batch_size, sparse), dtype)
     with cut_batches(settings):
-        result = _sgd_fast.train_epoch(
+        result = train_one_epoch(
             layout.table, *data.x_args, readonly(data.Y), readonly(data.sample_weight), order,
             ours, np.empty_like(params), moment_1, moment_2, workspace, options,
         )  # fmt: skip
     loss_sum, expected = ref.sgd_epoch(
         layout, "log_loss", 0.01, params, X, Y, w, order, batch_size, opt
     )
-    assert result["status"] == _sgd_fast.EpochStatus.COMPLETED
+    assert result["status"] == _rules.EpochStatus.COMPLETED
     assert result["n_batches"] == 5
     assert result["adam_steps"] == (5 if solver == "adam" else 0)
     close(result["loss_sum"], loss_sum, dtype, 10)
@@ -301,12 +301,12 @@ def test_train_epoch_reports_non_finite_loss():
         "adam_steps": 0, **SERIAL, **PLAIN,
     }  # fmt: skip
     before = params.copy()
-    result = _sgd_fast.train_epoch(
+    result = train_one_epoch(
         layout.table, *data.x_args, data.Y, data.sample_weight, np.arange(4),
         params, np.empty_like(params), np.zeros_like(params), np.empty(0),
         np.empty(_sgd_fast.workspace_size(layout.table, 2, False)), options,
     )  # fmt: skip
-    assert result["status"] == _sgd_fast.EpochStatus.NON_FINITE
+    assert result["status"] == _rules.EpochStatus.NON_FINITE
     assert result["n_batches"] == 0
     assert_allclose(params, before)  # stopped before updating with a non-finite gradient
 
@@ -336,7 +336,7 @@ def test_train_epoch_rejects_inconsistent_arguments(change, message):
         **{key: kwargs[key] for key in SERIAL}, **PLAIN,
     }  # fmt: skip
     with pytest.raises((ValueError, IndexError), match=message):
-        _sgd_fast.train_epoch(
+        train_one_epoch(
             layout.table, False, kwargs["X"], np.empty(0), np.empty(0, np.int32),
             np.empty(0, np.int32),
             kwargs["Y"], np.empty(0), kwargs["order"], params, kwargs["grads"],
@@ -449,7 +449,7 @@ def test_train_epoch_same_numbers_with_any_number_of_threads(dtype, sparse, sett
         workspace = np.empty(_sgd_fast.workspace_size(layout.table, batch_size, sparse), dtype)
         with cut_batches(settings):
             for _ in range(3):
-                result = _sgd_fast.train_epoch(
+                result = train_one_epoch(
                     layout.table, *data.x_args, readonly(data.Y),
                     readonly(data.sample_weight), order, ours, np.empty_like(params),
                     *moments, workspace, options,

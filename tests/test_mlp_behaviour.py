@@ -433,19 +433,19 @@ def test_loss_is_a_numpy_float64_after_divergence_or_interruption(monkeypatch):
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 def test_keyboard_interrupt_keeps_the_model(Estimator, solver, monkeypatch):
     """Ctrl-C during the third epoch warns and leaves the model of the two finished ones."""
-    real_train_epoch = bpnet._training.train_epoch
+    real_train_epochs = bpnet._training.train_epochs
     calls = []
 
     def interrupted_on_third_epoch(*args, **kwargs):
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return real_train_epoch(*args, **kwargs)
+        return real_train_epochs(*args, **kwargs)
 
     params = dict(solver=solver, hidden_layer_sizes=5, random_state=0, batch_size=32)
-    # The fake replaces the one-epoch kernel: train epoch by epoch.
+    # The fake counts kernel calls as epochs: train epoch by epoch.
     monkeypatch.setattr(bpnet._training, "RUN_EPOCHS_IN_ONE_CALL", False)
-    monkeypatch.setattr(bpnet._training, "train_epoch", interrupted_on_third_epoch)
+    monkeypatch.setattr(bpnet._training, "train_epochs", interrupted_on_third_epoch)
     est = Estimator(max_iter=10, **params)
     with pytest.warns(UserWarning, match="Training interrupted by user."):
         est.fit(X_IRIS, Y_IRIS)

@@ -6,7 +6,7 @@ from numpy.testing import assert_array_equal
 from threadpoolctl import threadpool_limits
 
 from bpnet import BPClassifier, _threading
-from bpnet._parallel import openmp_available
+from bpnet._parallel import openmp_available, simulate_governor
 from bpnet._threading import largest_gemm_work, uses_one_thread
 
 from ._helpers import cut_batches
@@ -131,3 +131,49 @@ def test_fit_is_the_same_with_any_number_of_threads(monkeypatch, settings):
                 other.coefs_ + other.intercepts_, reference.coefs_ + reference.intercepts_
             ):
                 assert_array_equal(a, b)
+
+
+def _cost(chosen, seconds_per_row, batch_rows=64):
+    return sum(seconds_per_row(t, b) * batch_rows for b, t in enumerate(chosen))
+
+
+@pytest.mark.parametrize("slowdown", [1.5, 3.0, 30.0])
+def test_governor_falls_back_to_one_thread_when_threads_are_slower(slowdown):
+    """Other work on the cores makes two threads slower than one: after a few batches
+    the governor runs on one, and its probes cost a few percent at most."""
+
+    def seconds_per_row(threads, batch):
+        return 1e-6 * (slowdown if threads == 2 else 1.0)
+
+    chosen = simulate_governor(2, seconds_per_row, 5000)
+    best = _cost([1] * 5000, seconds_per_row)
+    assert _cost(chosen, seconds_per_row) <= 1.10 * best
+    assert chosen[-100:].count(1) >= 95
+
+
+def test_governor_keeps_the_threads_that_pay():
+    def seconds_per_row(threads, batch):
+        return 1e-6 / threads**0.8
+
+    chosen = simulate_governor(16, seconds_per_row, 5000)
+    assert chosen.count(16) >= 0.97 * len(chosen)
+
+
+def test_governor_finds_the_level_that_fits_the_free_cores():
+    """Sixteen threads, eight cores free: eight threads are fastest."""
+
+    def seconds_per_row(threads, batch):
+        return 1e-6 / threads if threads <= 8 else 4e-6
+
+    chosen = simulate_governor(16, seconds_per_row, 5000)
+    assert chosen[-1000:].count(8) >= 990
+
+
+def test_governor_comes_back_when_the_cores_are_free_again():
+    def seconds_per_row(threads, batch):
+        busy = batch < 2000
+        return 1e-6 * (5.0 if threads == 4 and busy else 1.0 / threads)
+
+    chosen = simulate_governor(4, seconds_per_row, 30000)
+    assert chosen[1900:2000].count(4) <= 5
+    assert chosen[-1000:].count(4) >= 990

@@ -10,12 +10,12 @@ import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 
-from bpnet import _kernels, _sgd_fast
+from bpnet import _kernels, _rules, _sgd_fast
 from bpnet._data import KernelInput
 
 from . import _reference as ref
 from . import test_gradients as gradients
-from ._helpers import cut_batches
+from ._helpers import cut_batches, train_one_epoch
 
 DTYPES = [np.float32, np.float64]
 NEW_ACTIVATIONS = ["leaky_relu", "elu", "gelu", "silu"]
@@ -215,7 +215,7 @@ def _epoch(
         _sgd_fast.workspace_size(layout.table, batch_size, data.sparse, dropout is not None), dtype
     )
     with cut_batches(team[0]):
-        result = _sgd_fast.train_epoch(
+        result = train_one_epoch(
             layout.table,
             *data.x_args,
             readonly(data.Y),
@@ -227,9 +227,9 @@ def _epoch(
             moment_2,
             workspace,
             options,
-            rates,
+            dropout=rates,
         )
-    assert result["status"] == _sgd_fast.EpochStatus.COMPLETED
+    assert result["status"] == _rules.EpochStatus.COMPLETED
     return ours, moment_1, result
 
 

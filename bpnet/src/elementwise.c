@@ -91,32 +91,28 @@
     }
 
 /* The optimizer steps carry no reduction, so that they vectorise; the squared norms the
-   caller needs come from BLAS dot products afterwards. */
+   caller needs come from BLAS dot products afterwards. A nonzero `decay` (the rate times
+   the decoupled weight decay) also shrinks each parameter by that share of itself, in
+   the same pass; without it the loops are the plain steps, to the bit. */
 #define BPNET_DEFINE_UPDATES(T, S, SQRT)                                                           \
     BPNET_CLONES void bpnet_sgd_update_##S(                                                        \
         T *BPNET_RESTRICT params, const T *BPNET_RESTRICT grads, T *BPNET_RESTRICT velocity,       \
-        ptrdiff_t n, T alpha, T inverse_weight_sum, T learning_rate, T momentum, int nesterov)     \
+        ptrdiff_t n, T alpha, T inverse_weight_sum, T learning_rate, T momentum, int nesterov,     \
+        T decay)                                                                                   \
     {                                                                                              \
-        if (nesterov) {                                                                            \
-            for (ptrdiff_t i = 0; i < n; i++) {                                                    \
-                T grad = (grads[i] + alpha * params[i]) * inverse_weight_sum;                      \
-                T step = momentum * velocity[i] - learning_rate * grad;                            \
-                velocity[i] = step;                                                                \
-                params[i] = params[i] + (momentum * step - learning_rate * grad);                  \
-            }                                                                                      \
-        } else {                                                                                   \
-            for (ptrdiff_t i = 0; i < n; i++) {                                                    \
-                T grad = (grads[i] + alpha * params[i]) * inverse_weight_sum;                      \
-                T step = momentum * velocity[i] - learning_rate * grad;                            \
-                velocity[i] = step;                                                                \
-                params[i] = params[i] + step;                                                      \
-            }                                                                                      \
+        for (ptrdiff_t i = 0; i < n; i++) {                                                        \
+            T grad = (grads[i] + alpha * params[i]) * inverse_weight_sum;                          \
+            T step = momentum * velocity[i] - learning_rate * grad;                                \
+            velocity[i] = step;                                                                    \
+            if (nesterov)                                                                          \
+                step = momentum * step - learning_rate * grad;                                     \
+            params[i] = (decay != 0 ? params[i] - decay * params[i] : params[i]) + step;           \
         }                                                                                          \
     }                                                                                              \
     BPNET_CLONES void bpnet_adam_update_##S(                                                       \
         T *BPNET_RESTRICT params, const T *BPNET_RESTRICT grads, T *BPNET_RESTRICT first_moment,   \
         T *BPNET_RESTRICT second_moment, ptrdiff_t n, T alpha, T inverse_weight_sum, T step_size,  \
-        T beta_1, T beta_2, T epsilon)                                                             \
+        T beta_1, T beta_2, T epsilon, T decay)                                                    \
     {                                                                                              \
         for (ptrdiff_t i = 0; i < n; i++) {                                                        \
             T grad = (grads[i] + alpha * params[i]) * inverse_weight_sum;                          \
@@ -124,7 +120,8 @@
             T v = beta_2 * second_moment[i] + (1.0 - beta_2) * (grad * grad);                      \
             first_moment[i] = m;                                                                   \
             second_moment[i] = v;                                                                  \
-            params[i] = params[i] + ((-step_size) * m) / (SQRT(v) + epsilon);                      \
+            params[i] = (decay != 0 ? params[i] - decay * params[i] : params[i]) +                 \
+                        ((-step_size) * m) / (SQRT(v) + epsilon);                                  \
         }                                                                                          \
     }
 

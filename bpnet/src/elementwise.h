@@ -48,24 +48,25 @@ void bpnet_dropout_row_double(uint64_t key, ptrdiff_t unit, ptrdiff_t n, uint32_
                               double scale, const double *outputs, double *mask, double *dropped);
 
 /* Momentum or Nesterov step on n parameters; grads are the batch's summed data gradients,
-   to which the L2 term alpha * params is added before scaling by inverse_weight_sum. */
+   to which the L2 term alpha * params is added before scaling by inverse_weight_sum. A
+   nonzero decay shrinks each parameter by decay times itself (decoupled weight decay). */
 void bpnet_sgd_update_float(float *params, const float *grads, float *velocity, ptrdiff_t n,
                             float alpha, float inverse_weight_sum, float learning_rate,
-                            float momentum, int nesterov);
+                            float momentum, int nesterov, float decay);
 void bpnet_sgd_update_double(double *params, const double *grads, double *velocity, ptrdiff_t n,
                              double alpha, double inverse_weight_sum, double learning_rate,
-                             double momentum, int nesterov);
+                             double momentum, int nesterov, double decay);
 
 /* Adam step on n parameters, with the bias-corrected step_size. (1.0 - beta) is a double:
    in float32 that part of a moment is computed in double and the sum rounded to float32.
-   Square root and division round exactly at any vector width. */
+   Square root and division round exactly at any vector width. decay as for SGD. */
 void bpnet_adam_update_float(float *params, const float *grads, float *first_moment,
                              float *second_moment, ptrdiff_t n, float alpha,
                              float inverse_weight_sum, float step_size, float beta_1, float beta_2,
-                             float epsilon);
+                             float epsilon, float decay);
 void bpnet_adam_update_double(double *params, const double *grads, double *first_moment,
                               double *second_moment, ptrdiff_t n, double alpha,
                               double inverse_weight_sum, double step_size, double beta_1,
-                              double beta_2, double epsilon);
+                              double beta_2, double epsilon, double decay);
 
 #endif
