@@ -406,12 +406,16 @@ def run_option_group(group, meta, X, y, epochs, batch, variants, reps):
     runners = {
         label: _fit_runner(make, X, y, kernel_logs[label]) for label, (make, _) in variants.items()
     }
-    # Warm up every variant on a slice, one epoch (code paths, allocator, the callbacks'
-    # imports).
+    # Warm up every variant on a slice, for one epoch, or as many as its warm-up needs
+    # (code paths, allocator, the callbacks' imports).
     n_warm = min(X.shape[0], 4 * batch)
     warm = {
-        label: _fit_runner(lambda make=make: make(max_iter=1), X[:n_warm], y[:n_warm])
-        for label, (make, _) in variants.items()
+        label: _fit_runner(
+            lambda make=make, n=max(1, params.get("warmup_iter", 0)): make(max_iter=n),
+            X[:n_warm],
+            y[:n_warm],
+        )
+        for label, (make, params) in variants.items()
     }
     C.interleave(warm, 1)
     times = C.interleave(runners, reps, rotate=True)

@@ -3,6 +3,7 @@
 try:
     from ._classes import BPClassifier, BPRegressor
     from ._display import LossCurveDisplay
+    from ._hidden import HiddenFeatures
 except ModuleNotFoundError as error:  # pragma: no cover - depends on how bpnet is run
     if error.name is None or not error.name.startswith("bpnet._"):
         raise
@@ -14,4 +15,4 @@ except ModuleNotFoundError as error:  # pragma: no cover - depends on how bpnet 
     ) from error
 from ._version import __version__
 
-__all__ = ["BPClassifier", "BPRegressor", "LossCurveDisplay", "__version__"]
+__all__ = ["BPClassifier", "BPRegressor", "HiddenFeatures", "LossCurveDisplay", "__version__"]

@@ -646,22 +646,28 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
 
     # --- prediction -----------------------------------------------------------------
 
-    def _forward(self, data, layout, params):
-        """Network outputs for a KernelInput, computed without the GIL."""
-        out = np.empty((data.n_samples, layout.layer_units[-1]), dtype=params.dtype)
-        if largest_gemm_work(data.n_samples, layout.layer_units) <= SMALL_PREDICT_WORK:
-            predict_kernel(layout.table, params, *data.x_args, out, PREDICT_CHUNK_ROWS)
+    def _forward(self, data, layout, params, n_layers=None):
+        """Activations of weight layer ``n_layers - 1`` (by default the output layer) for
+        a KernelInput, computed without the GIL."""
+        if n_layers is None:
+            n_layers = len(layout.table)
+        table = np.ascontiguousarray(layout.table[:n_layers])
+        units = layout.layer_units[: n_layers + 1]
+        out = np.empty((data.n_samples, units[-1]), dtype=params.dtype)
+        if largest_gemm_work(data.n_samples, units) <= SMALL_PREDICT_WORK:
+            predict_kernel(table, params, *data.x_args, out, PREDICT_CHUNK_ROWS)
             return out
         # Chunks of rows are shared among the cores, each running single-threaded BLAS:
         # for the small layers typical here that scales better than threads inside each
         # product.
         n_chunks = -(-data.n_samples // PREDICT_CHUNK_ROWS)
         with kernel_threads(n_chunks) as n_threads, one_blas_thread():
-            predict_kernel(layout.table, params, *data.x_args, out, PREDICT_CHUNK_ROWS, n_threads)
+            predict_kernel(table, params, *data.x_args, out, PREDICT_CHUNK_ROWS, n_threads)
         return out
 
-    def _predict_raw(self, X):
-        """Validate X and return the output layer's activations."""
+    def _predict_raw(self, X, n_layers=None):
+        """Validate X and return the activations of weight layer ``n_layers - 1``, by
+        default the output layer's."""
         if not self._passes_validation_as_is(X):
             check_is_fitted(self)
             X = validate_data(
@@ -678,7 +684,60 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         else:
             dtype = np.result_type(X.dtype, self.coefs_[0].dtype)
         layout, params = self._prediction_network(dtype)
-        return self._forward(KernelInput(X, dtype=dtype), layout, params)
+        return self._forward(KernelInput(X, dtype=dtype), layout, params, n_layers)
+
+    def hidden_activations(self, X, layer=-1):
+        """Compute the activations of a hidden layer of the fitted network.
+
+        The values the hidden units pass on to the next layer, after their activation
+        function, as ``predict`` computes them (no dropout). They make a fitted network
+        a feature extractor for another model: see :class:`bpnet.HiddenFeatures`, the
+        transformer that calls this method in a pipeline.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        layer : int, default=-1
+            Which hidden layer, counted from 0 (the first) as in ``hidden_layer_sizes``;
+            negative numbers count from the last, so -1 is the layer before the output.
+
+        Returns
+        -------
+        activations : ndarray of shape (n_samples, hidden_layer_sizes[layer])
+            The layer's activations, in the precision predictions are computed in.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from bpnet import BPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = BPClassifier(hidden_layer_sizes=(8, 3), max_iter=2000, random_state=0)
+        >>> clf.fit(X, y).hidden_activations(X[:2]).shape
+        (2, 3)
+        >>> clf.hidden_activations(X[:2], layer=0).shape
+        (2, 8)
+        """
+        check_is_fitted(self)
+        n_layers = self._hidden_layer_index(layer) + 1
+        return self._predict_raw(X, n_layers)
+
+    def _hidden_layer_index(self, layer):
+        """The index, from 0, of hidden layer ``layer`` (which may count from the end);
+        a clear error for an integer outside the network."""
+        n_hidden = len(self.coefs_) - 1
+        if isinstance(layer, bool) or not isinstance(layer, Integral):
+            raise TypeError(f"layer must be an int, got {layer!r}.")
+        if not -n_hidden <= layer < n_hidden:
+            raise ValueError(
+                f"layer={layer} is outside the network's {n_hidden} hidden layer(s): "
+                f"choose from {-n_hidden} to {n_hidden - 1}."
+                if n_hidden
+                else f"layer={layer}: the network has no hidden layer "
+                "(hidden_layer_sizes=())."
+            )
+        return int(layer) % n_hidden
 
     def _passes_validation_as_is(self, X):
         """Whether validate_data would return X unchanged, without a warning.

@@ -1,4 +1,5 @@
-"""ONNX export of fitted BPClassifier and BPRegressor models, through skl2onnx.
+"""ONNX export of fitted BPClassifier, BPRegressor and HiddenFeatures models, through
+skl2onnx.
 
 Importing this module registers bpnet's shape calculators and converters with skl2onnx,
 so that ``skl2onnx.to_onnx`` converts a bpnet estimator on its own or as a step of a
@@ -33,6 +34,7 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
     ) from error
 
 from ._classes import BPClassifier, BPRegressor
+from ._hidden import HiddenFeatures
 
 __all__ = ["to_onnx"]
 
@@ -243,17 +245,20 @@ def _computes_in_double(input_type):
     return isinstance(input_type, DoubleTensorType)
 
 
-def _forward(g, model, input_name):
-    """The output layer's activations (n_samples, n_outputs_) of ``model``."""
+def _forward(g, model, input_name, n_layers=None):
+    """The activations of weight layer ``n_layers - 1`` of ``model``, by default the
+    output layer's (n_samples, n_outputs_)."""
     functions = [HIDDEN_ACTIVATIONS.get(name) for name in _hidden_activations(model)]
     functions.append(OUTPUT_ACTIVATIONS.get(model.out_activation_))
-    if None in functions:
+    n_layers = len(functions) if n_layers is None else n_layers
+    if None in functions[:n_layers]:
         raise NotImplementedError(
             f"bpnet.onnx cannot export the activations {_hidden_activations(model)} with "
             f"the output activation {model.out_activation_!r}."
         )
     layer = g.node("Cast", [input_name], to=g.float_type)
-    for coef, intercept, activation in zip(model.coefs_, model.intercepts_, functions, strict=True):
+    layers = zip(model.coefs_, model.intercepts_, functions[:n_layers], strict=False)
+    for coef, intercept, activation in layers:
         product = g.node("MatMul", [layer, g.constant("coefficient", coef)])
         z = g.node("Add", [product, g.constant("intercept", np.reshape(intercept, (1, -1)))])
         layer = activation(g, z)
@@ -276,6 +281,34 @@ def _regressor_shape_calculator(operator):
 def _convert_regressor(scope, operator, container):
     g = _GraphWriter(scope, container, _computes_in_double(operator.inputs[0].type))
     output = _forward(g, operator.raw_operator, operator.inputs[0].full_name)
+    g.node("Identity", [output], output=operator.outputs[0].full_name)
+
+
+# --- HiddenFeatures --------------------------------------------------------------------
+
+
+def _hidden_network(transformer):
+    """The fitted network of a HiddenFeatures, and how many of its weight layers the
+    transform runs."""
+    network = transformer.estimator_
+    network = getattr(network, "estimator", network)  # a FrozenEstimator's network
+    return network, network._hidden_layer_index(transformer.layer) + 1
+
+
+def _hidden_shape_calculator(operator):
+    check_input_and_output_numbers(operator, input_count_range=1, output_count_range=1)
+    network, n_layers = _hidden_network(operator.raw_operator)
+    n_rows = operator.inputs[0].get_first_dimension()
+    tensor_type = (
+        DoubleTensorType if _computes_in_double(operator.inputs[0].type) else FloatTensorType
+    )
+    operator.outputs[0].set_type(tensor_type([n_rows, network.coefs_[n_layers - 1].shape[1]]))
+
+
+def _convert_hidden(scope, operator, container):
+    g = _GraphWriter(scope, container, _computes_in_double(operator.inputs[0].type))
+    network, n_layers = _hidden_network(operator.raw_operator)
+    output = _forward(g, network, operator.inputs[0].full_name, n_layers)
     g.node("Identity", [output], output=operator.outputs[0].full_name)
 
 
@@ -378,6 +411,9 @@ update_registered_converter(
 )
 update_registered_converter(
     BPRegressor, "BpnetBPRegressor", _regressor_shape_calculator, _convert_regressor
+)
+update_registered_converter(
+    HiddenFeatures, "BpnetHiddenFeatures", _hidden_shape_calculator, _convert_hidden
 )
 
 

@@ -18,9 +18,10 @@ import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_array_equal
 from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import InvalidParameterError
 
-from bpnet import BPClassifier, BPRegressor
+from bpnet import BPClassifier, BPRegressor, HiddenFeatures
 
 from ._helpers import (
     assert_same_model,
@@ -889,3 +890,58 @@ def test_valid_inputs_are_not_modified(Estimator):
 def test_label_smoothing_is_the_classifiers_alone():
     with pytest.raises(TypeError, match="unexpected keyword argument 'label_smoothing'"):
         BPRegressor(label_smoothing=0.1)
+
+
+# --- HiddenFeatures and hidden_activations --------------------------------------------
+
+
+@pytest.mark.parametrize("layer", [2, -3, 7])
+def test_hidden_layer_outside_the_network(layer):
+    X, y = classification_data(N, D)
+    est = quiet_fit(small(BPClassifier, hidden_layer_sizes=(5, 3)), X, y)
+    message = rf"layer={layer} is outside the network's 2 hidden layer\(s\): choose from -2 to 1"
+    with unchanged(X), pytest.raises(ValueError, match=message):
+        est.hidden_activations(X, layer=layer)
+    with unchanged(X, y), pytest.raises(ValueError, match=message):
+        HiddenFeatures(FrozenEstimator(est), layer=layer).fit(X, y)
+
+
+@pytest.mark.parametrize("layer", [0.5, "0", None, True])
+def test_hidden_layer_must_be_an_int(layer):
+    X, y = classification_data(N, D)
+    est = quiet_fit(small(BPClassifier), X, y)
+    with unchanged(X), pytest.raises(TypeError, match=r"layer must be an int, got"):
+        est.hidden_activations(X, layer=layer)
+    # scikit-learn's Integral constraint lets a bool through; the network's own check
+    # then names it.
+    expected = (
+        pytest.raises(TypeError, match="layer must be an int, got True")
+        if layer is True
+        else pytest.raises(InvalidParameterError, match="'layer' parameter")
+    )
+    with unchanged(X, y), expected:
+        quiet_fit(HiddenFeatures(est, layer=layer), X, y)
+
+
+def test_hidden_features_of_a_network_without_hidden_layers():
+    X, y = classification_data(N, D)
+    est = quiet_fit(small(BPClassifier, hidden_layer_sizes=()), X, y)
+    with unchanged(X, y), pytest.raises(ValueError, match=r"the network has no hidden layer"):
+        HiddenFeatures(FrozenEstimator(est)).fit(X, y)
+
+
+def test_hidden_features_need_a_network():
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = classification_data(N, D)
+    message = r"'estimator' parameter of HiddenFeatures must be an object implementing 'fit'"
+    with unchanged(X, y), pytest.raises(InvalidParameterError, match=message):
+        HiddenFeatures(LogisticRegression()).fit(X, y)
+
+
+def test_hidden_features_transform_checks_the_width():
+    X, y = classification_data(N, D)
+    features = quiet_fit(HiddenFeatures(small(BPClassifier)), X, y)
+    wide = np.ones((3, D + 1))
+    with unchanged(wide), pytest.raises(ValueError, match=f"{D + 1} features, but"):
+        features.transform(wide)

@@ -8,7 +8,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from bpnet import BPClassifier, BPRegressor
+from bpnet import BPClassifier, BPRegressor, HiddenFeatures
 
 SOLVERS = ("sgd", "adam", "lbfgs")
 # max_iter keeps the checks quick; every check still trains a model that must score well.
@@ -70,7 +70,13 @@ BEYOND_MLP = [
     BPClassifier(solver="adam", dtype="float32", **_QUICK),
     BPRegressor(solver="sgd", dtype="float64", learning_rate_init=0.01, **_QUICK),
 ]
-ESTIMATORS = MLP_CONFIGURATIONS + BEYOND_MLP
+# A network's hidden layer as a transformer. A regressor inside: the transformer checks
+# give continuous targets too, which a classifier would rightly refuse.
+TRANSFORMERS = [
+    HiddenFeatures(BPRegressor(hidden_layer_sizes=(8, 4), **_QUICK)),
+    HiddenFeatures(BPRegressor(solver="lbfgs", max_iter=50, random_state=0), layer=0),
+]
+ESTIMATORS = MLP_CONFIGURATIONS + BEYOND_MLP + TRANSFORMERS
 
 # Dropout draws a mask per training row, keyed by the row: a row repeated k times draws
 # k independent masks, while the same row with weight k draws one mask and scales its
@@ -102,6 +108,8 @@ FLOAT32_FAILURES = {
 
 
 def _expected_failed_checks(estimator):
+    if isinstance(estimator, HiddenFeatures):
+        return {}
     if np.any(estimator.dropout):
         return DROPOUT_FAILURES
     return FLOAT32_FAILURES if estimator.dtype == "float32" else {}
@@ -169,8 +177,9 @@ def test_only_dropout_and_float32_weight_equivalence_is_expected_to_fail():
             assert mark.name == "xfail" and mark.kwargs["strict"] is True
             estimator, check = _estimator_and_check(param)
             marked.append((id(estimator), _check_name(check)))
-    dropout_estimators = [e for e in ESTIMATORS if np.any(e.dropout)]
-    float32_estimators = [e for e in ESTIMATORS if e.dtype == "float32"]
+    networks = [e for e in ESTIMATORS if not isinstance(e, HiddenFeatures)]
+    dropout_estimators = [e for e in networks if np.any(e.dropout)]
+    float32_estimators = [e for e in networks if e.dtype == "float32"]
     assert len(dropout_estimators) == 2 and len(float32_estimators) == 1
     expected = [(id(e), name) for e in dropout_estimators for name in DROPOUT_FAILURES]
     expected += [(id(e), name) for e in float32_estimators for name in FLOAT32_FAILURES]

@@ -378,3 +378,33 @@ def test_defaults_train_exactly_as_without_the_options():
     assert plain.loss_curve_ == explicit.loss_curve_
     for a, b in zip(plain.coefs_, explicit.coefs_):
         assert_array_equal(a, b)
+
+
+def test_cosine_with_warmup_reaches_the_default_accuracy_sooner_on_the_digits():
+    """The gallery example's claim (examples/plot_learning_rate_schedules.py), on three
+    of its five seeds: Adam with the cosine schedule peaking at 0.01 after five epochs
+    of warm-up reaches the test accuracy that MLP's default constant rate has after 30
+    epochs in at most half the epochs (the example measures 7)."""
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.5, stratify=y, random_state=0
+    )
+    scaler = StandardScaler().fit(X_train)
+    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+
+    def mean_curve(**params):
+        curves = []
+        for seed in range(3):
+            model = BPClassifier(max_iter=30, early_stopping=True, n_iter_no_change=30,
+                                 random_state=seed, **params)  # fmt: skip
+            _fit(model, X_train, y_train, X_val=X_test, y_val=y_test)
+            curves.append(model.validation_scores_)
+        return np.mean(curves, axis=0)
+
+    default = mean_curve()
+    cosine = mean_curve(learning_rate_init=0.01, learning_rate_schedule="cosine", warmup_iter=5)
+    assert cosine[-1] > default[-1]
+    assert np.argmax(cosine >= default[-1]) + 1 <= 15
