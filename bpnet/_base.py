@@ -359,6 +359,18 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
             names = [self.activation] * (len(self.coefs_) - 1)
         return list(names)
 
+    def _embedding_tables(self):
+        """The network's embedding tables (the Tabular estimators have some)."""
+        return ()
+
+    def _pack(self, layout, dtype):
+        """The flat parameter vector of the fitted arrays (see NetworkLayout.pack)."""
+        return layout.pack(self.coefs_, self.intercepts_, dtype, self._embedding_tables())
+
+    def _unpack(self, layout, params):
+        """Make the fitted arrays views of the flat parameter vector ``params``."""
+        self.coefs_, self.intercepts_ = layout.unpack(params)
+
     def _layout(self, layer_units=None):
         """The NetworkLayout for ``layer_units`` and the ``activation`` parameter, by
         default the fitted network's."""
@@ -524,8 +536,8 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         self._bpnet_version = __version__
 
         layout = self._layout()
-        params = layout.pack(self.coefs_, self.intercepts_, dtype)
-        self.coefs_, self.intercepts_ = layout.unpack(params)
+        params = self._pack(layout, dtype)
+        self._unpack(layout, params)
         # The full-batch kernels read X in the network's dtype; the minibatch kernels
         # convert each batch's rows as they gather them.
         data = KernelInput(X, Y, sample_weight, dtype, convert_dense=self.solver == "lbfgs")
@@ -654,15 +666,18 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         table = np.ascontiguousarray(layout.table[:n_layers])
         units = layout.layer_units[: n_layers + 1]
         out = np.empty((data.n_samples, units[-1]), dtype=params.dtype)
+        embedded = (layout.embedding_table, data.codes)
         if largest_gemm_work(data.n_samples, units) <= SMALL_PREDICT_WORK:
-            predict_kernel(table, params, *data.x_args, out, PREDICT_CHUNK_ROWS)
+            predict_kernel(table, params, *data.x_args, out, PREDICT_CHUNK_ROWS, 1, *embedded)
             return out
         # Chunks of rows are shared among the cores, each running single-threaded BLAS:
         # for the small layers typical here that scales better than threads inside each
         # product.
         n_chunks = -(-data.n_samples // PREDICT_CHUNK_ROWS)
         with kernel_threads(n_chunks) as n_threads, one_blas_thread():
-            predict_kernel(table, params, *data.x_args, out, PREDICT_CHUNK_ROWS, n_threads)
+            predict_kernel(
+                table, params, *data.x_args, out, PREDICT_CHUNK_ROWS, n_threads, *embedded
+            )
         return out
 
     def _predict_raw(self, X, n_layers=None):
@@ -734,8 +749,7 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
                 f"layer={layer} is outside the network's {n_hidden} hidden layer(s): "
                 f"choose from {-n_hidden} to {n_hidden - 1}."
                 if n_hidden
-                else f"layer={layer}: the network has no hidden layer "
-                "(hidden_layer_sizes=())."
+                else f"layer={layer}: the network has no hidden layer (hidden_layer_sizes=())."
             )
         return int(layer) % n_hidden
 
@@ -795,7 +809,7 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         weights a fit left (so that changes made in place show): assigning either, or
         fitting again, builds the network anew.
         """
-        arrays = (*self.coefs_, *self.intercepts_)
+        arrays = (*self.coefs_, *self.intercepts_, *self._embedding_tables())
         cache = _PREDICTION_NETWORKS.get(self)
         if (
             cache is not None
@@ -806,7 +820,7 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         ):
             return cache[2], cache[3]
         layout = self._layout()
-        params = layout.pack(self.coefs_, self.intercepts_, dtype)
+        params = self._pack(layout, dtype)
         shares_memory = params is getattr(self.coefs_[0], "base", None)
         if shares_memory:
             _PREDICTION_NETWORKS[self] = (dtype, arrays, layout, params)

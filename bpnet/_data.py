@@ -1,7 +1,48 @@
-"""The dense or CSR input the Cython kernels read, with a flag saying which it is."""
+"""The dense or CSR input the Cython kernels read, with a flag saying which it is, and the
+encoded tables of the Tabular estimators (dense columns and embedding codes)."""
 
 import numpy as np
 import scipy.sparse as sp
+
+
+class EncodedTable:
+    """Rows of a table as the Tabular estimators' encoder leaves them: float columns for
+    the network's first layer, and one code per embedding table.
+
+    The one form in which encoded rows travel through a fit (validation splits, the
+    scorers and callbacks that predict on them): the Tabular estimators' prediction
+    methods take it as it is, without encoding again.
+
+    Parameters
+    ----------
+    dense : ndarray of shape (n_samples, n_dense)
+        The encoded numeric and one-hot columns.
+
+    codes : ndarray of shape (n_samples, n_embeddings), dtype int32
+        Each row's row of each embedding table.
+    """
+
+    def __init__(self, dense, codes):
+        self.dense = np.ascontiguousarray(dense)
+        self.codes = np.ascontiguousarray(codes, dtype=np.int32)
+        if self.codes.shape[0] != self.dense.shape[0]:
+            raise ValueError("dense and codes must have the same number of rows")
+
+    @property
+    def shape(self):
+        """(n_samples, n_dense): the rows and the encoded float columns."""
+        return self.dense.shape
+
+    @property
+    def dtype(self):
+        return self.dense.dtype
+
+    def __len__(self):
+        return self.dense.shape[0]
+
+    def __getitem__(self, rows):
+        """The rows ``rows`` (an index array, a mask or a slice), still encoded."""
+        return EncodedTable(self.dense[rows], self.codes[rows])
 
 
 class KernelInput:
@@ -29,6 +70,8 @@ class KernelInput:
         full-batch kernels); otherwise a float32 or float64 X stays as it is and the
         minibatch and prediction kernels convert its rows as they read them.
 
+    An EncodedTable X gives its dense columns as X and its codes as ``codes``.
+
     Attributes
     ----------
     sparse : bool
@@ -41,9 +84,16 @@ class KernelInput:
 
     dtype : dtype
         The floating dtype the kernels compute in.
+
+    codes : ndarray of shape (n_samples, n_embeddings) or None
+        The embedding codes of an EncodedTable X; None otherwise.
     """
 
     def __init__(self, X, Y=None, sample_weight=None, dtype=None, convert_dense=False):
+        self.codes = None
+        if isinstance(X, EncodedTable):
+            self.codes = X.codes
+            X = X.dense
         dtype = np.dtype(dtype if dtype is not None else X.dtype)
         self.dtype = dtype
         self.sparse = sp.issparse(X)
@@ -84,5 +134,7 @@ class KernelInput:
         return self.sparse, self.dense, self.data, self.indices, self.indptr
 
     def rows(self, indices):
-        """X restricted to some rows, in the original (dense or CSR) form."""
+        """X restricted to some rows, in the original (dense, CSR or encoded) form."""
+        if self.codes is not None:
+            return EncodedTable(self.dense[indices], self.codes[indices])
         return self._csr[indices] if self.sparse else self.dense[indices]

@@ -36,6 +36,35 @@ cdef enum:
     N_LAYER_COLUMNS = 5
 
 
+# A categorical column's embedding table: n_levels rows of dim values at `offset` in the
+# network's flat parameter vector. A row of X brings one code per table, the row of the
+# table that fills the first layer's input columns column...column+dim-1, after X's own
+# (dense) columns.
+ctypedef struct Embedding:
+    Py_ssize_t n_levels
+    Py_ssize_t dim
+    Py_ssize_t offset
+    Py_ssize_t column
+
+
+# The columns of the (n_embeddings, N_EMBEDDING_COLUMNS) embedding table that Python
+# builds (bpnet/_layout.py), one row per embedding, read by embeddings_from_table.
+cdef enum:
+    EMBEDDING_LEVELS = 0
+    EMBEDDING_DIM = 1
+    EMBEDDING_OFFSET = 2
+    EMBEDDING_COLUMN = 3
+    N_EMBEDDING_COLUMNS = 4
+
+
+# The network's embeddings and the codes of the rows of X that pick their rows (codes is
+# row-major, n_embeddings codes per row of X); n_embeddings 0 for a network without.
+ctypedef struct EmbeddingInput:
+    const Embedding* embeddings
+    Py_ssize_t n_embeddings
+    const int* codes
+
+
 # The rows fed to a layer: `n_rows` dense C-contiguous rows at `dense` when not `sparse`,
 # else CSR rows given by `rows` (or, when `rows` is NULL, rows row_start...
 # row_start+n_rows-1). The value pointers are untyped because a struct cannot be fused;
@@ -74,6 +103,13 @@ cdef class CBuffer:
 cdef CBuffer layers_from_table(const Py_ssize_t[:, ::1] table, Py_ssize_t n_params)
 
 cdef LayerBuffers no_buffers() noexcept nogil
+
+cdef CBuffer embeddings_from_table(const Py_ssize_t[:, ::1] table,
+                                   const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_params,
+                                   Py_ssize_t n_dense)
+
+cdef EmbeddingInput embedding_input(CBuffer embeddings, Py_ssize_t n_embeddings,
+                                    const int[:, ::1] codes, Py_ssize_t n_rows)
 
 cdef bint any_needs_preactivation(const Layer* layers, Py_ssize_t n_layers) noexcept nogil
 
@@ -178,6 +214,29 @@ cdef bint signal_pending() noexcept nogil
 
 cdef Py_ssize_t n_input_rows(bint sparse, const input_floating[:, ::1] X,
                              const int[::1] X_indptr) noexcept nogil
+
+
+cdef inline void gather_embeddings(floating* x_row, const floating* params,
+                                   const EmbeddingInput* embedded,
+                                   Py_ssize_t row) noexcept nogil:
+    """Fill a first-layer input row's embedding columns with the rows its codes pick
+    (row `row` of X's codes)."""
+    cdef Py_ssize_t t, d
+    cdef const Embedding* table
+    cdef const floating* values
+    for t in range(embedded.n_embeddings):
+        table = &embedded.embeddings[t]
+        values = params + table.offset + embedded.codes[row * embedded.n_embeddings + t] * table.dim
+        for d in range(table.dim):
+            x_row[table.column + d] = values[d]
+
+
+cdef inline Py_ssize_t embedded_width(const EmbeddingInput* embedded) noexcept nogil:
+    """The first layer's input columns that the embeddings fill."""
+    cdef Py_ssize_t t, width = 0
+    for t in range(embedded.n_embeddings):
+        width += embedded.embeddings[t].dim
+    return width
 
 
 cdef inline void copy_row(floating* dst, const input_floating* src, Py_ssize_t n) noexcept nogil:

@@ -40,6 +40,12 @@ LayerColumn = enum.IntEnum("LayerColumn", {
     "N_LAYER_COLUMNS": N_LAYER_COLUMNS,
 })
 
+# The embedding table's columns (see _kernels.pxd), for the Python that builds it.
+EmbeddingColumn = enum.IntEnum("EmbeddingColumn", {
+    "LEVELS": EMBEDDING_LEVELS, "DIM": EMBEDDING_DIM, "OFFSET": EMBEDDING_OFFSET,
+    "COLUMN": EMBEDDING_COLUMN, "N_COLUMNS": N_EMBEDDING_COLUMNS,
+})
+
 cdef class CBuffer:
     """``n_bytes`` of zeroed C memory, freed with the object.
 
@@ -111,6 +117,82 @@ cdef CBuffer layers_from_table(const Py_ssize_t[:, ::1] table, Py_ssize_t n_para
         layers[i].intercept_offset = table[i, INTERCEPT_OFFSET]
         layers[i].activation = <int> table[i, ACTIVATION]
     return buffer
+
+
+cdef CBuffer embeddings_from_table(const Py_ssize_t[:, ::1] table,
+                                   const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_params,
+                                   Py_ssize_t n_dense):
+    """Copy a (n_embeddings, N_EMBEDDING_COLUMNS) table (None for none) into a buffer of
+    Embedding structs.
+
+    The embeddings must fill the first layer's inputs after X's n_dense columns, one after
+    another to the last, and their rows must fit in a parameter vector of n_params
+    without sharing a parameter with each other or with a layer (their rows are updated
+    at the same time as the layers' weights).
+    """
+    cdef Py_ssize_t t, k, n = 0 if table is None else table.shape[0]
+    cdef Py_ssize_t column = n_dense, start, stop
+    if n and table.shape[1] != N_EMBEDDING_COLUMNS:
+        raise ValueError(f"the embedding table must have shape (n_embeddings, "
+                         f"{N_EMBEDDING_COLUMNS})")
+    for t in range(n):
+        if table[t, EMBEDDING_LEVELS] < 1 or table[t, EMBEDDING_DIM] < 1:
+            raise ValueError(f"embedding {t} has an empty dimension")
+        if table[t, EMBEDDING_COLUMN] != column:
+            raise ValueError(f"embedding {t} must fill the first layer's inputs from column "
+                             f"{column}")
+        column += table[t, EMBEDDING_DIM]
+        start = table[t, EMBEDDING_OFFSET]
+        stop = start + table[t, EMBEDDING_LEVELS] * table[t, EMBEDDING_DIM]
+        if start < 0 or stop > n_params:
+            raise ValueError(f"embedding {t}'s rows do not fit in {n_params} parameters")
+        for k in range(2 * layer_table.shape[0]):
+            if (start < weight_range_stop(layer_table, k)
+                    and weight_range_start(layer_table, k) < stop):
+                raise ValueError(f"embedding {t} shares parameters with layer {k // 2}")
+        for k in range(t):
+            if (start < table[k, EMBEDDING_OFFSET]
+                    + table[k, EMBEDDING_LEVELS] * table[k, EMBEDDING_DIM]
+                    and table[k, EMBEDDING_OFFSET] < stop):
+                raise ValueError(f"embeddings {k} and {t} share parameters")
+    if column != layer_table[0, FAN_IN]:
+        raise ValueError(f"X's {n_dense} columns and the embeddings' {column - n_dense} must "
+                         f"make the first layer's {layer_table[0, FAN_IN]} inputs")
+    cdef CBuffer buffer = CBuffer(n * sizeof(Embedding))
+    cdef Embedding* embeddings = <Embedding*> buffer.data
+    for t in range(n):
+        embeddings[t].n_levels = table[t, EMBEDDING_LEVELS]
+        embeddings[t].dim = table[t, EMBEDDING_DIM]
+        embeddings[t].offset = table[t, EMBEDDING_OFFSET]
+        embeddings[t].column = table[t, EMBEDDING_COLUMN]
+    return buffer
+
+
+cdef EmbeddingInput embedding_input(CBuffer embeddings, Py_ssize_t n_embeddings,
+                                    const int[:, ::1] codes, Py_ssize_t n_rows):
+    """The embeddings with the codes of X's n_rows rows, checked: one code per row and
+    embedding, each a row of its table."""
+    cdef EmbeddingInput embedded
+    cdef const Embedding* tables = <const Embedding*> embeddings.data
+    cdef Py_ssize_t i, t
+    embedded.embeddings = tables
+    embedded.n_embeddings = n_embeddings
+    embedded.codes = NULL
+    if n_embeddings == 0:
+        if codes is not None and codes.shape[1] != 0:
+            raise ValueError("codes were given for a network without embeddings")
+        return embedded
+    if codes is None or codes.shape[0] != n_rows or codes.shape[1] != n_embeddings:
+        raise ValueError(f"codes must have shape ({n_rows}, {n_embeddings}): one code per "
+                         "row of X and embedding")
+    for i in range(n_rows):
+        for t in range(n_embeddings):
+            if not 0 <= codes[i, t] < tables[t].n_levels:
+                raise ValueError(f"codes[{i}, {t}] = {codes[i, t]} is not a row of embedding "
+                                 f"{t}, which has {tables[t].n_levels}")
+    if n_rows > 0:
+        embedded.codes = &codes[0, 0]
+    return embedded
 
 
 cdef void forward_layer(const Layer* layer, const floating* params, const floating* inputs,
@@ -492,9 +574,11 @@ cdef struct PredictWork:
     RowBlock block
     const void* X               # dense X, in its own type
     bint x_double               # whether X is float64
-    void* converted             # per thread: chunk_rows rows of X in the network's type,
-                                # or NULL when X has that type already
+    void* converted             # per thread: chunk_rows first-layer input rows (X's rows
+                                # in the network's type, then the embeddings), or NULL
+                                # when X has that type and no embeddings follow
     Py_ssize_t n_features
+    EmbeddingInput embedded     # the embeddings and X's codes; none for most networks
     Py_ssize_t n_rows
     Py_ssize_t chunk_rows
     Py_ssize_t width
@@ -506,22 +590,30 @@ cdef struct PredictWork:
 def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params, bint sparse,
             const input_floating[:, ::1] X, const floating[::1] X_data,
             const int[::1] X_indices, const int[::1] X_indptr, floating[:, ::1] out,
-            Py_ssize_t chunk_rows=512, int n_threads=1):
+            Py_ssize_t chunk_rows=512, int n_threads=1,
+            const Py_ssize_t[:, ::1] embedding_table=None, const int[:, ::1] codes=None):
     """Write the network's outputs for every input row into `out`.
 
     The input is X when not `sparse`, else the CSR matrix given by (X_data, X_indices,
     X_indptr) (see bpnet/_data.py). A dense X may have another float type than the
-    network's: each chunk's rows are converted as they are read. Rows are processed in
-    chunks of `chunk_rows`, the chunks shared among `n_threads` threads; each row's
-    outputs depend on the chunks, which depend on the row count alone, never on the
-    threads.
+    network's: each chunk's rows are converted as they are read. A network with
+    embeddings (`embedding_table`, see _layout.py) reads a dense X and, for each row,
+    one code per embedding in `codes`: the first layer's inputs are X's columns, then
+    the embeddings' rows they pick. Rows are processed in chunks of `chunk_rows`, the
+    chunks shared among `n_threads` threads; each row's outputs depend on the chunks,
+    which depend on the row count alone, never on the threads.
     """
     cdef Py_ssize_t n_rows = n_input_rows(sparse, X, X_indptr)
     cdef Py_ssize_t n_layers = layer_table.shape[0]
     cdef Py_ssize_t n_out = layer_table[n_layers - 1, FAN_OUT]
     if out.shape[0] != n_rows or out.shape[1] != n_out:
         raise ValueError(f"out must have shape ({n_rows}, {n_out})")
-    check_input_width(sparse, X, layer_table)
+    cdef Py_ssize_t n_embeddings = 0 if embedding_table is None else embedding_table.shape[0]
+    check_input_width(sparse, X, layer_table, n_embeddings)
+    cdef CBuffer embeddings = embeddings_from_table(
+        embedding_table, layer_table, params.shape[0],
+        X.shape[1] if n_embeddings else layer_table[0, FAN_IN])
+    cdef EmbeddingInput embedded = embedding_input(embeddings, n_embeddings, codes, n_rows)
     if n_rows == 0:
         return
     chunk_rows = max(1, min(chunk_rows, n_rows))
@@ -536,18 +628,19 @@ def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params, bi
     work.X = &X[0, 0] if not sparse else NULL
     work.x_double = input_floating is double
     work.n_features = X.shape[1]
+    work.embedded = embedded
     work.n_rows = n_rows
     work.chunk_rows = chunk_rows
     work.width = total_width(work.layers, n_layers)
     dtype = np.asarray(params).dtype
     cdef floating[::1] acts = np.empty(n_threads * chunk_rows * work.width, dtype=dtype)
+    # Rows are copied out of X when they change type or gain embedding columns.
+    cdef bint copies_rows = not sparse and (
+        sizeof(floating) != sizeof(input_floating) or n_embeddings > 0)
     cdef floating[::1] converted = np.empty(
-        n_threads * chunk_rows * X.shape[1]
-        if not sparse and sizeof(floating) != sizeof(input_floating) else 1, dtype=dtype)
+        n_threads * chunk_rows * layer_table[0, FAN_IN] if copies_rows else 1, dtype=dtype)
     work.acts = &acts[0]
-    work.converted = NULL
-    if not sparse and sizeof(floating) != sizeof(input_floating):
-        work.converted = &converted[0]
+    work.converted = &converted[0] if copies_rows else NULL
     work.out = &out[0, 0]
     cdef BlockFunction run_chunk = (predict_chunk_double if floating is double
                                     else predict_chunk_float)
@@ -578,17 +671,29 @@ cdef void predict_chunk(PredictWork* work, Py_ssize_t index, floating* acts_all)
     cdef LayerBuffers buffers = no_buffers()
     cdef RowBlock block = work.block
     cdef const floating* result
-    cdef Py_ssize_t n_features = work.n_features
+    cdef Py_ssize_t n_features = work.n_features, fan_in = work.layers[0].fan_in, r
     block.row_start = start
     block.n_rows = n_rows
     if not block.sparse and work.converted == NULL:
         block.dense = <const floating*> work.X + start * n_features
-    elif not block.sparse:
-        rows = <floating*> work.converted + thread * work.chunk_rows * n_features
+    elif not block.sparse and work.embedded.n_embeddings == 0:
+        rows = <floating*> work.converted + thread * work.chunk_rows * fan_in
         if work.x_double:
             copy_row(rows, <const double*> work.X + start * n_features, n_rows * n_features)
         else:
             copy_row(rows, <const float*> work.X + start * n_features, n_rows * n_features)
+        block.dense = rows
+    elif not block.sparse:
+        rows = <floating*> work.converted + thread * work.chunk_rows * fan_in
+        for r in range(n_rows):
+            if work.x_double:
+                copy_row(rows + r * fan_in, <const double*> work.X + (start + r) * n_features,
+                         n_features)
+            else:
+                copy_row(rows + r * fan_in, <const float*> work.X + (start + r) * n_features,
+                         n_features)
+            gather_embeddings(rows + r * fan_in, <const floating*> work.params,
+                              &work.embedded, start + r)
         block.dense = rows
     buffers.acts = acts
     forward_network(work.layers, work.n_layers, <const floating*> work.params, block, n_rows,
@@ -607,8 +712,12 @@ cdef void predict_chunk_float(void* work, Py_ssize_t phase, Py_ssize_t index) no
 
 
 cdef check_input_width(bint sparse, const input_floating[:, ::1] X,
-                       const Py_ssize_t[:, ::1] layer_table):
-    if not sparse and X.shape[1] != layer_table[0, FAN_IN]:
+                       const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_embeddings=0):
+    """X must have one column per input of the first layer, or, with embeddings, be
+    dense (the embeddings then fill the first layer's remaining inputs)."""
+    if n_embeddings and sparse:
+        raise ValueError("a network with embeddings reads dense X")
+    if not sparse and not n_embeddings and X.shape[1] != layer_table[0, FAN_IN]:
         raise ValueError("X must have one column per input of the first layer")
 
 

@@ -6,8 +6,12 @@
 #   OUTPUT     blocks of rows: the output layer, the loss and its delta, and the last
 #              hidden layer's delta, for those rows;
 #   BACKWARD   one per hidden layer but the last: tiles of its delta, from the next one's;
+#   EMBEDDING  with embeddings, one block per embedding: its input columns' gradient from
+#              the first layer's delta, added row by row in batch order into the
+#              gradient of the rows the batch's codes picked;
 #   PARAM      blocks of coefficient rows (a layer's intercepts go with its first block):
-#              the gradient from the whole batch, then the optimizer step. With gradient
+#              the gradient from the whole batch, then the optimizer step (and one block
+#              per embedding, whose gradient the EMBEDDING phase made). With gradient
 #              clipping, GRADIENT (the gradients and their squared norms), then the norm
 #              is reduced in block order, then UPDATE.
 # plan_batch cuts each phase from the shapes alone; run_phase (_parallel.pyx) shares the
@@ -17,14 +21,16 @@
 # block (the estimators make sure of that).
 from cython cimport floating
 from libc.math cimport isfinite, pow, sqrt
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 import numpy as np
 
-from ._blas cimport dot
+from ._blas cimport dot, gemm
 from ._elementwise cimport adam_update, sgd_update
-from ._kernels cimport (FAN_IN, FAN_OUT, CBuffer, Layer, LayerBuffers, RowBlock, copy_row,
-                        csr_block, input_floating,
+from ._kernels cimport (EMBEDDING_DIM, FAN_IN, FAN_OUT, CBuffer, Embedding, EmbeddingInput, Layer,
+                        LayerBuffers, RowBlock, copy_row, csr_block, embedded_width,
+                        embedding_input, embeddings_from_table, gather_embeddings,
+                        input_floating,
                         any_needs_preactivation, backward_block, forward_block, layer_gradient,
                         layer_inputs, layer_output, layers_from_table,
                         n_input_rows, no_buffers, signal_pending, total_width)
@@ -52,6 +58,7 @@ cpdef enum PhaseKind:
     PARAM_PHASE = 4
     GRADIENT_PHASE = 5
     UPDATE_PHASE = 6
+    EMBEDDING_PHASE = 7
 
 
 # How a batch is cut, by shape alone (plan_batch). A batch whose forward pass carries
@@ -114,6 +121,7 @@ cdef struct WorkspaceLayout:
     Py_ssize_t pre
     Py_ssize_t dropped
     Py_ssize_t mask
+    Py_ssize_t embedding_grad
     Py_ssize_t size
 
 
@@ -130,12 +138,14 @@ cdef struct Phase:
 
 
 # A block of parameters for the PARAM phases: coefficient rows in_start...in_stop-1 of
-# one layer, with that layer's intercepts when `intercepts` is set.
+# one layer, with that layer's intercepts when `intercepts` is set; or, when `embedding`
+# is not -1, that embedding's whole table.
 cdef struct ParamBlock:
     Py_ssize_t layer
     Py_ssize_t in_start
     Py_ssize_t in_stop
     bint intercepts
+    Py_ssize_t embedding
 
 
 # The cut of a batch of n_rows rows: its phases in order, the param phase's blocks, and
@@ -162,6 +172,9 @@ cdef struct BatchWork:
     LayerBuffers buffers        # activations, deltas and dropout's buffers of the batch
     const void* X               # dense X, in its own type; unused for CSR input
     bint x_double               # whether X is float64 (rows are converted as gathered)
+    Py_ssize_t n_x_features     # X's columns: the first layer's inputs before embeddings
+    EmbeddingInput embedded     # the embeddings and X's codes
+    void* embedding_grad        # per embedding: its (n_batch, dim) input gradient
     const void* Y
     const void* sample_weight   # NULL for unit weights
     const Py_ssize_t* order     # the batch's rows of X
@@ -195,8 +208,8 @@ cdef inline Py_ssize_t ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
 
 
 cdef WorkspaceLayout plan_workspace(const Layer* layers, Py_ssize_t n_layers,
-                                    Py_ssize_t batch_size, bint sparse,
-                                    bint dropout) noexcept nogil:
+                                    Py_ssize_t batch_size, bint sparse, bint dropout,
+                                    Py_ssize_t embedded_columns) noexcept nogil:
     cdef WorkspaceLayout plan
     cdef Py_ssize_t n_outputs = layers[n_layers - 1].fan_out
     cdef Py_ssize_t layer_rows = batch_size * total_width(layers, n_layers)
@@ -208,7 +221,8 @@ cdef WorkspaceLayout plan_workspace(const Layer* layers, Py_ssize_t n_layers,
     plan.pre = plan.deltas + layer_rows
     plan.dropped = plan.pre + (layer_rows if any_needs_preactivation(layers, n_layers) else 0)
     plan.mask = plan.dropped + (layer_rows if dropout else 0)
-    plan.size = plan.mask + (layer_rows if dropout else 0)
+    plan.embedding_grad = plan.mask + (layer_rows if dropout else 0)
+    plan.size = plan.embedding_grad + batch_size * embedded_columns
     return plan
 
 
@@ -267,8 +281,10 @@ cdef void plan_tiles(Phase* phase, Py_ssize_t n_rows, Py_ssize_t n_cols, Py_ssiz
 
 
 cdef Py_ssize_t plan_param_blocks(const Layer* layers, Py_ssize_t n_layers, Py_ssize_t n_rows,
-                                  bint cut, ParamBlock* blocks) noexcept nogil:
-    """Cut the parameters into blocks of coefficient rows; returns their count.
+                                  bint cut, Py_ssize_t n_embeddings,
+                                  ParamBlock* blocks) noexcept nogil:
+    """Cut the parameters into blocks of coefficient rows, then one block per embedding;
+    returns their count.
 
     Uncut: one block per layer. Cut: each layer gets a share of blocks_wanted in
     proportion to its coefficients, rounded up (at least one, at most one per coefficient
@@ -291,23 +307,35 @@ cdef Py_ssize_t plan_param_blocks(const Layer* layers, Py_ssize_t n_layers, Py_s
             blocks[count].in_start = fan_in * j // k
             blocks[count].in_stop = fan_in * (j + 1) // k
             blocks[count].intercepts = j == 0
+            blocks[count].embedding = -1
             count += 1
+    for j in range(n_embeddings):
+        blocks[count].layer = 0
+        blocks[count].in_start = 0
+        blocks[count].in_stop = 0
+        blocks[count].intercepts = False
+        blocks[count].embedding = j
+        count += 1
     return count
 
 
-cdef Py_ssize_t param_blocks_bound(const Layer* layers, Py_ssize_t n_layers) noexcept nogil:
-    """The most parameter blocks any cut can give: one per coefficient row."""
-    return total_width(layers, n_layers) - layers[n_layers - 1].fan_out + layers[0].fan_in
+cdef Py_ssize_t param_blocks_bound(const Layer* layers, Py_ssize_t n_layers,
+                                   Py_ssize_t n_embeddings) noexcept nogil:
+    """The most parameter blocks any cut can give: one per coefficient row and one per
+    embedding."""
+    return (total_width(layers, n_layers) - layers[n_layers - 1].fan_out + layers[0].fan_in
+            + n_embeddings)
 
 
 cdef Py_ssize_t phases_bound(Py_ssize_t n_layers) noexcept nogil:
     """The most phases of a batch: GATHER, a FORWARD and a BACKWARD per hidden layer,
-    OUTPUT, and GRADIENT and UPDATE."""
-    return 2 * n_layers + 3
+    OUTPUT, EMBEDDING, and GRADIENT and UPDATE."""
+    return 2 * n_layers + 4
 
 
 cdef void plan_batch(BatchPlan* plan, const Layer* layers, Py_ssize_t n_layers,
-                     Py_ssize_t n_rows, bint sparse, bint clip) noexcept nogil:
+                     Py_ssize_t n_rows, bint sparse, bint clip,
+                     Py_ssize_t n_embeddings) noexcept nogil:
     """Cut a batch of n_rows rows into phases and blocks, from the shapes alone (see
     cut_batch_work). plan.phases and plan.param_blocks must hold phases_bound and
     param_blocks_bound entries."""
@@ -347,7 +375,17 @@ cdef void plan_batch(BatchPlan* plan, const Layer* layers, Py_ssize_t n_layers,
         plan_tiles(phase, n_rows, layers[layer_index].fan_in, layers[layer_index].fan_out,
                    cut)
         count += 1
-    plan.n_param_blocks = plan_param_blocks(layers, n_layers, n_rows, cut, plan.param_blocks)
+    if n_embeddings:
+        phase = &plan.phases[count]
+        phase.kind = EMBEDDING_PHASE
+        phase.layer = 0
+        phase.block_rows = n_rows
+        phase.block_cols = 0
+        phase.n_col_blocks = 1
+        phase.n_blocks = n_embeddings
+        count += 1
+    plan.n_param_blocks = plan_param_blocks(layers, n_layers, n_rows, cut, n_embeddings,
+                                            plan.param_blocks)
     for layer_index in range(2 if clip else 1):
         phase = &plan.phases[count]
         phase.kind = (UPDATE_PHASE if layer_index else GRADIENT_PHASE) if clip else PARAM_PHASE
@@ -372,10 +410,10 @@ cdef class BatchPlans:
     cdef Py_ssize_t most_blocks, most_param_blocks, most_output_blocks
 
     def __cinit__(self, CBuffer table, Py_ssize_t n_layers, Py_ssize_t batch_size,
-                  Py_ssize_t n_rows, bint sparse, bint clip):
+                  Py_ssize_t n_rows, bint sparse, bint clip, Py_ssize_t n_embeddings):
         cdef const Layer* layers = <const Layer*> table.data
         cdef Py_ssize_t n_phases = phases_bound(n_layers)
-        cdef Py_ssize_t n_params = param_blocks_bound(layers, n_layers)
+        cdef Py_ssize_t n_params = param_blocks_bound(layers, n_layers, n_embeddings)
         self.memory = CBuffer(2 * (n_phases * sizeof(Phase) + n_params * sizeof(ParamBlock)))
         cdef char* at = <char*> self.memory.data
         self.full.phases = <Phase*> at
@@ -383,10 +421,11 @@ cdef class BatchPlans:
         at += 2 * n_phases * sizeof(Phase)
         self.full.param_blocks = <ParamBlock*> at
         self.last.param_blocks = <ParamBlock*> (at + n_params * sizeof(ParamBlock))
-        plan_batch(&self.full, layers, n_layers, min(batch_size, n_rows), sparse, clip)
+        plan_batch(&self.full, layers, n_layers, min(batch_size, n_rows), sparse, clip,
+                   n_embeddings)
         plan_batch(&self.last, layers, n_layers,
                    n_rows % batch_size if n_rows % batch_size else min(batch_size, n_rows),
-                   sparse, clip)
+                   sparse, clip, n_embeddings)
         self.most_blocks = max(self.full.most_blocks, self.last.most_blocks)
         self.most_param_blocks = max(self.full.n_param_blocks, self.last.n_param_blocks)
         self.most_output_blocks = max(self.full.phases[self.full.n_loss_phases - 1].n_blocks,
@@ -416,19 +455,21 @@ def set_cut(double batch_work, Py_ssize_t blocks, double block_work):
 
 PHASE_NAMES = {GATHER_PHASE: "gather", FORWARD_PHASE: "forward", OUTPUT_PHASE: "output",
                BACKWARD_PHASE: "backward", PARAM_PHASE: "param", GRADIENT_PHASE: "gradient",
-               UPDATE_PHASE: "update"}
+               UPDATE_PHASE: "update", EMBEDDING_PHASE: "embedding"}
 
 
 def batch_plan(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_rows, bint sparse=False,
-               bint clip=False):
+               bint clip=False, Py_ssize_t n_embeddings=0):
     """How train_epochs cuts a batch of n_rows rows (for tests and benchmarks): a list of
     dicts, one per phase, with its kind, layer, block_rows, block_cols and n_blocks, and
-    the param phases' blocks as (layer, in_start, in_stop, intercepts) tuples."""
+    the param phases' blocks as (layer, in_start, in_stop, intercepts) tuples, an
+    embedding's block as ("embedding", index)."""
     cdef CBuffer table = layers_from_table(layer_table, -1)
     cdef Py_ssize_t n_layers = layer_table.shape[0], i, b
     if n_rows < 1:
         raise ValueError("a batch has at least one row")
-    cdef BatchPlans plans = BatchPlans(table, n_layers, n_rows, n_rows, sparse, clip)
+    cdef BatchPlans plans = BatchPlans(table, n_layers, n_rows, n_rows, sparse, clip,
+                                       n_embeddings)
     cdef const BatchPlan* plan = &plans.full
     phases = []
     for i in range(plan.n_phases):
@@ -441,6 +482,9 @@ def batch_plan(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_rows, bint spa
         if plan.phases[i].kind >= PARAM_PHASE:
             blocks = []
             for b in range(plan.n_param_blocks):
+                if plan.param_blocks[b].embedding >= 0:
+                    blocks.append(("embedding", plan.param_blocks[b].embedding))
+                    continue
                 blocks.append((plan.param_blocks[b].layer, plan.param_blocks[b].in_start,
                                plan.param_blocks[b].in_stop,
                                bool(plan.param_blocks[b].intercepts)))
@@ -449,12 +493,16 @@ def batch_plan(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_rows, bint spa
 
 
 def workspace_size(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t batch_size, bint sparse,
-                   bint dropout=False):
+                   bint dropout=False, const Py_ssize_t[:, ::1] embedding_table=None):
     """Length of the workspace array that train_epochs needs for this network and batch
-    (with dropout on some layer, when `dropout`)."""
+    (with dropout on some layer, when `dropout`; with these embeddings)."""
     cdef CBuffer table = layers_from_table(layer_table, -1)
+    cdef Py_ssize_t t, embedded_columns = 0
+    if embedding_table is not None:
+        for t in range(embedding_table.shape[0]):
+            embedded_columns += embedding_table[t, EMBEDDING_DIM]
     return plan_workspace(<const Layer*> table.data, layer_table.shape[0], batch_size,
-                          sparse, dropout).size
+                          sparse, dropout, embedded_columns).size
 
 
 # --- the blocks ----------------------------------------------------------------------
@@ -475,10 +523,11 @@ cdef inline RowBlock input_rows(const BatchWork* work, const floating* x_batch,
 cdef void gather_block(BatchWork* work, const Phase* phase, Py_ssize_t index,
                        floating* params) noexcept nogil:
     """Copy the block's rows of X (converted to the network's type; not CSR, whose rows
-    are read where they are), Y and the sample weights into the batch's buffers."""
+    are read where they are), then the embeddings' rows their codes pick, Y and the
+    sample weights into the batch's buffers."""
     cdef Py_ssize_t start = index * phase.block_rows
     cdef Py_ssize_t stop = min(start + phase.block_rows, work.n_batch)
-    cdef Py_ssize_t r, row, n_features = work.layers[0].fan_in
+    cdef Py_ssize_t r, row, fan_in = work.layers[0].fan_in, n_features = work.n_x_features
     cdef Py_ssize_t n_outputs = work.layers[work.n_layers - 1].fan_out
     cdef floating* x_batch = <floating*> work.x_batch
     cdef floating* y_batch = <floating*> work.y_batch
@@ -487,11 +536,13 @@ cdef void gather_block(BatchWork* work, const Phase* phase, Py_ssize_t index,
     for r in range(start, stop):
         row = work.order[r]
         if not work.input.sparse and work.x_double:
-            copy_row(x_batch + r * n_features, <const double*> work.X + row * n_features,
+            copy_row(x_batch + r * fan_in, <const double*> work.X + row * n_features,
                      n_features)
         elif not work.input.sparse:
-            copy_row(x_batch + r * n_features, <const float*> work.X + row * n_features,
+            copy_row(x_batch + r * fan_in, <const float*> work.X + row * n_features,
                      n_features)
+        if work.embedded.n_embeddings:
+            gather_embeddings(x_batch + r * fan_in, params, &work.embedded, row)
         copy_row(y_batch + r * n_outputs, <const floating*> work.Y + row * n_outputs, n_outputs)
         if sample_weight != NULL:
             sw_batch[r] = sample_weight[row]
@@ -554,6 +605,35 @@ cdef void backward_tile(BatchWork* work, const Phase* phase, Py_ssize_t index,
                    row_stop - row_start, col_start, col_stop)
 
 
+cdef void embedding_block(BatchWork* work, Py_ssize_t index, floating* params) noexcept nogil:
+    """The gradient of embedding `index`'s table from the whole batch, into `grads`.
+
+    Its input columns' gradient is the first layer's delta times the coefficient rows
+    they feed, for every row of the batch at once; each row's share is then added to
+    the table row its code picked, rows in batch order, so that a level picked by several
+    rows sums them in the same order whatever the threads. The table's other rows get a
+    zero gradient (the optimizer still moves them, as Adam's moments carry on).
+    """
+    cdef const Embedding* table = &work.embedded.embeddings[index]
+    cdef const Layer* first = &work.layers[0]
+    cdef Py_ssize_t r, d, code, n_batch = work.n_batch, dim = table.dim
+    cdef Py_ssize_t n_embeddings = work.embedded.n_embeddings
+    cdef floating* grads = <floating*> work.grads + table.offset
+    cdef floating* inputs_grad = (<floating*> work.embedding_grad
+                                  + n_batch * (table.column - work.n_x_features))
+    cdef const floating* row_grad
+    gemm(False, True, <int> n_batch, <int> dim, <int> first.fan_out, <floating> 1.0,
+         layer_output(work.layers, 0, <floating*> work.buffers.deltas, n_batch, 0),
+         <int> first.fan_out, params + first.coef_offset + table.column * first.fan_out,
+         <int> first.fan_out, <floating> 0.0, inputs_grad, <int> dim)
+    memset(grads, 0, table.n_levels * dim * sizeof(floating))
+    for r in range(n_batch):
+        code = work.embedded.codes[work.order[r] * n_embeddings + index]
+        row_grad = inputs_grad + r * dim
+        for d in range(dim):
+            grads[code * dim + d] += row_grad[d]
+
+
 cdef double update_range(BatchWork* work, floating* params, Py_ssize_t start,
                          Py_ssize_t stop, floating alpha, bint coefficients) noexcept nogil:
     """Apply the optimizer step to params[start:stop] (coefficients, or intercepts, which
@@ -583,7 +663,10 @@ cdef inline Py_ssize_t coef_index(const Layer* layer, Py_ssize_t row) noexcept n
 
 cdef void block_gradient(BatchWork* work, const ParamBlock* part,
                          floating* grads) noexcept nogil:
-    """The data gradient of one parameter block, from the whole batch, into `grads`."""
+    """The data gradient of one parameter block, from the whole batch, into `grads`
+    (an embedding's, the EMBEDDING phase's, is there already)."""
+    if part.embedding >= 0:
+        return
     cdef RowBlock batch = input_rows(work, <const floating*> work.x_batch, 0, work.n_batch)
     layer_gradient(&work.layers[part.layer],
                    layer_inputs(work.layers, part.layer, batch, &work.buffers,
@@ -593,10 +676,29 @@ cdef void block_gradient(BatchWork* work, const ParamBlock* part,
                    grads, part.in_start, part.in_stop, part.intercepts, False, False)
 
 
+cdef inline void embedding_range(const BatchWork* work, const ParamBlock* part,
+                                 Py_ssize_t* start, Py_ssize_t* stop) noexcept nogil:
+    """Where an embedding block's table lies in the parameter vector."""
+    cdef const Embedding* table = &work.embedded.embeddings[part.embedding]
+    start[0] = table.offset
+    stop[0] = table.offset + table.n_levels * table.dim
+
+
 cdef void block_update(BatchWork* work, Py_ssize_t index, floating* params) noexcept nogil:
-    """The optimizer step on one parameter block; keeps the block's new squared norms."""
+    """The optimizer step on one parameter block; keeps the block's new squared norms.
+
+    An embedding's table is decayed as coefficients are (weight_decay) but has no part
+    in the L2 term, which is MLP's, of the coefficients; its squared norm is kept with
+    the intercepts'.
+    """
     cdef const ParamBlock* part = &work.plan.param_blocks[index]
     cdef const Layer* layer = &work.layers[part.layer]
+    cdef Py_ssize_t start, stop
+    if part.embedding >= 0:
+        embedding_range(work, part, &start, &stop)
+        work.coef_sq_norm[index] = 0.0
+        work.intercept_sq_norm[index] = update_range(work, params, start, stop, 0, True)
+        return
     work.coef_sq_norm[index] = update_range(work, params, coef_index(layer, part.in_start),
                                             coef_index(layer, part.in_stop),
                                             <floating> work.options.alpha, True)
@@ -625,6 +727,11 @@ cdef double block_gradient_sq_norm(BatchWork* work, Py_ssize_t index,
     cdef const ParamBlock* part = &work.plan.param_blocks[index]
     cdef const Layer* layer = &work.layers[part.layer]
     cdef floating inverse_weight_sum = <floating> work.inverse_weight_sum
+    cdef Py_ssize_t start, stop
+    if part.embedding >= 0:
+        embedding_range(work, part, &start, &stop)
+        return scaled_gradient_sq_norm(<floating*> work.grads, params, start, stop, 0,
+                                       inverse_weight_sum)
     cdef double total = scaled_gradient_sq_norm(
         <floating*> work.grads, params, coef_index(layer, part.in_start),
         coef_index(layer, part.in_stop), <floating> work.options.alpha, inverse_weight_sum)
@@ -650,6 +757,8 @@ cdef inline void batch_block(BatchWork* work, Py_ssize_t phase_index, Py_ssize_t
         work.row_loss[index] = output_block(work, phase, index, params)
     elif kind == BACKWARD_PHASE:
         backward_tile(work, phase, index, params)
+    elif kind == EMBEDDING_PHASE:
+        embedding_block(work, index, params)
     elif kind == PARAM_PHASE:
         block_gradient(work, &work.plan.param_blocks[index], <floating*> work.grads)
         block_update(work, index, params)
@@ -681,6 +790,8 @@ cdef double coef_squared_norm(const BatchWork* work, const floating* params) noe
     cdef double total = 0.0
     for b in range(work.plan.n_param_blocks):
         part = work.plan.param_blocks[b]
+        if part.embedding >= 0:
+            continue
         start = coef_index(&work.layers[part.layer], part.in_start)
         stop = coef_index(&work.layers[part.layer], part.in_stop)
         total += dot(<int> (stop - start), params + start, params + start)
@@ -821,7 +932,8 @@ cdef check_epoch_arguments(const Py_ssize_t[:, ::1] layer_table, bint sparse,
                            const floating[:, ::1] Y, const floating[::1] sample_weight,
                            const Py_ssize_t[:, ::1] orders, floating[::1] params,
                            floating[::1] grads, floating[::1] moment_1,
-                           floating[::1] moment_2, const EpochOptions* options):
+                           floating[::1] moment_2, const EpochOptions* options,
+                           Py_ssize_t n_embeddings):
     cdef Py_ssize_t n_layers = layer_table.shape[0], n_params = params.shape[0]
     cdef Py_ssize_t n_rows_in = n_input_rows(sparse, X, X_indptr), i, epoch
     if options.batch_size < 1:
@@ -838,7 +950,9 @@ cdef check_epoch_arguments(const Py_ssize_t[:, ::1] layer_table, bint sparse,
         raise ValueError("Y must have one row per input row and one column per output")
     if sample_weight.shape[0] not in (0, n_rows_in):
         raise ValueError("sample_weight must be empty or have one weight per row")
-    if not sparse and X.shape[1] != layer_table[0, FAN_IN]:
+    if n_embeddings and sparse:
+        raise ValueError("a network with embeddings reads dense X")
+    if not sparse and not n_embeddings and X.shape[1] != layer_table[0, FAN_IN]:
         raise ValueError("X must have one column per input of the first layer")
     for epoch in range(orders.shape[0]):
         for i in range(orders.shape[1]):
@@ -867,9 +981,11 @@ cdef bint check_dropout(const double[::1] dropout, Py_ssize_t n_layers) except -
 
 
 cdef class EpochSetup:
-    """What an epoch kernel call sets up once: the layers, the batches' cuts, the workspace
-    plan and the blocks' result slots (C memory owned here)."""
+    """What an epoch kernel call sets up once: the layers and embeddings, the batches'
+    cuts, the workspace plan and the blocks' result slots (C memory owned here)."""
     cdef CBuffer table
+    cdef CBuffer embeddings
+    cdef EmbeddingInput embedded
     cdef BatchPlans plans
     cdef double[::1] sums
     cdef WorkspaceLayout plan
@@ -880,18 +996,25 @@ cdef class EpochSetup:
 
     def __cinit__(self, const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_params, bint sparse,
                   Py_ssize_t n_rows, Py_ssize_t workspace_length, const double[::1] dropout,
-                  EpochOptions options):
+                  EpochOptions options, const Py_ssize_t[:, ::1] embedding_table,
+                  const int[:, ::1] codes, Py_ssize_t n_x_rows, Py_ssize_t n_x_features):
+        cdef Py_ssize_t n_embeddings = (0 if embedding_table is None
+                                        else embedding_table.shape[0])
         self.n_layers = layer_table.shape[0]
         self.with_dropout = check_dropout(dropout, self.n_layers)
         self.dropout = dropout if self.with_dropout else None
         self.table = layers_from_table(layer_table, n_params)
         self.layers = <const Layer*> self.table.data
+        self.embeddings = embeddings_from_table(
+            embedding_table, layer_table, n_params,
+            n_x_features if n_embeddings else layer_table[0, FAN_IN])
+        self.embedded = embedding_input(self.embeddings, n_embeddings, codes, n_x_rows)
         self.plan = plan_workspace(self.layers, self.n_layers, options.batch_size, sparse,
-                                   self.with_dropout)
+                                   self.with_dropout, embedded_width(&self.embedded))
         if workspace_length < self.plan.size:
             raise ValueError(f"workspace must hold at least {self.plan.size} elements")
         self.plans = BatchPlans(self.table, self.n_layers, options.batch_size, n_rows, sparse,
-                                options.max_grad_norm > 0)
+                                options.max_grad_norm > 0, n_embeddings)
         self.n_output_blocks = self.plans.most_output_blocks
         self.n_param_blocks = self.plans.most_param_blocks
         self.sums = np.zeros(self.n_output_blocks + 3 * self.n_param_blocks)
@@ -919,6 +1042,9 @@ cdef void fill_batch_work(BatchWork* work, EpochSetup setup, EpochOptions* optio
     work.input = csr_block(sparse, X_data, X_indices, X_indptr)
     work.X = &X[0, 0] if not sparse else NULL
     work.x_double = input_floating is double
+    work.n_x_features = X.shape[1]
+    work.embedded = setup.embedded
+    work.embedding_grad = &workspace[plan.embedding_grad]
     work.Y = &Y[0, 0]
     work.sample_weight = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
     work.order = order
@@ -966,14 +1092,18 @@ def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
                  floating[::1] moment_1, floating[::1] moment_2, floating[::1] workspace,
                  EpochOptions options, LoopState state, bint apply_rules,
                  double[::1] losses, double[::1] rates, floating[::1] saved,
-                 const double[::1] dropout=None, double[:, ::1] block_seconds=None):
+                 const double[::1] dropout=None, double[:, ::1] block_seconds=None,
+                 const Py_ssize_t[:, ::1] embedding_table=None, const int[:, ::1] codes=None):
     """Train one epoch over each row of `orders` (the rows of X it visits, in order), in
     batches of options['batch_size'], stopping early when a rule says so.
 
     The input is X when not `sparse`, else the CSR matrix given by (X_data, X_indices,
     X_indptr) (see bpnet/_data.py). A dense X may have another float type than the
-    network's: its rows are converted as each batch gathers them. An empty
-    `sample_weight` means unit weights. `params` is updated in place, as are the optimizer's `moment_1` (SGD's velocity or
+    network's: its rows are converted as each batch gathers them. A network with
+    embeddings (`embedding_table`, see _layout.py) reads a dense X and one code per row
+    and embedding in `codes` (see _kernels.predict); their tables are parameters like
+    the weights. An empty `sample_weight` means unit weights. `params` is updated in
+    place, as are the optimizer's `moment_1` (SGD's velocity or
     Adam's first moment) and `moment_2` (Adam's second moment; empty for SGD). `grads`
     and `workspace` are scratch space (see workspace_size).
 
@@ -1001,13 +1131,15 @@ def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
     if orders.shape[0] < 1 or n_rows < 1:
         raise ValueError("orders must name at least one epoch of at least one row")
     check_epoch_arguments(layer_table, sparse, X, X_indptr, Y, sample_weight, orders, params,
-                          grads, moment_1, moment_2, &options)
+                          grads, moment_1, moment_2, &options,
+                          0 if embedding_table is None else embedding_table.shape[0])
     if (losses.shape[0] < orders.shape[0] or rates.shape[0] < orders.shape[0]
             or saved.shape[0] < 3 * n_params):
         raise ValueError("losses and rates must hold one value per epoch and saved "
                          "3 * n_params")
     cdef EpochSetup setup = EpochSetup(layer_table, n_params, sparse, n_rows,
-                                       workspace.shape[0], dropout, options)
+                                       workspace.shape[0], dropout, options, embedding_table,
+                                       codes, n_input_rows(sparse, X, X_indptr), X.shape[1])
     cdef BatchWork work
     fill_batch_work(&work, setup, &options, sparse, X, X_data, X_indices, X_indptr, Y,
                     sample_weight, &orders[0, 0], params, grads, moment_1, moment_2,

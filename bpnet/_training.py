@@ -380,7 +380,9 @@ class EpochLoop:
         self.n_train = data.n_samples if train_idx is None else train_idx.shape[0]
         batch_size = self._batch_size()
         self.workspace = np.empty(
-            workspace_size(layout.table, batch_size, data.sparse, dropout is not None),
+            workspace_size(
+                layout.table, batch_size, data.sparse, dropout is not None, layout.embedding_table
+            ),
             dtype=params.dtype,
         )
         self.grads = np.empty_like(params)
@@ -460,7 +462,8 @@ class EpochLoop:
         result = train_epochs(
             self.layout.table, *data.x_args, data.Y, data.sample_weight, orders, self.params,
             self.grads, *self.optimizer.kernel_moments(), self.workspace, self.options,
-            state.rules, apply_rules, losses, rates, self.saved, self.dropout,
+            state.rules, apply_rules, losses, rates, self.saved, self.dropout, None,
+            self.layout.embedding_table, data.codes,
         )  # fmt: skip
         state.rules = result["state"]
         done = result["n_epochs"]

@@ -163,13 +163,16 @@ def cut_batches(settings):
 _STATE_FIELDS = ("learning_rate", "adam_steps", "epoch")
 
 
-def train_one_epoch(layer_table, *args, dropout=None, block_seconds=None):
+def train_one_epoch(
+    layer_table, *args, dropout=None, block_seconds=None, embedding_table=None, codes=None
+):
     """One epoch through ``bpnet._sgd_fast.train_epochs``, with the arguments tests have
     always given a one-epoch kernel: ``(layer_table, sparse, X, X_data, X_indices,
     X_indptr, Y, sample_weight, order, params, grads, moment_1, moment_2, workspace,
     options)``, the options holding the epoch's ``learning_rate``, ``adam_steps`` and
-    ``epoch`` too. Returns the result with ``loss_sum`` (the mean loss times the rows)
-    and ``adam_steps``; ``status`` and ``n_batches`` as the kernel reports them."""
+    ``epoch`` too; a network with embeddings adds its table and the codes. Returns the
+    result with ``loss_sum`` (the mean loss times the rows) and ``adam_steps``;
+    ``status`` and ``n_batches`` as the kernel reports them."""
     *head, order, params, grads, moment_1, moment_2, workspace, options = args
     options = {"weight_decay": 0.0, **options}
     learning_rate = options.pop("learning_rate", 0.0)
@@ -188,6 +191,7 @@ def train_one_epoch(layer_table, *args, dropout=None, block_seconds=None):
         layer_table, *head, order.reshape(1, -1), params, grads, moment_1, moment_2,
         workspace, options, state, False, losses, np.empty(1),
         np.empty(3 * params.shape[0], dtype=params.dtype), dropout, block_seconds,
+        embedding_table, codes,
     )  # fmt: skip
     done = result["n_epochs"]
     loss_sum = losses[0] * order.shape[0] if done else np.nan

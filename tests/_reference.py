@@ -136,15 +136,27 @@ def forward(layout, params, X, masks=None):
     return outputs, zs
 
 
+def embedded_inputs(layout, params, X, codes):
+    """The first layer's inputs: X's columns, then each embedding table's rows that the
+    codes pick (one column of ``codes`` per table)."""
+    tables = layout.unpack_embeddings(np.asarray(params, dtype=np.float64))
+    picked = [table[np.asarray(codes)[:, t]] for t, table in enumerate(tables)]
+    return np.hstack([np.asarray(X, dtype=np.float64), *picked])
+
+
 def loss_and_gradient(
-    layout, loss, alpha, params, X, Y, sample_weight=None, masks=None, **loss_params
+    layout, loss, alpha, params, X, Y, sample_weight=None, masks=None, codes=None, **loss_params
 ):
     """Full-batch loss and gradient, as bpnet._kernels.loss_gradient defines them.
 
     ``masks``: dropout's per-layer masks (None for a layer without dropout), as
-    train_epoch draws them; ``loss_params``: huber_threshold, quantile.
+    train_epoch draws them; ``codes``: each row's code per embedding, for a layout with
+    embeddings, whose tables' gradient is the first layer's input gradient summed over
+    the rows that picked each table row; ``loss_params``: huber_threshold, quantile.
     """
     X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
+    if layout.embeddings:
+        X = embedded_inputs(layout, params, X, codes)
     Y = np.asarray(Y, dtype=np.float64)
     w = (
         np.ones(len(X))
@@ -172,6 +184,12 @@ def loss_and_gradient(
             )
             if masks is not None and masks[below] is not None:
                 delta = delta * masks[below]
+    inputs_grad = delta @ coefs[0].T / weight_sum
+    column = layout.n_dense
+    for t, table_grad in enumerate(layout.unpack_embeddings(grad)):
+        dim = table_grad.shape[1]
+        np.add.at(table_grad, np.asarray(codes)[:, t], inputs_grad[:, column : column + dim])
+        column += dim
     return value, grad
 
 
@@ -204,6 +222,7 @@ def sgd_epoch(
     dropout=None,
     max_grad_norm=None,
     weight_decay=0.0,
+    codes=None,
     **loss_params,
 ):
     """One epoch of minibatch training; returns the loss sum and the new parameters.
@@ -213,9 +232,11 @@ def sgd_epoch(
     `dropout`: None, or a dict with the per-layer `rates`, `seed` and `epoch`.
     `max_grad_norm`: None, or the norm each batch's gradient is clipped to.
     `weight_decay`: each step also subtracts learning_rate * weight_decay times the
-    coefficients (not the intercepts), apart from the gradient.
+    coefficients and embedding tables (not the intercepts), apart from the gradient.
+    `codes`: each row's code per embedding, for a layout with embeddings.
     """
     n_coefs = layout.n_coefs
+    n_weights = layout.n_params - sum(levels * dim for levels, dim in layout.embeddings)
     params = np.array(params, dtype=np.float64)
     loss_sum = 0.0
     for start in range(0, len(order), batch_size):
@@ -227,7 +248,16 @@ def sgd_epoch(
             else dropout_masks(layout, dropout["rates"], dropout["seed"], dropout["epoch"], rows)
         )
         value, grad = loss_and_gradient(
-            layout, loss, alpha, params, X[rows], Y[rows], w, masks, **loss_params
+            layout,
+            loss,
+            alpha,
+            params,
+            X[rows],
+            Y[rows],
+            w,
+            masks,
+            codes=None if codes is None else np.asarray(codes)[rows],
+            **loss_params,
         )
         if max_grad_norm is not None:
             norm = np.linalg.norm(grad)
@@ -249,5 +279,6 @@ def sgd_epoch(
             rate = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
             step = -rate * optimizer["m"] / (np.sqrt(optimizer["v"]) + optimizer["epsilon"])
         params[:n_coefs] -= lr * weight_decay * params[:n_coefs]
+        params[n_weights:] -= lr * weight_decay * params[n_weights:]
         params += step
     return loss_sum, params

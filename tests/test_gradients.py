@@ -34,7 +34,7 @@ def _problem(output_type, dtype, seed=0):
     else:
         Y = rng.randn(n_samples, n_outputs)
     weights = rng.uniform(0.5, 2.0, n_samples)
-    return loss, KernelInput(X, Y, weights, dtype=dtype)
+    return loss, KernelInput(X, Y, weights, dtype=dtype, convert_dense=True)
 
 
 def _loss_and_grad(layout, loss, params, data, alpha=1e-2, **loss_params):
@@ -77,7 +77,9 @@ def assert_gradient_matches_finite_differences(layout, loss, params, data, **los
     _, analytic = _loss_and_grad(layout, loss, params, data, **loss_params)
     # Differences are taken on the float64 network at the same (float32-representable)
     # parameters: a float32 forward pass is too coarse for a 1e-6 step.
-    data64 = KernelInput(data.dense, data.Y, data.sample_weight, dtype=np.float64)
+    data64 = KernelInput(
+        data.dense, data.Y, data.sample_weight, dtype=np.float64, convert_dense=True
+    )
     numerical = _numerical_gradient(layout, loss, params.astype(np.float64), data64,
                                     **loss_params)  # fmt: skip
 

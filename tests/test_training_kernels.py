@@ -122,7 +122,7 @@ def _problem(loss, n_outputs, dtype, seed=0):
         Y = np.eye(n_outputs)[rng.randint(n_outputs, size=7)]
     else:
         Y = rng.randn(7, n_outputs)
-    return KernelInput(X, Y, rng.uniform(0.5, 2.0, 7), dtype=dtype)
+    return KernelInput(X, Y, rng.uniform(0.5, 2.0, 7), dtype=dtype, convert_dense=True)
 
 
 @pytest.mark.parametrize(
