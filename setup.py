@@ -55,15 +55,23 @@ int main(void) {
     return n > 0 ? 0 : 1;
 }
 """
-TARGET_CLONES_PROGRAM = """
+# Two files, as in bpnet: the cloned function is called from another translation unit,
+# which needs its plain name to resolve to the ifunc (Clang 14 names only "twice.ifunc",
+# and the link then fails: no target_clones there).
+TARGET_CLONES_PROGRAM = [
+    """
 #include <stdlib.h>
 #if !defined(__GLIBC__) || !defined(__x86_64__)
 #error "target_clones needs glibc's ifunc, on x86-64"
 #endif
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 int twice(int x) { return 2 * x; }
+""",
+    """
+int twice(int x);
 int main(void) { return twice(0); }
-"""
+""",
+]
 
 
 class BuildExt(build_ext):
@@ -116,14 +124,17 @@ class BuildExt(build_ext):
         return None
 
     def _builds(self, program, compile_flags, link_flags):
-        """Whether `program` compiles and links with these flags."""
+        """Whether `program` (a C source, or a list of them) compiles and links with
+        these flags."""
         directory = tempfile.mkdtemp(prefix="bpnet-probe-")
         try:
-            source = os.path.join(directory, "probe.c")
-            with open(source, "w") as file:
-                file.write(textwrap.dedent(program))
+            sources = []
+            for index, text in enumerate([program] if isinstance(program, str) else program):
+                sources.append(os.path.join(directory, f"probe{index}.c"))
+                with open(sources[-1], "w") as file:
+                    file.write(textwrap.dedent(text))
             objects = self.compiler.compile(
-                [source], output_dir=directory, extra_postargs=compile_flags
+                sources, output_dir=directory, extra_postargs=compile_flags
             )
             self.compiler.link_executable(
                 objects, "probe", output_dir=directory, extra_postargs=link_flags

@@ -23,8 +23,10 @@ RESULTS_DIR = BENCH_DIR / "results"
 QUICK_RESULTS_DIR = RESULTS_DIR / "quick"
 REPO_DIR = BENCH_DIR.parent
 
-# The benchmarks run against the working tree's bpnet, even if another copy is installed.
-if str(REPO_DIR) not in sys.path:
+# The benchmarks run against the working tree's bpnet, even if another copy is installed;
+# except when the test suite checks an installed wheel (tools/run_installed_tests.py sets
+# BPNET_TEST_INSTALLED=1), whose bpnet is then the one to run.
+if os.environ.get("BPNET_TEST_INSTALLED") != "1" and str(REPO_DIR) not in sys.path:
     sys.path.insert(0, str(REPO_DIR))
 
 # Settings that make a stochastic solver run exactly max_iter epochs.

@@ -2,7 +2,9 @@
 
 import contextlib
 import copy
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -10,12 +12,25 @@ from numpy.testing import assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
+import bpnet
 from bpnet import BPClassifier, BPRegressor, _rules, _sgd_fast
 
 ESTIMATORS = [BPClassifier, BPRegressor]
 ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
 # The scikit-learn estimator each bpnet estimator mirrors.
 MLP_OF = {BPClassifier: MLPClassifier, BPRegressor: MLPRegressor}
+
+
+def child_python(**env):
+    """Keyword arguments for ``subprocess`` starting a ``python -c`` child that imports the
+    same bpnet as this process: the checkout's, or the installed wheel's when the suite
+    checks one (tools/run_installed_tests.py). The child's working directory heads its
+    ``sys.path``, so it is the directory that holds this process's bpnet."""
+    home = Path(bpnet.__file__).resolve().parent.parent
+    env = {**os.environ, **env}
+    if os.environ.get("BPNET_TEST_INSTALLED") != "1":
+        env["PYTHONPATH"] = str(home)
+    return {"env": env, "cwd": str(home)}
 
 
 def classification_data(n_samples=60, n_features=4, n_classes=2, seed=0):

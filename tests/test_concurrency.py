@@ -6,7 +6,6 @@ must produce the same bits.
 """
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -21,10 +20,15 @@ from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 
 from bpnet import BPClassifier, BPRegressor
 
-from ._helpers import assert_same_model, classification_data, quiet_fit, regression_data
+from ._helpers import (
+    assert_same_model,
+    child_python,
+    classification_data,
+    quiet_fit,
+    regression_data,
+)
 
 N_THREADS = 8
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Short training runs warn that they did not converge. warnings.catch_warnings is not
 # thread-safe, so the warning is silenced for the whole module instead of around fits.
@@ -208,10 +212,9 @@ def test_threaded_fits_of_small_and_large_networks_match_serial_fits():
     It runs in a fresh process so that the BLAS settings start from the library's
     defaults, whatever other tests in this process did to them.
     """
-    env = {**os.environ, "PYTHONPATH": REPO_ROOT}
     child = subprocess.run(
         [sys.executable, "-c", _MIXED_FITS_CHILD],
-        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=600,
+        capture_output=True, text=True, timeout=600, **child_python(),
     )  # fmt: skip
     assert child.returncode == 0, child.stderr
     result = json.loads(child.stdout.strip().splitlines()[-1])

@@ -38,13 +38,13 @@ from bpnet._rules import EpochStatus
 
 from ._helpers import (
     assert_same_model,
+    child_python,
     classification_data,
     quiet_fit,
     quiet_partial_fit,
     regression_data,
 )
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INTERRUPT_WARNING = "Training interrupted by user."
 
 
@@ -379,14 +379,12 @@ _CHILD = textwrap.dedent(
 
 
 def test_sigint_during_fit_returns_a_fitted_estimator():
-    env = {**os.environ, "PYTHONPATH": REPO_ROOT, "PYTHONUNBUFFERED": "1"}
     child = subprocess.Popen(
         [sys.executable, "-c", _CHILD],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
-        cwd=REPO_ROOT,
+        **child_python(PYTHONUNBUFFERED="1"),
     )
     lines = queue.Queue()
 

@@ -70,7 +70,11 @@ def test_pre_commit_uses_the_pinned_linters():
     pins = dict(pin.split("==") for pin in _pyproject()["project"]["optional-dependencies"]["lint"])
     config = (ROOT / ".pre-commit-config.yaml").read_text()
     revs = dict(re.findall(r"repo: https://github.com/[\w-]+/([\w-]+)\s+rev: v(\S+)", config))
-    assert revs == {"ruff-pre-commit": pins["ruff"], "cython-lint": pins["cython-lint"]}
+    assert revs == {
+        "ruff-pre-commit": pins["ruff"],
+        "cython-lint": pins["cython-lint"],
+        "mirrors-clang-format": pins["clang-format"],
+    }
 
 
 def test_cython_sources_pass_pycodestyle():

@@ -23,9 +23,9 @@ static inline uint64_t bpnet_mix64(uint64_t z)
 /* The key of one row's draws in one epoch. */
 static inline uint64_t bpnet_row_key(uint64_t seed, int64_t epoch, ptrdiff_t row)
 {
-    return bpnet_mix64(bpnet_mix64(seed ^ bpnet_mix64((uint64_t)epoch * BPNET_GOLDEN
-                                                      + BPNET_GOLDEN))
-                       ^ ((uint64_t)row * BPNET_ROW_SPREAD));
+    return bpnet_mix64(
+        bpnet_mix64(seed ^ bpnet_mix64((uint64_t)epoch * BPNET_GOLDEN + BPNET_GOLDEN)) ^
+        ((uint64_t)row * BPNET_ROW_SPREAD));
 }
 
 /* 64 random bits for units 4 group ... 4 group + 3 of the row with this key, 16 bits

@@ -19,10 +19,10 @@
 #endif
 
 /* BPNET_CLONES compiles a function for x86-64-v4 (AVX-512), x86-64-v3 (AVX2, FMA) and
-   plain x86-64, the best chosen when the module loads, through GCC's and Clang's target_clones. That
-   needs an ifunc-capable loader (glibc), so setup.py defines BPNET_HAVE_TARGET_CLONES
-   only after a test compile and link; elsewhere (musl, macOS, Windows) a function is
-   built once, for the baseline.
+   plain x86-64, the best chosen when the module loads, through GCC's and Clang's target_clones.
+   That needs an ifunc-capable loader (glibc), so setup.py defines BPNET_HAVE_TARGET_CLONES only
+   after a test compile and link; elsewhere (musl, macOS, Windows) a function is built once, for the
+   baseline.
 
    Only for loops whose every element takes the same operations in the same order
    whatever the vector width, so that every version gives the same bits: setup.py builds
@@ -31,8 +31,7 @@
    in every version (an instruction where the CPU has one, libm's exact routine where it
    does not). */
 #if defined(BPNET_HAVE_TARGET_CLONES) && defined(__x86_64__) && defined(__GLIBC__)
-#define BPNET_CLONES \
-    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define BPNET_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define BPNET_CLONES
 #endif
@@ -43,8 +42,8 @@
    libm's exact but slow routine). Where it is not, the kernels use BLAS for the
    products that would need many fma() calls. A property of the build, so the choice
    never depends on the CPU that runs the code. */
-#if defined(__aarch64__) || defined(_M_ARM64) || defined(__FMA__) \
-    || (defined(BPNET_HAVE_TARGET_CLONES) && defined(__x86_64__) && defined(__GLIBC__))
+#if defined(__aarch64__) || defined(_M_ARM64) || defined(__FMA__) ||                               \
+    (defined(BPNET_HAVE_TARGET_CLONES) && defined(__x86_64__) && defined(__GLIBC__))
 #define BPNET_FAST_FMA 1
 #else
 #define BPNET_FAST_FMA 0
@@ -96,8 +95,8 @@ static inline int bpnet_thread_number(void)
    none to release), -1 when this runtime cannot do it. */
 static inline int bpnet_openmp_release_threads(void)
 {
-#if defined(_OPENMP) && (_OPENMP >= 201811 || (defined(__GNUC__) && __GNUC__ >= 10 \
-                                              && !defined(__clang__)))
+#if defined(_OPENMP) &&                                                                            \
+    (_OPENMP >= 201811 || (defined(__GNUC__) && __GNUC__ >= 10 && !defined(__clang__)))
     return omp_pause_resource_all(omp_pause_hard) == 0 ? 0 : -1;
 #elif defined(_OPENMP)
     return -1;
