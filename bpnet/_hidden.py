@@ -33,9 +33,9 @@ class HiddenFeatures(
     without fitting it again, wrap it in :class:`sklearn.frozen.FrozenEstimator`.
 
     The layer's units are the features out, named ``hiddenfeatures0``,
-    ``hiddenfeatures1``, ... by ``get_feature_names_out``, so ``set_output`` gives
-    pandas or polars frames. ``bpnet.onnx`` exports the transformer, alone or in a
-    pipeline.
+    ``hiddenfeatures1``, ... by ``get_feature_names_out``, so the ``set_output``
+    scikit-learn gives every transformer yields pandas or polars frames. ``bpnet.onnx``
+    exports the transformer, alone or in a pipeline.
 
     Parameters
     ----------

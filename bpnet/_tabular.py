@@ -275,7 +275,7 @@ _CHANGED = {
 }
 _REMOVED = ("learning_rate", "power_t", "max_fun")
 _ADDED = [
-    """    categorical_features : {'from_dtype'} or array-like of {bool, int, str} or None, \\
+    """    categorical_features : {'from_dtype'} or array-like of {bool, int, str} or None, \
             default='from_dtype'
         Which columns are categorical, with HistGradientBoosting's meanings: None
         (none), 'from_dtype', integer indices, a boolean mask or column names. With

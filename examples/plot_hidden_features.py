@@ -1,7 +1,7 @@
 """
-==========================================
+============================================
 A fitted network's hidden layer as features
-==========================================
+============================================
 
 :class:`~bpnet.HiddenFeatures` turns a hidden layer of a fitted network into a
 transformer: its ``transform`` returns the layer's activations, which other models can
