@@ -20,7 +20,11 @@ Contenders, each built fresh for every split with ``random_state`` = the split's
     ``BPClassifier`` / ``BPRegressor`` at their defaults in the ``mlp`` pipeline.
 ``tabular``
     ``bpnet.TabularClassifier`` / ``TabularRegressor`` at their defaults, on the frame as it
-    is. Reported as absent while bpnet has no such estimators.
+    is. Reported as absent while bpnet has no such estimators. ``--tabular-params`` gives
+    them other parameters (a JSON object of constructor arguments; a key that only one
+    of the two estimators takes, such as ``label_smoothing``, goes to that one only);
+    repeated, each with its ``--tabular-suffix``, it runs several variants side by side,
+    as contenders ``tabular-<suffix>``. The parameters are recorded with the results.
 ``realmlp``
     pytabkit's ``RealMLP_TD_Classifier`` / ``Regressor`` (CPU, ``n_threads`` = ``--threads``)
     on the frame as it is, except that its numeric missing values are replaced by the
@@ -49,6 +53,9 @@ Usage::
     python benchmarks/bench_tabular.py --datasets ames credit_data --splits 10
     python benchmarks/bench_tabular.py --threads 1 --name baseline
     python benchmarks/bench_tabular.py --combine a.json b.json --name merged
+    python benchmarks/bench_tabular.py --group tuning --contenders mlp tabular \
+        --tabular-params '{"learning_rate_init": 0.003}' --tabular-suffix lr3e-3 \
+        --tabular-params '{"weight_decay": 0.01}' --tabular-suffix wd0.01
 
 Writes ``<name>.json``, ``<name>.md`` and ``<name>.png`` (``--name``, default
 ``tabular``) into ``benchmarks/results/tabular/``, or ``benchmarks/results/quick/tabular/``
@@ -59,9 +66,11 @@ separate processes) and writes the tables again without fitting anything.
 """
 
 import argparse
+import functools
 import gc
 import json
 import math
+import shlex
 import statistics
 import sys
 import time
@@ -155,14 +164,78 @@ def make_hgb(task, numeric, categorical, seed, threads):
     return cls(categorical_features="from_dtype", random_state=seed)
 
 
-def make_tabular(task, numeric, categorical, seed, threads):
+def tabular_class(task):
     import bpnet
 
     name = "TabularRegressor" if task == D.REGRESSION else "TabularClassifier"
     cls = getattr(bpnet, name, None)
     if cls is None:
         raise Absent(f"bpnet {bpnet.__version__} has no {name}")
-    return cls(random_state=seed)
+    return cls
+
+
+def make_tabular(task, numeric, categorical, seed, threads, params=None):
+    """The Tabular estimator of the task, with `params` (those of its constructor's
+    arguments; check_tabular_params has made sure that every key is one of the two's)."""
+    cls = tabular_class(task)
+    accepted = cls().get_params()
+    return cls(random_state=seed, **{k: v for k, v in (params or {}).items() if k in accepted})
+
+
+def check_tabular_params(text):
+    """The parameters of ``--tabular-params``: a JSON object whose keys are constructor
+    arguments of TabularClassifier or TabularRegressor (JSON lists become tuples, as
+    ``hidden_layer_sizes`` is usually written). Raises ValueError naming the problem."""
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--tabular-params is not valid JSON ({exc}): {text!r}") from None
+    if not isinstance(params, dict):
+        raise ValueError(f"--tabular-params must be a JSON object, got {text!r}")
+    if "random_state" in params:
+        raise ValueError("--tabular-params cannot set random_state: it is the split's index")
+    known = set()
+    for task in (D.BINARY, D.REGRESSION):
+        try:
+            known |= set(tabular_class(task)().get_params())
+        except Absent:
+            return params  # reported as absent when the run starts
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(
+            f"--tabular-params: {', '.join(unknown)} is not a parameter of "
+            "TabularClassifier or TabularRegressor"
+        )
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+
+
+def tabular_variants(params_texts, suffixes):
+    """[(contender, label, params)] of the Tabular estimators to run: the defaults when
+    no ``--tabular-params`` is given; one per ``--tabular-params``, named by its
+    ``--tabular-suffix`` (optional for a single one). Raises ValueError."""
+    params_texts, suffixes = params_texts or [], suffixes or []
+    if not params_texts:
+        if suffixes:
+            raise ValueError("--tabular-suffix needs a --tabular-params")
+        return [("tabular", LABELS["tabular"], {})]
+    if len(params_texts) > 1 and len(suffixes) != len(params_texts):
+        raise ValueError(
+            f"{len(params_texts)} --tabular-params need as many --tabular-suffix "
+            f"({len(suffixes)} given)"
+        )
+    if len(suffixes) > len(params_texts):
+        raise ValueError("more --tabular-suffix than --tabular-params")
+    if len(set(suffixes)) < len(suffixes):
+        raise ValueError("the --tabular-suffix values must differ")
+    variants = []
+    for index, text in enumerate(params_texts):
+        params = check_tabular_params(text)
+        if index < len(suffixes):
+            suffix = suffixes[index]
+            variants.append((f"tabular-{suffix}", f"{LABELS['tabular']} ({suffix})", params))
+        else:
+            variants.append(("tabular", LABELS["tabular"], params))
+    return variants
 
 
 def make_realmlp(task, numeric, categorical, seed, threads):
@@ -195,10 +268,10 @@ FACTORIES = {
 }
 
 
-def probe(name):
+def probe(factory):
     """(present, reason): whether a contender can be built here."""
     try:
-        FACTORIES[name](D.BINARY, ["x"], [], 0, 1)
+        factory(D.BINARY, ["x"], [], 0, 1)
     except Absent as exc:
         return False, str(exc)
     return True, None
@@ -239,11 +312,12 @@ def scores(task, estimator, y_test, output):
     }
 
 
-def run_one(name, task, X, y, train, test, numeric, categorical, seed, threads, settle):
+def run_one(name, factory, task, X, y, train, test, numeric, categorical, seed, threads,
+            settle):  # fmt: skip
     """One contender on one split: its record (scores and times, or the error)."""
     record = {"contender": name, "split": seed}
     try:
-        estimator = FACTORIES[name](task, numeric, categorical, seed, threads)
+        estimator = factory(task, numeric, categorical, seed, threads)
         X_train, X_test = X.iloc[train], X.iloc[test]
         with C.quiet():
             _, fit_seconds = timed_call(lambda: estimator.fit(X_train, y[train]), settle)
@@ -285,7 +359,9 @@ def splits_for(task, y, n_splits):
     return list(splitter.split(np.zeros((len(y), 1)), y))
 
 
-def run_dataset(dataset_name, contenders, n_splits, threads, settle, max_rows, log):
+def run_dataset(dataset_name, factories, n_splits, threads, settle, max_rows, log):
+    """Every contender of `factories` ({name: factory}) on every split of one table."""
+    contenders = list(factories)
     X, y, info = D.load(dataset_name, max_rows=max_rows)
     task = info["task"]
     categorical = info["categorical"]
@@ -295,8 +371,9 @@ def run_dataset(dataset_name, contenders, n_splits, threads, settle, max_rows, l
         shift = index % len(contenders)
         for name in contenders[shift:] + contenders[:shift]:
             record = run_one(
-                name, task, X, y, train, test, numeric, categorical, index, threads, settle
-            )
+                name, factories[name], task, X, y, train, test, numeric, categorical, index,
+                threads, settle,
+            )  # fmt: skip
             record["dataset"] = dataset_name
             records.append(record)
             log(record)
@@ -715,6 +792,13 @@ def _pytabkit_version():
         return None
 
 
+def command_line(argv):
+    """The command that reproduces this run, quoted for a POSIX shell (JSON arguments
+    hold spaces and quotes)."""
+    args = [str(a) for a in (argv if argv is not None else sys.argv[1:])]
+    return shlex.join(["python", "benchmarks/bench_tabular.py", *args])
+
+
 def combine(paths, contenders=None, names=None, command=None):
     """One payload from the records of earlier runs (later files win on duplicates), on
     the tables in `names` (default: all the runs hold)."""
@@ -803,6 +887,21 @@ def main(argv=None):
         default=None,
         help="default benchmarks/results/tabular/ (results/quick/tabular/ with --quick)",
     )
+    parser.add_argument(
+        "--tabular-params",
+        action="append",
+        metavar="JSON",
+        help="constructor arguments of the Tabular estimators, a JSON object, e.g. "
+        "'{\"learning_rate_init\": 0.003}'; repeat (each with a --tabular-suffix) for "
+        "several variants in one run",
+    )
+    parser.add_argument(
+        "--tabular-suffix",
+        action="append",
+        metavar="SUFFIX",
+        help="names the variant of the --tabular-params at the same position: contender "
+        "tabular-SUFFIX (needed when there are several)",
+    )
     parser.add_argument("--name", default="tabular", help="file name stem (default tabular)")
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument(
@@ -822,9 +921,7 @@ def main(argv=None):
             for d in D.DATASETS
             if (not args.datasets or d.name in args.datasets) and args.group in ("all", d.group)
         ]
-        command = "python benchmarks/bench_tabular.py " + " ".join(
-            str(a) for a in (argv if argv is not None else sys.argv[1:])
-        )
+        command = command_line(argv)
         payload = combine(args.combine, args.contenders, names, command)
         for path in write_outputs(payload, output_dir, args.name, not args.no_plot):
             print(f"wrote {path}")
@@ -848,14 +945,29 @@ def main(argv=None):
     if not names:
         parser.error(f"no table of the {args.group!r} group was selected")
     requested = args.contenders or [c for c in CONTENDERS if not (args.quick and c == "realmlp")]
+    try:
+        variants = tabular_variants(args.tabular_params, args.tabular_suffix)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.tabular_params and "tabular" not in requested:
+        parser.error("--tabular-params needs the tabular contender")
 
-    status = {}
+    status, factories = {}, {}
     for c in requested:
-        present, reason = probe(c)
-        status[c] = {"label": LABELS[c], "present": present, "reason": reason}
+        if c != "tabular":
+            factories[c] = (LABELS[c], None, FACTORIES[c])
+            continue
+        for name, variant_label, params in variants:
+            factory = functools.partial(make_tabular, params=params)
+            factories[name] = (variant_label, params, factory)
+    for c, (c_label, params, factory) in factories.items():
+        present, reason = probe(factory)
+        status[c] = {"label": c_label, "present": present, "reason": reason}
+        if params:
+            status[c]["params"] = params
         if not present:
-            print(f"{LABELS[c]}: absent ({reason})", flush=True)
-    contenders = [c for c in requested if status[c]["present"]]
+            print(f"{c_label}: absent ({reason})", flush=True)
+    contenders = [c for c in factories if status[c]["present"]]
     if not contenders:
         parser.error("none of the requested contenders can run here")
 
@@ -869,7 +981,7 @@ def main(argv=None):
         "benchmark": "tabular",
         "quick": args.quick,
         "settings": {
-            "command": "python benchmarks/bench_tabular.py " + " ".join(argv or sys.argv[1:]),
+            "command": command_line(argv),
             "splits": n_splits,
             "test_size": TEST_SIZE,
             "threads": args.threads,
@@ -885,8 +997,10 @@ def main(argv=None):
         "records": [],
     }
 
+    labels = {c: s["label"] for c, s in status.items()}
+
     def log(record):
-        print_record(record, LABELS)
+        print_record(record, labels)
 
     from threadpoolctl import threadpool_limits
 
@@ -895,8 +1009,9 @@ def main(argv=None):
         for name in names:
             print(f"{name} ({D.BY_NAME[name].task})", flush=True)
             info, records = run_dataset(
-                name, contenders, n_splits, args.threads, settle, max_rows, log
-            )
+                name, {c: factories[c][2] for c in contenders}, n_splits, args.threads, settle,
+                max_rows, log,
+            )  # fmt: skip
             payload["datasets"].append(info)
             payload["records"].extend(records)
             payload["summary"] = summarize(payload["datasets"], contenders, payload["records"])

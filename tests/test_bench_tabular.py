@@ -152,3 +152,54 @@ def test_a_failed_contender_ranks_last(bench):
     row = summary["groups"]["all"]["contenders"]
     assert row["bp"]["beats_mlp"] == ["t"] and row["hgb"]["compared_with_mlp"] == []
     assert summary["per_dataset"]["t"]["hgb"]["errors"] == ["ValueError: no"]
+
+
+def test_tabular_params_name_the_variants_and_reach_the_estimators(bench):
+    variants = bench.tabular_variants(
+        ['{"learning_rate_init": 0.003}', '{"hidden_layer_sizes": [256, 256], '
+         '"label_smoothing": 0.1}'],
+        ["lr3e-3", "deep"],
+    )  # fmt: skip
+    assert [(name, label) for name, label, _ in variants] == [
+        ("tabular-lr3e-3", "Tabular (lr3e-3)"),
+        ("tabular-deep", "Tabular (deep)"),
+    ]
+    params = variants[1][2]
+    assert params == {"hidden_layer_sizes": (256, 256), "label_smoothing": 0.1}
+    classifier = bench.make_tabular(bench.D.BINARY, [], [], 3, 1, params=params)
+    regressor = bench.make_tabular(bench.D.REGRESSION, [], [], 3, 1, params=params)
+    assert classifier.label_smoothing == 0.1 and classifier.random_state == 3
+    # The regressor has no label_smoothing: the key goes to the classifier only.
+    assert "label_smoothing" not in regressor.get_params()
+    assert regressor.hidden_layer_sizes == (256, 256) and regressor.random_state == 3
+    # No --tabular-params: the defaults, under the plain name; one needs no suffix.
+    assert bench.tabular_variants(None, None) == [("tabular", "Tabular", {})]
+    assert bench.tabular_variants(['{"dropout": 0.15}'], None) == [
+        ("tabular", "Tabular", {"dropout": 0.15})
+    ]
+
+
+@pytest.mark.parametrize(
+    "texts, suffixes, message",
+    [
+        (['{"dropout": '], None, "not valid JSON"),
+        (["[1, 2]"], None, "must be a JSON object"),
+        (['{"dropuot": 0.1}'], None, "dropuot is not a parameter"),
+        (['{"random_state": 1}'], None, "cannot set random_state"),
+        (["{}", "{}"], ["a"], "need as many --tabular-suffix"),
+        (["{}", "{}"], ["a", "a"], "must differ"),
+        (None, ["a"], "needs a --tabular-params"),
+        (["{}"], ["a", "b"], "more --tabular-suffix"),
+    ],
+)
+def test_bad_tabular_params_are_refused_with_the_reason(bench, texts, suffixes, message):
+    with pytest.raises(ValueError, match=message):
+        bench.tabular_variants(texts, suffixes)
+
+
+def test_the_recorded_command_quotes_json_arguments(bench):
+    import shlex
+
+    argv = ["--tabular-params", '{"scoring": null}', "--tabular-suffix", "score none"]
+    command = bench.command_line(argv)
+    assert shlex.split(command)[2:] == argv
