@@ -83,6 +83,15 @@ class BuildExt(build_ext):
     BPNET_HAVE_TARGET_CLONES is defined (bpnet/src/portable.h).
     """
 
+    def finalize_options(self):
+        # Compile the modules side by side, one per core, unless -j/--parallel says
+        # otherwise: each is a separate compiler process, so the build's result does not
+        # depend on it, and `pip install` on a many-core machine (no way to pass -j through
+        # it) gains most.
+        if self.parallel is None:
+            self.parallel = os.cpu_count() or 1
+        super().finalize_options()
+
     def build_extensions(self):
         msvc = self.compiler.compiler_type == "msvc"
         compile_args, link_args, macros = [], [], []
