@@ -774,40 +774,68 @@ def to_onnx(estimator, X_sample, **options):
         for classifier in (BPClassifier, TabularClassifier):
             merged[classifier] = {**merged.get(classifier, {}), **classifier_options}
         options["options"] = merged
-    if _is_pandas_frame(X_sample) and "initial_types" not in options:
-        return _skl2onnx_to_onnx(estimator, initial_types=_frame_input_types(X_sample), **options)
+    if "initial_types" not in options:
+        input_types = _frame_input_types(X_sample)
+        if input_types is not None:
+            return _skl2onnx_to_onnx(estimator, initial_types=input_types, **options)
     return _skl2onnx_to_onnx(estimator, X_sample, **options)
 
 
-def _is_pandas_frame(X):
-    pandas = sys.modules.get("pandas")
-    return pandas is not None and isinstance(X, pandas.DataFrame)
-
-
 def _frame_input_types(frame):
-    """One (name, type) input per column of a pandas frame, as skl2onnx makes them, with
-    a ``category`` column typed by its categories (skl2onnx types float categories as
-    int64), and an error naming a column that no ONNX tensor type holds."""
-    pandas = sys.modules["pandas"]
+    """One (name, type) input per column of a pandas or polars frame (None for anything
+    else), as skl2onnx makes them for pandas, except that a pandas ``category`` column
+    takes its categories' type (skl2onnx types float categories as int64). A column no
+    ONNX tensor type holds is an error naming it."""
+    pandas = sys.modules.get("pandas")
+    polars = sys.modules.get("polars")
+    if pandas is not None and isinstance(frame, pandas.DataFrame):
+        type_of = _pandas_column_type
+    elif polars is not None and isinstance(frame, polars.DataFrame):
+        type_of = _polars_column_type
+    else:
+        return None
     types = []
     for name in frame.columns:
         column = frame[name]
-        if isinstance(column.dtype, pandas.CategoricalDtype):
-            kind = np.asarray(column.dtype.categories).dtype.kind
-            tensor_type = {
-                "b": BooleanTensorType,
-                "f": DoubleTensorType,
-                "i": Int64TensorType,
-                "u": Int64TensorType,
-            }
-            types.append((str(name), tensor_type.get(kind, StringTensorType)([None, 1])))
-            continue
         try:
-            types += guess_initial_types(column.to_frame(), None)
+            tensor_type = type_of(column)
         except (NotImplementedError, TypeError) as error:
             raise ValueError(
                 f"Column {name!r} of X_sample has dtype {column.dtype}, which has no ONNX "
                 "input type: convert it to float64 (NaN for missing values), int64, bool "
                 f'or str ("" for missing values) before fitting and exporting. ({error})'
             ) from None
+        types.append((str(name), tensor_type))
     return types
+
+
+# The ONNX input type of a category's categories, by NumPy kind; text otherwise.
+CATEGORY_INPUT_TYPES = {
+    "b": BooleanTensorType,
+    "f": DoubleTensorType,
+    "i": Int64TensorType,
+    "u": Int64TensorType,
+}
+
+
+def _pandas_column_type(column):
+    if isinstance(column.dtype, sys.modules["pandas"].CategoricalDtype):
+        kind = np.asarray(column.dtype.categories).dtype.kind
+        return CATEGORY_INPUT_TYPES.get(kind, StringTensorType)([None, 1])
+    return guess_initial_types(column.to_frame(), None)[0][1]
+
+
+def _polars_column_type(column):
+    polars = sys.modules["polars"]
+    dtype = column.dtype
+    if dtype == polars.Float32:
+        return FloatTensorType([None, 1])
+    if dtype.is_float():
+        return DoubleTensorType([None, 1])
+    if dtype.is_integer():
+        return Int64TensorType([None, 1])
+    if dtype == polars.Boolean:
+        return BooleanTensorType([None, 1])
+    if dtype in (polars.String, polars.Categorical, polars.Enum):
+        return StringTensorType([None, 1])
+    raise TypeError(f"bpnet.onnx types no polars column of dtype {dtype}")

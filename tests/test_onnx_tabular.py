@@ -225,9 +225,11 @@ def test_float_category_column_takes_doubles():
     _assert_classifier_matches(onx, clf, X_new, np.float32)
 
 
-def test_zipmap_and_skl2onnx_to_onnx():
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_zipmap_and_skl2onnx_to_onnx(dtype):
+    # ZipMap takes float tensors: its probabilities are float32 in a double graph too.
     X = _table(120, seed=8)
-    clf = _fit(TabularClassifier, X, _target(X, "binary"))
+    clf = _fit(TabularClassifier, X, _target(X, "binary"), dtype=dtype.__name__)
     onx = skl2onnx.to_onnx(clf, X)
     labels, dicts = _run(onx, X)
     assert_array_equal(labels, clf.predict(X))
@@ -291,3 +293,47 @@ def test_text_levels_given_as_numbers_are_refused():
     reg = _fit(TabularRegressor, X, X["spread"])
     with pytest.raises(ValueError, match="Column 'size' had text levels at fit"):
         to_onnx(reg, X.assign(size=1.0))
+
+
+def test_polars_frame():
+    pl = pytest.importorskip("polars")
+    X = _table(120, seed=14)
+    y = _target(X, "multiclass")
+    frame = pl.DataFrame(
+        {
+            "spread": X["spread"].to_numpy(),
+            "holes": pl.Series(X["holes"].to_numpy(), nan_to_null=True),
+            "count": X["count"].to_numpy(),
+            "flag": X["flag"].to_numpy(),
+            "color": pl.Series(X["color"].tolist(), dtype=pl.String),
+            "city": pl.Series(X["city"].astype(str).tolist(), dtype=pl.Categorical),
+        }
+    )
+    clf = _fit(TabularClassifier, frame, y)
+    assert clf._encoder.kinds_ == ["numeric"] * 3 + ["onehot"] * 2 + ["embedded"]
+    session = _session(to_onnx(clf, frame, zipmap=False))
+    assert [node.type for node in session.get_inputs()] == [
+        "tensor(double)",
+        "tensor(double)",
+        "tensor(int64)",
+        "tensor(bool)",
+        "tensor(string)",
+        "tensor(string)",
+    ]
+    rows = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) < 5)
+        .then(pl.lit("atlantis"))
+        .otherwise(pl.col("city").cast(pl.String))
+        .alias("city")
+    )
+    feed = {
+        name: (
+            rows[name].fill_null("").to_numpy().astype(str)
+            if rows[name].dtype in (pl.String, pl.Categorical)
+            else rows[name].to_numpy()
+        ).reshape(-1, 1)
+        for name in rows.columns
+    }
+    labels, probabilities = session.run(None, feed)
+    assert_array_equal(labels, clf.predict(rows))
+    assert_allclose(probabilities, clf.predict_proba(rows), rtol=1e-5, atol=EPS[np.float32])
