@@ -1,5 +1,5 @@
-"""ONNX export of fitted BPClassifier, BPRegressor and HiddenFeatures models, through
-skl2onnx.
+"""ONNX export of fitted BPClassifier, BPRegressor, HiddenFeatures, TabularClassifier and
+TabularRegressor models, through skl2onnx.
 
 Importing this module registers bpnet's shape calculators and converters with skl2onnx,
 so that ``skl2onnx.to_onnx`` converts a bpnet estimator on its own or as a step of a
@@ -9,6 +9,10 @@ The graph computes in the input's precision: a double input gives a double graph
 weights are cast to it), any other input a float one. Where onnxruntime's CPU provider
 has no double kernel (LeakyRelu, Elu, Erf), the double graph spells the activation out
 in operators it has.
+
+A Tabular estimator's graph does its TableEncoder's work before the network: it takes
+one input per column of a frame (or one input of every column), and computes in the
+model's ``dtype`` unless that one input is float32 or float64.
 """
 
 import sys
@@ -712,12 +716,17 @@ def to_onnx(estimator, X_sample, **options):
     Parameters
     ----------
     estimator : estimator
-        A fitted BPClassifier or BPRegressor, or any estimator that skl2onnx converts
-        (a Pipeline, for example) with bpnet estimators inside.
+        A fitted BPClassifier, BPRegressor, TabularClassifier or TabularRegressor, or
+        any estimator that skl2onnx converts (a Pipeline, for example) with bpnet
+        estimators inside.
 
-    X_sample : array-like of shape (n_samples, n_features)
+    X_sample : {array-like, DataFrame} of shape (n_samples, n_features)
         Input rows of the type the model will be given. Only their dtype and number of
-        columns are used.
+        columns are used, and a frame's column names and dtypes: a pandas or polars
+        frame gives the graph one input per column, named after it (a pandas
+        ``category`` column takes its categories' type). A Tabular estimator's graph
+        computes in the model's ``dtype``, unless it has a single float32 or float64
+        input (an array), whose precision it takes.
 
     **options
         ``zipmap`` (True, False or 'columns'), ``nocl`` and ``output_class_labels`` are
@@ -741,7 +750,10 @@ def to_onnx(estimator, X_sample, **options):
         If a bpnet estimator in ``estimator`` is not fitted.
     ValueError
         If the rows reaching a bpnet estimator do not have its ``n_features_in_``
-        columns. ``skl2onnx.to_onnx`` raises both as well once this module is imported.
+        columns, or if a frame's column names are not a Tabular estimator's
+        ``feature_names_in_``, in order. ``skl2onnx.to_onnx`` raises these as well once
+        this module is imported. Also if a column of a frame has a dtype that no ONNX
+        input type holds (dates, for example).
 
     See Also
     --------
