@@ -256,11 +256,21 @@ def _hidden_activations(model):
     return list(names)
 
 
+def _tabular_network(operator):
+    """The Tabular estimator that ``operator`` runs (itself, or a HiddenFeatures'
+    network), or None."""
+    model = operator.raw_operator
+    if isinstance(model, HiddenFeatures):
+        model = _hidden_network(model)[0]
+    return model if isinstance(model, TABULAR_ESTIMATORS) else None
+
+
 def _computes_in_double(operator):
     """Whether the graph of ``operator`` computes in double precision: a Tabular
     estimator's choice (see _tabular_in_double), else its input's."""
-    if isinstance(operator.raw_operator, TABULAR_ESTIMATORS):
-        return _tabular_in_double(operator.raw_operator, operator.inputs)
+    tabular = _tabular_network(operator)
+    if tabular is not None:
+        return _tabular_in_double(tabular, operator.inputs)
     return isinstance(operator.inputs[0].type, DoubleTensorType)
 
 
@@ -277,13 +287,6 @@ def _activation_functions(model, n_layers=None):
     return functions
 
 
-def _forward(g, model, input_name, n_layers=None):
-    """The activations of weight layer ``n_layers - 1`` of ``model``, by default the
-    output layer's (n_samples, n_outputs_), from the graph input ``input_name``."""
-    first = g.node("Cast", [input_name], to=g.float_type)
-    return _layers(g, model, first, _activation_functions(model, n_layers))
-
-
 def _layers(g, model, layer, functions):
     """The weight layers of ``model`` from ``layer``, its first layer's input already in
     the graph's precision, through the activations ``functions``."""
@@ -296,12 +299,14 @@ def _layers(g, model, layer, functions):
     return layer
 
 
-def _network_output(g, operator):
-    """The output layer's activations of the model of ``operator`` on its inputs."""
-    model = operator.raw_operator
+def _network_output(g, operator, model, n_layers=None):
+    """The activations of weight layer ``n_layers - 1`` of ``model`` (by default its
+    output layer's) on the inputs of ``operator``."""
+    functions = _activation_functions(model, n_layers)
     if isinstance(model, TABULAR_ESTIMATORS):
-        return _layers(g, model, _tabular_network_input(g, operator), _activation_functions(model))
-    return _forward(g, model, operator.inputs[0].full_name)
+        return _layers(g, model, _tabular_network_input(g, model, operator.inputs), functions)
+    first = g.node("Cast", [operator.inputs[0].full_name], to=g.float_type)
+    return _layers(g, model, first, functions)
 
 
 # --- BPRegressor -----------------------------------------------------------------------
@@ -309,10 +314,9 @@ def _network_output(g, operator):
 
 def _check_operator_numbers(operator, output_count_range):
     """One input, or one per column for a Tabular estimator given a frame."""
-    tabular = isinstance(operator.raw_operator, TABULAR_ESTIMATORS)
     check_input_and_output_numbers(
         operator,
-        input_count_range=[1, None] if tabular else 1,
+        input_count_range=1 if _tabular_network(operator) is None else [1, None],
         output_count_range=output_count_range,
     )
 
@@ -330,7 +334,7 @@ def _regressor_shape_calculator(operator):
 def _convert_regressor(scope, operator, container):
     model = operator.raw_operator
     g = _GraphWriter(scope, container, _computes_in_double(operator))
-    output = _network_output(g, operator)
+    output = _network_output(g, operator, model)
     if isinstance(model, TabularRegressor):
         # The network learns standardised targets: predict's y = output * scale + mean.
         scale = g.constant("target_scale", np.reshape(model.target_scale_, (1, -1)))
@@ -351,7 +355,7 @@ def _hidden_network(transformer):
 
 
 def _hidden_shape_calculator(operator):
-    check_input_and_output_numbers(operator, input_count_range=1, output_count_range=1)
+    _check_operator_numbers(operator, output_count_range=1)
     network, n_layers = _hidden_network(operator.raw_operator)
     n_rows = operator.inputs[0].get_first_dimension()
     tensor_type = DoubleTensorType if _computes_in_double(operator) else FloatTensorType
@@ -361,7 +365,7 @@ def _hidden_shape_calculator(operator):
 def _convert_hidden(scope, operator, container):
     g = _GraphWriter(scope, container, _computes_in_double(operator))
     network, n_layers = _hidden_network(operator.raw_operator)
-    output = _forward(g, network, operator.inputs[0].full_name, n_layers)
+    output = _network_output(g, operator, network, n_layers)
     g.node("Identity", [output], output=operator.outputs[0].full_name)
 
 
@@ -420,7 +424,7 @@ def _convert_classifier(scope, operator, container):
     model = operator.raw_operator
     double = _computes_in_double(operator)
     g = _GraphWriter(scope, container, double)
-    output = _network_output(g, operator)
+    output = _network_output(g, operator, model)
     label_name, probabilities_name = (variable.full_name for variable in operator.outputs)
     kind = _target_kind(model)
 
@@ -530,6 +534,11 @@ def _category_codes(g, model, inputs, j, levels, values, missing_value, default)
     encode = dict(domain="ai.onnx.ml", op_version=2, default_int64=int(default))
     if isinstance(input_type, StringTensorType):
         keys = [str(level) for level in levels.tolist()]
+        if len(set(keys)) != len(keys):
+            raise ValueError(
+                f"Column {_column_name(model, j)} has levels with the same text (numbers "
+                "and strings mixed, for example), which its text input cannot tell apart."
+            )
         if MISSING_TEXT not in keys:
             keys.append(MISSING_TEXT)
             values = [*values, missing_value]
@@ -539,7 +548,8 @@ def _category_codes(g, model, inputs, j, levels, values, missing_value, default)
             f"Column {_column_name(model, j)} had text levels at fit, but its ONNX input "
             f"is {type(input_type).__name__}: give it as text (a str or object column)."
         )
-    if isinstance(input_type, FLOAT_TYPES):
+    floats = isinstance(input_type, FLOAT_TYPES)
+    if floats:
         # LabelEncoder's float keys are float32: the levels must stay distinct in it.
         keys = levels.astype(np.float32)
         if len(np.unique(keys)) != len(keys):
@@ -547,27 +557,41 @@ def _category_codes(g, model, inputs, j, levels, values, missing_value, default)
                 f"Column {_column_name(model, j)} has levels that float32 does not tell "
                 "apart, which the ONNX graph compares in float32."
             )
-        lookup = g.node("Cast", [flat], to=TensorProto.FLOAT)
-        codes = g.node(
-            "LabelEncoder", [lookup], keys_floats=keys.tolist(), values_int64s=values, **encode
+        lookup, key_attribute = g.node("Cast", [flat], to=TensorProto.FLOAT), "keys_floats"
+    else:
+        if not np.array_equal(levels, np.round(levels)):
+            raise ValueError(
+                f"Column {_column_name(model, j)} had levels that are not whole numbers at "
+                f"fit, but its ONNX input is {type(input_type).__name__}: give it as floats."
+            )
+        keys = levels.astype(np.int64)
+        lookup, key_attribute = g.node("Cast", [flat], to=TensorProto.INT64), "keys_int64s"
+    if len(keys):
+        encode[key_attribute] = keys.tolist()
+        codes = g.node("LabelEncoder", [lookup], values_int64s=values, **encode)
+    else:
+        # No level (every value was missing at fit), and LabelEncoder needs a key. (A
+        # bool cast, not the lookup's: NaN has no integer value.)
+        defined = g.node("IsNaN", [flat]) if floats else g.node("Equal", [lookup, lookup])
+        zeros = g.node(
+            "Mul", [g.node("Cast", [defined], to=TensorProto.INT64), _int64_constant(g, 0)]
         )
-        missing = g.constant("missing_code", np.array(missing_value, np.int64), TensorProto.INT64)
-        return g.node("Where", [g.node("IsNaN", [flat]), missing, codes])
-    # Integers and bools: only whole-number levels can match.
-    whole = levels == np.round(levels)
-    keys = levels[whole].astype(np.int64).tolist()
-    values = np.asarray(values)[whole].tolist()
-    integers = g.node("Cast", [flat], to=TensorProto.INT64)
-    return g.node("LabelEncoder", [integers], keys_int64s=keys, values_int64s=values, **encode)
+        codes = g.node("Add", [zeros, _int64_constant(g, default)])
+    if not floats:
+        return codes
+    missing = g.node("IsNaN", [flat])
+    return g.node("Where", [missing, _int64_constant(g, missing_value), codes])
 
 
-def _tabular_network_input(g, operator):
-    """The network's first-layer input, in the graph's precision: TableEncoder's dense
-    columns (scaled numbers, missing-value indicators, one-hot groups), then the
-    embedding rows of each embedded column."""
-    model = operator.raw_operator
+def _int64_constant(g, value):
+    return g.constant("code", np.array(value, dtype=np.int64), TensorProto.INT64)
+
+
+def _tabular_network_input(g, model, inputs):
+    """The first-layer input of the Tabular estimator ``model`` on ``inputs``, in the
+    graph's precision: TableEncoder's dense columns (scaled numbers, missing-value
+    indicators, one-hot groups), then the embedding rows of each embedded column."""
     encoder = model._encoder
-    inputs = operator.inputs
     d = _GraphWriter(g.scope, g.container, double=True)
     dense = [] if len(encoder.numeric_columns_) == 0 else _numeric_block(d, encoder, inputs)
     embedded = []
@@ -665,6 +689,12 @@ def _parse_classifier(scope, model, inputs, custom_parsers=None):
     return _parse_sklearn_classifier(scope, model, inputs, custom_parsers=custom_parsers)
 
 
+def _parse_hidden(scope, transformer, inputs, custom_parsers=None):
+    check_is_fitted(transformer)
+    _check_convertible(_hidden_network(transformer)[0], inputs)
+    return _parse_sklearn_simple_model(scope, transformer, inputs, custom_parsers=custom_parsers)
+
+
 def _parse_regressor(scope, model, inputs, custom_parsers=None):
     _check_convertible(model, inputs)
     return _parse_sklearn_simple_model(scope, model, inputs, custom_parsers=custom_parsers)
@@ -687,7 +717,11 @@ update_registered_converter(
     parser=_parse_regressor,
 )
 update_registered_converter(
-    HiddenFeatures, "BpnetHiddenFeatures", _hidden_shape_calculator, _convert_hidden
+    HiddenFeatures,
+    "BpnetHiddenFeatures",
+    _hidden_shape_calculator,
+    _convert_hidden,
+    parser=_parse_hidden,
 )
 update_registered_converter(
     TabularClassifier,

@@ -21,7 +21,7 @@ ort = pytest.importorskip("onnxruntime")
 skl2onnx = pytest.importorskip("skl2onnx")
 pd = pytest.importorskip("pandas")
 
-from bpnet import TabularClassifier, TabularRegressor  # noqa: E402
+from bpnet import HiddenFeatures, TabularClassifier, TabularRegressor  # noqa: E402
 from bpnet.onnx import to_onnx  # noqa: E402
 
 RTOL = {np.float32: 1e-5, np.float64: 1e-10}
@@ -212,6 +212,30 @@ def test_numeric_array_with_categorical_indices(dtype):
     _assert_classifier_matches(onx, clf, X_new, dtype)
 
 
+def test_categorical_column_missing_everywhere_at_fit():
+    """No level at all: every value is missing at fit, then missing or unseen."""
+    rng = np.random.RandomState(15)
+    X = np.column_stack([rng.randn(80), np.full(80, np.nan)])
+    clf = _fit(TabularClassifier, X, X[:, 0] > 0, categorical_features=[1], dtype="float64")
+    assert len(clf._encoder.categories_[0]) == 0
+    X_new = X.copy()
+    X_new[::2, 1] = 3.0
+    _assert_classifier_matches(to_onnx(clf, X[:1], zipmap=False), clf, X_new, np.float64)
+
+
+@pytest.mark.parametrize("layer", [0, -1])
+def test_hidden_features_of_a_tabular_network(layer):
+    X = _table(120, seed=16)
+    network = TabularClassifier(hidden_layer_sizes=(16, 8), max_iter=5, max_one_hot=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        features = HiddenFeatures(network, layer=layer).fit(X, _target(X, "binary"))
+    (values,) = _run(to_onnx(features, X), _new_rows())
+    expected = features.transform(_new_rows())
+    assert values.dtype == np.float32
+    assert_allclose(values, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
 def test_float_category_column_takes_doubles():
     X = _table(120, seed=6)[["spread"]]
     X["level"] = pd.Series(np.random.RandomState(6).choice([0.5, 1.5, 2.5], 120)).astype("category")
@@ -337,3 +361,10 @@ def test_polars_frame():
     labels, probabilities = session.run(None, feed)
     assert_array_equal(labels, clf.predict(rows))
     assert_allclose(probabilities, clf.predict_proba(rows), rtol=1e-5, atol=EPS[np.float32])
+
+
+def test_fractional_levels_given_as_integers_are_refused():
+    X = pd.DataFrame({"level": np.tile([0.5, 1.5, 2.0], 20), "spread": np.arange(60.0)})
+    reg = _fit(TabularRegressor, X, X["spread"], categorical_features=["level"])
+    with pytest.raises(ValueError, match="Column 'level' had levels that are not whole"):
+        to_onnx(reg, X.assign(level=1))
