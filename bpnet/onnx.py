@@ -496,13 +496,19 @@ def _reshape(g, name, shape):
     )
 
 
-def _numeric_block(d, encoder, inputs):
+def _numeric_block(d, model, inputs):
     """The scaled numeric columns, then the missing-value indicators, as TableEncoder
     computes them (in double precision, ``d`` being a double writer)."""
-    columns = [
-        d.node("Cast", [_input_column(d, inputs, j)[0]], to=TensorProto.DOUBLE)
-        for j in encoder.numeric_columns_.tolist()
-    ]
+    encoder = model._encoder
+    columns = []
+    for j in encoder.numeric_columns_.tolist():
+        name, input_type = _input_column(d, inputs, j)
+        if isinstance(input_type, StringTensorType):
+            raise ValueError(
+                f"Column {_column_name(model, j)} was numeric at fit, but its ONNX input "
+                "is text: give it as numbers."
+            )
+        columns.append(d.node("Cast", [name], to=TensorProto.DOUBLE))
     raw = columns[0] if len(columns) == 1 else d.node("Concat", columns, axis=1)
     medians = d.constant("median", encoder.medians_.reshape(1, -1))
     scales = d.constant("scale", encoder.scales_.reshape(1, -1))
@@ -593,7 +599,7 @@ def _tabular_network_input(g, model, inputs):
     indicators, one-hot groups), then the embedding rows of each embedded column."""
     encoder = model._encoder
     d = _GraphWriter(g.scope, g.container, double=True)
-    dense = [] if len(encoder.numeric_columns_) == 0 else _numeric_block(d, encoder, inputs)
+    dense = [] if len(encoder.numeric_columns_) == 0 else _numeric_block(d, model, inputs)
     embedded = []
     for j, levels, missing_seen in zip(
         encoder.categorical_columns_.tolist(),

@@ -368,3 +368,10 @@ def test_fractional_levels_given_as_integers_are_refused():
     reg = _fit(TabularRegressor, X, X["spread"], categorical_features=["level"])
     with pytest.raises(ValueError, match="Column 'level' had levels that are not whole"):
         to_onnx(reg, X.assign(level=1))
+
+
+def test_numbers_given_as_text_are_refused():
+    X = _table(60, seed=17)[["spread", "size"]]
+    reg = _fit(TabularRegressor, X, X["spread"])
+    with pytest.raises(ValueError, match="Column 'spread' was numeric at fit"):
+        to_onnx(reg, X.assign(spread="1.5"))
