@@ -1,5 +1,5 @@
-"""ONNX export of fitted BPClassifier, BPRegressor and HiddenFeatures models, through
-skl2onnx.
+"""ONNX export of fitted BPClassifier, BPRegressor, HiddenFeatures, TabularClassifier and
+TabularRegressor models, through skl2onnx.
 
 Importing this module registers bpnet's shape calculators and converters with skl2onnx,
 so that ``skl2onnx.to_onnx`` converts a bpnet estimator on its own or as a step of a
@@ -9,8 +9,13 @@ The graph computes in the input's precision: a double input gives a double graph
 weights are cast to it), any other input a float one. Where onnxruntime's CPU provider
 has no double kernel (LeakyRelu, Elu, Erf), the double graph spells the activation out
 in operators it has.
+
+A Tabular estimator's graph does its TableEncoder's work before the network: it takes
+one input per column of a frame (or one input of every column), and computes in the
+model's ``dtype`` unless that one input is float32 or float64.
 """
 
+import sys
 from functools import cache
 
 import numpy as np
@@ -23,7 +28,9 @@ try:
 
     # skl2onnx's own parsers, which bpnet's parsers call after checking the model.
     from skl2onnx._parse import _parse_sklearn_classifier, _parse_sklearn_simple_model
+    from skl2onnx.algebra.type_helper import guess_initial_types
     from skl2onnx.common.data_types import (
+        BooleanTensorType,
         DoubleTensorType,
         FloatTensorType,
         Int64TensorType,
@@ -39,8 +46,12 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
 
 from ._classes import BPClassifier, BPRegressor
 from ._hidden import HiddenFeatures
+from ._table import _CLIP_SATURATION, FIRST_LEVEL_ROW, MISSING_ROW, SMOOTH_CLIP_BOUND, UNSEEN_ROW
+from ._tabular import TabularClassifier, TabularRegressor
 
 __all__ = ["to_onnx"]
+
+TABULAR_ESTIMATORS = (TabularClassifier, TabularRegressor)
 
 # The options skl2onnx's own classifiers take; the classifier parser reads them.
 CLASSIFIER_OPTIONS = {
@@ -245,46 +256,90 @@ def _hidden_activations(model):
     return list(names)
 
 
-def _computes_in_double(input_type):
-    return isinstance(input_type, DoubleTensorType)
+def _tabular_network(operator):
+    """The Tabular estimator that ``operator`` runs (itself, or a HiddenFeatures'
+    network), or None."""
+    model = operator.raw_operator
+    if isinstance(model, HiddenFeatures):
+        model = _hidden_network(model)[0]
+    return model if isinstance(model, TABULAR_ESTIMATORS) else None
 
 
-def _forward(g, model, input_name, n_layers=None):
-    """The activations of weight layer ``n_layers - 1`` of ``model``, by default the
-    output layer's (n_samples, n_outputs_)."""
+def _computes_in_double(operator):
+    """Whether the graph of ``operator`` computes in double precision: a Tabular
+    estimator's choice (see _tabular_in_double), else its input's."""
+    tabular = _tabular_network(operator)
+    if tabular is not None:
+        return _tabular_in_double(tabular, operator.inputs)
+    return isinstance(operator.inputs[0].type, DoubleTensorType)
+
+
+def _activation_functions(model, n_layers=None):
+    """The graph-writing activation of each of the first ``n_layers`` weight layers."""
     functions = [HIDDEN_ACTIVATIONS.get(name) for name in _hidden_activations(model)]
     functions.append(OUTPUT_ACTIVATIONS.get(model.out_activation_))
-    n_layers = len(functions) if n_layers is None else n_layers
-    if None in functions[:n_layers]:
+    functions = functions[: len(functions) if n_layers is None else n_layers]
+    if None in functions:
         raise NotImplementedError(
             f"bpnet.onnx cannot export the activations {_hidden_activations(model)} with "
             f"the output activation {model.out_activation_!r}."
         )
-    layer = g.node("Cast", [input_name], to=g.float_type)
-    layers = zip(model.coefs_, model.intercepts_, functions[:n_layers], strict=False)
-    for coef, intercept, activation in layers:
+    return functions
+
+
+def _layers(g, model, layer, functions):
+    """The weight layers of ``model`` from ``layer``, its first layer's input already in
+    the graph's precision, through the activations ``functions``."""
+    for coef, intercept, activation in zip(
+        model.coefs_, model.intercepts_, functions, strict=False
+    ):
         product = g.node("MatMul", [layer, g.constant("coefficient", coef)])
         z = g.node("Add", [product, g.constant("intercept", np.reshape(intercept, (1, -1)))])
         layer = activation(g, z)
     return layer
 
 
+def _network_output(g, operator, model, n_layers=None):
+    """The activations of weight layer ``n_layers - 1`` of ``model`` (by default its
+    output layer's) on the inputs of ``operator``."""
+    functions = _activation_functions(model, n_layers)
+    if isinstance(model, TABULAR_ESTIMATORS):
+        return _layers(g, model, _tabular_network_input(g, model, operator.inputs), functions)
+    first = g.node("Cast", [operator.inputs[0].full_name], to=g.float_type)
+    return _layers(g, model, first, functions)
+
+
 # --- BPRegressor -----------------------------------------------------------------------
 
 
+def _check_operator_numbers(operator, output_count_range):
+    """One input, or one per column for a Tabular estimator given a frame."""
+    check_input_and_output_numbers(
+        operator,
+        input_count_range=1 if _tabular_network(operator) is None else [1, None],
+        output_count_range=output_count_range,
+    )
+
+
 def _regressor_shape_calculator(operator):
-    check_input_and_output_numbers(operator, input_count_range=1, output_count_range=1)
+    _check_operator_numbers(operator, output_count_range=1)
     model = operator.raw_operator
     n_rows = operator.inputs[0].get_first_dimension()
-    double = _computes_in_double(operator.inputs[0].type)
+    double = _computes_in_double(operator)
     tensor_type = DoubleTensorType if double else FloatTensorType
     # (n, 1) for one output, as skl2onnx's other regressors; (n, k) for k outputs.
     operator.outputs[0].set_type(tensor_type([n_rows, model.n_outputs_]))
 
 
 def _convert_regressor(scope, operator, container):
-    g = _GraphWriter(scope, container, _computes_in_double(operator.inputs[0].type))
-    output = _forward(g, operator.raw_operator, operator.inputs[0].full_name)
+    model = operator.raw_operator
+    g = _GraphWriter(scope, container, _computes_in_double(operator))
+    output = _network_output(g, operator, model)
+    if isinstance(model, TabularRegressor):
+        # The network learns standardised targets: predict's y = output * scale + mean.
+        scale = g.constant("target_scale", np.reshape(model.target_scale_, (1, -1)))
+        mean = g.constant("target_mean", np.reshape(model.target_mean_, (1, -1)))
+        output = g.node("Add", [g.node("Mul", [output, scale]), mean])
     g.node("Identity", [output], output=operator.outputs[0].full_name)
 
 
@@ -300,19 +355,17 @@ def _hidden_network(transformer):
 
 
 def _hidden_shape_calculator(operator):
-    check_input_and_output_numbers(operator, input_count_range=1, output_count_range=1)
+    _check_operator_numbers(operator, output_count_range=1)
     network, n_layers = _hidden_network(operator.raw_operator)
     n_rows = operator.inputs[0].get_first_dimension()
-    tensor_type = (
-        DoubleTensorType if _computes_in_double(operator.inputs[0].type) else FloatTensorType
-    )
+    tensor_type = DoubleTensorType if _computes_in_double(operator) else FloatTensorType
     operator.outputs[0].set_type(tensor_type([n_rows, network.coefs_[n_layers - 1].shape[1]]))
 
 
 def _convert_hidden(scope, operator, container):
-    g = _GraphWriter(scope, container, _computes_in_double(operator.inputs[0].type))
+    g = _GraphWriter(scope, container, _computes_in_double(operator))
     network, n_layers = _hidden_network(operator.raw_operator)
-    output = _forward(g, network, operator.inputs[0].full_name, n_layers)
+    output = _network_output(g, operator, network, n_layers)
     g.node("Identity", [output], output=operator.outputs[0].full_name)
 
 
@@ -350,7 +403,7 @@ def _probabilities_in_float(scope, model, double):
 
 
 def _classifier_shape_calculator(operator):
-    check_input_and_output_numbers(operator, input_count_range=1, output_count_range=2)
+    _check_operator_numbers(operator, output_count_range=2)
     model = operator.raw_operator
     n_rows = operator.inputs[0].get_first_dimension()
     kind = _target_kind(model)
@@ -359,7 +412,7 @@ def _classifier_shape_calculator(operator):
     operator.outputs[0].set_type(
         label_tensor([n_rows, model.n_outputs_] if kind == "multilabel" else [n_rows])
     )
-    double = _computes_in_double(operator.inputs[0].type)
+    double = _computes_in_double(operator)
     if _probabilities_in_float(operator.scope_inst, model, double):
         double = False
     n_columns = 2 if kind == "binary" else model.n_outputs_
@@ -369,9 +422,9 @@ def _classifier_shape_calculator(operator):
 
 def _convert_classifier(scope, operator, container):
     model = operator.raw_operator
-    double = _computes_in_double(operator.inputs[0].type)
+    double = _computes_in_double(operator)
     g = _GraphWriter(scope, container, double)
-    output = _forward(g, model, operator.inputs[0].full_name)
+    output = _network_output(g, operator, model)
     label_name, probabilities_name = (variable.full_name for variable in operator.outputs)
     kind = _target_kind(model)
 
@@ -406,7 +459,193 @@ def _convert_classifier(scope, operator, container):
     g.node("Gather", [classes, indices], output=label_name, axis=0)
 
 
+# --- TabularClassifier and TabularRegressor -------------------------------------------
+
+# A missing value in a text column. ONNX string tensors have no null, so the empty string
+# stands for one (docs/onnx.rst says so); a column that had "" as a level at fit keeps it.
+MISSING_TEXT = ""
+
+FLOAT_TYPES = (FloatTensorType, DoubleTensorType)
+
+
+def _tabular_in_double(model, inputs):
+    """One float input holding every column sets the precision, as for the BP estimators;
+    any other input (one per column of a frame, or integers, bools or text) takes the
+    model's ``dtype``."""
+    if len(inputs) == 1 and isinstance(inputs[0].type, FLOAT_TYPES):
+        return isinstance(inputs[0].type, DoubleTensorType)
+    return np.dtype(model.dtype) == np.float64
+
+
+def _column_name(model, j):
+    names = getattr(model, "feature_names_in_", None)
+    return repr(str(names[j])) if names is not None else f"{j}"
+
+
+def _input_column(g, inputs, j):
+    """Input column ``j`` as an (n, 1) tensor, and the ONNX type of the input holding it."""
+    if len(inputs) > 1:
+        return inputs[j].full_name, inputs[j].type
+    index = g.constant("column", np.array([j], dtype=np.int64), TensorProto.INT64)
+    return g.node("Gather", [inputs[0].full_name, index], axis=1), inputs[0].type
+
+
+def _reshape(g, name, shape):
+    return g.node(
+        "Reshape", [name, g.constant("shape", np.array(shape, np.int64), TensorProto.INT64)]
+    )
+
+
+def _numeric_block(d, model, inputs):
+    """The scaled numeric columns, then the missing-value indicators, as TableEncoder
+    computes them (in double precision, ``d`` being a double writer)."""
+    encoder = model._encoder
+    columns = []
+    for j in encoder.numeric_columns_.tolist():
+        name, input_type = _input_column(d, inputs, j)
+        if isinstance(input_type, StringTensorType):
+            raise ValueError(
+                f"Column {_column_name(model, j)} was numeric at fit, but its ONNX input "
+                "is text: give it as numbers."
+            )
+        columns.append(d.node("Cast", [name], to=TensorProto.DOUBLE))
+    raw = columns[0] if len(columns) == 1 else d.node("Concat", columns, axis=1)
+    medians = d.constant("median", encoder.medians_.reshape(1, -1))
+    scales = d.constant("scale", encoder.scales_.reshape(1, -1))
+    shifted = d.node("Mul", [d.node("Sub", [raw, medians]), scales])
+    # smooth_clip: x / sqrt(1 + (x / bound) ** 2), and the bound itself where that
+    # square would overflow.
+    ratio = d.node("Div", [shifted, d.scalar(SMOOTH_CLIP_BOUND)])
+    root = d.node("Sqrt", [d.node("Add", [d.scalar(1.0), d.node("Mul", [ratio, ratio])])])
+    clipped = d.node("Div", [shifted, root])
+    saturated = d.node("Greater", [d.node("Abs", [shifted]), d.scalar(_CLIP_SATURATION)])
+    bound = d.node("Mul", [d.node("Sign", [shifted]), d.scalar(SMOOTH_CLIP_BOUND)])
+    clipped = d.node("Where", [saturated, bound, clipped])
+    # NaN there is a missing value (or x - median past the float range): 0, as TableEncoder.
+    scaled = d.node("Where", [d.node("IsNaN", [clipped]), d.scalar(0.0), clipped])
+    if len(encoder.nan_indicator_columns_) == 0:
+        return [scaled]
+    positions = np.searchsorted(encoder.numeric_columns_, encoder.nan_indicator_columns_)
+    indices = d.constant("indicator_columns", positions.astype(np.int64), TensorProto.INT64)
+    missing = d.node("IsNaN", [d.node("Gather", [raw, indices], axis=1)])
+    return [scaled, d.node("Cast", [missing], to=TensorProto.DOUBLE)]
+
+
+def _category_codes(g, model, inputs, j, levels, values, missing_value, default):
+    """Column ``j`` mapped through ai.onnx.ml's LabelEncoder, shape (n,), int64: the
+    i-th level to ``values[i]``, a missing value (NaN, or MISSING_TEXT in text) to
+    ``missing_value``, anything else to ``default``."""
+    name, input_type = _input_column(g, inputs, j)
+    flat = _reshape(g, name, [-1])
+    encode = dict(domain="ai.onnx.ml", op_version=2, default_int64=int(default))
+    if isinstance(input_type, StringTensorType):
+        keys = [str(level) for level in levels.tolist()]
+        if len(set(keys)) != len(keys):
+            raise ValueError(
+                f"Column {_column_name(model, j)} has levels with the same text (numbers "
+                "and strings mixed, for example), which its text input cannot tell apart."
+            )
+        if MISSING_TEXT not in keys:
+            keys.append(MISSING_TEXT)
+            values = [*values, missing_value]
+        return g.node("LabelEncoder", [flat], keys_strings=keys, values_int64s=values, **encode)
+    if levels.dtype.kind not in "biuf":
+        raise ValueError(
+            f"Column {_column_name(model, j)} had text levels at fit, but its ONNX input "
+            f"is {type(input_type).__name__}: give it as text (a str or object column)."
+        )
+    floats = isinstance(input_type, FLOAT_TYPES)
+    if floats:
+        # LabelEncoder's float keys are float32: the levels must stay distinct in it.
+        keys = levels.astype(np.float32)
+        if len(np.unique(keys)) != len(keys):
+            raise ValueError(
+                f"Column {_column_name(model, j)} has levels that float32 does not tell "
+                "apart, which the ONNX graph compares in float32."
+            )
+        lookup, key_attribute = g.node("Cast", [flat], to=TensorProto.FLOAT), "keys_floats"
+    else:
+        if not np.array_equal(levels, np.round(levels)):
+            raise ValueError(
+                f"Column {_column_name(model, j)} had levels that are not whole numbers at "
+                f"fit, but its ONNX input is {type(input_type).__name__}: give it as floats."
+            )
+        keys = levels.astype(np.int64)
+        lookup, key_attribute = g.node("Cast", [flat], to=TensorProto.INT64), "keys_int64s"
+    if len(keys):
+        encode[key_attribute] = keys.tolist()
+        codes = g.node("LabelEncoder", [lookup], values_int64s=values, **encode)
+    else:
+        # No level (every value was missing at fit), and LabelEncoder needs a key. (A
+        # bool cast, not the lookup's: NaN has no integer value.)
+        defined = g.node("IsNaN", [flat]) if floats else g.node("Equal", [lookup, lookup])
+        zeros = g.node(
+            "Mul", [g.node("Cast", [defined], to=TensorProto.INT64), _int64_constant(g, 0)]
+        )
+        codes = g.node("Add", [zeros, _int64_constant(g, default)])
+    if not floats:
+        return codes
+    missing = g.node("IsNaN", [flat])
+    return g.node("Where", [missing, _int64_constant(g, missing_value), codes])
+
+
+def _int64_constant(g, value):
+    return g.constant("code", np.array(value, dtype=np.int64), TensorProto.INT64)
+
+
+def _tabular_network_input(g, model, inputs):
+    """The first-layer input of the Tabular estimator ``model`` on ``inputs``, in the
+    graph's precision: TableEncoder's dense columns (scaled numbers, missing-value
+    indicators, one-hot groups), then the embedding rows of each embedded column."""
+    encoder = model._encoder
+    d = _GraphWriter(g.scope, g.container, double=True)
+    dense = [] if len(encoder.numeric_columns_) == 0 else _numeric_block(d, model, inputs)
+    embedded = []
+    for j, levels, missing_seen in zip(
+        encoder.categorical_columns_.tolist(),
+        encoder.categories_,
+        encoder.category_missing_seen_.tolist(),
+        strict=True,
+    ):
+        n_levels = len(levels)
+        if encoder.kinds_[j] == "onehot":
+            # Slot i for level i, then the missing column; unseen values match no slot.
+            width = n_levels + int(missing_seen)
+            codes = _category_codes(
+                d,
+                model,
+                inputs,
+                j,
+                levels,
+                list(range(n_levels)),
+                n_levels if missing_seen else -1,
+                -1,
+            )
+            slots = d.constant(
+                "slots", np.arange(width, dtype=np.int64).reshape(1, -1), TensorProto.INT64
+            )
+            hot = d.node("Equal", [_reshape(d, codes, [-1, 1]), slots])
+            dense.append(d.node("Cast", [hot], to=TensorProto.DOUBLE))
+        else:
+            rows = (FIRST_LEVEL_ROW + np.arange(n_levels)).tolist()
+            missing_row = MISSING_ROW if missing_seen else UNSEEN_ROW
+            codes = _category_codes(g, model, inputs, j, levels, rows, missing_row, UNSEEN_ROW)
+            table = model.embeddings_[len(embedded)]
+            embedded.append(g.node("Gather", [g.constant("embedding", table), codes], axis=0))
+    parts = []
+    if dense:
+        block = dense[0] if len(dense) == 1 else d.node("Concat", dense, axis=1)
+        parts.append(g.node("Cast", [block], to=g.float_type))
+    parts += embedded
+    return parts[0] if len(parts) == 1 else g.node("Concat", parts, axis=1)
+
+
 # --- registration ----------------------------------------------------------------------
+
+
+def _n_columns(variable):
+    shape = getattr(variable.type, "shape", None)
+    return shape[1] if shape is not None and len(shape) == 2 else None
 
 
 def _check_convertible(model, inputs):
@@ -414,8 +653,9 @@ def _check_convertible(model, inputs):
     ValueError for an input whose number of columns is not the model's number of
     features, which would give a graph that onnxruntime refuses to load."""
     check_is_fitted(model)
-    shape = getattr(inputs[0].type, "shape", None) if inputs else None
-    n_columns = shape[1] if shape is not None and len(shape) == 2 else None
+    n_columns = _n_columns(inputs[0]) if inputs else None
+    if isinstance(model, TABULAR_ESTIMATORS) and len(inputs) > 1:
+        n_columns = _check_frame_inputs(model, inputs)
     if isinstance(n_columns, (int, np.integer)) and n_columns != model.n_features_in_:
         raise ValueError(
             f"The input of {type(model).__name__} has {n_columns} columns, but it was "
@@ -424,9 +664,41 @@ def _check_convertible(model, inputs):
         )
 
 
+def _check_frame_inputs(model, inputs):
+    """The number of columns of a Tabular estimator's one-input-per-column input; raise
+    for inputs of several columns, or names other than ``feature_names_in_``."""
+    wide = [variable.raw_name for variable in inputs if _n_columns(variable) not in (1, None)]
+    if wide:
+        raise ValueError(
+            f"The inputs {wide} of {type(model).__name__} have several columns: give one "
+            "input per column (a DataFrame), or a single input holding every column."
+        )
+    fitted = getattr(model, "feature_names_in_", None)
+    given = [variable.raw_name for variable in inputs]
+    if fitted is not None and len(given) == len(fitted) and given != list(fitted):
+        unseen = [name for name in given if name not in set(fitted)]
+        gone = [name for name in fitted.tolist() if name not in set(given)]
+        detail = (
+            f"names unseen at fit: {unseen}; names seen at fit, yet now missing: {gone}"
+            if unseen or gone
+            else f"the names are in another order than at fit: {list(fitted)}"
+        )
+        raise ValueError(
+            f"The input columns of {type(model).__name__} do not match the feature names "
+            f"seen during fit (feature_names_in_): {detail}."
+        )
+    return len(inputs)
+
+
 def _parse_classifier(scope, model, inputs, custom_parsers=None):
     _check_convertible(model, inputs)
     return _parse_sklearn_classifier(scope, model, inputs, custom_parsers=custom_parsers)
+
+
+def _parse_hidden(scope, transformer, inputs, custom_parsers=None):
+    check_is_fitted(transformer)
+    _check_convertible(_hidden_network(transformer)[0], inputs)
+    return _parse_sklearn_simple_model(scope, transformer, inputs, custom_parsers=custom_parsers)
 
 
 def _parse_regressor(scope, model, inputs, custom_parsers=None):
@@ -451,7 +723,26 @@ update_registered_converter(
     parser=_parse_regressor,
 )
 update_registered_converter(
-    HiddenFeatures, "BpnetHiddenFeatures", _hidden_shape_calculator, _convert_hidden
+    HiddenFeatures,
+    "BpnetHiddenFeatures",
+    _hidden_shape_calculator,
+    _convert_hidden,
+    parser=_parse_hidden,
+)
+update_registered_converter(
+    TabularClassifier,
+    "BpnetTabularClassifier",
+    _classifier_shape_calculator,
+    _convert_classifier,
+    parser=_parse_classifier,
+    options=CLASSIFIER_OPTIONS,
+)
+update_registered_converter(
+    TabularRegressor,
+    "BpnetTabularRegressor",
+    _regressor_shape_calculator,
+    _convert_regressor,
+    parser=_parse_regressor,
 )
 
 
@@ -465,12 +756,17 @@ def to_onnx(estimator, X_sample, **options):
     Parameters
     ----------
     estimator : estimator
-        A fitted BPClassifier or BPRegressor, or any estimator that skl2onnx converts
-        (a Pipeline, for example) with bpnet estimators inside.
+        A fitted BPClassifier, BPRegressor, TabularClassifier or TabularRegressor, or
+        any estimator that skl2onnx converts (a Pipeline, for example) with bpnet
+        estimators inside.
 
-    X_sample : array-like of shape (n_samples, n_features)
+    X_sample : {array-like, DataFrame} of shape (n_samples, n_features)
         Input rows of the type the model will be given. Only their dtype and number of
-        columns are used.
+        columns are used, and a frame's column names and dtypes: a pandas or polars
+        frame gives the graph one input per column, named after it (a pandas
+        ``category`` column takes its categories' type). A Tabular estimator's graph
+        computes in the model's ``dtype``, unless it has a single float32 or float64
+        input (an array), whose precision it takes.
 
     **options
         ``zipmap`` (True, False or 'columns'), ``nocl`` and ``output_class_labels`` are
@@ -494,7 +790,10 @@ def to_onnx(estimator, X_sample, **options):
         If a bpnet estimator in ``estimator`` is not fitted.
     ValueError
         If the rows reaching a bpnet estimator do not have its ``n_features_in_``
-        columns. ``skl2onnx.to_onnx`` raises both as well once this module is imported.
+        columns, or if a frame's column names are not a Tabular estimator's
+        ``feature_names_in_``, in order. ``skl2onnx.to_onnx`` raises these as well once
+        this module is imported. Also if a column of a frame has a dtype that no ONNX
+        input type holds (dates, for example).
 
     See Also
     --------
@@ -524,6 +823,71 @@ def to_onnx(estimator, X_sample, **options):
     }
     if classifier_options:
         merged = dict(options.pop("options", None) or {})
-        merged[BPClassifier] = {**merged.get(BPClassifier, {}), **classifier_options}
+        for classifier in (BPClassifier, TabularClassifier):
+            merged[classifier] = {**merged.get(classifier, {}), **classifier_options}
         options["options"] = merged
+    if "initial_types" not in options:
+        input_types = _frame_input_types(X_sample)
+        if input_types is not None:
+            return _skl2onnx_to_onnx(estimator, initial_types=input_types, **options)
     return _skl2onnx_to_onnx(estimator, X_sample, **options)
+
+
+def _frame_input_types(frame):
+    """One (name, type) input per column of a pandas or polars frame (None for anything
+    else), as skl2onnx makes them for pandas, except that a pandas ``category`` column
+    takes its categories' type (skl2onnx types float categories as int64). A column no
+    ONNX tensor type holds is an error naming it."""
+    pandas = sys.modules.get("pandas")
+    polars = sys.modules.get("polars")
+    if pandas is not None and isinstance(frame, pandas.DataFrame):
+        type_of = _pandas_column_type
+    elif polars is not None and isinstance(frame, polars.DataFrame):
+        type_of = _polars_column_type
+    else:
+        return None
+    types = []
+    for name in frame.columns:
+        column = frame[name]
+        try:
+            tensor_type = type_of(column)
+        except (NotImplementedError, TypeError) as error:
+            raise ValueError(
+                f"Column {name!r} of X_sample has dtype {column.dtype}, which has no ONNX "
+                "input type: convert it to float64 (NaN for missing values), int64, bool "
+                f'or str ("" for missing values) before fitting and exporting. ({error})'
+            ) from None
+        types.append((str(name), tensor_type))
+    return types
+
+
+# The ONNX input type of a category's categories, by NumPy kind; text otherwise.
+CATEGORY_INPUT_TYPES = {
+    "b": BooleanTensorType,
+    "f": DoubleTensorType,
+    "i": Int64TensorType,
+    "u": Int64TensorType,
+}
+
+
+def _pandas_column_type(column):
+    if isinstance(column.dtype, sys.modules["pandas"].CategoricalDtype):
+        kind = np.asarray(column.dtype.categories).dtype.kind
+        return CATEGORY_INPUT_TYPES.get(kind, StringTensorType)([None, 1])
+    return guess_initial_types(column.to_frame(), None)[0][1]
+
+
+def _polars_column_type(column):
+    polars = sys.modules["polars"]
+    dtype = column.dtype
+    if dtype == polars.Float32:
+        return FloatTensorType([None, 1])
+    if dtype.is_float():
+        return DoubleTensorType([None, 1])
+    if dtype.is_integer():
+        return Int64TensorType([None, 1])
+    if dtype == polars.Boolean:
+        return BooleanTensorType([None, 1])
+    if dtype in (polars.String, polars.Categorical, polars.Enum):
+        return StringTensorType([None, 1])
+    raise TypeError(f"bpnet.onnx types no polars column of dtype {dtype}")
