@@ -115,7 +115,7 @@ def epoch_block_times(X, y, units, batch, dtype, reps):
     params = rng.uniform(-0.05, 0.05, layout.n_params).astype(dtype)
     plan = _sgd_fast.batch_plan(layout.table, batch)
     last = _sgd_fast.batch_plan(layout.table, X.shape[0] % batch or batch)
-    shape = (2 * len(units) + 1, max(p["n_blocks"] for p in plan + last))
+    shape = (_sgd_fast.max_phases(len(layout.table)), max(p["n_blocks"] for p in plan + last))
     options = {
         "solver": _sgd_fast.SOLVER_CODES["sgd"], "loss": _kernels.loss_function("log_loss"),
         "alpha": 1e-4, "momentum": 0.9, "nesterov": True, "beta_1": 0.9, "beta_2": 0.999,

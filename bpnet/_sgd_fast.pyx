@@ -458,6 +458,12 @@ PHASE_NAMES = {GATHER_PHASE: "gather", FORWARD_PHASE: "forward", OUTPUT_PHASE: "
                UPDATE_PHASE: "update", EMBEDDING_PHASE: "embedding"}
 
 
+def max_phases(Py_ssize_t n_layers):
+    """The most phases a batch of a network of `n_layers` layers has: the rows that
+    train_epochs' `block_seconds` needs (for benchmarks)."""
+    return phases_bound(n_layers)
+
+
 def batch_plan(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_rows, bint sparse=False,
                bint clip=False, Py_ssize_t n_embeddings=0):
     """How train_epochs cuts a batch of n_rows rows (for tests and benchmarks): a list of
