@@ -8,6 +8,7 @@ from bpnet import _kernels
 from bpnet._data import KernelInput
 
 from . import _reference as ref
+from ._helpers import central_differences
 
 # (loss, number of outputs): every output type the estimators build.
 OUTPUT_TYPES = {
@@ -48,16 +49,9 @@ def _loss_and_grad(layout, loss, params, data, alpha=1e-2, **loss_params):
     return value, grads
 
 
-def _numerical_gradient(layout, loss, params, data, step=1e-6, **loss_params):
-    grad = np.empty(params.shape, dtype=np.float64)
-    for i in range(params.size):
-        shifted = params.copy()
-        shifted[i] += step
-        upper = _loss_and_grad(layout, loss, shifted, data, **loss_params)[0]
-        shifted[i] -= 2 * step
-        lower = _loss_and_grad(layout, loss, shifted, data, **loss_params)[0]
-        grad[i] = (upper - lower) / (2 * step)
-    return grad
+def _kernel_loss(layout, loss, data, **loss_params):
+    """The kernel's full-batch loss as a function of the parameters alone."""
+    return lambda params: _loss_and_grad(layout, loss, params, data, **loss_params)[0]
 
 
 @pytest.mark.parametrize("output_type", sorted(OUTPUT_TYPES))
@@ -80,8 +74,9 @@ def assert_gradient_matches_finite_differences(layout, loss, params, data, **los
     data64 = KernelInput(
         data.dense, data.Y, data.sample_weight, dtype=np.float64, convert_dense=True
     )
-    numerical = _numerical_gradient(layout, loss, params.astype(np.float64), data64,
-                                    **loss_params)  # fmt: skip
+    numerical = central_differences(
+        _kernel_loss(layout, loss, data64, **loss_params), params.astype(np.float64)
+    )
 
     assert analytic.dtype == dtype
     if dtype == np.float64:
@@ -97,7 +92,7 @@ def test_gradient_check_detects_a_wrong_gradient():
     layout = ref.make_layout([4, 5, 3], "tanh", loss)
     params = np.random.RandomState(2).uniform(-0.8, 0.8, layout.n_params)
     _, analytic = _loss_and_grad(layout, loss, params, data)
-    numerical = _numerical_gradient(layout, loss, params, data)
+    numerical = central_differences(_kernel_loss(layout, loss, data), params)
     analytic[3] *= 1.001
     with pytest.raises(AssertionError):
         assert_allclose(analytic, numerical, rtol=1e-5, atol=1e-7)

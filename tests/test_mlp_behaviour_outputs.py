@@ -23,7 +23,14 @@ from sklearn.preprocessing import MinMaxScaler
 
 from bpnet import BPClassifier, BPRegressor
 
-from ._helpers import ACTIVATIONS, ESTIMATORS, MLP_OF, assert_same_network, quiet_fit
+from ._helpers import (
+    ACTIVATIONS,
+    ESTIMATORS,
+    MLP_OF,
+    assert_same_network,
+    central_differences,
+    quiet_fit,
+)
 
 X_DIGITS, Y_DIGITS = load_digits(n_class=2, return_X_y=True)  # raw pixels, 0..16
 X_BIN = MinMaxScaler().fit_transform(X_DIGITS[:200])
@@ -129,11 +136,8 @@ def test_sgd_step_is_the_gradient_of_the_reported_loss(case, activation):
 
     # The reported loss is the loss at the weights the step started from.
     assert est.loss_ == pytest.approx(loss(start), rel=1e-10)
-    h = 1e-6
-    grad = np.array(
-        [(loss(start + h * e) - loss(start - h * e)) / (2 * h) for e in np.eye(start.size)]
-    )
-    # Central differences are accurate to about h**2 * |f'''| plus rounding ~1e-16 / h.
+    grad = central_differences(loss, start, step=1e-6)
+    # Central differences are accurate to about step**2 * |f'''| plus rounding ~1e-16 / step.
     np.testing.assert_allclose(step, -lr * grad, rtol=1e-5, atol=1e-9)
 
 

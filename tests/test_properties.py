@@ -19,7 +19,7 @@ from bpnet._kernels import loss_function, loss_gradient
 from bpnet._kernels import predict as predict_kernel
 from bpnet._layout import NetworkLayout
 
-from ._helpers import assert_same_model
+from ._helpers import assert_same_model, central_differences
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -115,14 +115,9 @@ def test_backprop_gradient_matches_finite_differences(
         return value, grads
 
     _, grads = loss_and_grad(params)
-    # Central differences: truncation error ~ h^2 |f'''| ~ 1e-12 and rounding error
-    # ~ eps |f| / h ~ 1e-10 for these O(1) losses, far below the tolerance.
-    h = 1e-6
-    numeric = np.empty_like(params)
-    for i in range(layout.n_params):
-        step = np.zeros_like(params)
-        step[i] = h
-        numeric[i] = (loss_and_grad(params + step)[0] - loss_and_grad(params - step)[0]) / (2 * h)
+    # Central differences: truncation error ~ step^2 |f'''| ~ 1e-12 and rounding error
+    # ~ eps |f| / step ~ 1e-10 for these O(1) losses, far below the tolerance.
+    numeric = central_differences(lambda p: loss_and_grad(p)[0], params, step=1e-6)
     assert_allclose(grads, numeric, rtol=1e-5, atol=1e-7)
 
 
