@@ -10,17 +10,10 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_info
 
-from bpnet.__main__ import (
-    BUSY_SPREAD,
-    DATASETS,
-    busy_note,
-    infer_task,
-    load_note,
-    main,
-    make_figure,
-    repetition_spread,
-    time_fits,
-)
+from bpnet._cli import main
+from bpnet._cli.loading import DATASETS, infer_task
+from bpnet._cli.plotting import make_figure
+from bpnet._cli.timing import BUSY_SPREAD, busy_note, load_note, repetition_spread, time_fits
 
 pd = pytest.importorskip("pandas")
 
@@ -316,11 +309,11 @@ def test_load_rule():
 
 
 def test_busy_note_and_single_fit_note_in_the_report(capsys, monkeypatch):
-    import bpnet.__main__ as cli
+    import bpnet._cli.timing as timing
 
-    monkeypatch.setattr(cli, "BUSY_SPREAD", 1.0)
-    monkeypatch.setattr(cli, "BUSY_MIN_SECONDS", 0.0)
-    monkeypatch.setattr(cli, "BUSY_LOAD_PER_CORE", -1.0)
+    monkeypatch.setattr(timing, "BUSY_SPREAD", 1.0)
+    monkeypatch.setattr(timing, "BUSY_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(timing, "BUSY_LOAD_PER_CORE", -1.0)
     out = run(capsys, "--epochs", "2", "--repeats", "3", "--dataset", "iris")
     assert "note: fit times vary between repetitions" in out
     assert "note: the load average was" in out
@@ -528,9 +521,10 @@ def test_a_loss_still_falling_is_a_note_not_a_warning(capsys, recwarn):
 
 
 def test_json_carries_every_note_the_text_prints(capsys, monkeypatch):
-    import bpnet.__main__ as cli
+    import bpnet._cli as cli
+    import bpnet._cli.timing as timing
 
-    monkeypatch.setattr(cli, "BUSY_LOAD_PER_CORE", -1.0)  # a load note, whatever the load
+    monkeypatch.setattr(timing, "BUSY_LOAD_PER_CORE", -1.0)  # a load note, whatever the load
     args = cli.build_parser().parse_args(
         ["compare", "--data", str(penguins("penguins-raw.csv")), "--target", "Species",
          "--solver", "lbfgs", "--epochs", "3", "--repeats", "1", "--alpha", "0"]
