@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+import bpnet
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # A deadlocked child shows as a scenario that does not finish; a healthy one takes a few
@@ -38,7 +40,7 @@ SCENARIO = textwrap.dedent(
     from threadpoolctl import threadpool_limits
 
     from bpnet import BPClassifier
-    from tests._helpers import NoOpCallback
+    from _helpers import NoOpCallback
 
     warnings.simplefilter("ignore", ConvergenceWarning)
     MECHANISM, PARENT = sys.argv[1], sys.argv[2]
@@ -153,8 +155,13 @@ def _run_scenario(tmp_path, mechanism, parent):
     script.write_text(SCENARIO)
     # joblib's multiprocessing backend starts its workers by fork only where that is
     # the start method (Python 3.14 made forkserver the default on Linux).
-    # The repository root on the path: the script imports tests._helpers.
-    env = {**os.environ, "JOBLIB_START_METHOD": "fork", "PYTHONPATH": str(ROOT)}
+    # On the path: the directory of the bpnet under test first (the checkout, or the
+    # installed package's site-packages when tools/run_installed_tests.py runs the suite
+    # against a wheel), then the tests' own folder, for _helpers (not the repository
+    # root: an installed package named tests would shadow it, and the root's bpnet/ the
+    # installed one).
+    path = [str(Path(bpnet.__file__).resolve().parent.parent), str(ROOT / "tests")]
+    env = {**os.environ, "JOBLIB_START_METHOD": "fork", "PYTHONPATH": os.pathsep.join(path)}
     try:
         completed = subprocess.run(
             [sys.executable, str(script), mechanism, parent],
