@@ -179,8 +179,11 @@ setup(
     ext_modules=cythonize(
         extensions,
         compiler_directives=directives,
-        # A debug build must not reuse C files generated without the checks.
-        force=DEBUG,
+        # Cython's C goes under build/, never beside the .pyx files: bpnet/ holds only the
+        # sources we write (tests/test_c_sources.py checks their portability; Cython's
+        # own C guards its compiler-specific parts itself). A debug build has a folder of
+        # its own, so that neither build reuses C files generated for the other.
+        build_dir="build/cython-debug" if DEBUG else "build/cython",
     ),
     cmdclass={"build_ext": BuildExt},
 )
