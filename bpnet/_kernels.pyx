@@ -119,6 +119,11 @@ cdef CBuffer layers_from_table(const Py_ssize_t[:, ::1] table, Py_ssize_t n_para
     return buffer
 
 
+cdef inline Py_ssize_t embedding_stop(const Py_ssize_t[:, ::1] table, Py_ssize_t t) noexcept:
+    """End of embedding t's rows in the parameter vector."""
+    return table[t, EMBEDDING_OFFSET] + table[t, EMBEDDING_LEVELS] * table[t, EMBEDDING_DIM]
+
+
 cdef CBuffer embeddings_from_table(const Py_ssize_t[:, ::1] table,
                                    const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_params,
                                    Py_ssize_t n_dense):
@@ -142,8 +147,7 @@ cdef CBuffer embeddings_from_table(const Py_ssize_t[:, ::1] table,
             raise ValueError(f"embedding {t} must fill the first layer's inputs from column "
                              f"{column}")
         column += table[t, EMBEDDING_DIM]
-        start = table[t, EMBEDDING_OFFSET]
-        stop = start + table[t, EMBEDDING_LEVELS] * table[t, EMBEDDING_DIM]
+        start, stop = table[t, EMBEDDING_OFFSET], embedding_stop(table, t)
         if start < 0 or stop > n_params:
             raise ValueError(f"embedding {t}'s rows do not fit in {n_params} parameters")
         for k in range(2 * layer_table.shape[0]):
@@ -151,9 +155,7 @@ cdef CBuffer embeddings_from_table(const Py_ssize_t[:, ::1] table,
                     and weight_range_start(layer_table, k) < stop):
                 raise ValueError(f"embedding {t} shares parameters with layer {k // 2}")
         for k in range(t):
-            if (start < table[k, EMBEDDING_OFFSET]
-                    + table[k, EMBEDDING_LEVELS] * table[k, EMBEDDING_DIM]
-                    and table[k, EMBEDDING_OFFSET] < stop):
+            if start < embedding_stop(table, k) and table[k, EMBEDDING_OFFSET] < stop:
                 raise ValueError(f"embeddings {k} and {t} share parameters")
     if column != layer_table[0, FAN_IN]:
         raise ValueError(f"X's {n_dense} columns and the embeddings' {column - n_dense} must "
