@@ -7,12 +7,14 @@ still count the threads of the parent, and the OpenMP runtime's worker threads a
 more). multiprocessing's and joblib's ``fork`` start methods, and plain ``os.fork``, all
 hit this. So, around every fork, this module:
 
-- before it, ends the forking thread's OpenMP workers, and takes the locks, so that no
-  other thread is halfway through changing what they guard when the process is copied;
+- before it, takes the locks, so that no other thread is halfway through changing what
+  they guard when the process is copied, and ends the forking thread's OpenMP workers
+  (unless other threads are running kernels and the runtime cannot end one thread's
+  workers without theirs: LLVM's, see portable.h);
 - after it, in the parent, gives the locks back;
 - after it, in the child, replaces each lock with a new one, keeps of the counters only
   what the forking thread itself holds, and runs kernels on one thread if the OpenMP
-  workers could not be ended.
+  workers were not ended.
 
 Each new lock, pool or counter in bpnet's Python code gets its line here.
 """
@@ -33,9 +35,12 @@ def _locks():
 
 def _before_fork():
     global _released_before_fork
-    _released_before_fork = release_threads()
     for lock in _locks():
         lock.acquire()
+    # With the reservation lock held no kernel call can start; those of other threads
+    # that hold threads may be inside a parallel region now.
+    others = _threading._threads_in_use > _threading.own_threads()
+    _released_before_fork = release_threads(others_running=others)
 
 
 def _after_fork_in_parent():
@@ -65,11 +70,11 @@ def _reset_blas_mode(mode):
 
 
 def _after_fork_in_child():
-    # The reservations of other threads' kernel calls are gone with those threads. (One
-    # of the forking thread itself, if it forked inside a fit, is forgotten too: its
-    # release stops at zero.)
+    # The reservations of other threads' kernel calls are gone with those threads; the
+    # forking thread's own (if it forked inside a fit, from a callback) stay until its
+    # call returns.
     _threading._reservation_lock = threading.Lock()
-    _threading._threads_in_use = 0
+    _threading._threads_in_use = _threading.own_threads()
     _reset_blas_mode(_threading._blas_mode)
     if not _released_before_fork:
         _threading.single_threaded_after_fork = True

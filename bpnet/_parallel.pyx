@@ -6,7 +6,7 @@ from cython.parallel cimport prange
 cdef extern from "portable.h" nogil:
     int openmp_enabled "bpnet_openmp_enabled" () noexcept
     int openmp_max_threads "bpnet_openmp_max_threads" () noexcept
-    int openmp_release_threads "bpnet_openmp_release_threads" () noexcept
+    int openmp_release_threads "bpnet_openmp_release_threads" (int others_running) noexcept
     double seconds "bpnet_seconds" () noexcept
 
 
@@ -80,10 +80,12 @@ def openmp_thread_limit():
     return openmp_max_threads()
 
 
-def release_threads():
+def release_threads(others_running=False):
     """End the calling thread's OpenMP worker threads, so that a process forked next can
-    start its own (see portable.h); whether that was done."""
-    return openmp_release_threads() == 0
+    start its own (see portable.h); whether that was done. ``others_running``: whether
+    other threads may be running kernels now (a runtime whose pause ends every thread's
+    workers is then left alone)."""
+    return openmp_release_threads(1 if others_running else 0) == 0
 
 
 # --- how many threads: the governor -----------------------------------------------

@@ -188,6 +188,8 @@ def available_threads():
 
 _reservation_lock = threading.Lock()
 _threads_in_use = 0
+# What the calling thread itself holds of _threads_in_use (its own kernel calls).
+_own = threading.local()
 # Set in a forked child whose parent's OpenMP threads could not be ended (_fork.py).
 single_threaded_after_fork = False
 
@@ -209,9 +211,16 @@ def kernel_threads(wanted=None):
         free = n_cores() - _threads_in_use
         granted = limit if requested_threads() is not None else max(1, min(limit, free))
         _threads_in_use += granted
+    _own.threads = own_threads() + granted
     try:
         yield granted
     finally:
+        _own.threads = max(0, own_threads() - granted)
         with _reservation_lock:
             # At zero already in a child forked during the call (see _fork.py).
             _threads_in_use = max(0, _threads_in_use - granted)
+
+
+def own_threads():
+    """The threads that the calling thread's own kernel calls hold."""
+    return getattr(_own, "threads", 0)

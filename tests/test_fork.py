@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -151,18 +152,22 @@ MECHANISMS = ["os.fork", "fork-pool", "joblib-multiprocessing", "joblib-loky"]
 PARENT_STATES = ["fit", "predict"]
 
 
-def _run_scenario(tmp_path, mechanism, parent):
-    script = tmp_path / "scenario.py"
-    script.write_text(SCENARIO)
-    # joblib's multiprocessing backend starts its workers by fork only where that is
-    # the start method (Python 3.14 made forkserver the default on Linux).
+def _env_for_bpnet_under_test():
     # On the path: the directory of the bpnet under test first (the checkout, or the
     # installed package's site-packages when tools/run_installed_tests.py runs the suite
     # against a wheel), then the tests' own folder, for _helpers (not the repository
     # root: an installed package named tests would shadow it, and the root's bpnet/ the
     # installed one).
     path = [str(Path(bpnet.__file__).resolve().parent.parent), str(ROOT / "tests")]
-    env = {**os.environ, "JOBLIB_START_METHOD": "fork", "PYTHONPATH": os.pathsep.join(path)}
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+
+
+def _run_scenario(tmp_path, mechanism, parent):
+    script = tmp_path / "scenario.py"
+    script.write_text(SCENARIO)
+    # joblib's multiprocessing backend starts its workers by fork only where that is
+    # the start method (Python 3.14 made forkserver the default on Linux).
+    env = {**_env_for_bpnet_under_test(), "JOBLIB_START_METHOD": "fork"}
     try:
         completed = subprocess.run(
             [sys.executable, str(script), mechanism, parent],
@@ -207,6 +212,7 @@ def test_the_issue_reproduction_finishes(tmp_path):
             text=True,
             timeout=SCENARIO_TIMEOUT,
             cwd=tmp_path,
+            env=_env_for_bpnet_under_test(),
         )
     except subprocess.TimeoutExpired:
         pytest.fail(f"the child never printed within {SCENARIO_TIMEOUT} s")
@@ -214,3 +220,33 @@ def test_the_issue_reproduction_finishes(tmp_path):
     # Parent and child print at the same time into one pipe, and a word's newline may
     # come after the other's word ("childparent\n\n"): each word once, in either order.
     assert sorted(re.findall(r"child|parent", completed.stdout)) == ["child", "parent"]
+
+
+def test_the_fork_handler_tells_its_own_kernel_threads_from_other_threads():
+    # _before_fork leaves LLVM's runtime alone while *other* threads hold kernel threads
+    # (they may be inside a parallel region); what the forking thread holds is its own.
+    from bpnet import _threading
+
+    inside, seen = threading.Event(), {}
+
+    def other():
+        with _threading.kernel_threads() as granted:
+            seen["granted"] = granted
+            inside.set()
+            leave.wait(30)
+
+    leave = threading.Event()
+    worker = threading.Thread(target=other)
+    worker.start()
+    try:
+        assert inside.wait(30)
+        assert _threading.own_threads() == 0
+        assert _threading._threads_in_use >= seen["granted"] >= 1
+        with _threading.kernel_threads() as mine:
+            assert _threading.own_threads() == mine
+            assert _threading._threads_in_use - _threading.own_threads() >= seen["granted"]
+        assert _threading.own_threads() == 0
+    finally:
+        leave.set()
+        worker.join()
+    assert _threading._threads_in_use == 0

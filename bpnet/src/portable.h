@@ -91,16 +91,30 @@ static inline int bpnet_thread_number(void)
    parallel region; a forked child inherits the pool's bookkeeping but not its threads,
    and waits for them forever at its first parallel region. OpenMP 5.0's
    omp_pause_resource_all (GCC 10 and later, LLVM's runtime) ends the pool; the next
-   parallel region starts a new one. Returns 0 when the pool is released (or there is
-   none to release), -1 when this runtime cannot do it. */
-static inline int bpnet_openmp_release_threads(void)
+   parallel region starts a new one.
+
+   others_running says whether other threads of the process may be inside a parallel
+   region now. GNU's pause ends only the calling thread's pool, so it is safe then. LLVM's
+   runtime (libomp, and Intel's, whose omp.h defines KMP_VERSION_MAJOR) pauses the whole
+   runtime: a hard pause under another thread's running team leaves the runtime broken
+   in the child, which crashes at its next OpenMP call. There, with others running, the
+   pool is left alone and the caller keeps the child on one thread.
+
+   Returns 0 when the pool is released (or there is none to release), -1 when it was
+   not. */
+static inline int bpnet_openmp_release_threads(int others_running)
 {
-#if defined(_OPENMP) &&                                                                            \
+#if defined(_OPENMP) && defined(KMP_VERSION_MAJOR) && _OPENMP >= 201811
+    return others_running ? -1 : (omp_pause_resource_all(omp_pause_hard) == 0 ? 0 : -1);
+#elif defined(_OPENMP) &&                                                                          \
     (_OPENMP >= 201811 || (defined(__GNUC__) && __GNUC__ >= 10 && !defined(__clang__)))
+    (void)others_running;
     return omp_pause_resource_all(omp_pause_hard) == 0 ? 0 : -1;
 #elif defined(_OPENMP)
+    (void)others_running;
     return -1;
 #else
+    (void)others_running;
     return 0;
 #endif
 }
