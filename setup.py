@@ -40,7 +40,7 @@ MODULES = {
     "_activations": ["elementwise.c"],
     "_losses": [],
     "_rules": [],
-    "_kernels": ["elementwise.c"],
+    "_kernels": ["elementwise.c", "short_products.c"],
     "_parallel": [],
     "_sgd_fast": ["elementwise.c"],
 }

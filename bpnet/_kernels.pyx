@@ -24,6 +24,7 @@ from ._blas cimport axpy, dot, gemm, product
 from ._elementwise cimport add_column_sums, dropout_row, relu_dropout_delta
 from ._losses cimport LossFunction, N_LOSSES, add_loss_terms, loss_and_delta, loss_from_sums
 from ._numpy_math cimport numpy_sum
+from ._short_products cimport SHORT_SIDE, short_backprop, short_gradient
 from ._parallel cimport BlockFunction, run_phase, thread_number
 from ._random cimport row_key, unit_draw
 
@@ -329,7 +330,9 @@ cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* de
     sums over the rows in the same order whatever the range, so splitting a layer's
     gradient into ranges gives the same numbers as computing it whole. When
     `accumulate`, the results are added to `grads` instead of replacing them. With
-    `numpy_order` (and not `accumulate`), the products and sums are NumPy's.
+    `numpy_order` (and not `accumulate`), the products and sums are NumPy's; otherwise a
+    layer with fewer than SHORT_SIDE inputs or outputs takes bpnet's short loop, the
+    others BLAS.
     """
     cdef Py_ssize_t r, row, p, j, n_rows = inputs.n_rows, fan_out = layer.fan_out
     cdef floating* grad_w = grads + layer.coef_offset
@@ -340,6 +343,10 @@ cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* de
             product(True, False, <int> (in_stop - in_start), <int> fan_out, <int> n_rows,
                     <const floating*> inputs.dense + in_start, <int> layer.fan_in, delta,
                     <int> fan_out, grad_w + in_start * fan_out, <int> fan_out)
+        elif not inputs.sparse and (layer.fan_in < SHORT_SIDE or fan_out < SHORT_SIDE):
+            short_gradient(<const floating*> inputs.dense + in_start, layer.fan_in, n_rows,
+                           in_stop - in_start, delta, fan_out, grad_w + in_start * fan_out,
+                           not accumulate)
         elif not inputs.sparse:
             gemm(True, False, <int> (in_stop - in_start), <int> fan_out, <int> n_rows,
                  <floating> 1.0, <const floating*> inputs.dense + in_start,
@@ -381,7 +388,8 @@ cdef void backprop_delta(const Layer* layer, const floating* params, const float
     NULL without dropout or for a relu layer, which has `previous_dropped` (its outputs
     after dropout, multiplied by `scale` where kept) instead; `previous_pre` is its z, or
     NULL unless its derivative needs it. With `numpy_order` (whole layers only), the
-    product is NumPy's.
+    product is NumPy's; otherwise through a layer of fewer than SHORT_SIDE units it is
+    bpnet's short loop, through wider ones BLAS.
     """
     cdef Py_ssize_t fan_in = layer.fan_in, n_cols = col_stop - col_start
     cdef Py_ssize_t i, j
@@ -390,6 +398,10 @@ cdef void backprop_delta(const Layer* layer, const floating* params, const float
         product(False, True, <int> n_rows, <int> fan_in, <int> layer.fan_out, delta,
                 <int> layer.fan_out, params + layer.coef_offset, <int> layer.fan_out,
                 previous_delta, <int> fan_in)
+    elif layer.fan_out < SHORT_SIDE:
+        short_backprop(delta, n_rows, layer.fan_out,
+                       params + layer.coef_offset + col_start * layer.fan_out, n_cols, out,
+                       fan_in)
     else:
         gemm(False, True, <int> n_rows, <int> n_cols, <int> layer.fan_out, <floating> 1.0,
              delta, <int> layer.fan_out, params + layer.coef_offset + col_start * layer.fan_out,
@@ -878,6 +890,38 @@ def backprop_delta_py(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t index,
         backprop_delta(&layers[index], &params[0], &delta[0, 0], delta.shape[0],
                        &layers[index - 1], &previous_output[0, 0], NULL, NULL, NULL, 1,
                        &previous_delta[0, 0], 0, layers[index].fan_in, False)
+
+
+def short_backprop_py(const floating[:, ::1] delta, const floating[:, ::1] weights,
+                      floating[:, ::1] out, Py_ssize_t col_start, Py_ssize_t col_stop):
+    """out[:, col_start:col_stop] = delta @ weights[col_start:col_stop].T by the short
+    backward product; weights holds a row of k values per column of out (for tests)."""
+    cdef Py_ssize_t k = delta.shape[1]
+    if not 0 < k < SHORT_SIDE:
+        raise ValueError(f"delta must have 1 to {SHORT_SIDE - 1} columns")
+    if (weights.shape[1] != k or out.shape[0] != delta.shape[0]
+            or out.shape[1] != weights.shape[0]
+            or not 0 <= col_start <= col_stop <= out.shape[1]):
+        raise ValueError("array shapes or the column range do not match")
+    if delta.shape[0] > 0 and col_stop > col_start:
+        short_backprop(&delta[0, 0], delta.shape[0], k, &weights[col_start, 0],
+                       col_stop - col_start, &out[0, col_start], out.shape[1])
+
+
+def short_gradient_py(const floating[:, ::1] inputs, Py_ssize_t in_start, Py_ssize_t in_stop,
+                      const floating[:, ::1] delta, floating[:, ::1] grads, bint zero):
+    """grads[in_start:in_stop] (+)= inputs[:, in_start:in_stop].T @ delta by the short
+    gradient, set to 0 first when `zero` (for tests)."""
+    if (inputs.shape[0] != delta.shape[0] or grads.shape[0] != inputs.shape[1]
+            or grads.shape[1] != delta.shape[1]
+            or not 0 <= in_start < in_stop <= inputs.shape[1]):
+        raise ValueError("array shapes or the input range do not match")
+    if not (inputs.shape[1] < SHORT_SIDE or delta.shape[1] < SHORT_SIDE):
+        raise ValueError(f"inputs or delta must have fewer than {SHORT_SIDE} columns")
+    if inputs.shape[0] > 0:
+        short_gradient(&inputs[0, in_start], inputs.shape[1], inputs.shape[0],
+                       in_stop - in_start, &delta[0, 0], delta.shape[1], &grads[in_start, 0],
+                       zero)
 
 
 def dropout_mask_py(unsigned long long seed, long long epoch, const Py_ssize_t[::1] rows,

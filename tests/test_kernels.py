@@ -485,3 +485,73 @@ def test_layer_tables_whose_weights_overlap_are_rejected():
         _sgd_fast.batch_plan(layout.table, 0)
     with pytest.raises(ValueError, match="are required"):
         _sgd_fast.set_cut(0, 0, 1.0)
+
+
+# The short products add in one fixed order, with no fused multiply-add: NumPy's
+# elementwise steps in that order give the same bits, in float32 as in float64.
+def _backprop_in_order(delta, weights):
+    out = delta[:, :1] * weights[:, 0]
+    for j in range(1, delta.shape[1]):
+        out = out + delta[:, j : j + 1] * weights[:, j]
+    return out
+
+
+def _gradient_in_order(inputs, delta, start):
+    grads = start.copy()
+    for r in range(inputs.shape[0]):
+        grads = grads + inputs[r][:, None] * delta[r][None, :]
+    return grads
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k", [1, 3, 8, 15])
+@pytest.mark.parametrize("n_cols", [1, 5, 100, 300])
+def test_short_backprop_adds_in_order_and_any_column_range_gives_the_same_bits(dtype, k, n_cols):
+    rng = np.random.RandomState(k * 1000 + n_cols)
+    delta = readonly(rng.randn(13, k).astype(dtype))
+    weights = readonly(rng.randn(n_cols, k).astype(dtype))
+    whole = np.full((13, n_cols), np.nan, dtype)
+    _kernels.short_backprop_py(delta, weights, whole, 0, n_cols)
+    np.testing.assert_array_equal(whole, _backprop_in_order(delta, weights))
+    close(whole, delta.astype(np.float64) @ weights.astype(np.float64).T, dtype, scale=k)
+    pieces = np.full((13, n_cols), np.nan, dtype)
+    cuts = sorted({0, n_cols // 3, n_cols // 2 + 1, n_cols} & set(range(n_cols + 1)))
+    for start, stop in zip(cuts[:-1], cuts[1:]):
+        _kernels.short_backprop_py(delta, weights, pieces, start, stop)
+    np.testing.assert_array_equal(pieces, whole)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(4, 100), (40, 3), (300, 7), (15, 15), (6, 1)])
+@pytest.mark.parametrize("zero", [True, False])
+def test_short_gradient_adds_rows_in_order_and_any_input_range_gives_the_same_bits(
+    dtype, shape, zero
+):
+    # Ranges of a layer's inputs take either of the loop's two orders of work (few
+    # outputs: sums kept transposed; few inputs: rows added in place); both add each
+    # entry's rows in the same order.
+    n_in, n_out = shape
+    rng = np.random.RandomState(n_in * 100 + n_out)
+    inputs = readonly(rng.randn(37, n_in).astype(dtype))
+    delta = readonly(rng.randn(37, n_out).astype(dtype))
+    start = rng.randn(n_in, n_out).astype(dtype)
+    whole = start.copy()
+    _kernels.short_gradient_py(inputs, 0, n_in, delta, whole, zero)
+    expected = _gradient_in_order(inputs, delta, np.zeros_like(start) if zero else start)
+    np.testing.assert_array_equal(whole, expected)
+    reference = inputs.astype(np.float64).T @ delta.astype(np.float64)
+    close(whole, reference if zero else reference + start, dtype, scale=37)
+    pieces = start.copy()
+    cuts = sorted({0, 1, n_in // 2, n_in} & set(range(n_in + 1)))
+    for first, stop in zip(cuts[:-1], cuts[1:]):
+        _kernels.short_gradient_py(inputs, first, stop, delta, pieces, zero)
+    np.testing.assert_array_equal(pieces, whole)
+
+
+def test_short_products_refuse_what_they_do_not_take():
+    with pytest.raises(ValueError, match="1 to 15 columns"):
+        _kernels.short_backprop_py(np.ones((2, 16)), np.ones((3, 16)), np.ones((2, 3)), 0, 3)
+    with pytest.raises(ValueError, match="fewer than 16 columns"):
+        _kernels.short_gradient_py(
+            np.ones((2, 16)), 0, 16, np.ones((2, 16)), np.ones((16, 16)), True
+        )

@@ -1,0 +1,40 @@
+/* Products with a short side, where a BLAS call costs more in packing and set-up than the
+   arithmetic: the backward product through a layer of few units, and the weight gradients
+   of a layer with few inputs or few outputs. Plain C that the compiler vectorises, built
+   by BPNET_CLONES for several vector widths.
+
+   Each entry of a result is one sum taken in a fixed order (over the short side for the
+   backward product, over the rows for a gradient), whatever the vector width, the
+   range of columns a call is given or the thread that runs it, so every version and every
+   cut of a phase gives the same bits. */
+#ifndef BPNET_SHORT_PRODUCTS_H
+#define BPNET_SHORT_PRODUCTS_H
+
+#include <stddef.h>
+
+/* The longest short side these loops take: a side of this many values or more goes to
+   BLAS. */
+#define BPNET_SHORT_SIDE 16
+
+/* out (n_rows x n_cols, rows ld apart) = delta (n_rows x k, contiguous) times the
+   transpose of weights (n_cols rows of k values, contiguous): column c of out is the
+   backward product through the weights of output unit c. 0 < k < BPNET_SHORT_SIDE.
+   Each entry is delta[r][0] w[c][0] + delta[r][1] w[c][1] + ..., added in that order. */
+void bpnet_short_backprop_float(const float *delta, ptrdiff_t n_rows, ptrdiff_t k,
+                                const float *weights, ptrdiff_t n_cols, float *out, ptrdiff_t ld);
+void bpnet_short_backprop_double(const double *delta, ptrdiff_t n_rows, ptrdiff_t k,
+                                 const double *weights, ptrdiff_t n_cols, double *out,
+                                 ptrdiff_t ld);
+
+/* grads (n_in x n_out, rows n_out apart) += inputs^T delta over n_rows rows, where the
+   inputs' rows are ld_in apart (a range of a wider layer's inputs) and delta's n_out
+   apart; with `zero`, grads is first set to 0. Each entry adds its rows' products one
+   after the other, row 0 first. For n_in < BPNET_SHORT_SIDE or n_out < BPNET_SHORT_SIDE. */
+void bpnet_short_gradient_float(const float *inputs, ptrdiff_t ld_in, ptrdiff_t n_rows,
+                                ptrdiff_t n_in, const float *delta, ptrdiff_t n_out, float *grads,
+                                int zero);
+void bpnet_short_gradient_double(const double *inputs, ptrdiff_t ld_in, ptrdiff_t n_rows,
+                                 ptrdiff_t n_in, const double *delta, ptrdiff_t n_out,
+                                 double *grads, int zero);
+
+#endif
