@@ -75,6 +75,8 @@ def _after_fork_in_child():
     # call returns.
     _threading._reservation_lock = threading.Lock()
     _threading._threads_in_use = _threading.own_threads()
+    # The child may be given other cores (a new affinity or cgroup): count them again.
+    _threading._cores_counted = None
     _reset_blas_mode(_threading._blas_mode)
     if not _released_before_fork:
         _threading.single_threaded_after_fork = True

@@ -155,10 +155,26 @@ def blas_threads(rows, layer_units):
     return _blas_mode.hold("one" if uses_one_thread(rows, layer_units) else "default")
 
 
+# (the affinity's size, the cores) of the last count; None until the first, and again
+# in a forked child (_fork.py).
+_cores_counted = None
+
+
 def n_cores():
     """Cores this process may run on: its CPU affinity and its cgroup CPU quota, as
-    joblib counts them."""
-    return max(1, cpu_count(only_physical_cores=False))
+    joblib counts them.
+
+    joblib reads the cgroup's files at each count, which took about a third of a small
+    fit's time outside the kernel; so the count is kept, and made again when the
+    affinity (a system call to read) changes, or in a forked child. A quota changed
+    while the process runs is therefore seen at the next change of affinity.
+    """
+    global _cores_counted
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    counted = _cores_counted
+    if counted is None or counted[0] != affinity:
+        counted = _cores_counted = (affinity, max(1, cpu_count(only_physical_cores=False)))
+    return counted[1]
 
 
 def requested_threads():

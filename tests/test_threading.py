@@ -177,3 +177,23 @@ def test_governor_comes_back_when_the_cores_are_free_again():
     chosen = simulate_governor(4, seconds_per_row, 30000)
     assert chosen[1900:2000].count(4) <= 5
     assert chosen[-1000:].count(4) >= 990
+
+
+def test_the_core_count_is_kept_until_the_affinity_changes(monkeypatch):
+    # joblib's count reads the cgroup's files; bpnet counts again only when the
+    # affinity changes (or in a forked child, which resets the count).
+    counts = []
+
+    def counting_cpu_count(only_physical_cores=False):
+        counts.append(only_physical_cores)
+        return 6
+
+    affinity = {0, 1, 2, 3, 4, 5}
+    monkeypatch.setattr(_threading, "cpu_count", counting_cpu_count)
+    monkeypatch.setattr(_threading.os, "sched_getaffinity", lambda pid: affinity, raising=False)
+    monkeypatch.setattr(_threading, "_cores_counted", None)
+    assert [_threading.n_cores() for _ in range(5)] == [6] * 5
+    assert counts == [False]
+    affinity = {0, 1}
+    assert _threading.n_cores() == 6  # what cpu_count says, counted again
+    assert len(counts) == 2
