@@ -447,12 +447,18 @@ class EpochLoop:
         """The rows each of the next n_epochs epochs visits, in order: the training rows,
         reshuffled for each epoch when ``shuffle`` is set."""
         orders = np.empty((n_epochs, self.n_train), dtype=np.intp)
+        sample_idx, train_idx = self.sample_idx, self.train_idx
+        shuffle = self.rng.shuffle if self.estimator.shuffle else None
         for epoch in range(n_epochs):
-            if self.estimator.shuffle:
-                self.sample_idx = self.sample_idx[self.rng.permutation(self.n_train)]
-            orders[epoch] = (
-                self.sample_idx if self.train_idx is None else self.train_idx[self.sample_idx]
-            )
+            if shuffle is not None:
+                # RandomState.shuffle makes the swaps of RandomState.permutation, from the
+                # same draws, on sample_idx itself: sample_idx[rng.permutation(n)] without
+                # the permutation's own array (a small epoch's shuffle takes half the time).
+                shuffle(sample_idx)
+            if train_idx is None:
+                orders[epoch] = sample_idx
+            else:
+                np.take(train_idx, sample_idx, out=orders[epoch])
         return orders
 
     def _train(self, orders, apply_rules):
