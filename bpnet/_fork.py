@@ -64,9 +64,10 @@ def _reset_blas_mode(mode):
         return
     saved, mode._saved_threads = mode._saved_threads, None
     mode._mode = None
-    for library, n_threads in saved or ():
-        if n_threads is not None and n_threads != 1:
-            _threading._set_blas_threads(library, n_threads)
+    _threading._set_blas_threads([
+        (library, n_threads) for library, n_threads in saved or ()
+        if n_threads is not None and n_threads != 1
+    ])  # fmt: skip
 
 
 def _after_fork_in_child():

@@ -51,9 +51,16 @@ def largest_gemm_work(rows, layer_units):
     return rows * max(a * b for a, b in zip(layer_units[:-1], layer_units[1:]))
 
 
+_blas_controllers = None
+
+
 def _blas_libraries():
-    """threadpoolctl's controllers of the loaded BLAS libraries."""
-    return _get_controller().select(user_api="blas").lib_controllers
+    """threadpoolctl's controllers of the loaded BLAS libraries (selected once, from the
+    controller that is itself built once)."""
+    global _blas_controllers
+    if _blas_controllers is None:
+        _blas_controllers = list(_get_controller().select(user_api="blas").lib_controllers)
+    return _blas_controllers
 
 
 def _release_blas_control():
@@ -68,9 +75,13 @@ def _release_blas_control():
         controller_class.clear_controlling_thread(force=True)
 
 
-def _set_blas_threads(library, n_threads):
+def _set_blas_threads(settings):
+    """Set each (library, thread count) of ``settings``, taking threadpoolctl's control of
+    OpenBLAS for the calling thread first and handing it back after (one hand-over for
+    all the libraries: the control is shared by every OpenBLAS controller)."""
     _release_blas_control()
-    library.set_num_threads(n_threads)
+    for library, n_threads in settings:
+        library.set_num_threads(n_threads)
     _release_blas_control()
 
 
@@ -114,9 +125,9 @@ class _BlasMode:
                     self._saved_threads = [
                         (lib, lib.get_num_threads()) for lib in _blas_libraries()
                     ]
-                    for lib, n_threads in self._saved_threads:
-                        if n_threads != 1:
-                            _set_blas_threads(lib, 1)
+                    _set_blas_threads(
+                        [(lib, 1) for lib, n_threads in self._saved_threads if n_threads != 1]
+                    )
             self._active += 1
         self._local.depth = 1
         try:
@@ -127,9 +138,10 @@ class _BlasMode:
                 self._active -= 1
                 if not self._active:
                     if self._saved_threads is not None:
-                        for lib, n_threads in self._saved_threads:
-                            if n_threads != 1 and n_threads is not None:
-                                _set_blas_threads(lib, n_threads)
+                        _set_blas_threads([
+                            (lib, n_threads) for lib, n_threads in self._saved_threads
+                            if n_threads != 1 and n_threads is not None
+                        ])  # fmt: skip
                         self._saved_threads = None
                     self._mode = None
                     self._condition.notify_all()

@@ -197,3 +197,28 @@ def test_the_core_count_is_kept_until_the_affinity_changes(monkeypatch):
     affinity = {0, 1}
     assert _threading.n_cores() == 6  # what cpu_count says, counted again
     assert len(counts) == 2
+
+
+def test_a_few_rows_predict_without_the_blas_setting(monkeypatch):
+    # 16 rows of a (256, 128) network on 100 features: products above OpenBLAS's
+    # threading threshold, so the rows go in chunks below it, on the calling thread,
+    # without the ~25 µs of setting the BLAS threads and back; the numbers are those of
+    # the threaded path, within the row-wise tolerance of a different cut of the rows.
+    from bpnet import _base
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 100)
+    y = (X[:, 0] > 0).astype(int)
+    model = BPClassifier(hidden_layer_sizes=(256, 128), max_iter=2, random_state=0)
+    with pytest.warns(Warning):
+        model.fit(X, y)
+    whole = model.predict_proba(X)
+
+    def no_blas_setting():
+        raise AssertionError("the BLAS-thread setting was taken")
+
+    monkeypatch.setattr(_base, "one_blas_thread", no_blas_setting)
+    few = model.predict_proba(X[:16])
+    np.testing.assert_allclose(few, whole[:16], rtol=1e-12, atol=1e-15)
+    with pytest.raises(AssertionError, match="BLAS-thread setting"):
+        model.predict_proba(X[:100])
