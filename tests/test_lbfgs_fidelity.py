@@ -21,7 +21,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from bpnet import BPClassifier, BPRegressor, _kernels, _numpy_math
+from bpnet import BPClassifier, BPRegressor, _blas, _kernels, _numpy_math
 from bpnet._data import KernelInput
 from bpnet._layout import NetworkLayout
 
@@ -99,6 +99,29 @@ def _bpnet_loss_grad(layout, loss, alpha, packed, X, Y, sample_weight):
     return value, grads
 
 
+def _numpys_and_scipys_blas_agree(n_rows, layer_units):
+    """Whether NumPy's BLAS and SciPy's (bpnet's) give the same bits for this test's
+    products: forward (rows x fan_in by fan_in x fan_out), backward (by the transpose)
+    and gradient (transpose by rows x fan_out). NumPy and SciPy ship their own OpenBLAS;
+    on x86-64 their kernels agree, elsewhere (aarch64) they may not."""
+    rng = np.random.RandomState(1)
+    with threadpool_limits(1):
+        for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+            inputs, weights = rng.randn(n_rows, fan_in), rng.randn(fan_in, fan_out)
+            delta = rng.randn(n_rows, fan_out)
+            for trans_a, trans_b, a, b in [
+                (False, False, inputs, weights),
+                (False, True, delta, weights),
+                (True, False, inputs, delta),
+            ]:
+                expected = (a.T if trans_a else a) @ (b.T if trans_b else b)
+                got = np.empty_like(expected)
+                _blas.product_py(trans_a, trans_b, a, b, got)
+                if not np.array_equal(got, expected):
+                    return False
+    return True
+
+
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("output", sorted(OUTPUTS))
 @pytest.mark.parametrize("hidden", HIDDEN)
@@ -124,12 +147,21 @@ def test_loss_and_gradient_equal_mlps_to_the_bit(shape, hidden, output, weighted
         )
         value, grad = _bpnet_loss_grad(layout, loss, 0.3, packed, X, Y, sample_weight)
 
-    assert value == expected_value
     if loss == "squared_error" and k > 1:
         # bpnet's deliberate difference: the gradient of the loss it reports, which
         # scikit-learn's multi-output squared-error gradient is not (its issue #8349).
-        return
-    assert_array_equal(grad, expected_grad)
+        expected_grad = None
+    if _numpys_and_scipys_blas_agree(n, layer_units):
+        assert value == expected_value
+        if expected_grad is not None:
+            assert_array_equal(grad, expected_grad)
+    else:
+        # The documented condition fails (docs/compatibility.rst, "Numerical fidelity"):
+        # the two libraries' products differ in their last bits, and so may the loss
+        # and gradient; a few units in the last place of each entry.
+        assert value == pytest.approx(expected_value, rel=1e-13)
+        if expected_grad is not None:
+            np.testing.assert_allclose(grad, expected_grad, rtol=1e-12, atol=1e-15)
 
 
 def _plot_mlp_alpha_datasets():
