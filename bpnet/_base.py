@@ -42,11 +42,9 @@ PREDICT_CHUNK_ROWS = 256
 # needs neither the BLAS-thread setting nor a share of the rows per core, whose cost
 # would dominate the small inputs of online use; the numbers are the same.
 SMALL_PREDICT_WORK = 65536 * 4
-# Up to this many such products per layer, a prediction runs on the calling thread in
-# chunks of rows that keep every product at or below SMALL_PREDICT_WORK, without the
-# BLAS-thread setting: setting OpenBLAS's threads through threadpoolctl and back costs
-# about 25 µs a call, more than a few small chunks take (16 rows of a (256, 128)
-# network on 100 features: two chunks).
+# Up to this many such products per layer, a prediction still runs on the calling thread,
+# in chunks of rows that keep every product at or below SMALL_PREDICT_WORK: setting
+# OpenBLAS's threads through threadpoolctl and back costs more than a few small chunks.
 SMALL_PREDICT_CHUNKS = 4
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -717,12 +715,9 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         units = layout.layer_units[: n_layers + 1]
         out = np.empty((data.n_samples, units[-1]), dtype=params.dtype)
         embedded = (layout.embedding_table, data.codes)
-        work = largest_gemm_work(data.n_samples, units)
-        if work <= SMALL_PREDICT_WORK:
-            predict_kernel(table, params, *data.x_args, out, PREDICT_CHUNK_ROWS, 1, *embedded)
-            return out
-        if work <= SMALL_PREDICT_CHUNKS * SMALL_PREDICT_WORK:
-            chunk_rows = max(1, SMALL_PREDICT_WORK // largest_gemm_work(1, units))
+        if largest_gemm_work(data.n_samples, units) <= SMALL_PREDICT_CHUNKS * SMALL_PREDICT_WORK:
+            rows_below = max(1, SMALL_PREDICT_WORK // largest_gemm_work(1, units))
+            chunk_rows = min(PREDICT_CHUNK_ROWS, rows_below)
             predict_kernel(table, params, *data.x_args, out, chunk_rows, 1, *embedded)
             return out
         # Chunks of rows are shared among the cores, each running single-threaded BLAS:

@@ -394,18 +394,18 @@ cdef void backprop_delta(const Layer* layer, const floating* params, const float
     cdef Py_ssize_t fan_in = layer.fan_in, n_cols = col_stop - col_start
     cdef Py_ssize_t i, j
     cdef floating* out = previous_delta + col_start
+    # The weights into the previous layer's units col_start...col_stop-1: one row each.
+    cdef const floating* weights = params + layer.coef_offset + col_start * layer.fan_out
     if numpy_order:
         product(False, True, <int> n_rows, <int> fan_in, <int> layer.fan_out, delta,
                 <int> layer.fan_out, params + layer.coef_offset, <int> layer.fan_out,
                 previous_delta, <int> fan_in)
     elif layer.fan_out < SHORT_SIDE:
-        short_backprop(delta, n_rows, layer.fan_out,
-                       params + layer.coef_offset + col_start * layer.fan_out, n_cols, out,
-                       fan_in)
+        short_backprop(delta, n_rows, layer.fan_out, weights, n_cols, out, fan_in)
     else:
         gemm(False, True, <int> n_rows, <int> n_cols, <int> layer.fan_out, <floating> 1.0,
-             delta, <int> layer.fan_out, params + layer.coef_offset + col_start * layer.fan_out,
-             <int> layer.fan_out, <floating> 0.0, out, <int> fan_in)
+             delta, <int> layer.fan_out, weights, <int> layer.fan_out, <floating> 0.0, out,
+             <int> fan_in)
     if previous_dropped != NULL and previous.activation == Activation.RELU:
         relu_dropout_delta(previous_dropped + col_start, scale, out, n_rows, n_cols, fan_in)
         return

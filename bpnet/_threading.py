@@ -176,10 +176,10 @@ def n_cores():
     """Cores this process may run on: its CPU affinity and its cgroup CPU quota, as
     joblib counts them.
 
-    joblib reads the cgroup's files at each count, which took about a third of a small
-    fit's time outside the kernel; so the count is kept, and made again when the
-    affinity (a system call to read) changes, or in a forked child. A quota changed
-    while the process runs is therefore seen at the next change of affinity.
+    joblib reads the cgroup's files at each count, a cost on every fit; so the count is
+    kept, and made again when the affinity (a system call to read) changes, or in a
+    forked child. A quota changed while the process runs is therefore seen at the next
+    change of affinity.
     """
     global _cores_counted
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
@@ -243,7 +243,7 @@ def kernel_threads(wanted=None):
     try:
         yield granted
     finally:
-        _own.threads = max(0, own_threads() - granted)
+        _own.threads -= granted
         with _reservation_lock:
             # At zero already in a child forked during the call (see _fork.py).
             _threads_in_use = max(0, _threads_in_use - granted)

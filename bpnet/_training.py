@@ -453,7 +453,7 @@ class EpochLoop:
             if shuffle is not None:
                 # RandomState.shuffle makes the swaps of RandomState.permutation, from the
                 # same draws, on sample_idx itself: sample_idx[rng.permutation(n)] without
-                # the permutation's own array (a small epoch's shuffle takes half the time).
+                # the permutation's own array.
                 shuffle(sample_idx)
             if train_idx is None:
                 orders[epoch] = sample_idx

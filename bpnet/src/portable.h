@@ -104,17 +104,17 @@ static inline int bpnet_thread_number(void)
    not. */
 static inline int bpnet_openmp_release_threads(int others_running)
 {
-#if defined(_OPENMP) && defined(KMP_VERSION_MAJOR) && _OPENMP >= 201811
-    return others_running ? -1 : (omp_pause_resource_all(omp_pause_hard) == 0 ? 0 : -1);
-#elif defined(_OPENMP) &&                                                                          \
-    (_OPENMP >= 201811 || (defined(__GNUC__) && __GNUC__ >= 10 && !defined(__clang__)))
     (void)others_running;
+#if defined(_OPENMP) &&                                                                            \
+    (_OPENMP >= 201811 || (defined(__GNUC__) && __GNUC__ >= 10 && !defined(__clang__)))
+#ifdef KMP_VERSION_MAJOR
+    if (others_running)
+        return -1;
+#endif
     return omp_pause_resource_all(omp_pause_hard) == 0 ? 0 : -1;
 #elif defined(_OPENMP)
-    (void)others_running;
     return -1;
 #else
-    (void)others_running;
     return 0;
 #endif
 }
