@@ -747,14 +747,16 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         """Validate X and return the activations of weight layer ``n_layers - 1``, by
         default the output layer's."""
         X = self._prediction_input(X)
-        # Compute in the network's dtype when dtype says so; otherwise in the wider of
-        # X's and the weights' dtypes, as NumPy would.
-        if getattr(self, "dtype", None) is not None:
-            dtype = np.dtype(self.dtype)
-        else:
-            dtype = np.result_type(X.dtype, self.coefs_[0].dtype)
+        dtype = self._prediction_dtype(X)
         layout, params = self._prediction_network(dtype)
         return self._forward(KernelInput(X, dtype=dtype), layout, params, n_layers)
+
+    def _prediction_dtype(self, X):
+        """The precision of prediction: the network's dtype when ``dtype`` says so;
+        otherwise the wider of X's and the weights' dtypes, as NumPy would."""
+        if getattr(self, "dtype", None) is not None:
+            return np.dtype(self.dtype)
+        return np.result_type(X.dtype, self.coefs_[0].dtype)
 
     def hidden_activations(self, X, layer=-1):
         """Compute the activations of a hidden layer of the fitted network.

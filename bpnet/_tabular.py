@@ -144,6 +144,15 @@ class _TabularNetwork:
     def _validation_input(self, X_val, dtype):
         return self._encode(X_val)
 
+    def _prediction_dtype(self, X):
+        # Whatever dtype trained the network, its predictions are computed in float64.
+        # In float32, BLAS libraries may compute a row differently with the number of
+        # rows in the product (aarch64's OpenBLAS does for one row): a row's prediction
+        # would then depend on the rows predicted with it, in the last bit, which the
+        # targets' scale makes visible. In float64 that difference is far below
+        # float32's precision.
+        return np.dtype(np.float64)
+
     def _passes_validation_as_is(self, X):
         return False
 
@@ -270,8 +279,11 @@ _CHANGED = {
         The validation score of early stopping: 'loss' (the validation loss, the
         default), None (accuracy or R²), or any scikit-learn scorer.""",
     "dtype": """    dtype : {'float32', 'float64'}, default='float32'
-        The precision the network trains and predicts in. The encoded columns are
-        converted batch by batch as the kernel gathers them.""",
+        The precision the network trains in. The encoded columns are converted batch
+        by batch as the kernel gathers them. Predictions are computed in float64 from
+        the trained weights, so that a row's prediction does not depend on the rows
+        predicted with it: some BLAS libraries compute a float32 product's row
+        differently with the number of rows in it.""",
 }
 _REMOVED = ("learning_rate", "power_t", "max_fun")
 _ADDED = [

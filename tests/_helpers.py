@@ -21,6 +21,13 @@ ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
 MLP_OF = {BPClassifier: MLPClassifier, BPRegressor: MLPRegressor}
 
 
+def hang_limit(seconds):
+    """A subprocess's time limit: ``seconds``, sized for native hardware, times
+    ``BPNET_TEST_TIMEOUT_SCALE`` (default 1). The limits only stop a hung child; under
+    emulation (tools/test_aarch64.sh sets the scale) a sound child runs many times longer."""
+    return seconds * float(os.environ.get("BPNET_TEST_TIMEOUT_SCALE", "1"))
+
+
 def child_python(**env):
     """Keyword arguments for ``subprocess`` starting a ``python -c`` child that imports the
     same bpnet as this process: the checkout's, or the installed wheel's when the suite

@@ -14,6 +14,8 @@ import pytest
 
 import bpnet
 
+from ._helpers import hang_limit
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
 QUICK_CONTENDERS = ["mlp", "hgb", "bp", "tabular"]
@@ -35,7 +37,7 @@ def quick_run(tmp_path_factory):
     completed = subprocess.run(
         [sys.executable, str(BENCH / "bench_tabular.py"), "--quick", "--output-dir", str(out),
          "--name", "smoke", "--contenders", *QUICK_CONTENDERS],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=hang_limit(300),
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-3000:]
     return out, json.loads((out / "smoke.json").read_text())

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ._helpers import hang_limit
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -13,7 +15,7 @@ def test_quick_benchmarks_write_well_formed_results(tmp_path):
     completed = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--quick",
          "--options", "--small-fit", "--output-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=hang_limit(600),
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-2000:]
     fit = json.loads((tmp_path / "bench_fit.json").read_text())

@@ -24,6 +24,7 @@ from ._helpers import (
     assert_same_model,
     child_python,
     classification_data,
+    hang_limit,
     quiet_fit,
     regression_data,
 )
@@ -55,7 +56,7 @@ def _run_in_threads(work, n_threads=N_THREADS):
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=300)
+        t.join(timeout=hang_limit(300))
     assert not any(t.is_alive() for t in threads), "a thread did not finish"
     if errors:
         raise errors[0]
@@ -214,7 +215,7 @@ def test_threaded_fits_of_small_and_large_networks_match_serial_fits():
     """
     child = subprocess.run(
         [sys.executable, "-c", _MIXED_FITS_CHILD],
-        capture_output=True, text=True, timeout=600, **child_python(),
+        capture_output=True, text=True, timeout=hang_limit(600), **child_python(),
     )  # fmt: skip
     assert child.returncode == 0, child.stderr
     result = json.loads(child.stdout.strip().splitlines()[-1])

@@ -22,11 +22,13 @@ import pytest
 
 import bpnet
 
+from ._helpers import hang_limit
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # A deadlocked child shows as a scenario that does not finish; a healthy one takes a few
 # seconds, more on a loaded machine.
-SCENARIO_TIMEOUT = 240
+SCENARIO_TIMEOUT = hang_limit(240)
 
 SCENARIO = textwrap.dedent(
     """

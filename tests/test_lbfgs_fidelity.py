@@ -25,6 +25,8 @@ from bpnet import BPClassifier, BPRegressor, _blas, _kernels, _numpy_math
 from bpnet._data import KernelInput
 from bpnet._layout import NetworkLayout
 
+from ._helpers import hang_limit
+
 # name: (output activation, bpnet's loss, number of outputs)
 OUTPUTS = {
     "softmax3": ("softmax", "log_loss", 3),
@@ -302,7 +304,7 @@ print("fell back")
 def test_import_falls_back_to_bpnets_loops_when_numpys_are_missing():
     completed = subprocess.run(
         [sys.executable, "-c", _WITHOUT_NUMPY_LOOPS],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=hang_limit(300),
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split() == ["fell", "back"]

@@ -30,6 +30,8 @@ from numpy.testing import assert_array_equal
 from bpnet import BPClassifier
 from bpnet._optimizers import OPTIMIZERS
 
+from ._helpers import hang_limit
+
 DATA_DIR = Path(__file__).parent / "data"
 
 # How far today's numbers may be from what bpnet 0.1 computed, in units of the model
@@ -167,7 +169,7 @@ _OPENBLAS_KERNELS = (
 def _openblas_kernels(env):
     completed = subprocess.run(
         [sys.executable, "-c", _OPENBLAS_KERNELS],
-        env=env, capture_output=True, text=True, timeout=120, check=True,
+        env=env, capture_output=True, text=True, timeout=hang_limit(120), check=True,
     )  # fmt: skip
     return completed.stdout.split()
 
@@ -183,6 +185,6 @@ def test_the_bound_holds_under_another_blas_kernel(tmp_path):
     completed = subprocess.run(
         [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider",
          "-k", "not another_blas_kernel"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=hang_limit(600),
     )  # fmt: skip
     assert completed.returncode == 0, f"under {other}:\n{completed.stdout[-3000:]}"

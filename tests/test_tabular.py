@@ -83,13 +83,34 @@ def test_predictions_are_the_reference_network_on_the_encoded_columns(fitted_cla
     model, X, _ = fitted_classifier
     dense, codes = model._encoder.transform(X)
     layout = model._layout()
-    params = layout.pack(model.coefs_, model.intercepts_, np.float32, model.embeddings_)
-    inputs = ref.embedded_inputs(layout, params, dense.astype(np.float32), codes)
+    assert model.coefs_[0].dtype == np.float32  # trained in the default dtype
+    # Predictions are computed in float64 from the float32 weights, as the reference.
+    params = layout.pack(model.coefs_, model.intercepts_, np.float64, model.embeddings_)
+    inputs = ref.embedded_inputs(layout, params, dense, codes)
     expected = ref.forward(layout, params, inputs)[0][-1]
-    # The kernel computes in float32 (the default dtype), the reference in float64.
-    assert_allclose(model.predict_proba(X)[:, 1], expected[:, 0], rtol=1e-4, atol=1e-6)
+    probabilities = model.predict_proba(X)
+    assert probabilities.dtype == np.float64
+    # Tolerance: BLAS and NumPy may sum the products in different orders.
+    assert_allclose(probabilities[:, 1], expected[:, 0], rtol=1e-12, atol=1e-14)
     hidden = ref.forward(layout, params, inputs)[0][0]
-    assert_allclose(model.hidden_activations(X), hidden, rtol=1e-4, atol=1e-5)
+    assert_allclose(model.hidden_activations(X), hidden, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("Model", [TabularClassifier, TabularRegressor])
+def test_a_row_predicts_the_same_alone_and_among_others(Model):
+    # scikit-learn's check_methods_subset_invariance (atol 1e-7) on a network trained in
+    # float32, with targets in the hundreds: one row alone is where aarch64's OpenBLAS
+    # computes a float32 product differently (sgemm of one row goes to sgemv), by 1e-6
+    # here. The float64 prediction leaves only float64's last bits to differ.
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(40, 5)) * 3
+    y = (X[:, 0] > 1.5).astype(int) if Model is TabularClassifier else 100 * X @ rng.rand(5)
+    model = Model(hidden_layer_sizes=(16,), max_iter=5, random_state=0).fit(X, y)
+    assert model.coefs_[0].dtype == np.float32
+    method = "predict_proba" if Model is TabularClassifier else "predict"
+    full = getattr(model, method)(X)
+    alone = np.concatenate([getattr(model, method)(row[None]) for row in X])
+    assert_allclose(alone, full, rtol=1e-13, atol=1e-13)
 
 
 def test_levels_not_seen_at_fit_never_raise(fitted_classifier):

@@ -14,7 +14,8 @@
 # aarch64 wheels; bpnet is compiled by the root's gcc) and runs the suite. onnxruntime's
 # aarch64 wheel crashes on import under qemu-user (a segmentation fault in its native
 # module, before any bpnet code runs), so the ONNX export tests skip there.
-# $BPNET_DEBIAN_MIRROR picks the Debian mirror (debootstrap's default otherwise).
+# $BPNET_DEBIAN_MIRROR picks the Debian mirror (debootstrap's default otherwise), and
+# $BPNET_TEST_TIMEOUT_SCALE the factor on the tests' subprocess time limits (default 40).
 #
 # Slow: emulation runs the suite many times slower than native. It stays out of CI. The
 # last line is a summary; the exit status is 0 only if the suite passed.
@@ -29,7 +30,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --fresh) fresh=1; shift ;;
         --) shift; break ;;
-        -h | --help) sed -n '2,19p' "$BPNET_SCRIPT"; exit 0 ;;
+        -h | --help) sed -n '2,20p' "$BPNET_SCRIPT"; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
@@ -98,6 +99,9 @@ git clone --quiet --no-hardlinks "$BPNET_REPO" "$root/work/bpnet"
 commit="$(git -C "$root/work/bpnet" rev-parse --short HEAD)"
 
 chroot="$(command -v chroot)"
+# The tests' subprocess time limits are sized for native hardware; emulated, a child that
+# imports NumPy, SciPy and scikit-learn takes 20 to 40 times as long.
+timeout_scale="${BPNET_TEST_TIMEOUT_SCALE:-40}"
 # A clean environment inside: only the proxy settings pass from the host.
 inside() {
     local passed=() name
@@ -105,7 +109,8 @@ inside() {
         [[ -n "${!name:-}" ]] && passed+=("$name=${!name}")
     done
     env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
-        LANG=C.UTF-8 "${passed[@]}" nice -n 19 "$chroot" "$root" "$@"
+        LANG=C.UTF-8 BPNET_TEST_TIMEOUT_SCALE="$timeout_scale" "${passed[@]}" \
+        nice -n 19 "$chroot" "$root" "$@"
 }
 
 log "building bpnet $commit inside (python: $(inside python3 --version))"
