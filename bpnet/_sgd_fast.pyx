@@ -19,8 +19,10 @@
 # over blocks are taken in block order, every number an epoch produces is the same with
 # one thread or many, loaded or idle, provided BLAS itself runs single-threaded inside a
 # block (the estimators make sure of that).
+from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython cimport floating
 from libc.math cimport isfinite, pow, sqrt
+from libc.stdint cimport UINT32_MAX, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 import numpy as np
@@ -1086,6 +1088,70 @@ cdef void fill_batch_work(BatchWork* work, EpochSetup setup, EpochOptions* optio
                              f"{setup.plans.most_blocks} columns")
         work.block_seconds = &block_seconds[0, 0]
         work.block_seconds_stride = block_seconds.shape[1]
+
+
+# --- the epochs' orders -----------------------------------------------------------------
+
+cdef extern from "numpy/random/bitgen.h":
+    # NumPy's interface to a bit generator, RandomState's included.
+    ctypedef struct bitgen_t:
+        void* state
+        uint64_t (*next_uint64)(void* st) noexcept nogil
+        uint32_t (*next_uint32)(void* st) noexcept nogil
+
+
+cdef inline uint64_t legacy_interval(bitgen_t* bitgen, uint64_t max_value) noexcept nogil:
+    """A uniform integer in [0, max_value] with RandomState's draws: the smallest bit mask
+    covering max_value, rejecting masked draws above it (32-bit draws while they suffice)."""
+    cdef uint64_t mask = max_value, value
+    if max_value == 0:
+        return 0
+    mask |= mask >> 1
+    mask |= mask >> 2
+    mask |= mask >> 4
+    mask |= mask >> 8
+    mask |= mask >> 16
+    mask |= mask >> 32
+    if max_value <= UINT32_MAX:
+        value = bitgen.next_uint32(bitgen.state) & mask
+        while value > max_value:
+            value = bitgen.next_uint32(bitgen.state) & mask
+    else:
+        value = bitgen.next_uint64(bitgen.state) & mask
+        while value > max_value:
+            value = bitgen.next_uint64(bitgen.state) & mask
+    return value
+
+
+def draw_orders(object rng, Py_ssize_t[::1] sample_idx, Py_ssize_t[:, ::1] orders,
+                const Py_ssize_t[::1] train_idx=None):
+    """Fill each row of ``orders`` with an epoch's rows: ``rng.shuffle(sample_idx)``, then
+    ``sample_idx`` (or ``train_idx[sample_idx]``) copied into the row.
+
+    The same draws and swaps as RandomState.shuffle (Fisher-Yates from the last element
+    down, each position from RandomState's bounded draw), made in C from the generator's
+    bit generator under its lock, without a Python call per epoch. Leaves
+    ``sample_idx`` and ``rng`` as ``len(orders)`` calls of ``rng.shuffle`` would.
+    """
+    cdef Py_ssize_t n = sample_idx.shape[0], n_epochs = orders.shape[0], epoch, i, j, swap
+    if orders.shape[1] != n or (train_idx is not None and train_idx.shape[0] != n):
+        raise ValueError("orders, sample_idx and train_idx must have one entry per row")
+    bit_generator = rng._bit_generator
+    cdef bitgen_t* bitgen = <bitgen_t*> PyCapsule_GetPointer(bit_generator.capsule,
+                                                             "BitGenerator")
+    with bit_generator.lock, nogil:
+        for epoch in range(n_epochs):
+            for i in range(n - 1, 0, -1):
+                j = <Py_ssize_t> legacy_interval(bitgen, <uint64_t> i)
+                swap = sample_idx[i]
+                sample_idx[i] = sample_idx[j]
+                sample_idx[j] = swap
+            if train_idx is None:
+                for i in range(n):
+                    orders[epoch, i] = sample_idx[i]
+            else:
+                for i in range(n):
+                    orders[epoch, i] = train_idx[sample_idx[i]]
 
 
 # --- epochs ----------------------------------------------------------------------------

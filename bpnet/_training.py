@@ -2,6 +2,7 @@
 
 import copy
 import warnings
+from numbers import Integral
 
 import numpy as np
 import scipy.optimize
@@ -9,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels import loss_and_delta_py, loss_gradient
 from ._rules import EpochStatus, Schedule, end_epoch_py
-from ._sgd_fast import batch_is_cut, train_epochs, workspace_size
+from ._sgd_fast import batch_is_cut, draw_orders, train_epochs, workspace_size
 from ._threading import blas_threads, kernel_threads, one_blas_thread
 
 # Rows per block of the full-batch loss and gradient: enough for efficient GEMMs, few
@@ -26,6 +27,9 @@ INTERRUPTED_MESSAGE = "Training interrupted by user."
 # (train_epochs) rather than one call each: the same numbers, without the per-epoch
 # Python of small fits. Tests turn it off to compare the two.
 RUN_EPOCHS_IN_ONE_CALL = True
+
+# The statuses of a kernel call that undid the epoch it stopped in.
+UNDONE_EPOCH = frozenset({int(EpochStatus.NON_FINITE), int(EpochStatus.INTERRUPTED)})
 
 # The warnings below keep stacklevel=1, as scikit-learn's MLP: they point into bpnet,
 # where filters by module expect them, however deep in the fit they were raised.
@@ -447,19 +451,31 @@ class EpochLoop:
         """The rows each of the next n_epochs epochs visits, in order: the training rows,
         reshuffled for each epoch when ``shuffle`` is set."""
         orders = np.empty((n_epochs, self.n_train), dtype=np.intp)
-        sample_idx, train_idx = self.sample_idx, self.train_idx
-        shuffle = self.rng.shuffle if self.estimator.shuffle else None
-        for epoch in range(n_epochs):
-            if shuffle is not None:
-                # RandomState.shuffle makes the swaps of RandomState.permutation, from the
-                # same draws, on sample_idx itself: sample_idx[rng.permutation(n)] without
-                # the permutation's own array.
-                shuffle(sample_idx)
-            if train_idx is None:
-                orders[epoch] = sample_idx
-            else:
-                np.take(train_idx, sample_idx, out=orders[epoch])
+        if self.estimator.shuffle:
+            # RandomState.shuffle's draws and swaps on sample_idx itself, which are
+            # RandomState.permutation's: sample_idx[rng.permutation(n)], as MLP does.
+            draw_orders(self.rng, self.sample_idx, orders, self.train_idx)
+        else:
+            orders[:] = self.sample_idx if self.train_idx is None else self.train_idx
         return orders
+
+    def _shared_rng_mark(self):
+        """Where the shuffles stand, when more may be drawn than the epochs use and the
+        generator is one the user can see (random_state None, the global one, or a
+        RandomState): None otherwise, since an int's generator is the fit's own."""
+        if not self.estimator.shuffle or isinstance(self.estimator.random_state, Integral):
+            return None
+        return self.rng.get_state(), self.sample_idx.copy()
+
+    def _rewind_shuffles(self, mark, n_drawn):
+        """Back to ``mark``, then draw the shuffles of n_drawn epochs again: the generator
+        and sample_idx are left as MLP's loop leaves them after as many epochs."""
+        state, sample_idx = mark
+        self.rng.set_state(state)
+        self.sample_idx[:] = sample_idx
+        scratch = np.empty((1, self.n_train), dtype=np.intp)
+        for _ in range(n_drawn):
+            draw_orders(self.rng, self.sample_idx, scratch)
 
     def _train(self, orders, apply_rules):
         """One train_epochs call over these orders; its result dict."""
@@ -486,9 +502,16 @@ class EpochLoop:
         epochs_per_call = max(1, self.ORDERS_PER_CALL // self.n_train)
         left = self.estimator._max_epochs()
         while left > 0:
-            result = self._train(self._orders(min(left, epochs_per_call)), apply_rules=True)
+            n_epochs = min(left, epochs_per_call)
+            mark = self._shared_rng_mark()
+            result = self._train(self._orders(n_epochs), apply_rules=True)
             left -= result["n_epochs"]
             status = result["status"]
+            # The epochs' shuffles were drawn ahead. MLP's loop draws one per epoch it
+            # starts: those that ran, and one that was undone.
+            started = result["n_epochs"] + (status in UNDONE_EPOCH)
+            if mark is not None and started < n_epochs:
+                self._rewind_shuffles(mark, started)
             if status == EpochStatus.NON_FINITE:
                 self._record_divergence()
                 return

@@ -151,3 +151,64 @@ def test_epochs_split_over_several_calls_equal_one_call_per_epoch(monkeypatch, n
     )  # fmt: skip
     _assert_same_records(a, b)
     assert warned_a == warned_b
+
+
+@pytest.mark.parametrize("n_rows", [1, 2, 3, 150, 70000])
+@pytest.mark.parametrize("subset", [False, True])
+def test_drawn_orders_are_randomstate_shuffles(n_rows, subset):
+    # The NumPy reference: rng.shuffle(sample_idx) once per epoch, then the training rows
+    # in that order; the generator and sample_idx are left as the shuffles leave them.
+    from bpnet._sgd_fast import draw_orders
+
+    train_idx = np.random.RandomState(1).permutation(2 * n_rows)[:n_rows] if subset else None
+    rng, expected_rng = np.random.RandomState(0), np.random.RandomState(0)
+    sample_idx, expected_idx = np.arange(n_rows), np.arange(n_rows)
+    orders = np.empty((4, n_rows), dtype=np.intp)
+    draw_orders(rng, sample_idx, orders, train_idx)
+    for epoch in range(4):
+        expected_rng.shuffle(expected_idx)
+        rows = expected_idx if train_idx is None else train_idx[expected_idx]
+        assert_array_equal(orders[epoch], rows)
+    assert_array_equal(sample_idx, expected_idx)
+    assert rng.randint(1 << 30) == expected_rng.randint(1 << 30)
+
+
+def test_drawn_orders_check_their_shapes():
+    from bpnet._sgd_fast import draw_orders
+
+    with pytest.raises(ValueError, match="one entry per row"):
+        draw_orders(np.random.RandomState(0), np.arange(3), np.empty((2, 4), dtype=np.intp))
+
+
+@pytest.mark.parametrize(
+    "stop",
+    [
+        dict(tol=1e-2, n_iter_no_change=3),  # converges after a few epochs of 200 drawn
+        dict(max_iter=7),  # runs every epoch drawn
+        dict(early_stopping=True),  # epoch by epoch, with a validation split
+    ],
+)
+@pytest.mark.parametrize("shared", ["instance", "global"])
+def test_a_shared_generator_is_left_as_mlp_leaves_it(stop, shared):
+    # The shuffles of many epochs are drawn ahead; when the fit stops sooner, the user's
+    # generator (a RandomState, or NumPy's global one for random_state=None) must still
+    # have made exactly MLP's draws, so that what it draws next is the same.
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    # Two classes: MLP's early-stopping split of several is not stratified, bpnet's is
+    # (docs/compatibility.rst), and the two draw differently.
+    X, y = X[:200] / 16, y[:200] > 4
+    following = []
+    for Model in (MLPClassifier, BPClassifier):
+        if shared == "instance":
+            rng = np.random.RandomState(0)
+            random_state = rng
+        else:
+            np.random.seed(0)  # noqa: NPY002 (the global generator is the point)
+            rng, random_state = np.random.mtrand._rand, None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = Model(hidden_layer_sizes=(8,), random_state=random_state, **stop).fit(X, y)
+        following.append((model.n_iter_, rng.randint(1 << 30, size=3).tolist()))
+    assert following[0] == following[1]
