@@ -15,7 +15,8 @@
 # aarch64 wheel crashes on import under qemu-user (a segmentation fault in its native
 # module, before any bpnet code runs), so the ONNX export tests skip there.
 # $BPNET_DEBIAN_MIRROR picks the Debian mirror (debootstrap's default otherwise), and
-# $BPNET_TEST_TIMEOUT_SCALE the factor on the tests' subprocess time limits (default 40).
+# $BPNET_TEST_TIMEOUT_SCALE the factor on the tests' subprocess time limits (default 40)
+# and $BPNET_AARCH64_WORKERS the number of pytest-xdist workers (default: the host's cores).
 #
 # Slow: emulation runs the suite many times slower than native. It stays out of CI. The
 # last line is a summary; the exit status is 0 only if the suite passed.
@@ -30,7 +31,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --fresh) fresh=1; shift ;;
         --) shift; break ;;
-        -h | --help) sed -n '2,20p' "$BPNET_SCRIPT"; exit 0 ;;
+        -h | --help) sed -n '2,21p' "$BPNET_SCRIPT"; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
@@ -121,6 +122,8 @@ if [[ ! -x $root/work/venv/bin/python ]]; then
 fi
 inside /work/venv/bin/pip install --quiet -e "/work/bpnet[${BPNET_FULL_EXTRAS/,onnx/}]" >&2 \
     || die "bpnet did not build or install in the arm64 root"
+# pytest-xdist for the emulated run only: one worker per host core halves its hours.
+inside /work/venv/bin/pip install --quiet pytest-xdist >&2 || die "pytest-xdist did not install"
 # After the install: the docs extra brings the onnx extra back by name.
 inside /work/venv/bin/pip uninstall --quiet --yes onnxruntime > /dev/null 2>&1 || true
 inside /work/venv/bin/python -c 'import onnxruntime' > /dev/null 2>&1 \
@@ -137,7 +140,9 @@ phase=$SECONDS
 status=0
 # SIGINT back to its default first: a shell without job control starts background
 # commands with it ignored, which Python would keep, and the Ctrl-C tests need it.
-inside sh -c 'cd /work/bpnet && exec /work/venv/bin/python -c "$0" -q "$@"' "$RESET_SIGINT" "$@" \
+workers="${BPNET_AARCH64_WORKERS:-$(nproc)}"
+inside sh -c 'cd /work/bpnet && n="$1" && shift && exec /work/venv/bin/python -c "$0" -q -n "$n" "$@"' \
+    "$RESET_SIGINT" "$workers" "$@" \
     2>&1 | tee "$root/work/pytest.log" >&2 || status=$?
 closing="$(grep -E '^=*[ ]*[0-9]+ (passed|failed)' "$root/work/pytest.log" | tail -n 1 | tr -d '=')"
 suite_time="$(((SECONDS - phase) / 60)) min"
