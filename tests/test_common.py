@@ -174,8 +174,22 @@ def _applicable(estimators):
 CHECKS = list(_applicable(ESTIMATORS))
 
 
+def _test_id(value):
+    """A test id from the estimator's repr, or from the check's name and the keywords
+    its partials bind (not its repr, which holds an address that differs between runs
+    and between pytest-xdist's workers)."""
+    if not callable(value) or hasattr(value, "fit"):
+        return " ".join(str(value).split())[:120]
+    keywords = {}
+    while isinstance(value, partial):
+        keywords = {**value.keywords, **keywords}
+        value = value.func
+    bound = ",".join(f"{key}={keywords[key]}" for key in sorted(keywords))
+    return f"{value.__name__}({bound})" if bound else value.__name__
+
+
 @pytest.mark.filterwarnings("ignore", category=ConvergenceWarning)
-@pytest.mark.parametrize("estimator, check", CHECKS, ids=lambda x: " ".join(str(x).split())[:120])
+@pytest.mark.parametrize("estimator, check", CHECKS, ids=_test_id)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
