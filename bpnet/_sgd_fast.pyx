@@ -1123,35 +1123,46 @@ cdef inline uint64_t legacy_interval(bitgen_t* bitgen, uint64_t max_value) noexc
     return value
 
 
+cdef void shuffle_epochs(bitgen_t* bitgen, Py_ssize_t[::1] sample_idx,
+                         Py_ssize_t[:, ::1] orders, const Py_ssize_t[::1] train_idx) noexcept nogil:
+    cdef Py_ssize_t n = sample_idx.shape[0], epoch, i, j, swap
+    for epoch in range(orders.shape[0]):
+        for i in range(n - 1, 0, -1):
+            j = <Py_ssize_t> legacy_interval(bitgen, <uint64_t> i)
+            swap = sample_idx[i]
+            sample_idx[i] = sample_idx[j]
+            sample_idx[j] = swap
+        if train_idx is None:
+            for i in range(n):
+                orders[epoch, i] = sample_idx[i]
+        else:
+            for i in range(n):
+                orders[epoch, i] = train_idx[sample_idx[i]]
+
+
 def draw_orders(object rng, Py_ssize_t[::1] sample_idx, Py_ssize_t[:, ::1] orders,
-                const Py_ssize_t[::1] train_idx=None):
+                const Py_ssize_t[::1] train_idx=None, bint locked=False):
     """Fill each row of ``orders`` with an epoch's rows: ``rng.shuffle(sample_idx)``, then
     ``sample_idx`` (or ``train_idx[sample_idx]``) copied into the row.
 
     The same draws and swaps as RandomState.shuffle (Fisher-Yates from the last element
     down, each position from RandomState's bounded draw), made in C from the generator's
-    bit generator under its lock, without a Python call per epoch. Leaves
-    ``sample_idx`` and ``rng`` as ``len(orders)`` calls of ``rng.shuffle`` would.
+    bit generator under its lock (which the caller holds already when ``locked``),
+    without a Python call per epoch. Leaves ``sample_idx`` and ``rng`` as
+    ``len(orders)`` calls of ``rng.shuffle`` would.
     """
-    cdef Py_ssize_t n = sample_idx.shape[0], n_epochs = orders.shape[0], epoch, i, j, swap
+    cdef Py_ssize_t n = sample_idx.shape[0]
     if orders.shape[1] != n or (train_idx is not None and train_idx.shape[0] != n):
         raise ValueError("orders, sample_idx and train_idx must have one entry per row")
     bit_generator = rng._bit_generator
     cdef bitgen_t* bitgen = <bitgen_t*> PyCapsule_GetPointer(bit_generator.capsule,
                                                              "BitGenerator")
-    with bit_generator.lock, nogil:
-        for epoch in range(n_epochs):
-            for i in range(n - 1, 0, -1):
-                j = <Py_ssize_t> legacy_interval(bitgen, <uint64_t> i)
-                swap = sample_idx[i]
-                sample_idx[i] = sample_idx[j]
-                sample_idx[j] = swap
-            if train_idx is None:
-                for i in range(n):
-                    orders[epoch, i] = sample_idx[i]
-            else:
-                for i in range(n):
-                    orders[epoch, i] = train_idx[sample_idx[i]]
+    if locked:
+        with nogil:
+            shuffle_epochs(bitgen, sample_idx, orders, train_idx)
+    else:
+        with bit_generator.lock, nogil:
+            shuffle_epochs(bitgen, sample_idx, orders, train_idx)
 
 
 # --- epochs ----------------------------------------------------------------------------

@@ -35,6 +35,20 @@ UNDONE_EPOCH = frozenset({int(EpochStatus.NON_FINITE), int(EpochStatus.INTERRUPT
 # where filters by module expect them, however deep in the fit they were raised.
 
 
+def _same_state(a, b):
+    """Whether two states of a bit generator (its ``state`` dicts, of arrays and
+    numbers) are one."""
+    if isinstance(a, dict):
+        return (
+            isinstance(b, dict)
+            and a.keys() == b.keys()
+            and all(_same_state(a[key], b[key]) for key in a)
+        )
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(a, b)
+    return a == b
+
+
 class TrainingState:
     """What an epoch loop owns while it trains: counters, curves, the best value and
     weights, the no-improvement count, and the optimizer's rate and step count.
@@ -459,23 +473,36 @@ class EpochLoop:
             orders[:] = self.sample_idx if self.train_idx is None else self.train_idx
         return orders
 
-    def _shared_rng_mark(self):
-        """Where the shuffles stand, when more may be drawn than the epochs use and the
-        generator is one the user can see (random_state None, the global one, or a
-        RandomState): None otherwise, since an int's generator is the fit's own."""
+    def _shared_orders(self, n_epochs):
+        """_orders(n_epochs), and what a rewind of their draws needs when the generator
+        is one the user can see (random_state None, NumPy's global one, or a
+        RandomState): its state before and after them, and sample_idx before. None in
+        its place when the generator is the fit's own (an int's) or nothing is drawn."""
         if not self.estimator.shuffle or isinstance(self.estimator.random_state, Integral):
-            return None
-        return self.rng.get_state(), self.sample_idx.copy()
+            return self._orders(n_epochs), None
+        bit_generator = self.rng._bit_generator
+        before, sample_idx = bit_generator.state, self.sample_idx.copy()
+        orders = self._orders(n_epochs)
+        return orders, (before, sample_idx, bit_generator.state)
 
-    def _rewind_shuffles(self, mark, n_drawn):
-        """Back to ``mark``, then draw the shuffles of n_drawn epochs again: the generator
-        and sample_idx are left as MLP's loop leaves them after as many epochs."""
-        state, sample_idx = mark
-        self.rng.set_state(state)
-        self.sample_idx[:] = sample_idx
-        scratch = np.empty((1, self.n_train), dtype=np.intp)
-        for _ in range(n_drawn):
-            draw_orders(self.rng, self.sample_idx, scratch)
+    def _rewind_shuffles(self, mark, n_started):
+        """Back to before the draws of ``mark``, then the shuffles of the n_started epochs
+        that ran drawn again: the generator and sample_idx are left as MLP's loop, which
+        draws one shuffle per epoch it starts, leaves them.
+
+        Under the generator's lock, and only if nobody drew from it since: another
+        thread's draws cannot be undone without changing what it drew.
+        """
+        before, sample_idx, after = mark
+        bit_generator = self.rng._bit_generator
+        with bit_generator.lock:
+            if not _same_state(bit_generator.state, after):
+                return
+            bit_generator.state = before
+            self.sample_idx[:] = sample_idx
+            scratch = np.empty((1, self.n_train), dtype=np.intp)
+            for _ in range(n_started):
+                draw_orders(self.rng, self.sample_idx, scratch, locked=True)
 
     def _train(self, orders, apply_rules):
         """One train_epochs call over these orders; its result dict."""
@@ -503,8 +530,8 @@ class EpochLoop:
         left = self.estimator._max_epochs()
         while left > 0:
             n_epochs = min(left, epochs_per_call)
-            mark = self._shared_rng_mark()
-            result = self._train(self._orders(n_epochs), apply_rules=True)
+            orders, mark = self._shared_orders(n_epochs)
+            result = self._train(orders, apply_rules=True)
             left -= result["n_epochs"]
             status = result["status"]
             # The epochs' shuffles were drawn ahead. MLP's loop draws one per epoch it

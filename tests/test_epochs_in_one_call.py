@@ -212,3 +212,30 @@ def test_a_shared_generator_is_left_as_mlp_leaves_it(stop, shared):
             model = Model(hidden_layer_sizes=(8,), random_state=random_state, **stop).fit(X, y)
         following.append((model.n_iter_, rng.randint(1 << 30, size=3).tolist()))
     assert following[0] == following[1]
+
+
+def test_a_generator_drawn_from_meanwhile_is_not_rewound(monkeypatch):
+    # Another thread that draws from the same generator while the kernel runs: its draw
+    # cannot be undone, so the generator keeps every draw made (the fit's shuffles drawn
+    # ahead, then the other's) rather than being put back under it.
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:200] / 16, y[:200] > 4
+    params = dict(hidden_layer_sizes=(8,), tol=1e-2, n_iter_no_change=3)
+    train = training.EpochLoop._train
+    other = []
+
+    def train_while_another_draws(self, orders, apply_rules):
+        other.append(self.rng.randint(1 << 30))
+        return train(self, orders, apply_rules)
+
+    monkeypatch.setattr(training.EpochLoop, "_train", train_while_another_draws)
+    rng = np.random.RandomState(0)
+    model = BPClassifier(**params, random_state=rng).fit(X, y)
+    assert model.n_iter_ < 200  # stopped early: every shuffle was drawn, fewer used
+    # The same fit with no rewind and the other draw after it.
+    monkeypatch.setattr(training.EpochLoop, "_train", train)
+    monkeypatch.setattr(training.EpochLoop, "_rewind_shuffles", lambda *args: None)
+    expected = np.random.RandomState(0)
+    BPClassifier(**params, random_state=expected).fit(X, y)
+    assert other == [expected.randint(1 << 30)]
+    assert rng.randint(1 << 30, size=3).tolist() == expected.randint(1 << 30, size=3).tolist()
