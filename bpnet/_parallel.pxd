@@ -40,9 +40,11 @@ cdef struct ThreadGovernor:
     double window_seconds
     double window_rows
     double seconds_per_row[GOVERNOR_LEVELS]   # the last window timed at each level
+    double workload                 # what the batches are (governor_start's `workload`)
+    int untimed_batches             # batches of the window still to run before timing
 
 
-cdef void governor_start(ThreadGovernor* governor, int most) noexcept nogil
+cdef void governor_start(ThreadGovernor* governor, int most, double workload) noexcept nogil
 
 cdef int governor_threads(const ThreadGovernor* governor) noexcept nogil
 

@@ -126,10 +126,12 @@ def set_governor(bint enabled):
     return previous
 
 
-cdef void governor_start(ThreadGovernor* governor, int most) noexcept nogil:
-    """Start at `most` threads, with nothing timed yet."""
+cdef void governor_start(ThreadGovernor* governor, int most, double workload) noexcept nogil:
+    """Start at `most` threads, with nothing timed yet, for batches that `workload` tells
+    apart from other fits' (any number the same for the same network and batch size)."""
     cdef int level
     governor.most = max(1, most)
+    governor.workload = workload
     governor.n_levels = 1
     while (governing and governor.n_levels < GOVERNOR_LEVELS
             and (governor.most >> governor.n_levels) >= 1):
@@ -158,6 +160,10 @@ cdef bint governor_active(const ThreadGovernor* governor) noexcept nogil:
 
 cdef void new_window(ThreadGovernor* governor, int probe_level) noexcept nogil:
     governor.probe_level = probe_level
+    # A probe of more threads first wakes the threads the level left idle, which may
+    # wait for a core that another process holds for its time slice: its first batch
+    # shows that wake-up, not the level's speed, and is not timed.
+    governor.untimed_batches = 1 if 0 <= probe_level < governor.level else 0
     governor.window_batches = 0
     governor.window_seconds = 0.0
     governor.window_rows = 0.0
@@ -204,6 +210,9 @@ cdef void governor_batch_done(ThreadGovernor* governor, double start, double now
     cdef double rate
     if governor.n_levels <= 1:
         return
+    if governor.untimed_batches > 0:
+        governor.untimed_batches -= 1
+        return
     if governor.window_start < 0:
         governor.window_start = start
     governor.window_seconds += now - start
@@ -230,8 +239,11 @@ last_governor.most = 0
 
 
 cdef void governor_resume(ThreadGovernor* governor):
-    """Continue from the last call's level, if it had as many threads."""
-    if last_governor.most == governor.most:
+    """Continue from the last call's level, if it had as many threads for the same
+    workload: the next epochs of the same fit, or the same fit repeated. Another fit
+    finds out anew, since its network may parallelise differently."""
+    if (last_governor.most == governor.most
+            and last_governor.workload == governor.workload):
         governor.level = last_governor.level
         governor.probe_gap = last_governor.probe_gap
         governor.probe_fewer = last_governor.probe_fewer
@@ -248,15 +260,19 @@ cdef void governor_keep(const ThreadGovernor* governor):
 
 
 def simulate_governor(int most, seconds_per_row, Py_ssize_t n_batches,
-                      Py_ssize_t batch_rows=64):
+                      Py_ssize_t batch_rows=64, double workload=0.0, bint resume=False):
     """The thread counts the governor gives n_batches batches of batch_rows rows, when a
     batch takes seconds_per_row(threads, batch) seconds per row (for tests: a clock of
-    the caller's making instead of the machine's)."""
+    the caller's making instead of the machine's, starting at 0). As a kernel call, it
+    resumes where the last call left off when ``resume`` (and that call had the same
+    `most` and `workload`), and is where the next one resumes."""
     cdef ThreadGovernor governor
     cdef double now = 0.0, start
     cdef Py_ssize_t batch
     cdef int threads
-    governor_start(&governor, most)
+    governor_start(&governor, most, workload)
+    if resume:
+        governor_resume(&governor)
     chosen = []
     for batch in range(n_batches):
         threads = governor_threads(&governor)
@@ -264,6 +280,7 @@ def simulate_governor(int most, seconds_per_row, Py_ssize_t n_batches,
         start = now
         now += float(seconds_per_row(threads, batch)) * batch_rows
         governor_batch_done(&governor, start, now, batch_rows)
+    governor_keep(&governor)
     return chosen
 
 

@@ -1230,7 +1230,8 @@ def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
     cdef BlockFunction run_block = (batch_block_double if floating is double
                                     else batch_block_float)
     cdef ThreadGovernor governor
-    governor_start(&governor, setup.threads_for(options.n_threads))
+    governor_start(&governor, setup.threads_for(options.n_threads),
+                   <double> n_params * options.batch_size)
     governor_resume(&governor)
     cdef EpochResult result
     cdef int status = EpochStatus.COMPLETED

@@ -179,6 +179,37 @@ def test_governor_comes_back_when_the_cores_are_free_again():
     assert chosen[-1000:].count(4) >= 990
 
 
+def test_governor_comes_back_when_waking_the_threads_is_slow():
+    """The first batch on more threads pays for waking the idle ones (a core another
+    process holds until its time slice ends): a probe is judged after that batch, or the
+    governor would never come back to the threads that pay."""
+    previous = []
+
+    def seconds_per_row(threads, batch):
+        woken = bool(previous) and threads > previous[-1]
+        previous.append(threads)
+        busy = batch < 2000
+        steady = 5.0 if threads == 4 and busy else 1.0 / threads
+        return 1e-6 * (steady + (20.0 if woken else 0.0))
+
+    chosen = simulate_governor(4, seconds_per_row, 30000)
+    assert chosen[1900:2000].count(4) <= 5
+    assert chosen[-1000:].count(4) >= 990
+
+
+def test_governor_resumes_only_the_same_workload():
+    """A kernel call resumes the last call's level when it runs the same batches (the
+    next epochs of a fit), and finds out anew for another network or batch size."""
+
+    def one_thread_faster(threads, batch):
+        return 1e-6 * (3.0 if threads == 2 else 1.0)
+
+    assert simulate_governor(2, one_thread_faster, 3000, workload=7.0)[-1] == 1
+    # The same workload goes on at one thread; another starts at every thread granted.
+    assert simulate_governor(2, one_thread_faster, 1, workload=7.0, resume=True) == [1]
+    assert simulate_governor(2, one_thread_faster, 1, workload=8.0, resume=True) == [2]
+
+
 def test_the_core_count_is_kept_until_the_affinity_changes(monkeypatch):
     # joblib's count reads the cgroup's files; bpnet counts again only when the
     # affinity changes (or in a forked child, which resets the count).
