@@ -8,7 +8,7 @@ every example is reproducible from what hypothesis prints.
 import warnings
 
 import numpy as np
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
@@ -21,7 +21,9 @@ from bpnet._layout import NetworkLayout
 
 from ._helpers import assert_same_model, central_differences
 
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same examples in every run, so that a run of CI cannot draw an example
+# no run before it has seen (such as a network that diverges: see _fit_or_divergence).
+SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 
 seeds = st.integers(0, 2**31 - 1)
 hidden_layers = st.lists(st.integers(1, 6), min_size=0, max_size=3).map(tuple)
@@ -158,6 +160,18 @@ def _quiet(method, *args, **kwargs):
         return method(*args, **kwargs)
 
 
+def _fit_or_divergence(estimator, X, y, sample_weight):
+    """The fitted estimator, or the message of the divergence it raised: some of the
+    generated networks diverge (a chain of identity layers of one unit at a rate of 1e-2
+    does, in MLP as in bpnet), which is a defined outcome, not a failure."""
+    try:
+        return _quiet(estimator.fit, X, y, sample_weight=sample_weight)
+    except ValueError as error:
+        if "non-finite" not in str(error):
+            raise
+        return "diverged: " + str(error)
+
+
 @settings(max_examples=80, **SETTINGS)
 @given(
     kind=st.sampled_from(["classifier", "regressor"]),
@@ -168,6 +182,24 @@ def _quiet(method, *args, **kwargs):
     weighted=st.booleans(),
     early_stopping=st.booleans(),
 )
+@example(  # diverges in its third epoch, as MLPRegressor does
+    kind="regressor",
+    params={
+        "hidden_layer_sizes": (1, 1, 4),
+        "activation": "identity",
+        "solver": "sgd",
+        "batch_size": 1,
+        "shuffle": False,
+        "learning_rate_init": 0.01,
+        "alpha": 0.0,
+        "random_state": 483,
+    },  # fmt: skip
+    seed=0,
+    n_samples=6,
+    dtype=np.float32,
+    weighted=False,
+    early_stopping=False,
+)
 def test_same_seed_gives_the_same_model(
     kind, params, seed, n_samples, dtype, weighted, early_stopping
 ):
@@ -177,8 +209,11 @@ def test_same_seed_gives_the_same_model(
     X = X.astype(dtype)
     sw = np.random.RandomState(seed).uniform(0.2, 2.0, n_samples) if weighted else None
     params = {**params, "max_iter": 4, "early_stopping": early_stopping}
-    a = _quiet(_estimator(kind, **params).fit, X, y, sample_weight=sw)
-    b = _quiet(_estimator(kind, **params).fit, X, y, sample_weight=sw)
+    a = _fit_or_divergence(_estimator(kind, **params), X, y, sw)
+    b = _fit_or_divergence(_estimator(kind, **params), X, y, sw)
+    if isinstance(a, str) or isinstance(b, str):
+        assert a == b  # the same divergence, in the same epoch
+        return
     assert_same_model(a, b)
     assert a.coefs_[0].dtype == dtype
     assert a.loss_curve_ == b.loss_curve_
