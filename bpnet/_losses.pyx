@@ -31,14 +31,14 @@ cdef double loss_and_delta(const LossFunction* loss, const floating* prob, const
     Computed in double whatever the input precision; a probability is clipped to
     [eps, 1 - eps] of the input's precision before its log is taken.
     """
+    if loss.code == LossCode.LOG_LOSS and loss.label_smoothing != 0:
+        return smoothed_log_loss_and_delta(loss, prob, y, sample_weight, n_rows, n_outputs,
+                                           delta)
     cdef Py_ssize_t i, k, at
     cdef double weight, row_loss, total = 0.0, p, t
     cdef double eps = DBL_EPSILON if floating is double else FLT_EPSILON
     cdef double scale = output_scale(loss, n_outputs)
     cdef double row_factor = loss_factor(loss) * scale
-    if loss.code == LossCode.LOG_LOSS and loss.label_smoothing != 0:
-        return smoothed_log_loss_and_delta(loss, prob, y, sample_weight, n_rows, n_outputs,
-                                           delta)
     for i in range(n_rows):
         weight = sample_weight[i] if sample_weight != NULL else 1.0
         row_loss = 0.0

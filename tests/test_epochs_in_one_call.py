@@ -19,6 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import bpnet._training as training
 from bpnet import BPClassifier, BPRegressor
+from bpnet._sgd_fast import draw_orders
 
 from ._helpers import assert_same_model
 
@@ -158,8 +159,6 @@ def test_epochs_split_over_several_calls_equal_one_call_per_epoch(monkeypatch, n
 def test_drawn_orders_are_randomstate_shuffles(n_rows, subset):
     # The NumPy reference: rng.shuffle(sample_idx) once per epoch, then the training rows
     # in that order; the generator and sample_idx are left as the shuffles leave them.
-    from bpnet._sgd_fast import draw_orders
-
     train_idx = np.random.RandomState(1).permutation(2 * n_rows)[:n_rows] if subset else None
     rng, expected_rng = np.random.RandomState(0), np.random.RandomState(0)
     sample_idx, expected_idx = np.arange(n_rows), np.arange(n_rows)
@@ -174,8 +173,6 @@ def test_drawn_orders_are_randomstate_shuffles(n_rows, subset):
 
 
 def test_drawn_orders_check_their_shapes():
-    from bpnet._sgd_fast import draw_orders
-
     with pytest.raises(ValueError, match="one entry per row"):
         draw_orders(np.random.RandomState(0), np.arange(3), np.empty((2, 4), dtype=np.intp))
 
