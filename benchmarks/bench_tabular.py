@@ -102,6 +102,9 @@ REFERENCE = "mlp"
 # Means that differ by less than this (relative) tie: the BP pipeline computes the MLP
 # pipeline's numbers, which can differ in the last bits after many wide products.
 TIE_TOLERANCE = 1e-9
+# The groups summarised apart (besides "all"): each of the data module's groups, then
+# both held-out groups together.
+SUMMARY_GROUPS = (*D.GROUPS, "heldout_all")
 TEST_SIZE = 0.25
 DEFAULT_SPLITS = 5
 QUICK_SPLITS = 2
@@ -464,9 +467,19 @@ def beats_reference(datasets, contenders, table):
     return wins
 
 
+def in_group(table_group, group):
+    """Whether a table of ``table_group`` belongs to the summary group ``group``: one of
+    D.GROUPS, "heldout_all" (both held-out groups) or "all"."""
+    if group == "all":
+        return True
+    if group == "heldout_all":
+        return table_group in D.HELDOUT_GROUPS
+    return table_group == group
+
+
 def group_summary(datasets, contenders, table, group):
     """Mean ranks, wins over MLP and median fit time over one group's tables."""
-    chosen = [d for d in datasets if group == "all" or d["group"] == group]
+    chosen = [d for d in datasets if in_group(d["group"], group)]
     if not chosen:
         return None
     rank_table = ranks(chosen, contenders, table)
@@ -514,7 +527,7 @@ def group_summary(datasets, contenders, table, group):
 
 def summarize(datasets, contenders, records):
     table = per_dataset(datasets, contenders, records)
-    groups = {g: group_summary(datasets, contenders, table, g) for g in (*D.GROUPS, "all")}
+    groups = {g: group_summary(datasets, contenders, table, g) for g in (*SUMMARY_GROUPS, "all")}
     return {"per_dataset": table, "groups": {g: s for g, s in groups.items() if s}}
 
 
@@ -608,6 +621,9 @@ def results_markdown(payload):
 GROUP_TITLES = {
     D.TUNING: "Tuning tables (may be used to choose defaults)",
     D.HELDOUT: "Held-out tables (never used to choose anything)",
+    D.HELDOUT2: "Second held-out tables (fixed after the first held-out results; never used "
+    "to choose anything)",
+    "heldout_all": "Both held-out groups",
     "all": "All tables",
 }
 
@@ -872,7 +888,10 @@ def main(argv=None):
         help=f"repeated splits (default {DEFAULT_SPLITS}; {QUICK_SPLITS} with --quick)",
     )
     parser.add_argument(
-        "--group", choices=[*D.GROUPS, "all"], default="all", help="which tables (default all)"
+        "--group",
+        choices=[*SUMMARY_GROUPS, "all"],
+        default="all",
+        help="which tables (default all; heldout_all: both held-out groups)",
     )
     parser.add_argument(
         "--threads",
@@ -919,7 +938,7 @@ def main(argv=None):
         names = [
             d.name
             for d in D.DATASETS
-            if (not args.datasets or d.name in args.datasets) and args.group in ("all", d.group)
+            if (not args.datasets or d.name in args.datasets) and in_group(d.group, args.group)
         ]
         command = command_line(argv)
         payload = combine(args.combine, args.contenders, names, command)
@@ -941,7 +960,7 @@ def main(argv=None):
         names = list(D.QUICK)
     else:
         names = [d.name for d in D.DATASETS]
-    names = [n for n in names if args.group == "all" or D.BY_NAME[n].group == args.group]
+    names = [n for n in names if in_group(D.BY_NAME[n].group, args.group)]
     if not names:
         parser.error(f"no table of the {args.group!r} group was selected")
     requested = args.contenders or [c for c in CONTENDERS if not (args.quick and c == "realmlp")]
