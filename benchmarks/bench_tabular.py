@@ -631,7 +631,13 @@ GROUP_TITLES = {
 def ranks_markdown(payload):
     contenders = payload["contenders_run"]
     out = []
+    shown = []
     for group, summary in payload["summary"]["groups"].items():
+        # Both held-out groups together, when only one of them ran, would repeat that
+        # group's table: left out.
+        if group == "heldout_all" and summary["datasets"] in shown:
+            continue
+        shown.append(summary["datasets"])
         n = len(summary["datasets"])
         out += [f"#### {GROUP_TITLES[group]}: {n} tables", ""]
         headers = [
@@ -850,14 +856,19 @@ def combine(paths, contenders=None, names=None, command=None):
                 (p["settings"]["pytabkit"] for p in payloads if p["settings"].get("pytabkit")),
                 None,
             ),
+            # A source that was itself combined names the runs it was combined from.
             "combined_from": [
-                {
-                    "path": str(path),
-                    "command": p["settings"]["command"],
-                    "contenders": p["contenders_run"],
-                    "elapsed_seconds": p.get("elapsed_seconds"),
-                }
+                run
                 for path, p in zip(paths, payloads)
+                for run in p["settings"].get("combined_from")
+                or [
+                    {
+                        "path": str(path),
+                        "command": p["settings"]["command"],
+                        "contenders": p["contenders_run"],
+                        "elapsed_seconds": p.get("elapsed_seconds"),
+                    }
+                ]
             ],
         },
         "datasets": datasets,
