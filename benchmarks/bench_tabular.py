@@ -821,6 +821,22 @@ def command_line(argv):
     return shlex.join(["python", "benchmarks/bench_tabular.py", *args])
 
 
+def source_runs(path, payload):
+    """The runs a results file holds: the one that wrote it, or, for a combined file, the
+    runs it was combined from."""
+    combined = payload["settings"].get("combined_from")
+    if combined:
+        return combined
+    return [
+        {
+            "path": str(path),
+            "command": payload["settings"]["command"],
+            "contenders": payload["contenders_run"],
+            "elapsed_seconds": payload.get("elapsed_seconds"),
+        }
+    ]
+
+
 def combine(paths, contenders=None, names=None, command=None):
     """One payload from the records of earlier runs (later files win on duplicates), on
     the tables in `names` (default: all the runs hold)."""
@@ -856,19 +872,8 @@ def combine(paths, contenders=None, names=None, command=None):
                 (p["settings"]["pytabkit"] for p in payloads if p["settings"].get("pytabkit")),
                 None,
             ),
-            # A source that was itself combined names the runs it was combined from.
             "combined_from": [
-                run
-                for path, p in zip(paths, payloads)
-                for run in p["settings"].get("combined_from")
-                or [
-                    {
-                        "path": str(path),
-                        "command": p["settings"]["command"],
-                        "contenders": p["contenders_run"],
-                        "elapsed_seconds": p.get("elapsed_seconds"),
-                    }
-                ]
+                run for path, p in zip(paths, payloads) for run in source_runs(path, p)
             ],
         },
         "datasets": datasets,

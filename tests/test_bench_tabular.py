@@ -273,7 +273,7 @@ def test_combining_a_combined_run_names_the_runs_it_came_from(bench, tmp_path):
                     "fit_seconds": 1.0,
                     "predict_seconds": 0.1,
                 }
-            ],  # fmt: skip
+            ],
             "contenders": {"mlp": {"present": True}},
             "contenders_run": ["mlp"],
             "elapsed_seconds": 3.0,

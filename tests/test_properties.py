@@ -18,6 +18,7 @@ from bpnet._data import KernelInput
 from bpnet._kernels import loss_function, loss_gradient
 from bpnet._kernels import predict as predict_kernel
 from bpnet._layout import NetworkLayout
+from bpnet._training import DIVERGENCE_MESSAGE
 
 from ._helpers import assert_same_model, central_differences
 
@@ -167,7 +168,7 @@ def _fit_or_divergence(estimator, X, y, sample_weight):
     try:
         return _quiet(estimator.fit, X, y, sample_weight=sample_weight)
     except ValueError as error:
-        if "non-finite" not in str(error):
+        if not str(error).startswith(DIVERGENCE_MESSAGE):
             raise
         return "diverged: " + str(error)
 
