@@ -43,9 +43,13 @@ PREDICT_CHUNK_ROWS = 256
 # would dominate the small inputs of online use; the numbers are the same.
 SMALL_PREDICT_WORK = 65536 * 4
 # Up to this many such products per layer, a prediction still runs on the calling thread,
-# in chunks of rows that keep every product at or below SMALL_PREDICT_WORK: setting
-# OpenBLAS's threads through threadpoolctl and back costs more than a few small chunks.
+# each layer's product cut into pieces of its output columns that keep every piece at or
+# below SMALL_PREDICT_WORK: setting OpenBLAS's threads through threadpoolctl and back
+# costs more than a few small pieces. Cutting columns, not rows, packs each weight once.
 SMALL_PREDICT_CHUNKS = 4
+# The narrowest pieces worth cutting: rows are cut into chunks only where a piece of this
+# many columns (or of a narrower layer's all) would pass SMALL_PREDICT_WORK.
+SMALL_PREDICT_MIN_COLUMNS = 32
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -716,9 +720,15 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         out = np.empty((data.n_samples, units[-1]), dtype=params.dtype)
         embedded = (layout.embedding_table, data.codes)
         if largest_gemm_work(data.n_samples, units) <= SMALL_PREDICT_CHUNKS * SMALL_PREDICT_WORK:
-            rows_below = max(1, SMALL_PREDICT_WORK // largest_gemm_work(1, units))
-            chunk_rows = min(PREDICT_CHUNK_ROWS, rows_below)
-            predict_kernel(table, params, *data.x_args, out, chunk_rows, 1, *embedded)
+            # Per row, the largest product of a layer's narrowest piece worth cutting.
+            piece_row_work = max(
+                fan_in * min(fan_out, SMALL_PREDICT_MIN_COLUMNS)
+                for fan_in, fan_out in zip(units[:-1], units[1:])
+            )
+            chunk_rows = min(PREDICT_CHUNK_ROWS, max(1, SMALL_PREDICT_WORK // piece_row_work))
+            predict_kernel(
+                table, params, *data.x_args, out, chunk_rows, 1, *embedded, SMALL_PREDICT_WORK
+            )
             return out
         # Chunks of rows are shared among the cores, each running single-threaded BLAS:
         # for the small layers typical here that scales better than threads inside each

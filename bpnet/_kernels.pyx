@@ -311,13 +311,32 @@ cdef void forward_block(const Layer* layers, Py_ssize_t index, const floating* p
 
 cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floating* params,
                           RowBlock block, Py_ssize_t batch_rows, Py_ssize_t row_offset,
-                          const LayerBuffers* buffers) noexcept nogil:
-    """Run every layer, whole, on the block's rows, rows row_offset... of a batch of
-    batch_rows (see forward_block)."""
-    cdef Py_ssize_t layer_index
+                          const LayerBuffers* buffers, Py_ssize_t piece_work=0) noexcept nogil:
+    """Run every layer on the block's rows, rows row_offset... of a batch of batch_rows
+    (see forward_block).
+
+    With `piece_work` 0 each layer runs whole. Otherwise each layer's product is cut
+    into pieces of whole output columns, of at most `piece_work` multiply-adds where one
+    column allows it: a piece then stays below a BLAS library's threshold for threading
+    without cutting the rows, so the weights are packed once, not once per cut of rows.
+    The pieces follow from the shapes alone; BLAS may round an output's sum a little
+    differently in a narrower piece, never differently for another thread count. A
+    softmax layer, which needs whole rows, and NumPy's order run whole.
+    """
+    cdef Py_ssize_t layer_index, fan_out, step, piece, n_pieces
     for layer_index in range(n_layers):
-        forward_block(layers, layer_index, params, block, buffers, batch_rows, row_offset, 0,
-                      layers[layer_index].fan_out)
+        fan_out = layers[layer_index].fan_out
+        step = fan_out
+        n_pieces = 1
+        if (piece_work > 0 and not buffers.numpy_order
+                and layers[layer_index].activation != Activation.SOFTMAX):
+            # The fewest pieces within piece_work, of (nearly) equal widths.
+            step = max(1, piece_work // max(1, block.n_rows * layers[layer_index].fan_in))
+            n_pieces = (fan_out + step - 1) // step
+            step = (fan_out + n_pieces - 1) // n_pieces
+        for piece in range(n_pieces):
+            forward_block(layers, layer_index, params, block, buffers, batch_rows, row_offset,
+                          piece * step, min((piece + 1) * step, fan_out))
 
 
 cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* delta,
@@ -595,6 +614,7 @@ cdef struct PredictWork:
     EmbeddingInput embedded     # the embeddings and X's codes; none for most networks
     Py_ssize_t n_rows
     Py_ssize_t chunk_rows
+    Py_ssize_t piece_work       # see forward_network
     Py_ssize_t width
     Py_ssize_t first_chunk
     void* acts
@@ -605,7 +625,8 @@ def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params, bi
             const input_floating[:, ::1] X, const floating[::1] X_data,
             const int[::1] X_indices, const int[::1] X_indptr, floating[:, ::1] out,
             Py_ssize_t chunk_rows=512, int n_threads=1,
-            const Py_ssize_t[:, ::1] embedding_table=None, const int[:, ::1] codes=None):
+            const Py_ssize_t[:, ::1] embedding_table=None, const int[:, ::1] codes=None,
+            Py_ssize_t piece_work=0):
     """Write the network's outputs for every input row into `out`.
 
     The input is X when not `sparse`, else the CSR matrix given by (X_data, X_indices,
@@ -615,7 +636,8 @@ def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params, bi
     one code per embedding in `codes`: the first layer's inputs are X's columns, then
     the embeddings' rows they pick. Rows are processed in chunks of `chunk_rows`, the
     chunks shared among `n_threads` threads; each row's outputs depend on the chunks,
-    which depend on the row count alone, never on the threads.
+    which depend on the row count alone, never on the threads. A nonzero `piece_work`
+    cuts each layer's product on a chunk into pieces of columns (see forward_network).
     """
     cdef Py_ssize_t n_rows = n_input_rows(sparse, X, X_indptr)
     cdef Py_ssize_t n_layers = layer_table.shape[0]
@@ -645,6 +667,7 @@ def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params, bi
     work.embedded = embedded
     work.n_rows = n_rows
     work.chunk_rows = chunk_rows
+    work.piece_work = max(0, piece_work)
     work.width = total_width(work.layers, n_layers)
     dtype = np.asarray(params).dtype
     cdef floating[::1] acts = np.empty(n_threads * chunk_rows * work.width, dtype=dtype)
@@ -711,7 +734,7 @@ cdef void predict_chunk(PredictWork* work, Py_ssize_t index, floating* acts_all)
         block.dense = rows
     buffers.acts = acts
     forward_network(work.layers, work.n_layers, <const floating*> work.params, block, n_rows,
-                    0, &buffers)
+                    0, &buffers, work.piece_work)
     result = layer_output(work.layers, work.n_layers - 1, acts, n_rows, 0)
     for i in range(n_rows * n_out):
         out[start * n_out + i] = result[i]

@@ -188,11 +188,18 @@ def _inputs(dtype, n=23, n_features=6, sparse=False, seed=7):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("chunk_rows", [1, 5, 512])
-def test_predict_matches_reference(dtype, sparse, chunk_rows):
+# piece_work cuts each layer's product into pieces of columns: 1 gives one column per
+# piece, 40 pieces of one or two columns at 5 rows and whole layers at 1, 10**6 whole
+# layers, as 0 does.
+@pytest.mark.parametrize("piece_work", [0, 1, 40, 10**6])
+def test_predict_matches_reference(dtype, sparse, chunk_rows, piece_work):
     layout, params = _network(dtype)
     X = _inputs(dtype, sparse=sparse)
     out = np.empty((X.shape[0], 3), dtype=dtype)
-    _kernels.predict(layout.table, readonly(params), *KernelInput(X).x_args, out, chunk_rows)
+    x_args = KernelInput(X).x_args
+    _kernels.predict(
+        layout.table, readonly(params), *x_args, out, chunk_rows, piece_work=piece_work
+    )
     close(out, ref.forward(layout, params, X)[0][-1], dtype)
 
 
