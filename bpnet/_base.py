@@ -47,6 +47,9 @@ SMALL_PREDICT_WORK = 65536 * 4
 # below SMALL_PREDICT_WORK: setting OpenBLAS's threads through threadpoolctl and back
 # costs more than a few small pieces. Cutting columns, not rows, packs each weight once.
 SMALL_PREDICT_CHUNKS = 4
+# A single row runs by matrix-vector products, which OpenBLAS threads from 2304 * 4
+# multiply-adds (interface/gemv.c): pieces stay below that.
+SMALL_PREDICT_VECTOR_WORK = 2304 * 4 - 1
 # The narrowest pieces worth cutting: rows are cut into chunks only where a piece of this
 # many columns (or of a narrower layer's all) would pass SMALL_PREDICT_WORK.
 SMALL_PREDICT_MIN_COLUMNS = 32
@@ -726,9 +729,8 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
                 for fan_in, fan_out in zip(units[:-1], units[1:])
             )
             chunk_rows = min(PREDICT_CHUNK_ROWS, max(1, SMALL_PREDICT_WORK // piece_row_work))
-            predict_kernel(
-                table, params, *data.x_args, out, chunk_rows, 1, *embedded, SMALL_PREDICT_WORK
-            )
+            pieces = (SMALL_PREDICT_WORK, SMALL_PREDICT_VECTOR_WORK)
+            predict_kernel(table, params, *data.x_args, out, chunk_rows, 1, *embedded, *pieces)
             return out
         # Chunks of rows are shared among the cores, each running single-threaded BLAS:
         # for the small layers typical here that scales better than threads inside each

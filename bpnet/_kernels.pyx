@@ -20,7 +20,7 @@ from libc.stdint cimport uint32_t, uint64_t
 
 from ._activations cimport (N_ACTIVATIONS, Activation, activation_derivative,
                             add_bias_and_activate, needs_preactivation)
-from ._blas cimport axpy, dot, gemm, product
+from ._blas cimport axpy, dot, gemm, gemv, product
 from ._elementwise cimport add_column_sums, dropout_row, relu_dropout_delta
 from ._losses cimport LossFunction, N_LOSSES, add_loss_terms, loss_and_delta, loss_from_sums
 from ._numpy_math cimport numpy_sum
@@ -309,9 +309,23 @@ cdef void forward_block(const Layer* layers, Py_ssize_t index, const floating* p
                       col_stop)
 
 
+cdef void forward_row(const Layer* layer, const floating* params, const floating* inputs,
+                      Py_ssize_t col_start, Py_ssize_t col_stop, floating* out) noexcept nogil:
+    """Columns col_start...col_stop-1 of one row's out = f(inputs @ W + b), by BLAS's
+    matrix-vector product, which reads the weights where they are; a matrix product
+    first packs them, a cost a single row does not repay. Prediction only: no
+    preactivations are kept and no dropout applies."""
+    cdef Py_ssize_t fan_out = layer.fan_out, n_cols = col_stop - col_start
+    gemv(True, <int> layer.fan_in, <int> n_cols, params + layer.coef_offset + col_start,
+         <int> fan_out, inputs, 1, out + col_start, 1)
+    add_bias_and_activate(params + layer.intercept_offset + col_start, layer.activation,
+                          out + col_start, NULL, 1, n_cols, fan_out, False)
+
+
 cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floating* params,
                           RowBlock block, Py_ssize_t batch_rows, Py_ssize_t row_offset,
-                          const LayerBuffers* buffers, Py_ssize_t piece_work=0) noexcept nogil:
+                          const LayerBuffers* buffers, Py_ssize_t piece_work=0,
+                          Py_ssize_t vector_work=0) noexcept nogil:
     """Run every layer on the block's rows, rows row_offset... of a batch of batch_rows
     (see forward_block).
 
@@ -319,24 +333,45 @@ cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floati
     into pieces of whole output columns, of at most `piece_work` multiply-adds where one
     column allows it: a piece then stays below a BLAS library's threshold for threading
     without cutting the rows, so the weights are packed once, not once per cut of rows.
-    The pieces follow from the shapes alone; BLAS may round an output's sum a little
-    differently in a narrower piece, never differently for another thread count. A
-    softmax layer, which needs whole rows, and NumPy's order run whole.
+    A nonzero `vector_work` (prediction only, see forward_row) runs a block of one dense
+    row by matrix-vector products instead, in pieces of at most `vector_work`
+    multiply-adds, BLAS's threshold for threading those. The pieces follow from the
+    shapes alone; BLAS may round an output's sum a little differently in a narrower
+    piece, never differently for another thread count. A softmax layer, which needs
+    whole rows, and NumPy's order run whole (softmax by a matrix product if a single
+    matrix-vector product would pass `vector_work`).
     """
-    cdef Py_ssize_t layer_index, fan_out, step, piece, n_pieces
+    cdef Py_ssize_t layer_index, fan_out, fan_in, step, piece, n_pieces, work
+    cdef bint by_vector, whole
+    cdef floating* acts = <floating*> buffers.acts
+    cdef const floating* inputs
     for layer_index in range(n_layers):
         fan_out = layers[layer_index].fan_out
+        fan_in = layers[layer_index].fan_in
+        whole = (piece_work == 0 or buffers.numpy_order
+                 or layers[layer_index].activation == Activation.SOFTMAX)
+        by_vector = (vector_work > 0 and block.n_rows == 1
+                     and not (layer_index == 0 and block.sparse)
+                     and not (whole and fan_in * fan_out > vector_work))
         step = fan_out
         n_pieces = 1
-        if (piece_work > 0 and not buffers.numpy_order
-                and layers[layer_index].activation != Activation.SOFTMAX):
-            # The fewest pieces within piece_work, of (nearly) equal widths.
-            step = max(1, piece_work // max(1, block.n_rows * layers[layer_index].fan_in))
+        if not whole:
+            # The fewest pieces within the work, of (nearly) equal widths.
+            work = vector_work if by_vector else piece_work
+            step = max(1, work // max(1, block.n_rows * fan_in))
             n_pieces = (fan_out + step - 1) // step
             step = (fan_out + n_pieces - 1) // n_pieces
+        if by_vector:
+            inputs = (<const floating*> block.dense if layer_index == 0 else
+                      layer_output(layers, layer_index - 1, acts, batch_rows, row_offset))
         for piece in range(n_pieces):
-            forward_block(layers, layer_index, params, block, buffers, batch_rows, row_offset,
-                          piece * step, min((piece + 1) * step, fan_out))
+            if by_vector:
+                forward_row(&layers[layer_index], params, inputs, piece * step,
+                            min((piece + 1) * step, fan_out),
+                            layer_output(layers, layer_index, acts, batch_rows, row_offset))
+            else:
+                forward_block(layers, layer_index, params, block, buffers, batch_rows,
+                              row_offset, piece * step, min((piece + 1) * step, fan_out))
 
 
 cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* delta,
@@ -615,6 +650,7 @@ cdef struct PredictWork:
     Py_ssize_t n_rows
     Py_ssize_t chunk_rows
     Py_ssize_t piece_work       # see forward_network
+    Py_ssize_t vector_work      # see forward_network
     Py_ssize_t width
     Py_ssize_t first_chunk
     void* acts
@@ -626,7 +662,7 @@ def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params, bi
             const int[::1] X_indices, const int[::1] X_indptr, floating[:, ::1] out,
             Py_ssize_t chunk_rows=512, int n_threads=1,
             const Py_ssize_t[:, ::1] embedding_table=None, const int[:, ::1] codes=None,
-            Py_ssize_t piece_work=0):
+            Py_ssize_t piece_work=0, Py_ssize_t vector_work=0):
     """Write the network's outputs for every input row into `out`.
 
     The input is X when not `sparse`, else the CSR matrix given by (X_data, X_indices,
@@ -637,7 +673,9 @@ def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params, bi
     the embeddings' rows they pick. Rows are processed in chunks of `chunk_rows`, the
     chunks shared among `n_threads` threads; each row's outputs depend on the chunks,
     which depend on the row count alone, never on the threads. A nonzero `piece_work`
-    cuts each layer's product on a chunk into pieces of columns (see forward_network).
+    cuts each layer's product on a chunk into pieces of columns, and a nonzero
+    `vector_work` runs chunks of one row by matrix-vector products (see
+    forward_network).
     """
     cdef Py_ssize_t n_rows = n_input_rows(sparse, X, X_indptr)
     cdef Py_ssize_t n_layers = layer_table.shape[0]
@@ -668,6 +706,7 @@ def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params, bi
     work.n_rows = n_rows
     work.chunk_rows = chunk_rows
     work.piece_work = max(0, piece_work)
+    work.vector_work = max(0, vector_work)
     work.width = total_width(work.layers, n_layers)
     dtype = np.asarray(params).dtype
     cdef floating[::1] acts = np.empty(n_threads * chunk_rows * work.width, dtype=dtype)
@@ -734,7 +773,7 @@ cdef void predict_chunk(PredictWork* work, Py_ssize_t index, floating* acts_all)
         block.dense = rows
     buffers.acts = acts
     forward_network(work.layers, work.n_layers, <const floating*> work.params, block, n_rows,
-                    0, &buffers, work.piece_work)
+                    0, &buffers, work.piece_work, work.vector_work)
     result = layer_output(work.layers, work.n_layers - 1, acts, n_rows, 0)
     for i in range(n_rows * n_out):
         out[start * n_out + i] = result[i]

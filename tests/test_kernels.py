@@ -190,16 +190,18 @@ def _inputs(dtype, n=23, n_features=6, sparse=False, seed=7):
 @pytest.mark.parametrize("chunk_rows", [1, 5, 512])
 # piece_work cuts each layer's product into pieces of columns: 1 gives one column per
 # piece, 40 pieces of one or two columns at 5 rows and whole layers at 1, 10**6 whole
-# layers, as 0 does.
+# layers, as 0 does. vector_work runs chunks of one row by matrix-vector products, in
+# pieces of one column (1), of a few (12: the output layer's 5 * 3 passes it, so softmax
+# takes the matrix product whole), or whole.
 @pytest.mark.parametrize("piece_work", [0, 1, 40, 10**6])
-def test_predict_matches_reference(dtype, sparse, chunk_rows, piece_work):
+@pytest.mark.parametrize("vector_work", [0, 1, 12, 10**6])
+def test_predict_matches_reference(dtype, sparse, chunk_rows, piece_work, vector_work):
     layout, params = _network(dtype)
     X = _inputs(dtype, sparse=sparse)
     out = np.empty((X.shape[0], 3), dtype=dtype)
     x_args = KernelInput(X).x_args
-    _kernels.predict(
-        layout.table, readonly(params), *x_args, out, chunk_rows, piece_work=piece_work
-    )
+    pieces = {"piece_work": piece_work, "vector_work": vector_work}
+    _kernels.predict(layout.table, readonly(params), *x_args, out, chunk_rows, **pieces)
     close(out, ref.forward(layout, params, X)[0][-1], dtype)
 
 
