@@ -722,12 +722,16 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         units = layout.layer_units[: n_layers + 1]
         out = np.empty((data.n_samples, units[-1]), dtype=params.dtype)
         embedded = (layout.embedding_table, data.codes)
-        if largest_gemm_work(data.n_samples, units) <= SMALL_PREDICT_CHUNKS * SMALL_PREDICT_WORK:
-            # Per row, the largest product of a layer's narrowest piece worth cutting.
-            piece_row_work = max(
-                fan_in * min(fan_out, SMALL_PREDICT_MIN_COLUMNS)
-                for fan_in, fan_out in zip(units[:-1], units[1:])
-            )
+        # Per row, the largest product of a layer's narrowest piece worth cutting; a
+        # softmax layer is never cut (the kernel keeps its rows whole).
+        piece_row_work = max(
+            fan_in * (fan_out if name == "softmax" else min(fan_out, SMALL_PREDICT_MIN_COLUMNS))
+            for fan_in, fan_out, name in zip(units[:-1], units[1:], layout.activations)
+        )
+        if (
+            largest_gemm_work(data.n_samples, units) <= SMALL_PREDICT_CHUNKS * SMALL_PREDICT_WORK
+            and piece_row_work <= SMALL_PREDICT_WORK
+        ):
             chunk_rows = min(PREDICT_CHUNK_ROWS, max(1, SMALL_PREDICT_WORK // piece_row_work))
             pieces = (SMALL_PREDICT_WORK, SMALL_PREDICT_VECTOR_WORK)
             predict_kernel(table, params, *data.x_args, out, chunk_rows, 1, *embedded, *pieces)

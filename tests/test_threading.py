@@ -232,9 +232,9 @@ def test_the_core_count_is_kept_until_the_affinity_changes(monkeypatch):
 
 def test_a_few_rows_predict_without_the_blas_setting(monkeypatch):
     # 16 rows of a (256, 128) network on 100 features: products above OpenBLAS's
-    # threading threshold, so the rows go in chunks below it, on the calling thread,
-    # without the ~25 µs of setting the BLAS threads and back; the numbers are those of
-    # the threaded path, within the row-wise tolerance of a different cut of the rows.
+    # threading threshold, so each goes in pieces of columns below it, on the calling
+    # thread, without the ~25 µs of setting the BLAS threads and back; the numbers are
+    # those of the threaded path, within the row-wise tolerance of a different cut.
     from bpnet import _base
 
     rng = np.random.RandomState(0)
@@ -253,3 +253,39 @@ def test_a_few_rows_predict_without_the_blas_setting(monkeypatch):
     np.testing.assert_allclose(few, whole[:16], rtol=1e-12, atol=1e-15)
     with pytest.raises(AssertionError, match="BLAS-thread setting"):
         model.predict_proba(X[:100])
+
+
+def test_a_softmax_layer_stays_whole_and_below_the_blas_threshold(monkeypatch):
+    # Softmax needs whole rows, so a few rows' softmax product is never cut into pieces
+    # of columns: their rows are chunked so that it stays below OpenBLAS's threading
+    # threshold, and where one row alone passes it the prediction takes the path that
+    # holds BLAS to one thread.
+    from bpnet import _base
+
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(400, 10), rng.randint(100, size=400)
+    chunks, held = [], []
+    kernel, hold = _base.predict_kernel, _base.one_blas_thread
+
+    def recording_kernel(*args):
+        chunks.append(args[8])  # after table, params, the five X arguments and out
+        return kernel(*args)
+
+    def recording_hold():
+        held.append(True)
+        return hold()
+
+    monkeypatch.setattr(_base, "predict_kernel", recording_kernel)
+    monkeypatch.setattr(_base, "one_blas_thread", recording_hold)
+    for hidden in (300, 3000):
+        model = BPClassifier(hidden_layer_sizes=(hidden,), max_iter=1, random_state=0)
+        with pytest.warns(Warning):
+            model.fit(X, y)
+        chunks.clear()
+        few = model.predict_proba(X[:16])
+        if hidden * 100 <= _base.SMALL_PREDICT_WORK:
+            assert not held and chunks[0] * hidden * 100 <= _base.SMALL_PREDICT_WORK
+        else:
+            assert held
+        with threadpool_limits(1):
+            assert_array_equal(model.predict_proba(X[:16]), few)
