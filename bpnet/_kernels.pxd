@@ -188,8 +188,7 @@ cdef void backward_block(const Layer* layers, Py_ssize_t index, const floating* 
 
 cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floating* params,
                           RowBlock block, Py_ssize_t batch_rows, Py_ssize_t row_offset,
-                          const LayerBuffers* buffers, Py_ssize_t piece_work=*,
-                          Py_ssize_t vector_work=*) noexcept nogil
+                          const LayerBuffers* buffers) noexcept nogil
 
 cdef double forward_and_deltas(const Layer* layers, Py_ssize_t n_layers,
                                const LossFunction* loss, const floating* params,

@@ -324,54 +324,67 @@ cdef void forward_row(const Layer* layer, const floating* params, const floating
 
 cdef void forward_network(const Layer* layers, Py_ssize_t n_layers, const floating* params,
                           RowBlock block, Py_ssize_t batch_rows, Py_ssize_t row_offset,
-                          const LayerBuffers* buffers, Py_ssize_t piece_work=0,
-                          Py_ssize_t vector_work=0) noexcept nogil:
-    """Run every layer on the block's rows, rows row_offset... of a batch of batch_rows
-    (see forward_block).
+                          const LayerBuffers* buffers) noexcept nogil:
+    """Run every layer, whole, on the block's rows, rows row_offset... of a batch of
+    batch_rows (see forward_block)."""
+    cdef Py_ssize_t layer_index
+    for layer_index in range(n_layers):
+        forward_block(layers, layer_index, params, block, buffers, batch_rows, row_offset, 0,
+                      layers[layer_index].fan_out)
+
+
+cdef inline Py_ssize_t piece_width(Py_ssize_t fan_out, Py_ssize_t row_work,
+                                   Py_ssize_t work) noexcept nogil:
+    """The width of the fewest pieces of (nearly) equal widths into which a layer's
+    fan_out columns cut so that each carries at most `work` multiply-adds, a column
+    carrying `row_work` (at least one column a piece)."""
+    cdef Py_ssize_t widest = max(1, work // max(1, row_work))
+    cdef Py_ssize_t n_pieces = (fan_out + widest - 1) // widest
+    return (fan_out + n_pieces - 1) // n_pieces
+
+
+cdef void predict_forward(const Layer* layers, Py_ssize_t n_layers, const floating* params,
+                          RowBlock block, const LayerBuffers* buffers, Py_ssize_t piece_work,
+                          Py_ssize_t vector_work) noexcept nogil:
+    """forward_network for a prediction's chunk, each layer's product cut into pieces.
 
     With `piece_work` 0 each layer runs whole. Otherwise each layer's product is cut
     into pieces of whole output columns, of at most `piece_work` multiply-adds where one
     column allows it: a piece then stays below a BLAS library's threshold for threading
     without cutting the rows, so the weights are packed once, not once per cut of rows.
-    A nonzero `vector_work` (prediction only, see forward_row) runs a block of one dense
-    row by matrix-vector products instead, in pieces of at most `vector_work`
-    multiply-adds, BLAS's threshold for threading those. The pieces follow from the
-    shapes alone; BLAS may round an output's sum a little differently in a narrower
-    piece, never differently for another thread count. A softmax layer, which needs
-    whole rows, and NumPy's order run whole (softmax by a matrix product if a single
-    matrix-vector product would pass `vector_work`).
+    A nonzero `vector_work` runs a chunk of one dense row by matrix-vector products
+    instead (forward_row), in pieces of at most `vector_work` multiply-adds, BLAS's
+    threshold for threading those. The pieces follow from the shapes alone; BLAS may
+    round an output's sum a little differently in a narrower piece, never differently
+    for another thread count. A softmax layer, which needs whole rows, runs whole (by a
+    matrix product if a single matrix-vector product would pass `vector_work`).
     """
-    cdef Py_ssize_t layer_index, fan_out, fan_in, step, piece, n_pieces, work
+    cdef Py_ssize_t layer_index, fan_out, fan_in, step, start, n_rows = block.n_rows
     cdef bint by_vector, whole
     cdef floating* acts = <floating*> buffers.acts
     cdef const floating* inputs
     for layer_index in range(n_layers):
         fan_out = layers[layer_index].fan_out
         fan_in = layers[layer_index].fan_in
-        whole = (piece_work == 0 or buffers.numpy_order
-                 or layers[layer_index].activation == Activation.SOFTMAX)
-        by_vector = (vector_work > 0 and block.n_rows == 1
-                     and not (layer_index == 0 and block.sparse)
+        whole = piece_work == 0 or layers[layer_index].activation == Activation.SOFTMAX
+        by_vector = (vector_work > 0 and n_rows == 1 and not (layer_index == 0 and block.sparse)
                      and not (whole and fan_in * fan_out > vector_work))
         step = fan_out
-        n_pieces = 1
         if not whole:
-            # The fewest pieces within the work, of (nearly) equal widths.
-            work = vector_work if by_vector else piece_work
-            step = max(1, work // max(1, block.n_rows * fan_in))
-            n_pieces = (fan_out + step - 1) // step
-            step = (fan_out + n_pieces - 1) // n_pieces
-        if by_vector:
-            inputs = (<const floating*> block.dense if layer_index == 0 else
-                      layer_output(layers, layer_index - 1, acts, batch_rows, row_offset))
-        for piece in range(n_pieces):
+            step = piece_width(fan_out, n_rows * fan_in,
+                               vector_work if by_vector else piece_work)
+        inputs = (<const floating*> block.dense if layer_index == 0 else
+                  layer_output(layers, layer_index - 1, acts, n_rows, 0))
+        start = 0
+        while start < fan_out:
             if by_vector:
-                forward_row(&layers[layer_index], params, inputs, piece * step,
-                            min((piece + 1) * step, fan_out),
-                            layer_output(layers, layer_index, acts, batch_rows, row_offset))
+                forward_row(&layers[layer_index], params, inputs, start,
+                            min(start + step, fan_out),
+                            layer_output(layers, layer_index, acts, n_rows, 0))
             else:
-                forward_block(layers, layer_index, params, block, buffers, batch_rows,
-                              row_offset, piece * step, min((piece + 1) * step, fan_out))
+                forward_block(layers, layer_index, params, block, buffers, n_rows, 0, start,
+                              min(start + step, fan_out))
+            start += step
 
 
 cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* delta,
@@ -649,8 +662,8 @@ cdef struct PredictWork:
     EmbeddingInput embedded     # the embeddings and X's codes; none for most networks
     Py_ssize_t n_rows
     Py_ssize_t chunk_rows
-    Py_ssize_t piece_work       # see forward_network
-    Py_ssize_t vector_work      # see forward_network
+    Py_ssize_t piece_work       # see predict_forward
+    Py_ssize_t vector_work      # see predict_forward
     Py_ssize_t width
     Py_ssize_t first_chunk
     void* acts
@@ -675,7 +688,7 @@ def predict(const Py_ssize_t[:, ::1] layer_table, const floating[::1] params, bi
     which depend on the row count alone, never on the threads. A nonzero `piece_work`
     cuts each layer's product on a chunk into pieces of columns, and a nonzero
     `vector_work` runs chunks of one row by matrix-vector products (see
-    forward_network).
+    predict_forward).
     """
     cdef Py_ssize_t n_rows = n_input_rows(sparse, X, X_indptr)
     cdef Py_ssize_t n_layers = layer_table.shape[0]
@@ -772,8 +785,8 @@ cdef void predict_chunk(PredictWork* work, Py_ssize_t index, floating* acts_all)
                               &work.embedded, start + r)
         block.dense = rows
     buffers.acts = acts
-    forward_network(work.layers, work.n_layers, <const floating*> work.params, block, n_rows,
-                    0, &buffers, work.piece_work, work.vector_work)
+    predict_forward(work.layers, work.n_layers, <const floating*> work.params, block,
+                    &buffers, work.piece_work, work.vector_work)
     result = layer_output(work.layers, work.n_layers - 1, acts, n_rows, 0)
     for i in range(n_rows * n_out):
         out[start * n_out + i] = result[i]
