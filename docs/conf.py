@@ -10,17 +10,28 @@ import sys
 import warnings
 from pathlib import Path
 
-import bpnet
-
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS / "_ext"))
+
+# From here on the build can import only what the docs extra installs, as in a fresh
+# environment with that extra alone (docs/_ext/docs_extra_check.py); bpnet's own imports
+# (SciPy's, for one, try packages that are there only if something else installed them)
+# included.
+import docs_extra_check  # noqa: E402
+
+docs_extra_check.install()
+
+import bpnet  # noqa: E402
 
 project = "bpnet"
 copyright = "the bpnet developers"
 author = "the bpnet developers"
 version = release = bpnet.__version__
 
+# docs_extra_check also reports, at the end, any module from outside the docs extra that
+# was imported before its finder was installed.
 extensions = [
+    "docs_extra_check",
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",

@@ -16,6 +16,8 @@ import importlib
 import inspect
 import re
 import runpy
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -365,3 +367,50 @@ def test_docstring_passes_numpydoc_validation(name, kind, skip_reason):
 def test_pending_fixes_name_public_objects():
     names = {name for name, _, _ in OBJECTS}
     assert set(PENDING_FIXES) <= names
+
+
+def test_the_docs_build_reports_an_import_that_the_docs_extra_does_not_install():
+    pytest.importorskip("sphinx")
+    check = runpy.run_path(str(DOCS / "_ext" / "docs_extra_check.py"))
+    closure = check["requirement_closure"]("bpnet", {"docs"})
+    # The extra's own packages, the extras it names (onnx, dask) and what they all need.
+    assert {"sphinx", "sphinx-gallery", "numpydoc", "matplotlib", "palmerpenguins"} <= closure
+    assert {"onnxruntime", "skl2onnx", "distributed", "dask-ml", "jinja2"} <= closure
+    # Not the test extra's, nor the run-time requirements' closure without the extra.
+    assert not {"pytest", "hypothesis", "polars", "cibuildwheel", "ruff"} & closure
+    assert "scipy" in check["requirement_closure"]("bpnet", set())
+    assert "sphinx" not in check["requirement_closure"]("bpnet", set())
+    # This process imported pytest and hypothesis (the test extra's) besides NumPy and
+    # Sphinx (the docs extra's): the check names the first two only.
+    import hypothesis  # noqa: F401
+
+    outside = check["outside_the_extra"]()
+    assert {"pytest", "hypothesis"} <= set(outside)
+    assert outside["pytest"] in ("pytest", "_pytest")
+    assert not {"numpy", "sphinx", "scikit-learn", "bpnet", "pip", "setuptools"} & set(outside)
+
+
+def test_the_docs_build_cannot_import_what_the_docs_extra_does_not_install():
+    pytest.importorskip("sphinx")
+    # In a process of its own: the finder stays installed for the rest of the process.
+    code = """import sys
+sys.path.insert(0, sys.argv[1])
+import docs_extra_check
+docs_extra_check.install()
+import numpy, sklearn, sphinx_gallery, onnxruntime  # the docs extra's
+for name in ("hypothesis", "polars"):  # the test extra's
+    try:
+        __import__(name)
+    except ModuleNotFoundError as error:
+        print(error)
+    else:
+        print("imported", name)
+"""
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(DOCS / "_ext")], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert len(lines) == 2 and "imported" not in run.stdout
+    assert lines[0].startswith("No module named 'hypothesis' in the docs build")
+    assert "'polars' is not installed by the docs extra" in lines[1]
