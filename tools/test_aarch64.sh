@@ -122,8 +122,6 @@ if [[ ! -x $root/work/venv/bin/python ]]; then
 fi
 inside /work/venv/bin/pip install --quiet -e "/work/bpnet[${BPNET_FULL_EXTRAS/,onnx/}]" >&2 \
     || die "bpnet did not build or install in the arm64 root"
-# pytest-xdist for the emulated run only: one worker per host core halves its hours.
-inside /work/venv/bin/pip install --quiet pytest-xdist >&2 || die "pytest-xdist did not install"
 # After the install: the docs extra brings the onnx extra back by name.
 inside /work/venv/bin/pip uninstall --quiet --yes onnxruntime > /dev/null 2>&1 || true
 inside /work/venv/bin/python -c 'import onnxruntime' > /dev/null 2>&1 \
@@ -140,6 +138,7 @@ phase=$SECONDS
 status=0
 # SIGINT back to its default first: a shell without job control starts background
 # commands with it ignored, which Python would keep, and the Ctrl-C tests need it.
+# pytest-xdist (the test extra's) runs one worker per host core: it halves the hours.
 workers="${BPNET_AARCH64_WORKERS:-$(nproc)}"
 inside sh -c 'cd /work/bpnet && n="$1" && shift && exec /work/venv/bin/python -c "$0" -q -n "$n" "$@"' \
     "$RESET_SIGINT" "$workers" "$@" \
