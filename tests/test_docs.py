@@ -397,7 +397,7 @@ def test_the_docs_build_cannot_import_what_the_docs_extra_does_not_install():
 sys.path.insert(0, sys.argv[1])
 import docs_extra_check
 docs_extra_check.install()
-import numpy, sklearn, sphinx_gallery, onnxruntime  # the docs extra's
+import numpy, sklearn, sphinx_gallery, matplotlib  # the docs extra's
 for name in ("hypothesis", "polars"):  # the test extra's
     try:
         __import__(name)
