@@ -174,13 +174,17 @@ def paired_ratios(numerators, denominators):
 
 
 class KernelClock:
-    """Times every call of bpnet's epoch kernels during a ``with`` block.
+    """Times every call of bpnet's epoch kernel, and of its shuffle draws, during a
+    ``with`` block.
 
     The epoch loop calls ``train_epochs`` (one epoch per call where Python runs between
-    epochs, else many) through ``bpnet._training``'s namespace: that name is replaced,
-    and put back on exit; bpnet itself is untouched. ``calls`` holds each call's
-    ``(start, end, epochs)`` (``perf_counter`` times and the epochs it ran). The wrapper
-    adds one Python call and two clock reads per kernel call, well under a microsecond.
+    epochs, else many) and ``draw_orders`` (the shuffles of the next epochs, drawn in C
+    from the NumPy generator just before the call that runs them) through
+    ``bpnet._training``'s namespace: those names are replaced, and put back on exit;
+    bpnet itself is untouched. ``calls`` holds each kernel call's ``(start, end,
+    epochs)`` and ``draws`` each draw call's ``(start, end)`` (``perf_counter`` times).
+    The wrapper adds one Python call and two clock reads per call, well under a
+    microsecond.
     """
 
     def __init__(self):
@@ -188,10 +192,14 @@ class KernelClock:
 
         self.module = training
         self.originals = {"train_epochs": training.train_epochs}
+        if hasattr(training, "draw_orders"):
+            self.originals["draw_orders"] = training.draw_orders
         self.calls = []
+        self.draws = []
 
     def _wrap(self, name):
-        original, calls, clock = self.originals[name], self.calls, time.perf_counter
+        original, clock = self.originals[name], time.perf_counter
+        calls, draws = self.calls, self.draws
 
         def timed_kernel(*args, **kwargs):
             start = clock()
@@ -200,7 +208,12 @@ class KernelClock:
             calls.append((start, end, int(result["n_epochs"])))
             return result
 
-        return timed_kernel
+        def timed_draws(*args, **kwargs):
+            start = clock()
+            original(*args, **kwargs)
+            draws.append((start, clock()))
+
+        return timed_draws if name == "draw_orders" else timed_kernel
 
     def __enter__(self):
         for name in self.originals:
@@ -218,6 +231,20 @@ class KernelClock:
     def seconds(self):
         """Seconds inside the kernels, all calls together."""
         return sum(end - start for start, end, _ in self.calls)
+
+    def draw_seconds(self):
+        """Seconds inside the shuffle draws, all calls together."""
+        return sum(end - start for start, end in self.draws)
+
+    def seconds_between_calls(self):
+        """Seconds between consecutive kernel calls, less the draws made there."""
+        calls = self.calls
+        gaps = sum(b[0] - a[1] for a, b in zip(calls[:-1], calls[1:]))
+        if not calls:
+            return 0.0
+        first_end, last_start = calls[0][1], calls[-1][0]
+        inside = sum(e - s for s, e in self.draws if s >= first_end and e <= last_start)
+        return gaps - inside
 
     def per_epoch(self):
         """Each call's seconds per epoch (its time itself for a one-epoch call)."""

@@ -9,14 +9,17 @@ first 150 rows of digits (150 x 64). On data this small a fit is mostly fixed co
 kernel alone does not help.
 
 Three runs alternate within each repetition, the order rotating between repetitions:
-bpnet, MLPClassifier, and bpnet again with its epoch kernels timed (``train_epoch``, one
-epoch per call, and ``train_epochs``, which runs all the epochs of a fit that needs no
-Python in between in one call; see ``_common.KernelClock``). That third run splits the
-fit's wall time into the time inside the kernel calls, the time between consecutive
-calls (the epoch loop's own Python: snapshot, shuffle, records, stopping rules; none
-when the epochs run in one call) and the time before the first and after the last call
+bpnet, MLPClassifier, and bpnet again with its compiled epoch work timed (see
+``_common.KernelClock``): the kernel calls (``train_epochs``, one epoch per call where
+Python runs between epochs, else all the epochs of a fit in as few calls as its size
+allows) and the shuffle draws for them (``draw_orders``, compiled, called just before
+each kernel call; bpnet 0.1 drew them inside its kernel, so counting them with the
+kernel compares like with like, and the table shows them apart). That third run splits
+the fit's wall time into that compiled work ("kernel"), the time between consecutive
+kernel calls (the epoch loop's own Python: snapshot, records, stopping rules; none when
+the epochs run in one call) and the time before the first and after the last call
 (validation, initialisation, the final attributes, once per fit). The wrapper costs two
-``perf_counter`` calls and one Python call per kernel call (well under a microsecond),
+``perf_counter`` calls and one Python call per timed call (well under a microsecond),
 counted outside the kernel. The fixed cost per epoch is (fit - kernel) / epochs, the
 per-fit part included, so it falls as the number of epochs grows.
 
@@ -73,16 +76,21 @@ def instrumented_runner(X, y, params, log):
             start = time.perf_counter()
             BPClassifier(**params).fit(X, y)
             end = time.perf_counter()
-        calls = clock.calls
+        calls, draws = clock.calls, clock.draws
+        # The compiled epoch work: the kernel calls and the shuffle draws made for them.
+        # Before, between and after: the rest, which sums to the fit less that work.
+        draws_before = sum(e - s for s, e in draws if e <= calls[0][0])
+        draws_after = sum(e - s for s, e in draws if s >= calls[-1][1])
         log.append(
             {
                 "fit": end - start,
                 "epochs": clock.epochs(),
                 "kernel_calls": len(calls),
-                "kernel": clock.seconds(),
-                "between_calls": sum(b[0] - a[1] for a, b in zip(calls[:-1], calls[1:])),
-                "before_first_call": calls[0][0] - start,
-                "after_last_call": end - calls[-1][1],
+                "kernel": clock.seconds() + clock.draw_seconds(),
+                "shuffle": clock.draw_seconds(),
+                "between_calls": clock.seconds_between_calls(),
+                "before_first_call": calls[0][0] - start - draws_before,
+                "after_last_call": end - calls[-1][1] - draws_after,
             }
         )
 
@@ -156,6 +164,7 @@ def run_case(label, data, rows, target, dtype, reps, epochs):
         "timed_kernel": {
             "us_per_epoch_fit": per_epoch_us("fit"),
             "us_per_epoch_kernel": per_epoch_us("kernel"),
+            "us_per_epoch_shuffle": per_epoch_us("shuffle"),
             "us_per_epoch_outside_kernel": outside,
             "us_between_kernel_calls": loop,
             "us_per_fit_before_and_after": per_fit,
@@ -165,6 +174,7 @@ def run_case(label, data, rows, target, dtype, reps, epochs):
         "fixed_us_per_epoch_range": list(C.spread(outside)),
         "loop_us_per_epoch": C.median(loop),
         "kernel_us_per_epoch": C.median(per_epoch_us("kernel")),
+        "shuffle_us_per_epoch": C.median(per_epoch_us("shuffle")),
         "setup_us_per_fit": C.median(per_fit),
         "target_fixed_us_per_epoch": FIXED_COST_TARGET_US,
         "meets_target_fixed_cost": bool(fixed <= FIXED_COST_TARGET_US),
@@ -189,6 +199,7 @@ FIXED_HEADERS = [
     "dtype",
     "fit µs/epoch",
     "kernel µs/epoch",
+    "of which: shuffle draws µs/epoch",
     "outside kernel µs/epoch",
     "target",
     "meets",
@@ -229,6 +240,7 @@ def fixed_rows(records):
                 r["dtype"],
                 C.format_range(timed["us_per_epoch_fit"]),
                 C.format_range(timed["us_per_epoch_kernel"]),
+                C.format_range(timed["us_per_epoch_shuffle"]),
                 C.format_range(timed["us_per_epoch_outside_kernel"]),
                 f"≤ {r['target_fixed_us_per_epoch']:g}",
                 "yes" if r["meets_target_fixed_cost"] else "no",
@@ -258,8 +270,10 @@ def markdown(payload, heading="###"):
                 "",
                 f"{heading} Small fits: bpnet's time outside the epoch kernel",
                 "",
-                "From the fit with its epoch kernels (`train_epoch`, `train_epochs`) timed: "
-                "median (min–max) over repetitions. Outside kernel = (fit - kernel calls) / "
+                "From the fit with its epoch kernel (`train_epochs`) and its shuffle draws "
+                "(`draw_orders`, compiled, just before each kernel call) timed: median "
+                "(min–max) over repetitions. Kernel = both (bpnet 0.1's kernel drew the "
+                "shuffles itself); outside kernel = (fit - kernel) / "
                 "epochs, the per-fit work included; between kernel calls is the epoch "
                 "loop's own Python per epoch (none when one call runs every epoch); before "
                 "+ after is the rest (validation, initialisation, final attributes), once "

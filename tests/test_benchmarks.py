@@ -49,6 +49,8 @@ def test_quick_benchmarks_write_well_formed_results(tmp_path):
         assert row["n_rows"] == 150 and row["epochs"] == 200
         assert math.isfinite(row["speedup_vs_mlp"]) and row["speedup_vs_mlp"] > 0
         assert 0 < row["kernel_us_per_epoch"] and 0 < row["fixed_us_per_epoch"]
+        # The shuffle draws are timed (counted with the kernel) and are part of it.
+        assert 0 < row["shuffle_us_per_epoch"] < row["kernel_us_per_epoch"]
     summary = (tmp_path / "summary.md").read_text()
     assert summary.count("|") > 10
     for heading in ("Cost of training options", "Cost of callbacks", "Small fits"):
