@@ -46,12 +46,16 @@ extension_modules() {
 }
 
 # run_suite PYTHON CHECKOUT LOG [PYTEST ARGS...]: the full suite against the bpnet
-# installed for PYTHON, its output kept in LOG; prints pytest's closing line.
+# installed for PYTHON, its output kept in LOG; prints pytest's closing line. Quiet (-q)
+# unless the arguments set the verbosity themselves: a second -q would drop that line.
 run_suite() {
     local python="$1" checkout="$2" logfile="$3"
     shift 3
-    local status=0
-    nice -n 19 "$python" "$checkout/tools/run_installed_tests.py" "$checkout" -q "$@" \
+    local status=0 quiet=(-q) arg
+    for arg in "$@"; do
+        case $arg in -q* | -v* | --quiet | --verbose | --verbosity*) quiet=() ;; esac
+    done
+    nice -n 19 "$python" "$checkout/tools/run_installed_tests.py" "$checkout" "${quiet[@]}" "$@" \
         2>&1 | tee "$logfile" >&2 || status=$?
     grep -E '^=*[ ]*[0-9]+ (passed|failed)' "$logfile" | tail -n 1 | tr -d '='
     return "$status"
