@@ -6,6 +6,7 @@ scikit-learn, NumPy and Python to their own documentation, which needs the netwo
 """
 
 import os
+import runpy
 import sys
 import warnings
 from pathlib import Path
@@ -13,23 +14,17 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS / "_ext"))
 
-# From here on the build can import only what the docs extra installs, as in a fresh
-# environment with that extra alone (docs/_ext/docs_extra_check.py); bpnet's own imports
-# (SciPy's, for one, try packages that are there only if something else installed them)
-# included.
-import docs_extra_check  # noqa: E402
-
-docs_extra_check.install()
-
-import bpnet  # noqa: E402
-
 project = "bpnet"
 copyright = "the bpnet developers"
 author = "the bpnet developers"
-version = release = bpnet.__version__
+# Read, not imported: nothing here imports bpnet, so that bpnet's own imports (SciPy's,
+# for one, try packages that are there only if something else installed them) come after
+# docs_extra_check's finder is installed.
+version = release = runpy.run_path(str(DOCS.parent / "bpnet" / "_version.py"))["__version__"]
 
-# docs_extra_check also reports, at the end, any module from outside the docs extra that
-# was imported before its finder was installed.
+# docs_extra_check first: from its loading on, the build can import only what the docs
+# extra installs, as in a fresh environment with that extra alone; at the end it reports
+# any module from outside the extra that was imported before (see its docstring).
 extensions = [
     "docs_extra_check",
     "sphinx.ext.autodoc",

@@ -203,6 +203,10 @@ def test_default_build_is_offline(monkeypatch):
     conf = runpy.run_path(str(DOCS / "conf.py"))
     assert "sphinx.ext.intersphinx" in conf["extensions"]
     assert {"python", "numpy", "sklearn"} <= set(conf["intersphinx_mapping"])
+    # Reading the configuration changes nothing in this process: only Sphinx's call of
+    # docs_extra_check's setup installs its import finder.
+    assert conf["extensions"][0] == "docs_extra_check"
+    assert not [f for f in sys.meta_path if type(f).__name__ == "OutsideTheExtra"]
 
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("plot_*.py"))

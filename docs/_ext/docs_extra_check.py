@@ -2,16 +2,17 @@
 
 What ``pip install bpnet[docs]`` installs is the closure of bpnet's requirements under
 the ``docs`` extra, read from the installed packages' metadata with their markers
-evaluated. From the moment conf.py installs this extension's finder (before it imports
-bpnet, and so before the other extensions and the gallery import anything), an import of
-any other installed package (a test-only package, say, that the build's environment
-happens to have) fails as it would where the package is absent: a hard import then fails
-the example or the page that needs it, and a guarded, optional one takes its fallback.
-At the end of the build, every module that the process imported is mapped to its
-distribution, and one from outside the closure (imported before the finder was
-installed) is reported as a Sphinx warning, which the ``-W`` build turns into a failure.
-So the build checks the docs extra in any environment that has at least that extra,
-without installing a fresh one.
+evaluated. From the moment this extension loads (first in conf.py's list; conf.py
+imports nothing of bpnet's, so this is before the other extensions, autodoc and the
+gallery import anything), an import of any other installed package (a test-only
+package, say, that the build's environment happens to have) fails as it would where the
+package is absent: a hard import then fails the example or the page that needs it, and
+a guarded, optional one takes its fallback. At the end of the build, every module that
+the process imported is mapped to its distribution, and one from outside the closure
+(imported before the finder was installed) is reported as a Sphinx warning, which the
+``-W`` build turns into a failure. So the build checks the docs extra in any environment
+that has at least that extra, without installing a fresh one. Only Sphinx calls
+``setup``, so reading conf.py (as the tests do) installs nothing.
 """
 
 import importlib.abc
