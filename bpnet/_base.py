@@ -611,6 +611,8 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
             loop.run()
             if self._early_stopping():
                 np.copyto(params, self._best_params)
+            if np.isfinite(params).all():
+                self._after_training(loop.validation)
         else:
             # One subtask per iteration, and the one SciPy starts but never runs.
             tasks = self._start_tasks(X, Y, sample_weight, self.max_iter + 1)
@@ -621,6 +623,10 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         if tasks is not None:
             tasks.finish()
         return self
+
+    def _after_training(self, validation):
+        """What a subclass does with the trained network, given the fit's ValidationSet
+        (or None), before a stochastic fit returns: nothing here."""
 
     def _check_architecture(self, layer_units):
         fitted_units = self._fitted_units()

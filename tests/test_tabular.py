@@ -12,7 +12,14 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
 from bpnet import TabularClassifier, TabularRegressor
-from bpnet._tabular import AUTO_MAX_EPOCHS, AUTO_MIN_EPOCHS, EARLY_STOPPING_MIN_ROWS, auto_max_iter
+from bpnet._tabular import (
+    AUTO_MAX_EPOCHS,
+    AUTO_MIN_EPOCHS,
+    EARLY_STOPPING_MIN_ROWS,
+    TEMPERATURE_BOUNDS,
+    auto_max_iter,
+    fit_temperature,
+)
 
 from . import _reference as ref
 from ._helpers import cut_batches
@@ -267,3 +274,94 @@ def test_feature_names_are_checked_as_scikit_learn_does(fitted_classifier):
         pytest.raises(ValueError, match="X has 5 features, but TabularClassifier is expecting 6"),
     ):
         model.predict(X.iloc[:, :5].to_numpy())
+
+
+# --- label smoothing and the temperature ------------------------------------------------
+
+
+def _reference_log_loss(logits, Y, weights, softmax):
+    """NumPy reference: the weighted mean log-loss of softmax(logits) or of a logistic
+    unit per column, written out from the probabilities."""
+    if softmax:
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p = e / e.sum(axis=1, keepdims=True)
+        rows = -(Y * np.log(p)).sum(axis=1)
+    else:
+        p = 1 / (1 + np.exp(-logits))
+        rows = -(Y * np.log(p) + (1 - Y) * np.log(1 - p)).sum(axis=1)
+    return np.average(rows, weights=weights)
+
+
+@pytest.mark.parametrize("softmax", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fit_temperature_minimises_the_log_loss_within_its_bounds(softmax, weighted):
+    rng = np.random.RandomState(0)
+    n, k = 200, 3 if softmax else 1
+    logits = 3 * rng.randn(n, k)
+    # Targets drawn from the outputs at temperature 2: the best temperature is inside the
+    # bounds, near 2.
+    if softmax:
+        p = np.exp(logits / 2) / np.exp(logits / 2).sum(axis=1, keepdims=True)
+        Y = np.eye(k)[[rng.choice(k, p=row) for row in p]]
+    else:
+        Y = (rng.rand(n, 1) < 1 / (1 + np.exp(-logits / 2))).astype(float)
+    weights = rng.uniform(0.5, 2, n) if weighted else None
+    temperature = fit_temperature(logits, Y, weights, softmax=softmax)
+    low, high = TEMPERATURE_BOUNDS
+    assert low <= temperature <= high
+    # No temperature on a fine grid over the bounds does better (to the search's tolerance).
+    grid = np.exp(np.linspace(np.log(low), np.log(high), 2001))
+    losses = [_reference_log_loss(logits / t, Y, weights, softmax) for t in grid]
+    found = _reference_log_loss(logits / temperature, Y, weights, softmax)
+    assert found <= min(losses) + 1e-9
+    assert abs(np.log(temperature) - np.log(grid[np.argmin(losses)])) < 2e-3
+    # Rows the outputs separate perfectly would drive it to 0: it stops at the bound.
+    separated = np.where(Y > 0.5, 0.5, -0.5)
+    assert fit_temperature(separated, Y, weights, softmax=softmax) == pytest.approx(low, rel=1e-4)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_label_smoothing_ends_with_the_temperature_of_the_validation_rows(n_classes):
+    X, score = _table(400)
+    y = np.digitize(score, np.quantile(score, np.linspace(0, 1, n_classes + 1)[1:-1]))
+    X_val, score_val = _table(200, seed=1)
+    y_val = np.digitize(score_val, np.quantile(score, np.linspace(0, 1, n_classes + 1)[1:-1]))
+    model = _fit(TabularClassifier(random_state=0, max_iter=40), X, y, X_val=X_val, y_val=y_val)
+    assert model.label_smoothing == 0.1 and model.temperature_ != 1.0
+    proba = model.predict_proba(X_val)
+    # The same network without the division: the output layer multiplied back.
+    unscaled = pickle.loads(pickle.dumps(model))
+    unscaled.coefs_[-1] *= np.float32(model.temperature_)
+    unscaled.intercepts_[-1] *= np.float32(model.temperature_)
+    raw = unscaled.predict_proba(X_val)
+    # Only the sureness changes: the classes are the same, and the probabilities are those
+    # of the unscaled outputs divided by the temperature.
+    assert_array_equal(model.predict(X_val), unscaled.predict(X_val))
+    if n_classes == 2:
+        logits = np.log(raw[:, 1]) - np.log(raw[:, 0])
+        expected = 1 / (1 + np.exp(-logits / model.temperature_))
+        assert_allclose(proba[:, 1], expected, rtol=1e-5, atol=1e-7)
+    else:
+        z = np.log(raw) / model.temperature_
+        expected = np.exp(z - z.max(axis=1, keepdims=True))
+        assert_allclose(proba, expected / expected.sum(axis=1, keepdims=True), rtol=1e-5, atol=1e-7)
+    # The validation rows' log-loss is the lowest any temperature in the bounds gives.
+    Y_val = np.eye(n_classes)[np.searchsorted(model.classes_, y_val)]
+    assert _reference_log_loss(np.log(proba), Y_val, None, True) <= _reference_log_loss(
+        np.log(raw), Y_val, None, True
+    )
+
+
+def test_no_temperature_without_smoothing_or_validation_rows():
+    X, y = _classification(400)
+    plain = _fit(TabularClassifier(label_smoothing=0.0, random_state=0, max_iter=20), X, y)
+    assert plain.temperature_ == 1.0
+    # partial_fit has no validation rows; a later fit finds one again.
+    model = TabularClassifier(random_state=0, max_iter=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.partial_fit(X, y, classes=np.unique(y))
+    assert model.temperature_ == 1.0
+    small = _fit(TabularClassifier(random_state=0, max_iter=20), *_classification(100))
+    assert not small._early_stopping() and small.temperature_ == 1.0
+    assert _fit(model, X, y).temperature_ != 1.0
