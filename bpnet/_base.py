@@ -611,22 +611,23 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
             loop.run()
             if self._early_stopping():
                 np.copyto(params, self._best_params)
-            if np.isfinite(params).all():
-                self._after_training(loop.validation)
+            held_out = loop.validation
         else:
             # One subtask per iteration, and the one SciPy starts but never runs.
             tasks = self._start_tasks(X, Y, sample_weight, self.max_iter + 1)
             LbfgsDriver(self, data, layout, params, tasks).run()
+            held_out = None
 
         if not np.isfinite(params).all():
             raise ValueError(DIVERGENCE_MESSAGE)
+        self._after_training(held_out)
         if tasks is not None:
             tasks.finish()
         return self
 
     def _after_training(self, validation):
-        """What a subclass does with the trained network, given the fit's ValidationSet
-        (or None), before a stochastic fit returns: nothing here."""
+        """What a subclass does with the trained, finite network, given the stochastic
+        fit's ValidationSet (None without one, and for lbfgs): nothing here."""
 
     def _check_architecture(self, layer_units):
         fitted_units = self._fitted_units()

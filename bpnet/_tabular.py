@@ -13,6 +13,7 @@ import re
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.special import log_softmax
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_y,
@@ -46,9 +47,7 @@ def _log_loss_at(log_temperature, logits, Y, weights, softmax):
     (softmax over the columns, or a logistic unit per column), T = exp(log_temperature)."""
     z = logits / np.exp(log_temperature)
     if softmax:
-        top = z.max(axis=1, keepdims=True)
-        log_p = z - top - np.log(np.exp(z - top).sum(axis=1, keepdims=True))
-        row_loss = -(Y * log_p).sum(axis=1)
+        row_loss = -(Y * log_softmax(z, axis=1)).sum(axis=1)
     else:
         # -log sigmoid(z) = logaddexp(0, -z), and -log(1 - sigmoid(z)) = logaddexp(0, z).
         row_loss = (Y * np.logaddexp(0.0, -z) + (1 - Y) * np.logaddexp(0.0, z)).sum(axis=1)
@@ -520,9 +519,10 @@ class TabularClassifier(_TabularNetwork, BPClassifier):
         if validation is None or self.label_smoothing == 0:
             return
         # The output layer before its activation, in float64 as predict computes it.
-        fitted = self._layout()
-        layout = NetworkLayout(fitted.layer_units, [*fitted.activations[:-1], "identity"],
-                               fitted.embeddings)  # fmt: skip
+        layout = NetworkLayout.with_activations(
+            self._fitted_units(), self._fitted_hidden_activations(), "identity",
+            self._embedding_shapes(),
+        )  # fmt: skip
         logits = self._forward(
             KernelInput(validation.X, dtype=np.float64), layout, self._pack(layout, np.float64)
         )
