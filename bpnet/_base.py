@@ -1,9 +1,11 @@
 """Shared estimator logic: parameters, initialisation, fit orchestration, prediction."""
 
 import inspect
+import threading
 import warnings
 import weakref
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,7 +14,7 @@ from sklearn.callback import CallbackSupportMixin
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions, make_constraint
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_consistent_length,
@@ -104,6 +106,63 @@ _PREDICTION_NETWORKS = weakref.WeakKeyDictionary()
 # Each estimator class's parameter names, with a weak reference to the constructor they
 # were read from (a strong one would keep a class created at run time alive).
 _PARAM_NAMES = weakref.WeakKeyDictionary()
+
+# The types whose values BaseBP._validate_params remembers once accepted.
+_PLAIN_TYPES = frozenset({bool, int, float, str, type(None)})
+
+
+def _value_key(name, value):
+    """What identifies ``value`` of parameter ``name`` to its constraints: the value with
+    its type, and for a tuple its elements' types (1, 1.0 and True are equal, but a
+    constraint may tell them apart); None for a value of any other type, which is
+    checked every time."""
+    kind = type(value)
+    if kind in _PLAIN_TYPES:
+        return name, kind, value
+    if kind is tuple and all(type(v) in _PLAIN_TYPES for v in value):
+        return name, tuple(type(v) for v in value), value
+    return None
+
+
+# Per class: (its _parameter_constraints dict, ((name, constraint objects), ...), the
+# _value_key keys of the values accepted so far).
+_COMPILED_CONSTRAINTS = weakref.WeakKeyDictionary()
+
+
+class _SeededGenerators:
+    """check_random_state's generators for integer seeds, reseeded instead of made anew.
+
+    ``RandomState(seed)`` first seeds a new MT19937 from a SeedSequence, which costs more
+    than 100 µs, then replaces that state by the legacy seeding of ``seed``; ``seed(seed)``
+    on an existing RandomState does only the second, and gives the same state (and so the
+    same draws). A fit takes a generator for its duration and gives it back; a fit that
+    starts meanwhile (in another thread, or from a callback) takes another one. None,
+    NumPy's global generator and a RandomState are used as check_random_state uses them.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._free = []
+
+    @contextmanager
+    def random_state(self, seed):
+        if not isinstance(seed, Integral):
+            yield check_random_state(seed)
+            return
+        with self._lock:
+            rng = self._free.pop() if self._free else None
+        if rng is None:
+            rng = np.random.RandomState(seed)
+        else:
+            rng.seed(seed)
+        try:
+            yield rng
+        finally:
+            with self._lock:
+                self._free.append(rng)
+
+
+_generators = _SeededGenerators()
 
 
 class _OptimizerState:
@@ -203,6 +262,51 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
             cached = (weakref.ref(cls.__init__), tuple(super()._get_param_names()))
             _PARAM_NAMES[cls] = cached
         return list(cached[1])
+
+    @classmethod
+    def _compiled_constraints(cls):
+        """``_parameter_constraints`` as scikit-learn's constraint objects, made once per
+        class (and again if the class's dict is replaced): the parameters that have
+        constraints, each with the objects it is checked against; and the set of the
+        keys (_value_key) of the values each has accepted."""
+        constraints = cls._parameter_constraints
+        cached = _COMPILED_CONSTRAINTS.get(cls)
+        if cached is None or cached[0] is not constraints:
+            names = set(cls._get_param_names())
+            compiled = tuple(
+                (name, tuple(make_constraint(c) for c in options))
+                for name, options in constraints.items()
+                if name in names and options != "no_validation"
+            )
+            cached = _COMPILED_CONSTRAINTS[cls] = (constraints, compiled, set())
+        return cached[1], cached[2]
+
+    # The most accepted values remembered per class, so that a search over many values
+    # cannot grow the set without bound.
+    _ACCEPTED_VALUES_KEPT = 4096
+
+    def _validate_params(self):
+        """scikit-learn's parameter validation, made cheap for the fits that repeat it.
+
+        The constraint objects are made once per class, not on every fit; and a plain
+        value (a Python number, string, None, or a tuple of them) that a parameter's
+        constraints accepted once is not checked again, since a constraint's verdict
+        depends on the value alone (see _value_key). A value that none of its constraints
+        accepts goes to scikit-learn's own validation, which raises its usual message.
+        """
+        compiled, accepted = self._compiled_constraints()
+        for name, constraints in compiled:
+            value = getattr(self, name)
+            key = _value_key(name, value)
+            if key is not None and key in accepted:
+                continue
+            if not any(constraint.is_satisfied_by(value) for constraint in constraints):
+                super()._validate_params()
+                return
+            if key is not None:
+                if len(accepted) >= self._ACCEPTED_VALUES_KEPT:
+                    accepted.clear()
+                accepted.add(key)
 
     @abstractmethod
     def __init__(
@@ -354,7 +458,7 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
         sizes = list(sizes)
         if any(not isinstance(s, Integral) or isinstance(s, bool) for s in sizes):
             raise ValueError(f"hidden_layer_sizes must be integers, got {sizes}.")
-        if np.any(np.array(sizes) <= 0):
+        if any(s <= 0 for s in sizes):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         return [int(s) for s in sizes]
 
@@ -554,6 +658,14 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
 
     def _fit(self, X, y, sample_weight=None, incremental=False, previous_state=None,
              validation_data=None):  # fmt: skip
+        with _generators.random_state(self.random_state) as rng:
+            return self._fit_with(
+                rng, X, y, sample_weight, incremental, previous_state, validation_data
+            )
+
+    def _fit_with(self, rng, X, y, sample_weight, incremental, previous_state,
+                  validation_data):  # fmt: skip
+        """_fit, drawing from ``rng`` (check_random_state's generator for random_state)."""
         hidden_sizes = self._hidden_sizes()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         # Validation sets a few attributes (n_features_in_, classes_, ...) as it goes; if it
@@ -582,7 +694,6 @@ class BaseBP(CallbackSupportMixin, BaseEstimator, ABC):
             self.__dict__.clear()
             self.__dict__.update(previous_state)
             raise
-        rng = check_random_state(self.random_state)
         if first_pass:
             self._initialize(Y, layer_units, dtype, rng)
         self.hidden_activations_ = hidden_activations
