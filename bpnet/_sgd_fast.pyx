@@ -1140,6 +1140,30 @@ cdef void shuffle_epochs(bitgen_t* bitgen, Py_ssize_t[::1] sample_idx,
                 orders[epoch, i] = train_idx[sample_idx[i]]
 
 
+def optimizer_step_py(str solver, floating[::1] params, const floating[::1] grads,
+                      floating[::1] moment_1, floating[::1] moment_2, double alpha,
+                      double inverse_weight_sum, double rate, double momentum=0.9,
+                      bint nesterov=False, double beta_1=0.9, double beta_2=0.999,
+                      double epsilon=1e-8, double decay=0.0):
+    """One optimizer step on the whole of params, in place, as the epoch kernel takes it
+    on a block ("sgd": rate is the learning rate, moment_1 the velocity, moment_2 unused;
+    "adam": rate is the bias-corrected step size). For tests."""
+    cdef Py_ssize_t n = params.shape[0]
+    if grads.shape[0] != n or moment_1.shape[0] != n or moment_2.shape[0] != n:
+        raise ValueError("params, grads and the moments must have the same length")
+    if solver not in ("sgd", "adam"):
+        raise ValueError("solver must be 'sgd' or 'adam'")
+    if n == 0:
+        return
+    if solver == "sgd":
+        sgd_update(&params[0], &grads[0], &moment_1[0], n, <floating> alpha,
+                   <floating> inverse_weight_sum, <floating> rate, momentum, nesterov, decay)
+    else:
+        adam_update(&params[0], &grads[0], &moment_1[0], &moment_2[0], n, <floating> alpha,
+                    <floating> inverse_weight_sum, <floating> rate, beta_1, beta_2, epsilon,
+                    decay)
+
+
 def draw_orders(object rng, Py_ssize_t[::1] sample_idx, Py_ssize_t[:, ::1] orders,
                 const Py_ssize_t[::1] train_idx=None, bint locked=False):
     """Fill each row of ``orders`` with an epoch's rows: ``rng.shuffle(sample_idx)``, then

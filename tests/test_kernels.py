@@ -564,3 +564,51 @@ def test_short_products_refuse_what_they_do_not_take():
         _kernels.short_gradient_py(
             np.ones((2, 16)), 0, 16, np.ones((2, 16)), np.ones((16, 16)), True
         )
+
+
+# The optimizer steps against NumPy's own arithmetic in the parameters' dtype: the same
+# operations in the same order, scalars rounded to the dtype as NumPy rounds a Python
+# float against a float32 array (so (1 - beta) is taken in double, then rounded), and no
+# fused multiply-add. Square roots and divisions round exactly, so the bits agree.
+def _numpy_step(solver, dtype, params, grads, m1, m2, alpha, inverse, rate, momentum,
+                nesterov, beta_1, beta_2, epsilon, decay):  # fmt: skip
+    t = dtype.type
+    grad = (grads + t(alpha) * params) * t(inverse)
+    shrunk = params - t(decay) * params if decay else params
+    if solver == "sgd":
+        step = t(momentum) * m1 - t(rate) * grad
+        m1 = step
+        if nesterov:
+            step = t(momentum) * step - t(rate) * grad
+        return shrunk + step, m1, m2
+    m1 = t(beta_1) * m1 + t(1 - beta_1) * grad
+    m2 = t(beta_2) * m2 + t(1 - beta_2) * (grad * grad)
+    return shrunk + (-t(rate) * m1) / (np.sqrt(m2) + t(epsilon)), m1, m2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "solver, nesterov, decay",
+    [("sgd", False, 0.0), ("sgd", True, 0.0), ("sgd", True, 1e-3), ("adam", False, 0.0),
+     ("adam", False, 1e-3)],
+)  # fmt: skip
+def test_optimizer_steps_are_numpys_arithmetic_to_the_bit(dtype, solver, nesterov, decay):
+    dtype = np.dtype(dtype)
+    rng = np.random.RandomState(5)
+    n = 1037  # not a multiple of any vector width
+    params = rng.randn(n).astype(dtype)
+    grads = rng.randn(n).astype(dtype)
+    m1 = (0.1 * rng.randn(n)).astype(dtype)
+    m2 = (0.01 * rng.rand(n)).astype(dtype)
+    settings = dict(alpha=1e-4, inverse=1 / 37, rate=3e-3, momentum=0.9, nesterov=nesterov,
+                    beta_1=0.9, beta_2=0.999, epsilon=1e-8, decay=decay)  # fmt: skip
+    expected = _numpy_step(solver, dtype, params, grads, m1, m2, **settings)
+    got = [params.copy(), m1.copy(), m2.copy()]
+    _sgd_fast.optimizer_step_py(
+        solver, got[0], grads, got[1], got[2], settings["alpha"], settings["inverse"],
+        settings["rate"], settings["momentum"], nesterov, settings["beta_1"],
+        settings["beta_2"], settings["epsilon"], decay,
+    )  # fmt: skip
+    for name, a, b in zip(["params", "moment_1", "moment_2"], got, expected):
+        assert a.dtype == dtype
+        np.testing.assert_array_equal(a, b, err_msg=name)
