@@ -140,8 +140,14 @@ status=0
 # commands with it ignored, which Python would keep, and the Ctrl-C tests need it.
 # pytest-xdist (the test extra's) runs one worker per host core: it halves the hours.
 workers="${BPNET_AARCH64_WORKERS:-$(nproc)}"
-inside sh -c 'cd /work/bpnet && n="$1" && shift && exec /work/venv/bin/python -c "$0" -q -n "$n" "$@"' \
-    "$RESET_SIGINT" "$workers" "$@" \
+# Quiet (-q) unless the arguments set the verbosity themselves, as run_suite does: a -v
+# given after -q would only cancel it, and leave the failures unnamed until the end.
+quiet=(-q)
+for arg in "$@"; do
+    case $arg in -q* | -v* | --quiet | --verbose | --verbosity*) quiet=() ;; esac
+done
+inside sh -c 'cd /work/bpnet && n="$1" && shift && exec /work/venv/bin/python -c "$0" -n "$n" "$@"' \
+    "$RESET_SIGINT" "$workers" "${quiet[@]}" "$@" \
     2>&1 | tee "$root/work/pytest.log" >&2 || status=$?
 closing="$(grep -E '^=*[ ]*[0-9]+ (passed|failed)' "$root/work/pytest.log" | tail -n 1 | tr -d '=')"
 suite_time="$(((SECONDS - phase) / 60)) min"
