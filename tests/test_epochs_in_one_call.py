@@ -9,6 +9,7 @@ interrupted. Every record must come out as the epoch-by-epoch loop writes it.
 import os
 import signal
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -121,7 +122,16 @@ def test_ctrl_c_undoes_the_interrupted_epoch():
     X, y = X / 16, y
     params = dict(hidden_layer_sizes=(50,), solver="adam", tol=0, n_iter_no_change=10**6,
                   random_state=0)  # fmt: skip
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    # The signal must come after the first epochs: half a second natively, where a fit of
+    # one epoch takes milliseconds, and 20 such fits' time where the machine is slower (on
+    # aarch64 under emulation, setup and the first call's shuffles took longer than half a
+    # second and the SIGINT landed before any epoch).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = time.perf_counter()
+        BPClassifier(max_iter=1, **params).fit(X, y)
+        one_epoch_fit = time.perf_counter() - start
+    timer = threading.Timer(max(0.5, 20 * one_epoch_fit), os.kill, (os.getpid(), signal.SIGINT))
     est = BPClassifier(max_iter=100_000, **params)
     timer.start()
     try:
