@@ -48,14 +48,12 @@ cdef extern from "elementwise.h" nogil:
         double decay) noexcept
     void adam_update_float "bpnet_adam_update_float" (
         float* params, const float* grads, float* first_moment, float* second_moment,
-        Py_ssize_t n, float alpha, float inverse_weight_sum, float step_size, float beta_1,
-        float beta_2, float one_minus_beta_1, float one_minus_beta_2, float epsilon,
-        float decay) noexcept
+        Py_ssize_t n, float alpha, float inverse_weight_sum, float step_size, double beta_1,
+        double beta_2, float epsilon, float decay) noexcept
     void adam_update_double "bpnet_adam_update_double" (
         double* params, const double* grads, double* first_moment, double* second_moment,
         Py_ssize_t n, double alpha, double inverse_weight_sum, double step_size,
-        double beta_1, double beta_2, double one_minus_beta_1, double one_minus_beta_2,
-        double epsilon, double decay) noexcept
+        double beta_1, double beta_2, double epsilon, double decay) noexcept
 
 
 cdef inline void bias_relu(const floating* intercept, floating* z, Py_ssize_t n_rows,
@@ -122,14 +120,11 @@ cdef inline void adam_update(floating* params, const floating* grads, floating* 
                              floating* second_moment, Py_ssize_t n, floating alpha,
                              floating inverse_weight_sum, floating step_size, double beta_1,
                              double beta_2, double epsilon, double decay) noexcept nogil:
-    """Adam step on n parameters, shrunk by decay times themselves. (1 - beta) is taken
-    in double and rounded to the parameters' type, as NumPy does."""
+    """Adam step on n parameters, shrunk by decay times themselves."""
     if floating is float:
         adam_update_float(params, grads, first_moment, second_moment, n, alpha,
-                          inverse_weight_sum, step_size, <float> beta_1, <float> beta_2,
-                          <float> (1.0 - beta_1), <float> (1.0 - beta_2), <float> epsilon,
+                          inverse_weight_sum, step_size, beta_1, beta_2, <float> epsilon,
                           <float> decay)
     else:
         adam_update_double(params, grads, first_moment, second_moment, n, alpha,
-                           inverse_weight_sum, step_size, beta_1, beta_2, 1.0 - beta_1,
-                           1.0 - beta_2, epsilon, decay)
+                           inverse_weight_sum, step_size, beta_1, beta_2, epsilon, decay)

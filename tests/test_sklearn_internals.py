@@ -211,7 +211,7 @@ def test_fits_with_a_reused_generator_match_fits_with_a_new_one():
     X, y = rng.normal(size=(60, 3)), rng.randint(0, 3, 60)
     cats = np.column_stack([X, rng.randint(0, 40, 60)])
     kwargs = dict(hidden_layer_sizes=(7,), max_iter=5, random_state=4)
-    expected = BPClassifier(**kwargs).fit(X, y, sample_weight=None)
+    expected = BPClassifier(**kwargs).fit(X, y)
     given = BPClassifier(**{**kwargs, "random_state": np.random.RandomState(4)}).fit(X, y)
     # A fit that draws Gaussians (embedding tables) between the two.
     TabularClassifier(max_iter=3, random_state=1, categorical_features=[3]).fit(cats, y)

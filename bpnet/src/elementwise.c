@@ -112,12 +112,14 @@
     BPNET_CLONES void bpnet_adam_update_##S(                                                       \
         T *BPNET_RESTRICT params, const T *BPNET_RESTRICT grads, T *BPNET_RESTRICT first_moment,   \
         T *BPNET_RESTRICT second_moment, ptrdiff_t n, T alpha, T inverse_weight_sum, T step_size,  \
-        T beta_1, T beta_2, T one_minus_beta_1, T one_minus_beta_2, T epsilon, T decay)            \
+        double beta_1, double beta_2, T epsilon, T decay)                                          \
     {                                                                                              \
+        const T b1 = (T)beta_1, b2 = (T)beta_2;                                                    \
+        const T one_minus_b1 = (T)(1.0 - beta_1), one_minus_b2 = (T)(1.0 - beta_2);                \
         for (ptrdiff_t i = 0; i < n; i++) {                                                        \
             T grad = (grads[i] + alpha * params[i]) * inverse_weight_sum;                          \
-            T m = beta_1 * first_moment[i] + one_minus_beta_1 * grad;                              \
-            T v = beta_2 * second_moment[i] + one_minus_beta_2 * (grad * grad);                    \
+            T m = b1 * first_moment[i] + one_minus_b1 * grad;                                      \
+            T v = b2 * second_moment[i] + one_minus_b2 * (grad * grad);                            \
             first_moment[i] = m;                                                                   \
             second_moment[i] = v;                                                                  \
             params[i] = (decay != 0 ? params[i] - decay * params[i] : params[i]) +                 \

@@ -57,20 +57,18 @@ void bpnet_sgd_update_double(double *params, const double *grads, double *veloci
                              double alpha, double inverse_weight_sum, double learning_rate,
                              double momentum, int nesterov, double decay);
 
-/* Adam step on n parameters, with the bias-corrected step_size. one_minus_beta_1 and
-   one_minus_beta_2 are (1 - beta) computed in double and rounded to T, as NumPy's
-   `(1 - beta_1) * grad` rounds a Python float against a float32 array; so every operation
-   is in T, and a float32 step runs at float32's vector width. Square root and division
-   round exactly at any vector width. decay as for SGD. */
+/* Adam step on n parameters, with the bias-corrected step_size. beta_1 and beta_2 come in
+   double; the loop rounds each of them, and (1 - beta) computed in double, to T, as NumPy
+   rounds a Python float against MLP's float32 arrays: every operation of the step is in
+   T, so a float32 step runs at float32's vector width. Square root and division round
+   exactly at any vector width. decay as for SGD. */
 void bpnet_adam_update_float(float *params, const float *grads, float *first_moment,
                              float *second_moment, ptrdiff_t n, float alpha,
-                             float inverse_weight_sum, float step_size, float beta_1, float beta_2,
-                             float one_minus_beta_1, float one_minus_beta_2, float epsilon,
-                             float decay);
+                             float inverse_weight_sum, float step_size, double beta_1,
+                             double beta_2, float epsilon, float decay);
 void bpnet_adam_update_double(double *params, const double *grads, double *first_moment,
                               double *second_moment, ptrdiff_t n, double alpha,
                               double inverse_weight_sum, double step_size, double beta_1,
-                              double beta_2, double one_minus_beta_1, double one_minus_beta_2,
-                              double epsilon, double decay);
+                              double beta_2, double epsilon, double decay);
 
 #endif
