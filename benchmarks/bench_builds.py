@@ -61,8 +61,12 @@ def worker():
 
 
 class Worker:
-    def __init__(self, python):
+    def __init__(self, python, installed=False):
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPENBLAS_")}
+        if installed:
+            # Import the bpnet that `python` has installed: _common otherwise puts this
+            # working tree first on sys.path, and both workers would time the same build.
+            env["BPNET_TEST_INSTALLED"] = "1"
         self.process = subprocess.Popen(
             [python, str(Path(__file__).resolve()), "--worker"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, text=True, env=env, cwd=str(C.BENCH_DIR),
@@ -110,8 +114,18 @@ def main(argv=None):
     cases = QUICK_CASES if args.quick else CASES
     if args.cases:
         cases = [c for c in cases if c[0] in args.cases]
+    # A path is made absolute (not resolved: a virtualenv's python is a symlink whose
+    # target lies outside the environment), since the workers start in BENCH_DIR.
+    other_python = str(Path(args.other).absolute()) if os.sep in args.other else args.other
+    ours, other = Worker(sys.executable), Worker(other_python, installed=True)
+    if ours.info["path"] == other.info["path"]:
+        ours.close()
+        other.close()
+        sys.exit(
+            f"both workers import bpnet from {ours.info['path']}: --other must be the "
+            "interpreter of an environment with another build of bpnet installed"
+        )
     hog = busy_loop() if args.busy else None
-    ours, other = Worker(sys.executable), Worker(args.other)
     rows = []
     try:
         time.sleep(0.5 if args.busy else 0.0)
