@@ -54,15 +54,16 @@ def worker():
             batch_size=request["batch"], max_iter=request["epochs"], random_state=0,
             **C.FIXED_EPOCHS,
         )  # fmt: skip
-        if request.get("threads"):
-            os.environ["BPNET_NUM_THREADS"] = str(request["threads"])
         seconds = C.timed(lambda: BPClassifier(**params).fit(X, y))  # noqa: B023
         print(json.dumps({"seconds": seconds}), flush=True)
 
 
 class Worker:
-    def __init__(self, python, installed=False):
+    def __init__(self, python, installed=False, threads=None):
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPENBLAS_")}
+        if threads:
+            # In the environment from the start: a build may read it once, at import.
+            env["BPNET_NUM_THREADS"] = str(threads)
         if installed:
             # Import the bpnet that `python` has installed: _common otherwise puts this
             # working tree first on sys.path, and both workers would time the same build.
@@ -117,7 +118,8 @@ def main(argv=None):
     # A path is made absolute (not resolved: a virtualenv's python is a symlink whose
     # target lies outside the environment), since the workers start in BENCH_DIR.
     other_python = str(Path(args.other).absolute()) if os.sep in args.other else args.other
-    ours, other = Worker(sys.executable), Worker(other_python, installed=True)
+    ours = Worker(sys.executable, threads=args.threads)
+    other = Worker(other_python, installed=True, threads=args.threads)
     if ours.info["path"] == other.info["path"]:
         ours.close()
         other.close()
@@ -133,7 +135,7 @@ def main(argv=None):
             for dtype in args.dtypes:
                 for solver in (s for s in solvers if s in args.solvers):
                     request = dict(data=data, hidden=list(hidden), batch=batch, epochs=epochs,
-                                   solver=solver, dtype=dtype, threads=args.threads)  # fmt: skip
+                                   solver=solver, dtype=dtype)  # fmt: skip
                     times = {"this": [], "other": []}
                     for rep in range(1 if args.quick else args.reps):
                         pair = [("this", ours), ("other", other)]
