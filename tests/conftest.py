@@ -1,6 +1,7 @@
 """Test-session setup shared by every test module."""
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,19 @@ import pytest
 # scikit-learn's check_array_api_input runs only when SciPy's array API support is on,
 # and SciPy reads this variable when it is first imported, so set it before any import.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+
+def pytest_configure(config):
+    """SIGINT delivered as Python's KeyboardInterrupt, as in an interactive session.
+
+    A shell without job control starts a background command (``cmd &`` in a script, or
+    under ``nohup``) with SIGINT ignored, and Python keeps it ignored: the Ctrl-C tests'
+    signals would then be lost and a 100,000-epoch fit would run to its end. Setting the
+    handler here covers the session and the pytest-xdist workers it starts (a process
+    that execs resets a handled signal to its default, which Python maps to this one).
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_sessionstart(session):
