@@ -40,6 +40,7 @@ from ._helpers import (
     assert_same_model,
     child_python,
     classification_data,
+    hang_limit,
     quiet_fit,
     quiet_partial_fit,
     regression_data,
@@ -408,8 +409,9 @@ def test_sigint_during_fit_returns_a_fitted_estimator():
             seen.append(line)
 
     try:
-        # Generous: importing, making the data and one epoch on a slow, busy machine.
-        before, line = read_until(lambda s: s == "READY", time.monotonic() + 300)
+        # Generous: importing, making the data and one epoch on a slow, busy machine (a
+        # hang limit, scaled under emulation: a full aarch64 run once took over 300 s).
+        before, line = read_until(lambda s: s == "READY", time.monotonic() + hang_limit(300))
         assert line == "READY", (before, line)
         os.kill(child.pid, signal.SIGINT)
         # The kernel checks for signals every few milliseconds of work, so fit must
@@ -420,8 +422,10 @@ def test_sigint_during_fit_returns_a_fitted_estimator():
         after, line = read_until(lambda s: s == "FIT_RETURNED", time.monotonic() + 5)
         reacted = line == "FIT_RETURNED"
         if reacted:
-            _, result_line = read_until(lambda s: s.startswith("RESULT "), time.monotonic() + 300)
-            child.wait(timeout=60)
+            _, result_line = read_until(
+                lambda s: s.startswith("RESULT "), time.monotonic() + hang_limit(300)
+            )
+            child.wait(timeout=hang_limit(60))
     finally:
         if child.poll() is None:
             child.kill()
