@@ -16,7 +16,6 @@ checkout's is imported anyway.
 """
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -92,11 +91,8 @@ def main(argv=None):
             str(checkout / "pyproject.toml"),
             *argv[1:],
         ]
-        # A shell without job control starts background commands with SIGINT ignored, and
-        # pytest would inherit that; the suite's Ctrl-C tests need it delivered. (A handler
-        # set here is reset to the default in the child.)
-        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+        # (tests/conftest.py gives SIGINT back to the Ctrl-C tests when the suite starts
+        # with it ignored, as a background command of a shell without job control does.)
         return subprocess.call(command, cwd=scratch, env=env)
 
 
