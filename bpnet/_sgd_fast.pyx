@@ -63,11 +63,17 @@ cpdef enum PhaseKind:
     EMBEDDING_PHASE = 7
 
 
-# How a batch is cut, by shape alone (plan_batch). A batch whose forward pass carries
-# fewer multiply-adds than cut_batch_work (rows times weights) runs every phase as one
-# block: the same BLAS calls as an uncut network, with nothing to share. A larger batch
-# offers at least min_blocks blocks in every phase, and more where a block would carry
-# more than max_block_work multiply-adds, so that large work offers many blocks. Tiles are
+# How a batch is cut, by shape alone (plan_batch). A batch whose forward pass carries at
+# least cut_batch_work multiply-adds (rows times weights) offers at least min_blocks
+# blocks in every phase, and more where a block would carry more than max_block_work
+# multiply-adds, so that large work offers many blocks. A batch of half that work up to
+# it is cut lightly: every phase into as many blocks as the batch's forward work holds
+# whole quarters of cut_batch_work (2^19 multiply-adds by default), which is two or
+# three, so that a block's fixed cost (about a microsecond: the BLAS call and the
+# operands it reads again) stays a few percent of its work. A smaller batch runs every
+# phase as one block: the same BLAS calls as an uncut network, with nothing to share.
+# (A product of 2^19 multiply-adds is also within the size that OpenBLAS's small-matrix
+# kernels take, where it has them, packing nothing.) Tiles are
 # at least MIN_TILE_ROWS rows and a multiple of TILE_COLUMNS columns (or the whole width),
 # and as square as the count allows: a BLAS call packs both of its operands, and a square
 # tile carries the most work per value packed. benchmarks/README.md has the measurements
@@ -230,28 +236,50 @@ cdef WorkspaceLayout plan_workspace(const Layer* layers, Py_ssize_t n_layers,
 
 # --- the cut -------------------------------------------------------------------------
 
-cdef Py_ssize_t blocks_wanted(double work) noexcept nogil:
-    """How many blocks a cut phase of `work` multiply-adds offers."""
-    return max(min_blocks, <Py_ssize_t> (work / max_block_work) + 1)
+# How a batch is cut: fully (blocks by each phase's work), or every phase into `blocks`
+# blocks (one: uncut).
+cdef struct Cut:
+    bint full
+    Py_ssize_t blocks
 
 
-cdef void plan_rows(Phase* phase, Py_ssize_t n_rows, Py_ssize_t n_cols,
-                    Py_ssize_t wanted) noexcept nogil:
-    """Cut the rows into about `wanted` blocks of at least MIN_TILE_ROWS rows, each with
-    all n_cols columns."""
-    phase.block_rows = max(<Py_ssize_t> MIN_TILE_ROWS, n_rows // max(wanted, 1))
+cdef Cut batch_cut(double batch_work) noexcept nogil:
+    """How a batch whose forward pass carries `batch_work` multiply-adds is cut."""
+    cdef Cut cut
+    cut.full = batch_work >= cut_batch_work
+    cut.blocks = min_blocks if cut.full else 1
+    if not cut.full and batch_work >= cut_batch_work / 2:
+        cut.blocks = <Py_ssize_t> (batch_work / (cut_batch_work / 4))
+    return cut
+
+
+cdef Py_ssize_t blocks_wanted(Cut cut, double work) noexcept nogil:
+    """How many blocks a phase of `work` multiply-adds offers in a batch cut so."""
+    if cut.full:
+        return max(min_blocks, <Py_ssize_t> (work / max_block_work) + 1)
+    return cut.blocks
+
+
+cdef void plan_rows(Phase* phase, Py_ssize_t n_rows, Py_ssize_t n_cols, Py_ssize_t wanted,
+                    bint at_least) noexcept nogil:
+    """Cut the rows into blocks of at least MIN_TILE_ROWS rows, each with all n_cols
+    columns: at least `wanted` of them where the rows allow (the last maybe shorter), or
+    else at most `wanted`, as even as can be."""
+    wanted = max(wanted, 1)
+    phase.block_rows = max(<Py_ssize_t> MIN_TILE_ROWS,
+                           n_rows // wanted if at_least else ceil_div(n_rows, wanted))
     phase.block_cols = n_cols
     phase.n_col_blocks = 1
     phase.n_blocks = ceil_div(n_rows, phase.block_rows)
 
 
 cdef void plan_tiles(Phase* phase, Py_ssize_t n_rows, Py_ssize_t n_cols, Py_ssize_t inner,
-                     bint cut) noexcept nogil:
+                     Cut cut) noexcept nogil:
     """Cut a product's (n_rows, n_cols) output, inner dimension `inner`, into tiles.
 
-    Uncut: one tile. Cut: the grid with at least blocks_wanted tiles (or as many as the
-    minimum tile sizes allow) whose tiles are the most square, 1 / rows + 1 / cols being
-    the packing per multiply-add of a BLAS call on the tile.
+    One tile where blocks_wanted is one; otherwise the grid with at least blocks_wanted
+    tiles (or as many as the minimum tile sizes allow) whose tiles are the most square,
+    1 / rows + 1 / cols being the packing per multiply-add of a BLAS call on the tile.
     """
     cdef Py_ssize_t wanted, row_splits, col_splits, rows, cols, count
     cdef Py_ssize_t most_col_splits = ceil_div(n_cols, TILE_COLUMNS)
@@ -261,10 +289,10 @@ cdef void plan_tiles(Phase* phase, Py_ssize_t n_rows, Py_ssize_t n_cols, Py_ssiz
     phase.block_cols = n_cols
     phase.n_col_blocks = 1
     phase.n_blocks = 1
-    if not cut:
-        return
-    wanted = min(blocks_wanted(<double> n_rows * n_cols * inner),
+    wanted = min(blocks_wanted(cut, <double> n_rows * n_cols * inner),
                  most_row_splits * most_col_splits)
+    if wanted <= 1:
+        return
     for row_splits in range(1, most_row_splits + 1):
         col_splits = min(ceil_div(wanted, row_splits), most_col_splits)
         rows = ceil_div(n_rows, row_splits)
@@ -283,25 +311,24 @@ cdef void plan_tiles(Phase* phase, Py_ssize_t n_rows, Py_ssize_t n_cols, Py_ssiz
 
 
 cdef Py_ssize_t plan_param_blocks(const Layer* layers, Py_ssize_t n_layers, Py_ssize_t n_rows,
-                                  bint cut, Py_ssize_t n_embeddings,
+                                  Cut cut, Py_ssize_t n_embeddings,
                                   ParamBlock* blocks) noexcept nogil:
     """Cut the parameters into blocks of coefficient rows, then one block per embedding;
     returns their count.
 
-    Uncut: one block per layer. Cut: each layer gets a share of blocks_wanted in
-    proportion to its coefficients, rounded up (at least one, at most one per coefficient
-    row), cut into equal runs of rows. A layer's intercepts go with its first block.
+    Each layer gets a share of blocks_wanted in proportion to its coefficients, rounded
+    up (at least one, at most one per coefficient row: uncut, one per layer), cut into
+    equal runs of rows. A layer's intercepts go with its first block.
     `blocks` must hold param_blocks_bound entries.
     """
-    cdef Py_ssize_t layer_index, j, k, count = 0, total = 0, fan_in, wanted = 1
+    cdef Py_ssize_t layer_index, j, k, count = 0, total = 0, fan_in, wanted
     for layer_index in range(n_layers):
         total += layers[layer_index].fan_in * layers[layer_index].fan_out
-    if cut:
-        wanted = blocks_wanted(<double> n_rows * total)
+    wanted = blocks_wanted(cut, <double> n_rows * total)
     for layer_index in range(n_layers):
         fan_in = layers[layer_index].fan_in
         k = 1
-        if cut:
+        if wanted > 1:
             k = ceil_div(wanted * fan_in * layers[layer_index].fan_out, total)
             k = max(1, min(k, fan_in))
         for j in range(k):
@@ -343,14 +370,14 @@ cdef void plan_batch(BatchPlan* plan, const Layer* layers, Py_ssize_t n_layers,
     param_blocks_bound entries."""
     cdef Py_ssize_t layer_index, n_weights = 0, last = n_layers - 1, count = 1
     cdef Phase* phase = &plan.phases[0]
-    cdef bint cut
+    cdef Cut cut
     for layer_index in range(n_layers):
         n_weights += layers[layer_index].fan_in * layers[layer_index].fan_out
-    cut = <double> n_rows * n_weights >= cut_batch_work
+    cut = batch_cut(<double> n_rows * n_weights)
     plan.n_rows = n_rows
     phase.kind = GATHER_PHASE
     phase.layer = 0
-    plan_rows(phase, n_rows, layers[0].fan_in, min_blocks if cut else 1)
+    plan_rows(phase, n_rows, layers[0].fan_in, cut.blocks, cut.full)
     for layer_index in range(last):
         phase = &plan.phases[count]
         phase.kind = FORWARD_PHASE
@@ -358,7 +385,7 @@ cdef void plan_batch(BatchPlan* plan, const Layer* layers, Py_ssize_t n_layers,
         if sparse and layer_index == 0:
             # CSR rows: blocks of whole rows, each touching only its own nonzeros.
             plan_rows(phase, n_rows, layers[0].fan_out,
-                      blocks_wanted(<double> n_rows * layers[0].fan_out) if cut else 1)
+                      blocks_wanted(cut, <double> n_rows * layers[0].fan_out), cut.full)
         else:
             plan_tiles(phase, n_rows, layers[layer_index].fan_out, layers[layer_index].fan_in,
                        cut)
@@ -367,7 +394,7 @@ cdef void plan_batch(BatchPlan* plan, const Layer* layers, Py_ssize_t n_layers,
     phase.kind = OUTPUT_PHASE
     phase.layer = last
     plan_rows(phase, n_rows, layers[last].fan_out, blocks_wanted(
-        2.0 * n_rows * layers[last].fan_in * layers[last].fan_out) if cut else 1)
+        cut, 2.0 * n_rows * layers[last].fan_in * layers[last].fan_out), cut.full)
     count += 1
     plan.n_loss_phases = count
     for layer_index in range(last - 1, 0, -1):
@@ -435,13 +462,14 @@ cdef class BatchPlans:
 
 
 def batch_is_cut(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_rows):
-    """Whether a batch of n_rows rows is cut into blocks (see cut_batch_work): when not,
-    every phase is one block and one thread is all it can use."""
+    """Whether a batch of n_rows rows may be cut into blocks (see cut_batch_work): when
+    not, every phase is one block and one thread is all it can use."""
     cdef Py_ssize_t i
     cdef double n_weights = 0
     for i in range(layer_table.shape[0]):
         n_weights += <double> layer_table[i, FAN_IN] * layer_table[i, FAN_OUT]
-    return n_rows * n_weights >= cut_batch_work
+    cdef Cut cut = batch_cut(n_rows * n_weights)
+    return cut.full or cut.blocks > 1
 
 
 def set_cut(double batch_work, Py_ssize_t blocks, double block_work):

@@ -365,7 +365,9 @@ def _covered_once(phase, n_rows, n_cols):
     return (covered == 1).all()
 
 
-@pytest.mark.parametrize("settings", [None, (0, 3, 1e18), (0, 16, 1e18), (0, 2, 1.0)])
+@pytest.mark.parametrize(
+    "settings", [None, (0, 3, 1e18), (0, 16, 1e18), (0, 2, 1.0), (2000, 16, 1e18)]
+)
 @pytest.mark.parametrize("hidden", [(5, 4), (40,), (3, 30, 2), ()])
 @pytest.mark.parametrize("n_rows", [1, 7, 64])
 @pytest.mark.parametrize("sparse", [False, True])
@@ -407,7 +409,7 @@ def test_batch_plan_covers_every_output_and_parameter_once(settings, hidden, n_r
                     covered[intercept_offset : intercept_offset + fan_out] += 1
             assert (covered == 1).all()
             assert phase["n_blocks"] == len(phase["blocks"])
-    if settings is None and n_rows * sum(a * b for a, b in zip(units[:-1], units[1:])) < 2**21:
+    if settings is None and n_rows * sum(a * b for a, b in zip(units[:-1], units[1:])) < 2**20:
         # Uncut: one block per phase, and one parameter block per layer.
         for phase in phases:
             assert phase["n_blocks"] == (len(units) - 1 if "blocks" in phase else 1)
@@ -432,9 +434,26 @@ def test_large_batches_offer_sixteen_blocks_in_every_phase(units, batch_size):
     assert sum(p["n_blocks"] for p in doubled) > sum(p["n_blocks"] for p in single)
 
 
+@pytest.mark.parametrize("batch_size, blocks", [(100, 1), (200, 2), (250, 3), (300, 16)])
+def test_mid_size_batches_are_cut_lightly(batch_size, blocks):
+    """A batch whose forward pass carries 2^20 to 2^21 multiply-adds (the digits network
+    at 200 or 250 rows) is cut into whole blocks of 2^19: two or three in every phase
+    (the parameters' share by layer, so at least that many); a smaller one is whole and
+    a larger one fully cut, 16 blocks at least."""
+    layout = ref.make_layout([64, 100, 10], ["relu"], "log_loss")
+    assert (blocks > 1) == _sgd_fast.batch_is_cut(layout.table, batch_size)
+    for phase in _sgd_fast.batch_plan(layout.table, batch_size):
+        if phase["kind"] == "param":
+            assert phase["n_blocks"] >= blocks if blocks > 1 else phase["n_blocks"] == 2
+        elif blocks < 16:
+            assert phase["n_blocks"] == blocks
+        else:
+            assert phase["n_blocks"] >= blocks
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("sparse", [False, True])
-@pytest.mark.parametrize("settings", [(0, 3, 1e18), (0, 16, 1e18), (0, 2, 1.0)])
+@pytest.mark.parametrize("settings", [(0, 3, 1e18), (0, 16, 1e18), (0, 2, 1.0), (1e5, 16, 1e18)])
 def test_train_epoch_same_numbers_with_any_number_of_threads(dtype, sparse, settings):
     """Threads only share out the blocks: the results are bit for bit the same with 1,
     2, 3, 4, 8 and 16 threads (more threads than this machine has cores included)."""
@@ -514,16 +533,18 @@ def _gradient_in_order(inputs, delta, start):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("k", [1, 3, 8, 15])
-@pytest.mark.parametrize("n_cols", [1, 5, 100, 300])
+@pytest.mark.parametrize("n_cols", [1, 5, 7, 30, 100, 300])
 def test_short_backprop_adds_in_order_and_any_column_range_gives_the_same_bits(dtype, k, n_cols):
+    # 15 rows and these widths take every register tile: 4, 2 and 1 rows by a whole,
+    # half and quarter vector and one value, in float32 and in float64.
     rng = np.random.RandomState(k * 1000 + n_cols)
-    delta = readonly(rng.randn(13, k).astype(dtype))
+    delta = readonly(rng.randn(15, k).astype(dtype))
     weights = readonly(rng.randn(n_cols, k).astype(dtype))
-    whole = np.full((13, n_cols), np.nan, dtype)
+    whole = np.full((15, n_cols), np.nan, dtype)
     _kernels.short_backprop_py(delta, weights, whole, 0, n_cols)
     np.testing.assert_array_equal(whole, _backprop_in_order(delta, weights))
     close(whole, delta.astype(np.float64) @ weights.astype(np.float64).T, dtype, scale=k)
-    pieces = np.full((13, n_cols), np.nan, dtype)
+    pieces = np.full((15, n_cols), np.nan, dtype)
     cuts = sorted({0, n_cols // 3, n_cols // 2 + 1, n_cols} & set(range(n_cols + 1)))
     for start, stop in zip(cuts[:-1], cuts[1:]):
         _kernels.short_backprop_py(delta, weights, pieces, start, stop)
@@ -531,7 +552,7 @@ def test_short_backprop_adds_in_order_and_any_column_range_gives_the_same_bits(d
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(4, 100), (40, 3), (300, 7), (15, 15), (6, 1)])
+@pytest.mark.parametrize("shape", [(4, 100), (40, 3), (300, 7), (15, 15), (6, 1), (7, 30)])
 @pytest.mark.parametrize("zero", [True, False])
 def test_short_gradient_adds_rows_in_order_and_any_input_range_gives_the_same_bits(
     dtype, shape, zero

@@ -49,6 +49,16 @@
 #define BPNET_FAST_FMA 0
 #endif
 
+/* BPNET_VECTOR(bytes) declares a vector type of that many bytes, with element-wise
+   arithmetic, where the compiler has vector extensions (GCC and clang, which split it
+   into the target's registers); BPNET_HAVE_VECTORS is 0 where it has not (MSVC). */
+#if defined(__GNUC__) || defined(__clang__)
+#define BPNET_HAVE_VECTORS 1
+#define BPNET_VECTOR(bytes) __attribute__((vector_size(bytes)))
+#else
+#define BPNET_HAVE_VECTORS 0
+#endif
+
 /* OpenMP, when the build has it (setup.py passes the compiler's flag only after a test
    compile, and never with BPNET_NO_OPENMP=1); without it everything runs on one thread. */
 #ifdef _OPENMP
