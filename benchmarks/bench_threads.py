@@ -5,10 +5,13 @@ batch is cut into phases of blocks, by shape alone, and the threads share each p
 blocks. This script times, per shape:
 
 - ``1 thread``: under ``threadpoolctl.threadpool_limits(1)``, which bpnet follows;
-- ``default``: every core, the phases' blocks handed out dynamically, and the governor
-  choosing how many threads each batch uses from its timings;
+- ``default``: every core, with bpnet's defaults (bpnet/_parallel.pyx): the owned
+  schedule (each thread its own run of blocks first, then others'), and the governor;
+- ``owned``: the same without the governor;
 - ``static``, ``dynamic``, ``guided``: every core, every batch, with OpenMP's schedule
-  of that name and the governor off: what OpenMP alone does.
+  of that name and the governor off: what OpenMP alone does;
+- ``governed static``, ``governed dynamic``: that schedule, with the governor choosing
+  how many threads each batch uses from its timings.
 
 ``--busy`` keeps one core busy with a spinning process (pinned to the last core), the
 case in which threads must not make a fit slower than one thread.
@@ -61,7 +64,17 @@ QUICK_CASES = [
 ]
 
 
-VARIANTS = ["1 thread", "default", "static", "dynamic", "guided"]
+# Each variant's (OpenMP schedule, governor on) on every core; None keeps bpnet's default.
+VARIANTS = {
+    "1 thread": (None, None),
+    "default": (None, None),
+    "owned": ("owned", False),
+    "static": ("static", False),
+    "dynamic": ("dynamic", False),
+    "guided": ("guided", False),
+    "governed owned": ("owned", True),
+    "governed dynamic": ("dynamic", True),
+}
 
 # The columns of the tables: this script's, and run_all.py's summary's.
 COLUMNS = {
@@ -121,8 +134,11 @@ def main(argv=None):
     def runner(X, y, params, variant):
         def run():
             one = variant == "1 thread"
-            governed = _parallel.set_governor(variant == "default")
-            schedule = _parallel.set_schedule("dynamic" if variant in VARIANTS[:2] else variant)
+            chosen_schedule, chosen_governor = VARIANTS[variant]
+            governed = _parallel.set_governor(
+                _parallel.governor_default if chosen_governor is None else chosen_governor
+            )
+            schedule = _parallel.set_schedule(chosen_schedule or _parallel.default_schedule)
             try:
                 with threadpool_limits(1 if one else None), C.quiet():
                     BPClassifier(**params).fit(X, y)

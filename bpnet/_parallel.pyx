@@ -1,6 +1,8 @@
-# The blocks of a phase run on OpenMP threads (Cython's prange); without OpenMP, or on
-# one thread, in the calling thread in order.
-from cython.parallel cimport prange
+# The blocks of a phase run on OpenMP threads (Cython's parallel and prange); without
+# OpenMP, or on one thread, in the calling thread in order.
+from cython.parallel cimport parallel, prange, threadid
+
+import numpy as np
 
 
 cdef extern from "portable.h" nogil:
@@ -8,18 +10,63 @@ cdef extern from "portable.h" nogil:
     int openmp_max_threads "bpnet_openmp_max_threads" () noexcept
     int openmp_release_threads "bpnet_openmp_release_threads" (int others_running) noexcept
     double seconds "bpnet_seconds" () noexcept
+    int team_size "bpnet_team_size" () noexcept
+    long long claim_next "bpnet_claim_next" (long long* counter) noexcept
 
 
-# OpenMP's schedule for the blocks of a phase: DYNAMIC hands them out one at a time as
-# threads come for them, so a thread slowed down by other work on its core takes fewer.
-# STATIC and GUIDED are there to be measured against it (benchmarks/bench_threads.py).
+# How the blocks of a phase are shared. OWNED: thread t of n owns the t-th of n equal
+# runs of blocks, as OpenMP's static schedule deals them, and runs them in order; a
+# thread done with its own run takes blocks from the others' runs, one at a time, where
+# their owners have not come to them yet. Successive phases cut the batch's rows alike,
+# so each thread works on much the same rows from one phase to the next, in its own
+# core's cache, as under the static schedule; and a thread slowed down by other work on
+# its core leaves its blocks to the others, as under the dynamic one. Each claim is one
+# atomic increment, as OpenMP's dynamic schedule makes. STATIC, DYNAMIC and GUIDED are
+# OpenMP's own, there to be measured against it (benchmarks/bench_threads.py): on the
+# reference machine the static schedule was 7-16% faster than the dynamic one on a
+# quiet machine, and up to 70% slower with another process busy on one core, the
+# dynamic one the other way round.
 cdef enum:
     STATIC = 0
     DYNAMIC = 1
     GUIDED = 2
+    OWNED = 3
 
-cdef int schedule = DYNAMIC
-SCHEDULES = {"static": STATIC, "dynamic": DYNAMIC, "guided": GUIDED}
+SCHEDULES = {"static": STATIC, "dynamic": DYNAMIC, "guided": GUIDED, "owned": OWNED}
+default_schedule = "owned"
+cdef int schedule = SCHEDULES[default_schedule]
+
+# The OWNED schedule keeps a claim counter per thread, each on a cache line of its own;
+# more threads than MOST_OWNERS share a phase under the dynamic schedule.
+cdef enum:
+    MOST_OWNERS = 256
+    COUNTER_STRIDE = 8
+
+
+cdef inline Py_ssize_t run_start(Py_ssize_t n_blocks, Py_ssize_t owner, int n) noexcept nogil:
+    return n_blocks * owner // n
+
+
+cdef void run_owned(BlockFunction run_block, void* work, Py_ssize_t phase,
+                    Py_ssize_t n_blocks, int n) noexcept nogil:
+    """Run the n_blocks blocks on a team of up to n threads, each its own run first (see
+    OWNED). The runs are those of n threads even where the team has fewer: the runs of
+    the missing ones are taken from."""
+    cdef long long next_block[MOST_OWNERS * COUNTER_STRIDE]
+    cdef Py_ssize_t owner, me, k, stop
+    cdef long long index
+    for owner in range(n):
+        next_block[owner * COUNTER_STRIDE] = run_start(n_blocks, owner, n)
+    with parallel(num_threads=n):
+        me = threadid()
+        # Its own run, then the others' in turn, starting from the next thread's.
+        for k in range(n):
+            owner = (me + k) % n
+            stop = run_start(n_blocks, owner + 1, n)
+            index = claim_next(&next_block[owner * COUNTER_STRIDE])
+            while index < stop:
+                run_block(work, phase, index)
+                index = claim_next(&next_block[owner * COUNTER_STRIDE])
 
 
 cdef void run_phase(BlockFunction run_block, void* work, Py_ssize_t phase,
@@ -31,7 +78,9 @@ cdef void run_phase(BlockFunction run_block, void* work, Py_ssize_t phase,
     if n <= 1:
         for index in range(n_blocks):
             run_block(work, phase, index)
-    elif schedule == DYNAMIC:
+    elif schedule == OWNED and n <= MOST_OWNERS:
+        run_owned(run_block, work, phase, n_blocks, n)
+    elif schedule == DYNAMIC or schedule == OWNED:
         for index in prange(n_blocks, num_threads=n, schedule="dynamic", chunksize=1):
             run_block(work, phase, index)
     elif schedule == GUIDED:
@@ -43,8 +92,9 @@ cdef void run_phase(BlockFunction run_block, void* work, Py_ssize_t phase,
 
 
 def set_schedule(name):
-    """Set OpenMP's schedule of phases ('dynamic', the default; 'static'; 'guided');
-    returns the one it replaces. For benchmarks: the schedule never changes a result."""
+    """Set how the blocks of a phase are shared ('owned', the default; OpenMP's 'static',
+    'dynamic' or 'guided'); returns the one it replaces. For benchmarks: the schedule
+    never changes a result."""
     global schedule
     if name not in SCHEDULES:
         raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {name!r}")
@@ -67,6 +117,24 @@ def time_empty_phases(Py_ssize_t n_phases, int n_threads):
         for p in range(n_phases):
             run_phase(empty_block, NULL, p, 2, n_threads)
     return seconds() - start
+
+
+cdef void count_block(void* work, Py_ssize_t phase, Py_ssize_t index) noexcept nogil:
+    cdef Py_ssize_t* counts = <Py_ssize_t*> work
+    counts[index] += 1
+
+
+def count_block_runs(Py_ssize_t n_blocks, int n_threads, Py_ssize_t n_phases=1):
+    """How many times each of n_blocks blocks ran, over n_phases phases on n_threads
+    threads under the current schedule (for tests: each block writes only its own
+    slot, as the kernels' blocks do)."""
+    counts = np.zeros(max(n_blocks, 1), dtype=np.intp)
+    cdef Py_ssize_t[::1] view = counts
+    cdef Py_ssize_t p
+    with nogil:
+        for p in range(n_phases):
+            run_phase(count_block, &view[0], p, n_blocks, n_threads)
+    return counts[:n_blocks]
 
 
 def openmp_available():
@@ -114,7 +182,8 @@ cdef double PROBE_GIVE_UP = 2.0
 
 # Whether the governor chooses; without it every batch runs on all the threads granted
 # (set_governor, for benchmarks).
-cdef bint governing = True
+governor_default = True
+cdef bint governing = governor_default
 
 
 def set_governor(bint enabled):

@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_array_equal
 from threadpoolctl import threadpool_limits
 
-from bpnet import BPClassifier, _threading
+from bpnet import BPClassifier, _parallel, _threading
 from bpnet._parallel import openmp_available, simulate_governor
 from bpnet._threading import largest_gemm_work, uses_one_thread
 
@@ -290,3 +290,27 @@ def test_a_softmax_layer_stays_whole_and_below_the_blas_threshold(monkeypatch):
             assert held
         with threadpool_limits(1):
             assert_array_equal(model.predict_proba(X[:16]), few)
+
+
+@pytest.mark.parametrize("schedule", ["owned", "static", "dynamic", "guided"])
+def test_every_block_of_a_phase_runs_once_under_every_schedule(schedule):
+    """However the threads share a phase (their own runs first, then others', under the
+    default schedule), every block runs exactly once, with more threads than blocks,
+    fewer, or as many, and over many phases in a row."""
+    previous = _parallel.set_schedule(schedule)
+    try:
+        for n_blocks in (0, 1, 2, 3, 7, 16, 33):
+            for n_threads in (1, 2, 3, 4, 8, 16):
+                counts = _parallel.count_block_runs(n_blocks, n_threads, n_phases=50)
+                assert counts.tolist() == [50] * n_blocks, (n_blocks, n_threads)
+    finally:
+        _parallel.set_schedule(previous)
+
+
+def test_the_default_schedule_is_the_owned_one():
+    assert _parallel.default_schedule == "owned"
+    previous = _parallel.set_schedule("static")
+    assert previous == "owned"
+    _parallel.set_schedule(previous)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        _parallel.set_schedule("nonmonotonic")

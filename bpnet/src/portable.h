@@ -96,6 +96,32 @@ static inline int bpnet_thread_number(void)
 #endif
 }
 
+/* The number of threads in the calling thread's OpenMP team (1 outside one). */
+static inline int bpnet_team_size(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+/* *counter += 1, atomically; returns the value before. Threads claim the blocks of a
+   phase with it (_parallel.pyx): only the claim itself needs to be atomic, since the
+   end of the phase's parallel region orders the blocks' writes. */
+#if defined(_MSC_VER)
+#include <intrin.h>
+static inline long long bpnet_claim_next(long long *counter)
+{
+    return _InterlockedExchangeAdd64((volatile long long *)counter, 1);
+}
+#else
+static inline long long bpnet_claim_next(long long *counter)
+{
+    return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
+#endif
+
 /* Release the calling thread's OpenMP worker threads, so that a child forked now can
    start its own. GNU's runtime keeps a pool of workers per thread that opened a
    parallel region; a forked child inherits the pool's bookkeeping but not its threads,
