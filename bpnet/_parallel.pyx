@@ -10,7 +10,6 @@ cdef extern from "portable.h" nogil:
     int openmp_max_threads "bpnet_openmp_max_threads" () noexcept
     int openmp_release_threads "bpnet_openmp_release_threads" (int others_running) noexcept
     double seconds "bpnet_seconds" () noexcept
-    int team_size "bpnet_team_size" () noexcept
     long long claim_next "bpnet_claim_next" (long long* counter) noexcept
 
 

@@ -85,14 +85,17 @@ def test_the_c_sources_exist():
     assert PORTABILITY_HEADER in HEADERS, "bpnet/src/portable.h is missing"
 
 
+@pytest.mark.parametrize("vectors", [True, False], ids=["vectors", "no-vectors"])
 @pytest.mark.parametrize("openmp", [False, True], ids=["serial", "openmp"])
 @pytest.mark.parametrize("path", C_FILES + HEADERS, ids=lambda path: path.name)
-def test_compiles_as_strict_c99_with_gcc(path, openmp, tmp_path):
+def test_compiles_as_strict_c99_with_gcc(path, openmp, vectors, tmp_path):
     """Without -fopenmp too: that is how a build without OpenMP compiles the same files,
-    so OpenMP pragmas must be guarded (gcc's -Wall reports unknown pragmas)."""
+    so OpenMP pragmas must be guarded (gcc's -Wall reports unknown pragmas). Without
+    vector extensions too (BPNET_NO_VECTORS): the branch MSVC compiles."""
     _need_compiler("gcc")
     command = ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fsyntax-only"]
     command += [f"-I{SOURCES}", *(["-fopenmp"] if openmp else []), "-x", "c"]
+    command += [] if vectors else ["-DBPNET_NO_VECTORS"]
     _compile(command, path, tmp_path)
 
 

@@ -51,8 +51,9 @@
 
 /* BPNET_VECTOR(bytes) declares a vector type of that many bytes, with element-wise
    arithmetic, where the compiler has vector extensions (GCC and clang, which split it
-   into the target's registers); BPNET_HAVE_VECTORS is 0 where it has not (MSVC). */
-#if defined(__GNUC__) || defined(__clang__)
+   into the target's registers); BPNET_HAVE_VECTORS is 0 where it has not (MSVC), or
+   with BPNET_NO_VECTORS defined (tests/test_c_sources.py compiles that branch too). */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(BPNET_NO_VECTORS)
 #define BPNET_HAVE_VECTORS 1
 #define BPNET_VECTOR(bytes) __attribute__((vector_size(bytes)))
 #else
@@ -93,16 +94,6 @@ static inline int bpnet_thread_number(void)
     return omp_get_thread_num();
 #else
     return 0;
-#endif
-}
-
-/* The number of threads in the calling thread's OpenMP team (1 outside one). */
-static inline int bpnet_team_size(void)
-{
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
 #endif
 }
 
