@@ -11,6 +11,7 @@ cdef extern from "portable.h" nogil:
     int openmp_release_threads "bpnet_openmp_release_threads" (int others_running) noexcept
     double seconds "bpnet_seconds" () noexcept
     long long claim_next "bpnet_claim_next" (long long* counter) noexcept
+    long long peek "bpnet_peek" (long long* counter) noexcept
 
 
 # How the blocks of a phase are shared. OWNED: thread t of n owns the t-th of n equal
@@ -20,7 +21,8 @@ cdef extern from "portable.h" nogil:
 # so each thread works on much the same rows from one phase to the next, in its own
 # core's cache, as under the static schedule; and a thread slowed down by other work on
 # its core leaves its blocks to the others, as under the dynamic one. Each claim is one
-# atomic increment, as OpenMP's dynamic schedule makes. STATIC, DYNAMIC and GUIDED are
+# atomic increment, as OpenMP's dynamic schedule makes; a run already done costs a
+# thread looking for blocks one read (with 64 threads, 63 reads a phase each). STATIC, DYNAMIC and GUIDED are
 # OpenMP's own, there to be measured against it (benchmarks/bench_threads.py): on the
 # reference machine the static schedule was 7-16% faster than the dynamic one on a
 # quiet machine, and up to 70% slower with another process busy on one core, the
@@ -62,6 +64,8 @@ cdef void run_owned(BlockFunction run_block, void* work, Py_ssize_t phase,
         for k in range(n):
             owner = (me + k) % n
             stop = run_start(n_blocks, owner + 1, n)
+            if k > 0 and peek(&next_block[owner * COUNTER_STRIDE]) >= stop:
+                continue
             index = claim_next(&next_block[owner * COUNTER_STRIDE])
             while index < stop:
                 run_block(work, phase, index)

@@ -113,6 +113,21 @@ static inline long long bpnet_claim_next(long long *counter)
 }
 #endif
 
+/* *counter, read atomically (a claim may be under way on another thread): a thread
+   looking for blocks to take reads a run's counter before claiming from it, so that a
+   run already done costs a read, not a write to another core's cache line. */
+#if defined(_MSC_VER)
+static inline long long bpnet_peek(long long *counter)
+{
+    return *(volatile long long *)counter;
+}
+#else
+static inline long long bpnet_peek(long long *counter)
+{
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+#endif
+
 /* Release the calling thread's OpenMP worker threads, so that a child forked now can
    start its own. GNU's runtime keeps a pool of workers per thread that opened a
    parallel region; a forked child inherits the pool's bookkeeping but not its threads,
