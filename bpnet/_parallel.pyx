@@ -22,11 +22,11 @@ cdef extern from "portable.h" nogil:
 # core's cache, as under the static schedule; and a thread slowed down by other work on
 # its core leaves its blocks to the others, as under the dynamic one. Each claim is one
 # atomic increment, as OpenMP's dynamic schedule makes; a run already done costs a
-# thread looking for blocks one read (with 64 threads, 63 reads a phase each). STATIC, DYNAMIC and GUIDED are
-# OpenMP's own, there to be measured against it (benchmarks/bench_threads.py): on the
-# reference machine the static schedule was 7-16% faster than the dynamic one on a
-# quiet machine, and up to 70% slower with another process busy on one core, the
-# dynamic one the other way round.
+# thread looking for blocks one read (with 64 threads, 63 reads a phase each). STATIC,
+# DYNAMIC and GUIDED are OpenMP's own, there to be measured against it
+# (benchmarks/bench_threads.py): on the reference machine the static schedule was 7-16%
+# faster than the dynamic one on a quiet machine, and up to 70% slower with another
+# process busy on one core, the dynamic one the other way round.
 cdef enum:
     STATIC = 0
     DYNAMIC = 1
