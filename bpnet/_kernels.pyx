@@ -468,7 +468,14 @@ cdef void backprop_delta(const Layer* layer, const floating* params, const float
                 <int> layer.fan_out, params + layer.coef_offset, <int> layer.fan_out,
                 previous_delta, <int> fan_in)
     elif layer.fan_out < SHORT_SIDE:
-        short_backprop(delta, n_rows, layer.fan_out, weights, n_cols, out, fan_in)
+        if (previous.activation == Activation.RELU and previous_dropped == NULL
+                and previous_mask == NULL):
+            # relu's derivative inside the product's stores: the same selection as
+            # relu_derivative's, without a second pass over the delta.
+            short_backprop(delta, n_rows, layer.fan_out, weights, n_cols, out, fan_in,
+                           previous_output + col_start)
+            return
+        short_backprop(delta, n_rows, layer.fan_out, weights, n_cols, out, fan_in, NULL)
     else:
         gemm(False, True, <int> n_rows, <int> n_cols, <int> layer.fan_out, <floating> 1.0,
              delta, <int> layer.fan_out, weights, <int> layer.fan_out, <floating> 0.0, out,
@@ -968,10 +975,14 @@ def backprop_delta_py(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t index,
 
 
 def short_backprop_py(const floating[:, ::1] delta, const floating[:, ::1] weights,
-                      floating[:, ::1] out, Py_ssize_t col_start, Py_ssize_t col_stop):
+                      floating[:, ::1] out, Py_ssize_t col_start, Py_ssize_t col_stop,
+                      const floating[:, ::1] relu=None):
     """out[:, col_start:col_stop] = delta @ weights[col_start:col_stop].T by the short
-    backward product; weights holds a row of k values per column of out (for tests)."""
+    backward product; weights holds a row of k values per column of out. With `relu`
+    (shaped as out), entries where it is 0 are 0 (for tests)."""
     cdef Py_ssize_t k = delta.shape[1]
+    if relu is not None and (relu.shape[0] != out.shape[0] or relu.shape[1] != out.shape[1]):
+        raise ValueError("relu must have out's shape")
     if not 0 < k < SHORT_SIDE:
         raise ValueError(f"delta must have 1 to {SHORT_SIDE - 1} columns")
     if (weights.shape[1] != k or out.shape[0] != delta.shape[0]
@@ -980,7 +991,8 @@ def short_backprop_py(const floating[:, ::1] delta, const floating[:, ::1] weigh
         raise ValueError("array shapes or the column range do not match")
     if delta.shape[0] > 0 and col_stop > col_start:
         short_backprop(&delta[0, 0], delta.shape[0], k, &weights[col_start, 0],
-                       col_stop - col_start, &out[0, col_start], out.shape[1])
+                       col_stop - col_start, &out[0, col_start], out.shape[1],
+                       &relu[0, col_start] if relu is not None else NULL)
 
 
 def short_gradient_py(const floating[:, ::1] inputs, Py_ssize_t in_start, Py_ssize_t in_stop,

@@ -8,10 +8,10 @@ cdef extern from "short_products.h" nogil:
     Py_ssize_t SHORT_SIDE "BPNET_SHORT_SIDE"
     void short_backprop_float "bpnet_short_backprop_float" (
         const float* delta, Py_ssize_t n_rows, Py_ssize_t k, const float* weights,
-        Py_ssize_t n_cols, float* out, Py_ssize_t ld) noexcept
+        Py_ssize_t n_cols, float* out, Py_ssize_t ld, const float* relu) noexcept
     void short_backprop_double "bpnet_short_backprop_double" (
         const double* delta, Py_ssize_t n_rows, Py_ssize_t k, const double* weights,
-        Py_ssize_t n_cols, double* out, Py_ssize_t ld) noexcept
+        Py_ssize_t n_cols, double* out, Py_ssize_t ld, const double* relu) noexcept
     void short_gradient_float "bpnet_short_gradient_float" (
         const float* inputs, Py_ssize_t ld_in, Py_ssize_t n_rows, Py_ssize_t n_in,
         const float* delta, Py_ssize_t n_out, float* grads, int zero) noexcept
@@ -22,13 +22,14 @@ cdef extern from "short_products.h" nogil:
 
 cdef inline void short_backprop(const floating* delta, Py_ssize_t n_rows, Py_ssize_t k,
                                 const floating* weights, Py_ssize_t n_cols, floating* out,
-                                Py_ssize_t ld) noexcept nogil:
+                                Py_ssize_t ld, const floating* relu) noexcept nogil:
     """out (n_rows x n_cols, rows ld apart) = delta (n_rows x k) weights^T, weights being
-    n_cols rows of k values; k < SHORT_SIDE."""
+    n_cols rows of k values; k < SHORT_SIDE. `relu`: NULL, or a relu layer's outputs laid
+    out as out, whose zeros zero the entries (its derivative, fused)."""
     if floating is float:
-        short_backprop_float(delta, n_rows, k, weights, n_cols, out, ld)
+        short_backprop_float(delta, n_rows, k, weights, n_cols, out, ld, relu)
     else:
-        short_backprop_double(delta, n_rows, k, weights, n_cols, out, ld)
+        short_backprop_double(delta, n_rows, k, weights, n_cols, out, ld, relu)
 
 
 cdef inline void short_gradient(const floating* inputs, Py_ssize_t ld_in, Py_ssize_t n_rows,

@@ -549,6 +549,15 @@ def test_short_backprop_adds_in_order_and_any_column_range_gives_the_same_bits(d
     for start, stop in zip(cuts[:-1], cuts[1:]):
         _kernels.short_backprop_py(delta, weights, pieces, start, stop)
     np.testing.assert_array_equal(pieces, whole)
+    # relu's derivative fused into the stores: a relu layer's outputs (about half of them
+    # 0, some -0.0) zero the entries, exactly as the separate pass does, in any range.
+    relu = np.maximum(rng.randn(15, n_cols), 0).astype(dtype)
+    relu[::3, ::2] = -0.0
+    relu = readonly(relu)
+    fused = np.full((15, n_cols), np.nan, dtype)
+    for start, stop in zip(cuts[:-1], cuts[1:]):
+        _kernels.short_backprop_py(delta, weights, fused, start, stop, relu)
+    np.testing.assert_array_equal(fused, np.where(relu == 0, dtype(0), whole))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -109,15 +109,24 @@ typedef double bpnet_double2 BPNET_VECTOR(16);
    tile's lines are rows r, its values columns c. The first step starts each sum
    (delta[r][0] w[c][0], not 0 plus it). */
 #define BPNET_BACKPROP_FIRST(l, v) (delta[(l0_ + (l)) * k] * transposed[v0_ + (v)])
-#define BPNET_BACKPROP_STORE(l, v, x) (out[(l0_ + (l)) * ld + c0 + v0_ + (v)] = (x))
+#define BPNET_BACKPROP_AT(l, v) ((l0_ + (l)) * ld + c0 + v0_ + (v))
+#define BPNET_BACKPROP_STORE(l, v, x) (out[BPNET_BACKPROP_AT(l, v)] = (x))
+/* With relu's derivative: 0 where the unit's output was 0, as bpnet_relu_derivative. */
+#define BPNET_BACKPROP_STORE_RELU(l, v, x)                                                         \
+    (out[BPNET_BACKPROP_AT(l, v)] = relu[BPNET_BACKPROP_AT(l, v)] == 0 ? 0 : (x))
 #define BPNET_BACKPROP_TILE(VT, T, L, NV)                                                          \
     BPNET_REGISTER_TILE(VT, T, L, NV, k - 1, transposed + BPNET_SHORT_TILE + v0_,                  \
                         BPNET_SHORT_TILE, delta + l0_ * k + 1, k, 1, BPNET_BACKPROP_FIRST,         \
                         BPNET_BACKPROP_STORE)
+#define BPNET_BACKPROP_RELU_TILE(VT, T, L, NV)                                                     \
+    BPNET_REGISTER_TILE(VT, T, L, NV, k - 1, transposed + BPNET_SHORT_TILE + v0_,                  \
+                        BPNET_SHORT_TILE, delta + l0_ * k + 1, k, 1, BPNET_BACKPROP_FIRST,         \
+                        BPNET_BACKPROP_STORE_RELU)
 #define BPNET_DEFINE_SHORT_BACKPROP(T)                                                             \
-    BPNET_CLONES void bpnet_short_backprop_##T(                                                    \
-        const T *BPNET_RESTRICT delta, ptrdiff_t n_rows, ptrdiff_t k,                              \
-        const T *BPNET_RESTRICT weights, ptrdiff_t n_cols, T *BPNET_RESTRICT out, ptrdiff_t ld)    \
+    BPNET_CLONES void bpnet_short_backprop_##T(const T *BPNET_RESTRICT delta, ptrdiff_t n_rows,    \
+                                               ptrdiff_t k, const T *BPNET_RESTRICT weights,       \
+                                               ptrdiff_t n_cols, T *BPNET_RESTRICT out,            \
+                                               ptrdiff_t ld, const T *BPNET_RESTRICT relu)         \
     {                                                                                              \
         T transposed[BPNET_SHORT_SIDE * BPNET_SHORT_TILE];                                         \
         for (ptrdiff_t c0 = 0; c0 < n_cols; c0 += BPNET_SHORT_TILE) {                              \
@@ -125,7 +134,10 @@ typedef double bpnet_double2 BPNET_VECTOR(16);
             for (ptrdiff_t c = 0; c < width; c++)                                                  \
                 for (ptrdiff_t j = 0; j < k; j++)                                                  \
                     transposed[j * BPNET_SHORT_TILE + c] = weights[(c0 + c) * k + j];              \
-            BPNET_ALL_TILES(T, n_rows, width, BPNET_BACKPROP_TILE);                                \
+            if (relu)                                                                              \
+                BPNET_ALL_TILES(T, n_rows, width, BPNET_BACKPROP_RELU_TILE);                       \
+            else                                                                                   \
+                BPNET_ALL_TILES(T, n_rows, width, BPNET_BACKPROP_TILE);                            \
         }                                                                                          \
     }
 

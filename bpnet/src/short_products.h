@@ -19,12 +19,15 @@
 /* out (n_rows x n_cols, rows ld apart) = delta (n_rows x k, contiguous) times the
    transpose of weights (n_cols rows of k values, contiguous): column c of out is the
    backward product through the weights of output unit c. 0 < k < BPNET_SHORT_SIDE.
-   Each entry is delta[r][0] w[c][0] + delta[r][1] w[c][1] + ..., added in that order. */
+   Each entry is delta[r][0] w[c][0] + delta[r][1] w[c][1] + ..., added in that order.
+   relu is NULL, or the outputs of a relu layer laid out as out (rows ld apart): where one
+   is 0, so is the entry (relu's derivative, fused). */
 void bpnet_short_backprop_float(const float *delta, ptrdiff_t n_rows, ptrdiff_t k,
-                                const float *weights, ptrdiff_t n_cols, float *out, ptrdiff_t ld);
+                                const float *weights, ptrdiff_t n_cols, float *out, ptrdiff_t ld,
+                                const float *relu);
 void bpnet_short_backprop_double(const double *delta, ptrdiff_t n_rows, ptrdiff_t k,
-                                 const double *weights, ptrdiff_t n_cols, double *out,
-                                 ptrdiff_t ld);
+                                 const double *weights, ptrdiff_t n_cols, double *out, ptrdiff_t ld,
+                                 const double *relu);
 
 /* grads (n_in x n_out, rows n_out apart) += inputs^T delta over n_rows rows, where the
    inputs' rows are ld_in apart (a range of a wider layer's inputs) and delta's n_out
