@@ -10,7 +10,7 @@ blocks. This script times, per shape:
 - ``owned``: the same without the governor;
 - ``static``, ``dynamic``, ``guided``: every core, every batch, with OpenMP's schedule
   of that name and the governor off: what OpenMP alone does;
-- ``governed static``, ``governed dynamic``: that schedule, with the governor choosing
+- ``governed owned``, ``governed dynamic``: that schedule, with the governor choosing
   how many threads each batch uses from its timings.
 
 ``--busy`` keeps one core busy with a spinning process (pinned to the last core), the
