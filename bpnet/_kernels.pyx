@@ -460,6 +460,7 @@ cdef void backprop_delta(const Layer* layer, const floating* params, const float
     """
     cdef Py_ssize_t fan_in = layer.fan_in, n_cols = col_stop - col_start
     cdef Py_ssize_t i, j
+    cdef bint fuse_relu
     cdef floating* out = previous_delta + col_start
     # The weights into the previous layer's units col_start...col_stop-1: one row each.
     cdef const floating* weights = params + layer.coef_offset + col_start * layer.fan_out
@@ -468,14 +469,14 @@ cdef void backprop_delta(const Layer* layer, const floating* params, const float
                 <int> layer.fan_out, params + layer.coef_offset, <int> layer.fan_out,
                 previous_delta, <int> fan_in)
     elif layer.fan_out < SHORT_SIDE:
-        if (previous.activation == Activation.RELU and previous_dropped == NULL
-                and previous_mask == NULL):
-            # relu's derivative inside the product's stores: the same selection as
-            # relu_derivative's, without a second pass over the delta.
-            short_backprop(delta, n_rows, layer.fan_out, weights, n_cols, out, fan_in,
-                           previous_output + col_start)
+        # Into a relu layer without dropout, relu's derivative is taken in the product's
+        # stores (the same selection as relu_derivative's), not in a second pass.
+        fuse_relu = (previous.activation == Activation.RELU and previous_dropped == NULL
+                     and previous_mask == NULL)
+        short_backprop(delta, n_rows, layer.fan_out, weights, n_cols, out, fan_in,
+                       previous_output + col_start if fuse_relu else NULL)
+        if fuse_relu:
             return
-        short_backprop(delta, n_rows, layer.fan_out, weights, n_cols, out, fan_in, NULL)
     else:
         gemm(False, True, <int> n_rows, <int> n_cols, <int> layer.fan_out, <floating> 1.0,
              delta, <int> layer.fan_out, weights, <int> layer.fan_out, <floating> 0.0, out,

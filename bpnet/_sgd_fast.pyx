@@ -236,8 +236,8 @@ cdef WorkspaceLayout plan_workspace(const Layer* layers, Py_ssize_t n_layers,
 
 # --- the cut -------------------------------------------------------------------------
 
-# How a batch is cut: fully (blocks by each phase's work), or every phase into `blocks`
-# blocks (one: uncut).
+# How a batch is cut: fully (blocks by each phase's work), or else every phase into
+# `blocks` blocks (one: uncut).
 cdef struct Cut:
     bint full
     Py_ssize_t blocks
@@ -247,7 +247,7 @@ cdef Cut batch_cut(double batch_work) noexcept nogil:
     """How a batch whose forward pass carries `batch_work` multiply-adds is cut."""
     cdef Cut cut
     cut.full = batch_work >= cut_batch_work
-    cut.blocks = min_blocks if cut.full else 1
+    cut.blocks = 1
     if not cut.full and batch_work >= cut_batch_work / 2:
         cut.blocks = <Py_ssize_t> (batch_work / (cut_batch_work / 4))
     return cut
@@ -260,14 +260,15 @@ cdef Py_ssize_t blocks_wanted(Cut cut, double work) noexcept nogil:
     return cut.blocks
 
 
-cdef void plan_rows(Phase* phase, Py_ssize_t n_rows, Py_ssize_t n_cols, Py_ssize_t wanted,
-                    bint at_least) noexcept nogil:
-    """Cut the rows into blocks of at least MIN_TILE_ROWS rows, each with all n_cols
-    columns: at least `wanted` of them where the rows allow (the last maybe shorter), or
-    else at most `wanted`, as even as can be."""
-    wanted = max(wanted, 1)
+cdef void plan_rows(Phase* phase, Py_ssize_t n_rows, Py_ssize_t n_cols, Cut cut,
+                    double work) noexcept nogil:
+    """Cut the rows of a phase of `work` multiply-adds into blocks_wanted blocks of at
+    least MIN_TILE_ROWS rows, each with all n_cols columns: in a full cut at least that
+    many where the rows allow (the last maybe shorter), in a light one at most that many,
+    as even as can be."""
+    cdef Py_ssize_t wanted = max(blocks_wanted(cut, work), 1)
     phase.block_rows = max(<Py_ssize_t> MIN_TILE_ROWS,
-                           n_rows // wanted if at_least else ceil_div(n_rows, wanted))
+                           n_rows // wanted if cut.full else ceil_div(n_rows, wanted))
     phase.block_cols = n_cols
     phase.n_col_blocks = 1
     phase.n_blocks = ceil_div(n_rows, phase.block_rows)
@@ -377,15 +378,14 @@ cdef void plan_batch(BatchPlan* plan, const Layer* layers, Py_ssize_t n_layers,
     plan.n_rows = n_rows
     phase.kind = GATHER_PHASE
     phase.layer = 0
-    plan_rows(phase, n_rows, layers[0].fan_in, cut.blocks, cut.full)
+    plan_rows(phase, n_rows, layers[0].fan_in, cut, 0.0)  # copies: the fewest blocks
     for layer_index in range(last):
         phase = &plan.phases[count]
         phase.kind = FORWARD_PHASE
         phase.layer = layer_index
         if sparse and layer_index == 0:
             # CSR rows: blocks of whole rows, each touching only its own nonzeros.
-            plan_rows(phase, n_rows, layers[0].fan_out,
-                      blocks_wanted(cut, <double> n_rows * layers[0].fan_out), cut.full)
+            plan_rows(phase, n_rows, layers[0].fan_out, cut, <double> n_rows * layers[0].fan_out)
         else:
             plan_tiles(phase, n_rows, layers[layer_index].fan_out, layers[layer_index].fan_in,
                        cut)
@@ -393,8 +393,8 @@ cdef void plan_batch(BatchPlan* plan, const Layer* layers, Py_ssize_t n_layers,
     phase = &plan.phases[count]
     phase.kind = OUTPUT_PHASE
     phase.layer = last
-    plan_rows(phase, n_rows, layers[last].fan_out, blocks_wanted(
-        cut, 2.0 * n_rows * layers[last].fan_in * layers[last].fan_out), cut.full)
+    plan_rows(phase, n_rows, layers[last].fan_out, cut,
+              2.0 * n_rows * layers[last].fan_in * layers[last].fan_out)
     count += 1
     plan.n_loss_phases = count
     for layer_index in range(last - 1, 0, -1):
