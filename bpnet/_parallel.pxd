@@ -42,11 +42,19 @@ cdef struct ThreadGovernor:
     double seconds_per_row[GOVERNOR_LEVELS]   # the last window timed at each level
     double workload                 # what the batches are (governor_start's `workload`)
     int untimed_batches             # batches of the window still to run before timing
+    double (*clock)() noexcept nogil   # seconds: the machine's clock, or a test's
+    double batch_start              # when the batch under way started (`clock`)
+    double batch_limit              # seconds a probe's batch may take, or 0: no limit
+    bint probe_aborted              # the probe's batch took too long: back to `level`
 
 
-cdef void governor_start(ThreadGovernor* governor, int most, double workload) noexcept nogil
+cdef void governor_start(ThreadGovernor* governor, int most, double workload,
+                         double now) noexcept nogil
 
-cdef int governor_threads(const ThreadGovernor* governor) noexcept nogil
+cdef void governor_batch_start(ThreadGovernor* governor, double now,
+                               Py_ssize_t n_rows) noexcept nogil
+
+cdef int governor_threads(ThreadGovernor* governor) noexcept nogil
 
 cdef bint governor_active(const ThreadGovernor* governor) noexcept nogil
 

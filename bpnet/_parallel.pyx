@@ -166,21 +166,33 @@ def release_threads(others_running=False):
 # while the spinning waiters take time from the work; on a loaded machine a team can
 # then be many times slower than one thread. So batches are timed in windows (up to
 # MAX_WINDOW_BATCHES batches, or WINDOW_SECONDS), and now and then a window runs at the
-# next level of threads (half as many, or twice as many, alternately); the faster level
-# by more than GOVERNOR_MARGIN is kept. A probe that is clearly slower (by PROBE_GIVE_UP) ends after
-# its first batch. Probes are spaced in time: twice as far apart each time the level
-# holds, and at least PROBE_COST_FACTOR times the last probe's length, so that probing
-# a slow level costs a few percent at most.
+# next level of threads (twice as many, or half as many); the faster level by more than
+# GOVERNOR_MARGIN is kept, and the next probe goes the same way after a level that paid,
+# the other way after one that did not.
+#
+# Finding out costs most where a core is busy: there, one batch on a team that needs
+# that core took tens of times a batch on one thread (waiting out the other process's
+# time slices at phases' ends). So a fit starts on one thread and probes more threads only after
+# FIRST_PROBE_SECONDS; a probe gives up at the first phase that starts after its batch
+# has taken PROBE_GIVE_UP times the level's time plus PROBE_SLACK (the rest of the batch
+# runs at the level); and probes are spaced in time, twice as far apart each time the
+# level holds and at least PROBE_COST_FACTOR times the last probe's cost apart. A free
+# machine pays for this once per workload: its first FIRST_PROBE_SECONDS run on one
+# thread, then each probe climbs a level (1, 2, 4, ... threads) a few ms apart.
 
 cdef enum:
     MAX_WINDOW_BATCHES = 16
 
+FIRST_PROBE_SECONDS = 0.1
+
 cdef double WINDOW_SECONDS = 2e-3
+cdef double FIRST_PROBE_AFTER = FIRST_PROBE_SECONDS
 cdef double FIRST_PROBE_GAP = 4e-3
 cdef double MOST_PROBE_GAP = 10.0
 cdef double PROBE_COST_FACTOR = 20.0
 cdef double GOVERNOR_MARGIN = 1.05
 cdef double PROBE_GIVE_UP = 2.0
+cdef double PROBE_SLACK = 1e-3
 
 
 # Whether the governor chooses; without it every batch runs on all the threads granted
@@ -198,29 +210,51 @@ def set_governor(bint enabled):
     return previous
 
 
-cdef void governor_start(ThreadGovernor* governor, int most, double workload) noexcept nogil:
-    """Start at `most` threads, with nothing timed yet, for batches that `workload` tells
-    apart from other fits' (any number the same for the same network and batch size)."""
+cdef void governor_start(ThreadGovernor* governor, int most, double workload,
+                         double now) noexcept nogil:
+    """Start on one thread, with nothing timed yet, for batches that `workload` tells
+    apart from other fits' (any number the same for the same network and batch size);
+    the first probe of more threads is due FIRST_PROBE_AFTER seconds after `now`."""
     cdef int level
     governor.most = max(1, most)
     governor.workload = workload
+    governor.clock = seconds
+    governor.batch_start = 0.0
     governor.n_levels = 1
     while (governing and governor.n_levels < GOVERNOR_LEVELS
             and (governor.most >> governor.n_levels) >= 1):
         governor.n_levels += 1
-    governor.level = 0
+    governor.level = governor.n_levels - 1
     governor.probe_level = -1
-    governor.probe_fewer = True
+    governor.probe_fewer = False
     governor.probe_gap = FIRST_PROBE_GAP
-    governor.next_probe = 0.0   # the first window, then a probe
+    governor.next_probe = now + FIRST_PROBE_AFTER
     for level in range(GOVERNOR_LEVELS):
         governor.seconds_per_row[level] = 0.0
     new_window(governor, -1)
 
 
-cdef int governor_threads(const ThreadGovernor* governor) noexcept nogil:
-    """The threads the next batch runs on."""
-    cdef int level = governor.probe_level if governor.probe_level >= 0 else governor.level
+cdef void governor_batch_start(ThreadGovernor* governor, double now,
+                               Py_ssize_t n_rows) noexcept nogil:
+    """A batch of n_rows rows starts at `now`. In a probe, it may take PROBE_GIVE_UP times
+    what it takes at the current level, plus PROBE_SLACK."""
+    cdef double level_seconds = governor.seconds_per_row[governor.level] * n_rows
+    governor.batch_start = now
+    governor.batch_limit = 0.0
+    if governor.probe_level >= 0 and level_seconds > 0:
+        governor.batch_limit = PROBE_GIVE_UP * level_seconds + PROBE_SLACK
+
+
+cdef int governor_threads(ThreadGovernor* governor) noexcept nogil:
+    """The threads the next phase of the batch runs on. A probe whose batch has run past
+    its limit is given up there: the rest of the batch runs at the current level."""
+    cdef int level = governor.level
+    if governor.probe_level >= 0 and not governor.probe_aborted:
+        if (governor.batch_limit > 0
+                and governor.clock() - governor.batch_start > governor.batch_limit):
+            governor.probe_aborted = True
+        else:
+            level = governor.probe_level
     return max(1, governor.most >> level)
 
 
@@ -240,6 +274,8 @@ cdef void new_window(ThreadGovernor* governor, int probe_level) noexcept nogil:
     governor.window_seconds = 0.0
     governor.window_rows = 0.0
     governor.window_start = -1.0
+    governor.probe_aborted = False
+    governor.batch_limit = 0.0
 
 
 cdef void settle_probe(ThreadGovernor* governor, double now) noexcept nogil:
@@ -248,9 +284,12 @@ cdef void settle_probe(ThreadGovernor* governor, double now) noexcept nogil:
     cdef double cost = now - governor.window_start
     if (governor.seconds_per_row[probed] * GOVERNOR_MARGIN
             < governor.seconds_per_row[governor.level]):
+        # Further the same way next: climbing to the cores that pay takes a probe a level.
+        governor.probe_fewer = probed > governor.level
         governor.level = probed
         governor.probe_gap = FIRST_PROBE_GAP
     else:
+        governor.probe_fewer = not governor.probe_fewer
         governor.probe_gap = min(max(2 * governor.probe_gap, PROBE_COST_FACTOR * cost),
                                  MOST_PROBE_GAP)
     governor.next_probe = now + governor.probe_gap
@@ -271,7 +310,6 @@ cdef void window_done(ThreadGovernor* governor, double now) noexcept nogil:
         next_level = governor.level - 1
     elif governor.level + 1 < governor.n_levels:
         next_level = governor.level + 1
-    governor.probe_fewer = not governor.probe_fewer
     new_window(governor, next_level)
 
 
@@ -281,6 +319,13 @@ cdef void governor_batch_done(ThreadGovernor* governor, double start, double now
     current window."""
     cdef double rate
     if governor.n_levels <= 1:
+        return
+    if governor.probe_aborted:
+        # Given up part-way: slower than the level by more than PROBE_GIVE_UP, and the
+        # cost of finding out is the whole batch's.
+        governor.window_start = start
+        governor.seconds_per_row[governor.probe_level] = (now - start) / n_rows
+        settle_probe(governor, now)
         return
     if governor.untimed_batches > 0:
         governor.untimed_batches -= 1
@@ -315,6 +360,7 @@ cdef void governor_resume(ThreadGovernor* governor):
     workload: the next epochs of the same fit, or the same fit repeated. Another fit
     finds out anew, since its network may parallelise differently."""
     if (last_governor.most == governor.most
+            and last_governor.n_levels == governor.n_levels
             and last_governor.workload == governor.workload):
         governor.level = last_governor.level
         governor.probe_gap = last_governor.probe_gap
@@ -331,8 +377,17 @@ cdef void governor_keep(const ThreadGovernor* governor):
     last_governor.probe_level = -1
 
 
+# The clock of simulate_governor's governors.
+cdef double simulated_now = 0.0
+
+
+cdef double simulated_clock() noexcept nogil:
+    return simulated_now
+
+
 def simulate_governor(int most, seconds_per_row, Py_ssize_t n_batches,
-                      Py_ssize_t batch_rows=64, double workload=0.0, bint resume=False):
+                      Py_ssize_t batch_rows=64, double workload=0.0, bint resume=False,
+                      Py_ssize_t n_phases=1):
     """The thread counts the governor gives n_batches batches of batch_rows rows, when a
     batch takes seconds_per_row(threads, batch) seconds per row (for tests: a clock of
     the caller's making instead of the machine's, starting at 0). As a kernel call, it
@@ -341,16 +396,23 @@ def simulate_governor(int most, seconds_per_row, Py_ssize_t n_batches,
     cdef ThreadGovernor governor
     cdef double now = 0.0, start
     cdef Py_ssize_t batch
+    cdef Py_ssize_t p
     cdef int threads
-    governor_start(&governor, most, workload)
+    global simulated_now
+    governor_start(&governor, most, workload, now)
+    governor.clock = simulated_clock
     if resume:
         governor_resume(&governor)
     chosen = []
     for batch in range(n_batches):
-        threads = governor_threads(&governor)
-        chosen.append(threads)
         start = now
-        now += float(seconds_per_row(threads, batch)) * batch_rows
+        governor_batch_start(&governor, now, batch_rows)
+        for p in range(n_phases):
+            simulated_now = now
+            threads = governor_threads(&governor)
+            if p == 0:
+                chosen.append(threads)
+            now += float(seconds_per_row(threads, batch)) * batch_rows / n_phases
         governor_batch_done(&governor, start, now, batch_rows)
     governor_keep(&governor)
     return chosen

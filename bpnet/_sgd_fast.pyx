@@ -39,7 +39,8 @@ from ._kernels cimport (EMBEDDING_DIM, FAN_IN, FAN_OUT, CBuffer, Embedding, Embe
 from ._losses cimport LossFunction, N_LOSSES, loss_and_delta
 from ._rules cimport EpochStatus, LoopState, end_epoch, start_epoch
 from ._parallel cimport (BlockFunction, ThreadGovernor, governor_active, governor_batch_done,
-                         governor_keep, governor_resume, governor_start, governor_threads,
+                         governor_batch_start, governor_keep, governor_resume,
+                         governor_start, governor_threads,
                          run_phase)
 
 
@@ -846,15 +847,17 @@ cdef double batch_weight_sum(const Py_ssize_t* order, Py_ssize_t n_batch,
 
 
 cdef inline void run_phases(BatchWork* work, BlockFunction run_block, Py_ssize_t first,
-                            Py_ssize_t stop, int n_threads) noexcept nogil:
-    """Run phases first...stop-1 of the current batch's plan, in order."""
+                            Py_ssize_t stop, ThreadGovernor* governor) noexcept nogil:
+    """Run phases first...stop-1 of the current batch's plan, in order, each on the
+    threads the governor gives it."""
     cdef Py_ssize_t p
     for p in range(first, stop):
-        run_phase(run_block, work, p, work.plan.phases[p].n_blocks, n_threads)
+        run_phase(run_block, work, p, work.plan.phases[p].n_blocks,
+                  governor_threads(governor))
 
 
 cdef void update_parameters(BatchWork* work, BlockFunction run_block,
-                            int n_threads) noexcept nogil:
+                            ThreadGovernor* governor) noexcept nogil:
     """Compute the batch's gradient and apply the optimizer step, block by block.
 
     With max_grad_norm, the gradient (L2 term included) is first clipped to that global
@@ -865,7 +868,7 @@ cdef void update_parameters(BatchWork* work, BlockFunction run_block,
     cdef Py_ssize_t first = plan.n_phases - (2 if work.options.max_grad_norm > 0 else 1)
     cdef double squared = 0.0, norm
     cdef Py_ssize_t b
-    run_phases(work, run_block, plan.n_loss_phases, first + 1, n_threads)
+    run_phases(work, run_block, plan.n_loss_phases, first + 1, governor)
     if work.options.max_grad_norm <= 0:
         return
     for b in range(plan.n_param_blocks):
@@ -873,7 +876,7 @@ cdef void update_parameters(BatchWork* work, BlockFunction run_block,
     norm = sqrt(squared)
     if norm > work.options.max_grad_norm:
         work.inverse_weight_sum *= work.options.max_grad_norm / norm
-    run_phases(work, run_block, first + 1, plan.n_phases, n_threads)
+    run_phases(work, run_block, first + 1, plan.n_phases, governor)
 
 
 cdef inline const BatchPlan* plan_for(const BatchPlan* full, const BatchPlan* last,
@@ -892,7 +895,6 @@ cdef EpochResult run_epoch(BatchWork* work, const BatchPlan* full, const BatchPl
     cdef Py_ssize_t start, stop, b
     cdef double weight_sum, data_loss, batch_loss, coef_sq_norm, intercept_sq_norm
     cdef double work_since_check = 0.0, work_per_row = 6.0 * n_params
-    cdef int n_threads
     cdef double batch_start = 0.0
     cdef bint timed = governor_active(governor)
     cdef EpochResult result
@@ -921,8 +923,8 @@ cdef EpochResult run_epoch(BatchWork* work, const BatchPlan* full, const BatchPl
 
         if timed:
             batch_start = seconds()
-        n_threads = governor_threads(governor)
-        run_phases(work, run_block, 0, work.plan.n_loss_phases, n_threads)
+            governor_batch_start(governor, batch_start, work.n_batch)
+        run_phases(work, run_block, 0, work.plan.n_loss_phases, governor)
         data_loss = 0.0
         for b in range(work.plan.phases[work.plan.n_loss_phases - 1].n_blocks):
             data_loss += work.row_loss[b]
@@ -938,7 +940,7 @@ cdef EpochResult run_epoch(BatchWork* work, const BatchPlan* full, const BatchPl
             work.step_size = (work.learning_rate
                               * sqrt(1 - pow(options.beta_2, <double> result.adam_steps))
                               / (1 - pow(options.beta_1, <double> result.adam_steps)))
-        update_parameters(work, run_block, n_threads)
+        update_parameters(work, run_block, governor)
         if timed:
             governor_batch_done(governor, batch_start, seconds(), work.n_batch)
         coef_sq_norm = 0.0
@@ -1283,7 +1285,7 @@ def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
                                     else batch_block_float)
     cdef ThreadGovernor governor
     governor_start(&governor, setup.threads_for(options.n_threads),
-                   <double> n_params * options.batch_size)
+                   <double> n_params * options.batch_size, seconds())
     governor_resume(&governor)
     cdef EpochResult result
     cdef int status = EpochStatus.COMPLETED

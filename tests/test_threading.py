@@ -6,7 +6,7 @@ from numpy.testing import assert_array_equal
 from threadpoolctl import threadpool_limits
 
 from bpnet import BPClassifier, _parallel, _threading
-from bpnet._parallel import openmp_available, simulate_governor
+from bpnet._parallel import FIRST_PROBE_SECONDS, openmp_available, simulate_governor
 from bpnet._threading import largest_gemm_work, uses_one_thread
 
 from ._helpers import cut_batches
@@ -153,11 +153,62 @@ def test_governor_falls_back_to_one_thread_when_threads_are_slower(slowdown):
 
 
 def test_governor_keeps_the_threads_that_pay():
+    """A fresh governor runs its first FIRST_PROBE_SECONDS on one thread, then climbs a
+    level a probe to the threads that pay, and stays there."""
+
     def seconds_per_row(threads, batch):
         return 1e-6 / threads**0.8
 
-    chosen = simulate_governor(16, seconds_per_row, 5000)
-    assert chosen.count(16) >= 0.97 * len(chosen)
+    chosen = simulate_governor(16, seconds_per_row, 20000)
+    one_thread_batches = int(FIRST_PROBE_SECONDS / (64 * seconds_per_row(1, 0)))
+    assert set(chosen[:one_thread_batches]) == {1}
+    # Each level paid, so each probe came FIRST_PROBE_GAP (4 ms) after the last.
+    assert set(chosen[one_thread_batches : one_thread_batches + 1000]) == {1, 2, 4, 8, 16}
+    later = chosen[one_thread_batches + 1000 :]
+    assert later.count(16) >= 0.97 * len(later)
+
+
+@pytest.mark.parametrize("slowdown", [1.5, 3.0, 30.0, 300.0])
+@pytest.mark.parametrize("most", [2, 16])
+def test_governor_never_costs_more_than_a_tenth_over_one_thread(slowdown, most):
+    """More threads are `slowdown` times slower than one (a core busy, each phase's end
+    waiting out another process's time slice). At no point of the fit has the governor
+    cost more than 10% over one thread: it starts on one, probes after
+    FIRST_PROBE_SECONDS, and gives a probe up part-way through its batch."""
+
+    phases = []
+
+    def seconds_per_row(threads, batch):
+        phases.append(threads)
+        return 1e-6 * (slowdown if threads > 1 else 1.0)
+
+    chosen = simulate_governor(most, seconds_per_row, 20000, n_phases=12)
+    assert max(chosen) > 1  # it did probe
+    # The simulated clock at each batch's end, against one thread's.
+    phase_seconds = np.where(np.array(phases) > 1, slowdown, 1.0) * 64e-6 / 12
+    spent = np.cumsum(phase_seconds)[11::12]
+    one = 64e-6 * np.arange(1, len(chosen) + 1)
+    assert np.all(spent <= 1.10 * one)
+
+
+def test_a_probe_is_given_up_within_its_batch():
+    """A probe whose batch runs past PROBE_GIVE_UP times the level's batch (plus
+    PROBE_SLACK) runs the rest of that batch at the level: one slow phase, not a whole
+    slow batch, is what it costs."""
+    phases = []
+
+    def seconds_per_row(threads, batch):
+        phases.append(threads)
+        return 1e-6 * (1000.0 if threads > 1 else 1.0)
+
+    chosen = simulate_governor(2, seconds_per_row, 4000, n_phases=12)
+    probes = [b for b, t in enumerate(chosen) if t > 1]
+    assert probes
+    for b in probes:
+        batch_phases = phases[12 * b : 12 * (b + 1)]
+        # A phase at 2 threads takes 1000/12 one-thread batches: the first is over the
+        # limit, and every later phase of the batch runs on one thread.
+        assert batch_phases[0] == 2 and set(batch_phases[1:]) == {1}
 
 
 def test_governor_finds_the_level_that_fits_the_free_cores():
@@ -200,15 +251,16 @@ def test_governor_comes_back_when_waking_the_threads_is_slow():
 
 def test_governor_resumes_only_the_same_workload():
     """A kernel call resumes the last call's level when it runs the same batches (the
-    next epochs of a fit), and finds out anew for another network or batch size."""
+    next epochs of a fit), and finds out anew, from one thread, for another network or
+    batch size."""
 
-    def one_thread_faster(threads, batch):
-        return 1e-6 * (3.0 if threads == 2 else 1.0)
+    def two_threads_faster(threads, batch):
+        return 1e-6 * (0.6 if threads == 2 else 1.0)
 
-    assert simulate_governor(2, one_thread_faster, 3000, workload=7.0)[-1] == 1
-    # The same workload goes on at one thread; another starts at every thread granted.
-    assert simulate_governor(2, one_thread_faster, 1, workload=7.0, resume=True) == [1]
-    assert simulate_governor(2, one_thread_faster, 1, workload=8.0, resume=True) == [2]
+    assert simulate_governor(2, two_threads_faster, 6000, workload=7.0)[-1] == 2
+    # The same workload goes on at two threads; another starts on one.
+    assert simulate_governor(2, two_threads_faster, 1, workload=7.0, resume=True) == [2]
+    assert simulate_governor(2, two_threads_faster, 1, workload=8.0, resume=True) == [1]
 
 
 def test_the_core_count_is_kept_until_the_affinity_changes(monkeypatch):
