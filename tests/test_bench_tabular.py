@@ -277,6 +277,12 @@ def test_the_unseen_summary_group_is_the_third_and_fourth_held_out_groups(bench)
     titles = bench.ranks_markdown(payload)
     assert bench.GROUP_TITLES[D.HELDOUT4] in titles
     assert bench.GROUP_TITLES["unseen"] not in titles
+    # A run of both groups shows them together under the unseen title, once.
+    both = bench.summarize(datasets, ["mlp", "bp"], records)
+    titles = bench.ranks_markdown({"contenders_run": ["mlp", "bp"], "contenders": {},
+                                   "summary": both})  # fmt: skip
+    assert bench.GROUP_TITLES["unseen"] in titles
+    assert bench.GROUP_TITLES["heldout_all"] not in titles
 
 
 def test_tabular_params_name_the_variants_and_reach_the_estimators(bench):
