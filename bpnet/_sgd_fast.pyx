@@ -74,7 +74,13 @@ cpdef enum PhaseKind:
 # operands it reads again) stays a few percent of its work. A smaller batch runs every
 # phase as one block: the same BLAS calls as an uncut network, with nothing to share.
 # (A product of 2^19 multiply-adds is also within the size that OpenBLAS's small-matrix
-# kernels take, where it has them, packing nothing.) Tiles are
+# kernels take, where it has them, packing nothing.) Where the caller knows the BLAS
+# computes products up to some size in place, without packing (`direct_work`, from
+# _threading.direct_product_work: OpenBLAS's AVX-512 float32 kernels, up to 10^6
+# multiply-adds), a fully cut batch's products and gradient blocks are cut into pieces
+# of at most that size as well: packing costs as much as the multiply-adds of such a
+# tile. That bound depends on the BLAS library and the dtype, never on the threads, so
+# the results still do not depend on their number. Tiles are
 # at least MIN_TILE_ROWS rows and a multiple of TILE_COLUMNS columns (or the whole width),
 # and as square as the count allows: a BLAS call packs both of its operands, and a square
 # tile carries the most work per value packed. benchmarks/README.md has the measurements
@@ -83,6 +89,8 @@ cpdef enum PhaseKind:
 cdef enum:
     MIN_TILE_ROWS = 4
     TILE_COLUMNS = 8
+    DIRECT_ROWS = 8
+    DIRECT_COLUMNS = 16
 
 cdef double cut_batch_work = 1 << 21
 cdef Py_ssize_t min_blocks = 16
@@ -242,12 +250,16 @@ cdef WorkspaceLayout plan_workspace(const Layer* layers, Py_ssize_t n_layers,
 cdef struct Cut:
     bint full
     Py_ssize_t blocks
+    double direct_work      # in a full cut: the most work a product's block carries, or 0
 
 
-cdef Cut batch_cut(double batch_work) noexcept nogil:
-    """How a batch whose forward pass carries `batch_work` multiply-adds is cut."""
+cdef Cut batch_cut(double batch_work, double direct_work) noexcept nogil:
+    """How a batch whose forward pass carries `batch_work` multiply-adds is cut, for a
+    BLAS that computes products of up to `direct_work` multiply-adds without packing
+    (0: none known)."""
     cdef Cut cut
     cut.full = batch_work >= cut_batch_work
+    cut.direct_work = direct_work if cut.full else 0.0
     cut.blocks = 1
     if not cut.full and batch_work >= cut_batch_work / 2:
         cut.blocks = <Py_ssize_t> (batch_work / (cut_batch_work / 4))
@@ -282,17 +294,18 @@ cdef void plan_tiles(Phase* phase, Py_ssize_t n_rows, Py_ssize_t n_cols, Py_ssiz
     One tile where blocks_wanted is one; otherwise the grid with at least blocks_wanted
     tiles (or as many as the minimum tile sizes allow) whose tiles are the most square,
     1 / rows + 1 / cols being the packing per multiply-add of a BLAS call on the tile.
+    Where those tiles carry more than cut.direct_work multiply-adds, plan_direct_tiles
+    cuts the product instead.
     """
     cdef Py_ssize_t wanted, row_splits, col_splits, rows, cols, count
     cdef Py_ssize_t most_col_splits = ceil_div(n_cols, TILE_COLUMNS)
     cdef Py_ssize_t most_row_splits = max(1, n_rows // MIN_TILE_ROWS)
-    cdef double cost, best = -1
+    cdef double cost, best = -1, work = <double> n_rows * n_cols * inner
     phase.block_rows = n_rows
     phase.block_cols = n_cols
     phase.n_col_blocks = 1
     phase.n_blocks = 1
-    wanted = min(blocks_wanted(cut, <double> n_rows * n_cols * inner),
-                 most_row_splits * most_col_splits)
+    wanted = min(blocks_wanted(cut, work), most_row_splits * most_col_splits)
     if wanted <= 1:
         return
     for row_splits in range(1, most_row_splits + 1):
@@ -310,6 +323,44 @@ cdef void plan_tiles(Phase* phase, Py_ssize_t n_rows, Py_ssize_t n_cols, Py_ssiz
             phase.block_cols = cols
             phase.n_col_blocks = ceil_div(n_cols, cols)
             phase.n_blocks = count
+    if (cut.direct_work > 0
+            and <double> phase.block_rows * phase.block_cols * inner > cut.direct_work):
+        plan_direct_tiles(phase, n_rows, n_cols, inner, cut)
+
+
+cdef inline Py_ssize_t direct_size(Py_ssize_t whole, Py_ssize_t splits,
+                                   Py_ssize_t unit) noexcept nogil:
+    """One of `splits` even parts of `whole`, rounded up to a multiple of `unit` (at most
+    `whole`)."""
+    return min(whole, ceil_div(ceil_div(whole, splits), unit) * unit)
+
+
+cdef void plan_direct_tiles(Phase* phase, Py_ssize_t n_rows, Py_ssize_t n_cols,
+                            Py_ssize_t inner, Cut cut) noexcept nogil:
+    """Cut a product into the fewest tiles (at least blocks_wanted) of at most
+    cut.direct_work multiply-adds, the most square of those: even splits of the rows and
+    columns rounded up to multiples of DIRECT_ROWS and DIRECT_COLUMNS (or the whole
+    side), so that BLAS's in-place kernels run whole register blocks. Where no tile is
+    small enough, the smallest such tiles."""
+    cdef Py_ssize_t wanted = blocks_wanted(cut, <double> n_rows * n_cols * inner)
+    cdef Py_ssize_t row_splits, col_splits, rows, cols, count, best_count = -1
+    cdef double cost, best_cost = 0.0
+    phase.block_rows = direct_size(n_rows, n_rows, DIRECT_ROWS)
+    phase.block_cols = direct_size(n_cols, n_cols, DIRECT_COLUMNS)
+    for row_splits in range(1, ceil_div(n_rows, DIRECT_ROWS) + 1):
+        rows = direct_size(n_rows, row_splits, DIRECT_ROWS)
+        for col_splits in range(1, ceil_div(n_cols, DIRECT_COLUMNS) + 1):
+            cols = direct_size(n_cols, col_splits, DIRECT_COLUMNS)
+            count = ceil_div(n_rows, rows) * ceil_div(n_cols, cols)
+            if <double> rows * cols * inner > cut.direct_work or count < wanted:
+                continue
+            cost = 1.0 / rows + 1.0 / cols
+            if best_count < 0 or count < best_count or (count == best_count
+                                                        and cost < best_cost):
+                best_count, best_cost = count, cost
+                phase.block_rows, phase.block_cols = rows, cols
+    phase.n_col_blocks = ceil_div(n_cols, phase.block_cols)
+    phase.n_blocks = ceil_div(n_rows, phase.block_rows) * phase.n_col_blocks
 
 
 cdef Py_ssize_t plan_param_blocks(const Layer* layers, Py_ssize_t n_layers, Py_ssize_t n_rows,
@@ -320,10 +371,15 @@ cdef Py_ssize_t plan_param_blocks(const Layer* layers, Py_ssize_t n_layers, Py_s
 
     Each layer gets a share of blocks_wanted in proportion to its coefficients, rounded
     up (at least one, at most one per coefficient row: uncut, one per layer), cut into
-    equal runs of rows. A layer's intercepts go with its first block.
+    equal runs of rows. A layer whose runs' gradient products (their rows, the outputs
+    and the batch's rows) would carry more than cut.direct_work multiply-adds is cut into
+    runs of the most rows that keep each product within it, a multiple of DIRECT_ROWS
+    where that fits (the last run maybe shorter). A layer's intercepts go with its first
+    block.
     `blocks` must hold param_blocks_bound entries.
     """
-    cdef Py_ssize_t layer_index, j, k, count = 0, total = 0, fan_in, wanted
+    cdef Py_ssize_t layer_index, j, k, count = 0, total = 0, fan_in, wanted, run
+    cdef double row_work
     for layer_index in range(n_layers):
         total += layers[layer_index].fan_in * layers[layer_index].fan_out
     wanted = blocks_wanted(cut, <double> n_rows * total)
@@ -333,10 +389,18 @@ cdef Py_ssize_t plan_param_blocks(const Layer* layers, Py_ssize_t n_layers, Py_s
         if wanted > 1:
             k = ceil_div(wanted * fan_in * layers[layer_index].fan_out, total)
             k = max(1, min(k, fan_in))
+        run = 0  # equal runs
+        row_work = <double> layers[layer_index].fan_out * n_rows
+        if cut.direct_work > 0 and ceil_div(fan_in, k) * row_work > cut.direct_work:
+            run = min(ceil_div(fan_in, k), max(1, <Py_ssize_t> (cut.direct_work / row_work)))
+            if run >= DIRECT_ROWS:
+                run -= run % DIRECT_ROWS
+            k = ceil_div(fan_in, run)
         for j in range(k):
             blocks[count].layer = layer_index
-            blocks[count].in_start = fan_in * j // k
-            blocks[count].in_stop = fan_in * (j + 1) // k
+            blocks[count].in_start = fan_in * j // k if run == 0 else j * run
+            blocks[count].in_stop = (fan_in * (j + 1) // k if run == 0
+                                     else min(fan_in, (j + 1) * run))
             blocks[count].intercepts = j == 0
             blocks[count].embedding = -1
             count += 1
@@ -366,16 +430,16 @@ cdef Py_ssize_t phases_bound(Py_ssize_t n_layers) noexcept nogil:
 
 cdef void plan_batch(BatchPlan* plan, const Layer* layers, Py_ssize_t n_layers,
                      Py_ssize_t n_rows, bint sparse, bint clip,
-                     Py_ssize_t n_embeddings) noexcept nogil:
-    """Cut a batch of n_rows rows into phases and blocks, from the shapes alone (see
-    cut_batch_work). plan.phases and plan.param_blocks must hold phases_bound and
-    param_blocks_bound entries."""
+                     Py_ssize_t n_embeddings, double direct_work) noexcept nogil:
+    """Cut a batch of n_rows rows into phases and blocks, from the shapes alone and the
+    BLAS's `direct_work` (see cut_batch_work). plan.phases and plan.param_blocks must hold
+    phases_bound and param_blocks_bound entries."""
     cdef Py_ssize_t layer_index, n_weights = 0, last = n_layers - 1, count = 1
     cdef Phase* phase = &plan.phases[0]
     cdef Cut cut
     for layer_index in range(n_layers):
         n_weights += layers[layer_index].fan_in * layers[layer_index].fan_out
-    cut = batch_cut(<double> n_rows * n_weights)
+    cut = batch_cut(<double> n_rows * n_weights, direct_work)
     plan.n_rows = n_rows
     phase.kind = GATHER_PHASE
     phase.layer = 0
@@ -440,7 +504,8 @@ cdef class BatchPlans:
     cdef Py_ssize_t most_blocks, most_param_blocks, most_output_blocks
 
     def __cinit__(self, CBuffer table, Py_ssize_t n_layers, Py_ssize_t batch_size,
-                  Py_ssize_t n_rows, bint sparse, bint clip, Py_ssize_t n_embeddings):
+                  Py_ssize_t n_rows, bint sparse, bint clip, Py_ssize_t n_embeddings,
+                  double direct_work):
         cdef const Layer* layers = <const Layer*> table.data
         cdef Py_ssize_t n_phases = phases_bound(n_layers)
         cdef Py_ssize_t n_params = param_blocks_bound(layers, n_layers, n_embeddings)
@@ -452,10 +517,10 @@ cdef class BatchPlans:
         self.full.param_blocks = <ParamBlock*> at
         self.last.param_blocks = <ParamBlock*> (at + n_params * sizeof(ParamBlock))
         plan_batch(&self.full, layers, n_layers, min(batch_size, n_rows), sparse, clip,
-                   n_embeddings)
+                   n_embeddings, direct_work)
         plan_batch(&self.last, layers, n_layers,
                    n_rows % batch_size if n_rows % batch_size else min(batch_size, n_rows),
-                   sparse, clip, n_embeddings)
+                   sparse, clip, n_embeddings, direct_work)
         self.most_blocks = max(self.full.most_blocks, self.last.most_blocks)
         self.most_param_blocks = max(self.full.n_param_blocks, self.last.n_param_blocks)
         self.most_output_blocks = max(self.full.phases[self.full.n_loss_phases - 1].n_blocks,
@@ -469,7 +534,7 @@ def batch_is_cut(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_rows):
     cdef double n_weights = 0
     for i in range(layer_table.shape[0]):
         n_weights += <double> layer_table[i, FAN_IN] * layer_table[i, FAN_OUT]
-    cdef Cut cut = batch_cut(n_rows * n_weights)
+    cdef Cut cut = batch_cut(n_rows * n_weights, 0.0)
     return cut.full or cut.blocks > 1
 
 
@@ -496,17 +561,17 @@ def max_phases(Py_ssize_t n_layers):
 
 
 def batch_plan(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_rows, bint sparse=False,
-               bint clip=False, Py_ssize_t n_embeddings=0):
+               bint clip=False, Py_ssize_t n_embeddings=0, double direct_work=0.0):
     """How train_epochs cuts a batch of n_rows rows (for tests and benchmarks): a list of
     dicts, one per phase, with its kind, layer, block_rows, block_cols and n_blocks, and
     the param phases' blocks as (layer, in_start, in_stop, intercepts) tuples, an
-    embedding's block as ("embedding", index)."""
+    embedding's block as ("embedding", index). `direct_work` as train_epochs takes it."""
     cdef CBuffer table = layers_from_table(layer_table, -1)
     cdef Py_ssize_t n_layers = layer_table.shape[0], i, b
     if n_rows < 1:
         raise ValueError("a batch has at least one row")
     cdef BatchPlans plans = BatchPlans(table, n_layers, n_rows, n_rows, sparse, clip,
-                                       n_embeddings)
+                                       n_embeddings, direct_work)
     cdef const BatchPlan* plan = &plans.full
     phases = []
     for i in range(plan.n_phases):
@@ -1035,7 +1100,8 @@ cdef class EpochSetup:
     def __cinit__(self, const Py_ssize_t[:, ::1] layer_table, Py_ssize_t n_params, bint sparse,
                   Py_ssize_t n_rows, Py_ssize_t workspace_length, const double[::1] dropout,
                   EpochOptions options, const Py_ssize_t[:, ::1] embedding_table,
-                  const int[:, ::1] codes, Py_ssize_t n_x_rows, Py_ssize_t n_x_features):
+                  const int[:, ::1] codes, Py_ssize_t n_x_rows, Py_ssize_t n_x_features,
+                  double direct_work):
         cdef Py_ssize_t n_embeddings = (0 if embedding_table is None
                                         else embedding_table.shape[0])
         self.n_layers = layer_table.shape[0]
@@ -1052,7 +1118,7 @@ cdef class EpochSetup:
         if workspace_length < self.plan.size:
             raise ValueError(f"workspace must hold at least {self.plan.size} elements")
         self.plans = BatchPlans(self.table, self.n_layers, options.batch_size, n_rows, sparse,
-                                options.max_grad_norm > 0, n_embeddings)
+                                options.max_grad_norm > 0, n_embeddings, direct_work)
         self.n_output_blocks = self.plans.most_output_blocks
         self.n_param_blocks = self.plans.most_param_blocks
         self.sums = np.zeros(self.n_output_blocks + 3 * self.n_param_blocks)
@@ -1230,7 +1296,8 @@ def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
                  EpochOptions options, LoopState state, bint apply_rules,
                  double[::1] losses, double[::1] rates, floating[::1] saved,
                  const double[::1] dropout=None, double[:, ::1] block_seconds=None,
-                 const Py_ssize_t[:, ::1] embedding_table=None, const int[:, ::1] codes=None):
+                 const Py_ssize_t[:, ::1] embedding_table=None, const int[:, ::1] codes=None,
+                 double direct_work=0.0):
     """Train one epoch over each row of `orders` (the rows of X it visits, in order), in
     batches of options['batch_size'], stopping early when a rule says so.
 
@@ -1258,6 +1325,9 @@ def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
     the epoch key its draws. options['max_grad_norm'] > 0 clips each batch's gradient to
     that norm. `block_seconds`, when given (for benchmarks), receives the time each block
     of each phase took, summed over the batches, at [phase, block] (see batch_plan).
+    `direct_work` > 0 says that BLAS computes products of up to that many multiply-adds
+    of this dtype without packing them, so that large products are cut to that size
+    (see cut_batch_work; _threading.direct_product_work gives it).
 
     A pending signal (Ctrl-C) stops with status INTERRUPTED and clears the exception,
     leaving the caller to decide what an interruption means. Returns a dict: n_epochs
@@ -1265,6 +1335,8 @@ def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
     of the last epoch run, and the new state.
     """
     cdef Py_ssize_t n_params = params.shape[0], n_rows = orders.shape[1], epoch, done = 0
+    if not direct_work >= 0:
+        raise ValueError(f"direct_work must be at least 0, got {direct_work}")
     if orders.shape[0] < 1 or n_rows < 1:
         raise ValueError("orders must name at least one epoch of at least one row")
     check_epoch_arguments(layer_table, sparse, X, X_indptr, Y, sample_weight, orders, params,
@@ -1276,7 +1348,8 @@ def train_epochs(const Py_ssize_t[:, ::1] layer_table, bint sparse,
                          "3 * n_params")
     cdef EpochSetup setup = EpochSetup(layer_table, n_params, sparse, n_rows,
                                        workspace.shape[0], dropout, options, embedding_table,
-                                       codes, n_input_rows(sparse, X, X_indptr), X.shape[1])
+                                       codes, n_input_rows(sparse, X, X_indptr), X.shape[1],
+                                       direct_work)
     cdef BatchWork work
     fill_batch_work(&work, setup, &options, sparse, X, X_data, X_indices, X_indptr, Y,
                     sample_weight, &orders[0, 0], params, grads, moment_1, moment_2,

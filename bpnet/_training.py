@@ -11,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from ._kernels import loss_and_delta_py, loss_gradient
 from ._rules import EpochStatus, Schedule, end_epoch_py
 from ._sgd_fast import batch_is_cut, draw_orders, train_epochs, workspace_size
-from ._threading import blas_threads, kernel_threads, one_blas_thread
+from ._threading import blas_threads, direct_product_work, kernel_threads, one_blas_thread
 
 # Rows per block of the full-batch loss and gradient: enough for efficient GEMMs, few
 # enough that the activations of one block stay small whatever the size of X.
@@ -512,7 +512,7 @@ class EpochLoop:
             self.layout.table, *data.x_args, data.Y, data.sample_weight, orders, self.params,
             self.grads, *self.optimizer.kernel_moments(), self.workspace, self.options,
             state.rules, apply_rules, losses, rates, self.saved, self.dropout, None,
-            self.layout.embedding_table, data.codes,
+            self.layout.embedding_table, data.codes, direct_product_work(self.params.dtype),
         )  # fmt: skip
         state.rules = result["state"]
         done = result["n_epochs"]

@@ -372,11 +372,14 @@ def _covered_once(phase, n_rows, n_cols):
 @pytest.mark.parametrize("n_rows", [1, 7, 64])
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("clip", [False, True])
-def test_batch_plan_covers_every_output_and_parameter_once(settings, hidden, n_rows, sparse, clip):
+@pytest.mark.parametrize("direct_work", [0.0, 50.0])
+def test_batch_plan_covers_every_output_and_parameter_once(
+    settings, hidden, n_rows, sparse, clip, direct_work
+):
     layout, _ = _network(np.float64, hidden=hidden)
     units = layout.layer_units
     with cut_batches(settings):
-        phases = _sgd_fast.batch_plan(layout.table, n_rows, sparse, clip)
+        phases = _sgd_fast.batch_plan(layout.table, n_rows, sparse, clip, 0, direct_work)
     kinds = [phase["kind"] for phase in phases]
     n_hidden = len(units) - 2
     param_kinds = ["gradient", "update"] if clip else ["param"]
@@ -432,6 +435,44 @@ def test_large_batches_offer_sixteen_blocks_in_every_phase(units, batch_size):
     single = _sgd_fast.batch_plan(layout.table, batch_size)
     doubled = _sgd_fast.batch_plan(layout.table, 2 * batch_size)
     assert sum(p["n_blocks"] for p in doubled) > sum(p["n_blocks"] for p in single)
+
+
+@pytest.mark.parametrize(
+    "units, batch_size",
+    [([784, 256, 10], 128), ([784, 256, 10], 512), ([784, 256, 10], 200),
+     ([100, 256, 128, 10], 64), ([100, 1024, 10], 128)],
+)  # fmt: skip
+def test_a_blas_direct_size_bounds_the_large_products_only(units, batch_size):
+    """With direct_work (OpenBLAS's in-place float32 products, up to 10^6 multiply-adds),
+    a fully cut batch's product tiles and gradient blocks whose usual size passes it are
+    cut to fit it: rows a multiple of 8 and columns of 16 (or the whole side), still 16
+    blocks at least. Phases already within it keep the usual cut."""
+    layout = ref.make_layout(units, ["relu"] * (len(units) - 2), "log_loss")
+    usual = _sgd_fast.batch_plan(layout.table, batch_size)
+    direct = _sgd_fast.batch_plan(layout.table, batch_size, direct_work=1e6)
+    for before, after in zip(usual, direct):
+        assert after["n_blocks"] >= 16
+        if after["kind"] in ("forward", "backward"):
+            fan_in, fan_out = units[after["layer"]], units[after["layer"] + 1]
+            inner, cols = (fan_in, fan_out) if after["kind"] == "forward" else (fan_out, fan_in)
+            tile = before["block_rows"] * before["block_cols"] * inner
+            if tile <= 1e6:
+                assert after == before
+            else:
+                assert after["block_rows"] * after["block_cols"] * inner <= 1e6
+                assert after["block_rows"] % 8 == 0 or after["block_rows"] == batch_size
+                assert after["block_cols"] % 16 == 0 or after["block_cols"] == cols
+                assert _covered_once(after, batch_size, units[after["layer"] + 1]
+                                     if after["kind"] == "forward" else fan_in)  # fmt: skip
+        elif after["kind"] == "param":
+            for layer, start, stop, _ in after["blocks"]:
+                assert (stop - start) * units[layer + 1] * batch_size <= 1e6 or (
+                    after["blocks"] == before["blocks"]
+                )
+        else:
+            assert after == before
+    changed = usual != direct
+    assert changed == (units[0] == 784 and batch_size >= 128)
 
 
 @pytest.mark.parametrize("batch_size, blocks", [(100, 1), (200, 2), (250, 3), (300, 16)])

@@ -5,7 +5,8 @@ import pytest
 from numpy.testing import assert_array_equal
 from threadpoolctl import threadpool_limits
 
-from bpnet import BPClassifier, _parallel, _threading
+from bpnet import BPClassifier, _parallel, _sgd_fast, _threading
+from bpnet._layout import NetworkLayout
 from bpnet._parallel import FIRST_PROBE_SECONDS, openmp_available, simulate_governor
 from bpnet._threading import largest_gemm_work, uses_one_thread
 
@@ -132,6 +133,66 @@ def test_fit_is_the_same_with_any_number_of_threads(monkeypatch, settings):
                 other.coefs_ + other.intercepts_, reference.coefs_ + reference.intercepts_
             ):
                 assert_array_equal(a, b)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_float32_fit_cut_for_the_blas_direct_path_is_the_same_with_any_threads(monkeypatch):
+    """Where the BLAS computes small float32 products in place (direct_product_work), a
+    fully cut batch's large products are cut to that size: a cut of its own, the same
+    with 1, 2, 3, 8 and 16 threads. A bound of 20000 multiply-adds stands in for
+    OpenBLAS's 10^6 so that a small network takes that cut on any machine. (Whether the
+    bits differ from the usual cut's depends on the BLAS: each product sums in the same
+    order, but a BLAS may split a long sum differently by the product's size.)"""
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(2100, 60).astype(np.float32), rng.randint(3, size=2100)
+    params = dict(hidden_layer_sizes=(96,), batch_size=512, max_iter=3, random_state=0)
+    table = NetworkLayout.with_activations([60, 96, 3], "relu", "softmax").table
+    assert _sgd_fast.batch_plan(table, 512, direct_work=2e4) != _sgd_fast.batch_plan(table, 512)
+    monkeypatch.setattr(_threading, "_direct_work", 2e4)
+    assert _threading.direct_product_work(np.float32) == 2e4
+    assert _threading.direct_product_work(np.float64) == 0.0
+    fits = []
+    for threads in ("1", "2", "3", "8", "16"):
+        monkeypatch.setenv("BPNET_NUM_THREADS", threads)
+        fits.append(BPClassifier(solver="adam", **params).fit(X, y))
+    for other in fits[1:]:
+        assert other.loss_curve_ == fits[0].loss_curve_
+        for a, b in zip(other.coefs_ + other.intercepts_, fits[0].coefs_ + fits[0].intercepts_):
+            assert_array_equal(a, b)
+
+
+class _FakeBlas:
+    def __init__(self, internal_api, architecture, filepath):
+        self.internal_api, self.architecture, self.filepath = internal_api, architecture, filepath
+
+
+@pytest.mark.parametrize(
+    "libraries, expected",
+    [
+        ([("openblas", "SkylakeX", "/x/scipy.libs/libscipy_openblas.so")], 1e6),
+        ([("openblas", "SapphireRapids", "/x/scipy/.dylibs/libopenblas.dylib")], 1e6),
+        ([("openblas", "Haswell", "/x/scipy.libs/libscipy_openblas.so")], 0.0),
+        ([("mkl", "SkylakeX", "/x/lib/libmkl_rt.so")], 0.0),
+        # NumPy's and SciPy's own: SciPy's is the one the kernels call.
+        ([("openblas", "Haswell", "/x/numpy.libs/libscipy_openblas64_.so"),
+          ("openblas", "Cooperlake", "/x/scipy.libs/libscipy_openblas.so")], 1e6),
+        ([("openblas", "SkylakeX", "/x/numpy.libs/libscipy_openblas64_.so"),
+          ("openblas", "Haswell", "/x/scipy.libs/libscipy_openblas.so")], 0.0),
+        # Two that cannot be told apart: none known.
+        ([("openblas", "SkylakeX", "/a/libopenblas.so"),
+          ("openblas", "SkylakeX", "/b/libopenblas.so")], 0.0),
+        ([], 0.0),
+    ],
+)  # fmt: skip
+def test_direct_product_work_is_known_for_openblas_avx512_float32_only(
+    monkeypatch, libraries, expected
+):
+    monkeypatch.setattr(_threading, "_direct_work", None)
+    monkeypatch.setattr(
+        _threading, "_blas_libraries", lambda: [_FakeBlas(*library) for library in libraries]
+    )
+    assert _threading.direct_product_work(np.float32) == expected
+    assert _threading.direct_product_work(np.float64) == 0.0
 
 
 def _cost(chosen, seconds_per_row, batch_rows=64):
