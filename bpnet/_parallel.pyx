@@ -172,13 +172,16 @@ def release_threads(others_running=False):
 #
 # Finding out costs most where a core is busy: there, one batch on a team that needs
 # that core took tens of times a batch on one thread (waiting out the other process's
-# time slices at phases' ends). So a fit starts on one thread and probes more threads only after
-# FIRST_PROBE_SECONDS; a probe gives up at the first phase that starts after its batch
-# has taken PROBE_GIVE_UP times the level's time plus PROBE_SLACK (the rest of the batch
-# runs at the level); and probes are spaced in time, twice as far apart each time the
-# level holds and at least PROBE_COST_FACTOR times the last probe's cost apart. A free
-# machine pays for this once per workload: its first FIRST_PROBE_SECONDS run on one
-# thread, then each probe climbs a level (1, 2, 4, ... threads) a few ms apart.
+# time slices at phases' ends). So a fit starts at its fewest threads (one, for up to
+# 2^GOVERNOR_LEVELS - 1 threads granted) and probes more only after FIRST_PROBE_SECONDS;
+# a probe gives up at the first phase that starts after its batch has taken
+# PROBE_GIVE_UP times the level's time plus PROBE_SLACK (the rest of the batch runs at
+# the level; in the batch that wakes the idle threads, counted from the end of its
+# first phase, the one that wakes them); and probes are spaced in time, twice as far
+# apart each time the level holds and at least PROBE_COST_FACTOR times the last probe's
+# cost apart. A free machine pays for this once per workload: its first
+# FIRST_PROBE_SECONDS run on one thread, then each probe climbs a level (1, 2, 4, ...
+# threads) a few ms apart.
 
 cdef enum:
     MAX_WINDOW_BATCHES = 16
@@ -212,9 +215,11 @@ def set_governor(bint enabled):
 
 cdef void governor_start(ThreadGovernor* governor, int most, double workload,
                          double now) noexcept nogil:
-    """Start on one thread, with nothing timed yet, for batches that `workload` tells
-    apart from other fits' (any number the same for the same network and batch size);
-    the first probe of more threads is due FIRST_PROBE_AFTER seconds after `now`."""
+    """Start at the fewest threads (one, unless more than 2^GOVERNOR_LEVELS - 1 are
+    granted; `most` when the governor is off), with nothing timed yet, for batches that
+    `workload` tells apart from other fits' (any number the same for the same network
+    and batch size); the first probe of more threads is due FIRST_PROBE_AFTER seconds
+    after `now`."""
     cdef int level
     governor.most = max(1, most)
     governor.workload = workload
@@ -240,6 +245,7 @@ cdef void governor_batch_start(ThreadGovernor* governor, double now,
     what it takes at the current level, plus PROBE_SLACK."""
     cdef double level_seconds = governor.seconds_per_row[governor.level] * n_rows
     governor.batch_start = now
+    governor.batch_phases = 0
     governor.batch_limit = 0.0
     if governor.probe_level >= 0 and level_seconds > 0:
         governor.batch_limit = PROBE_GIVE_UP * level_seconds + PROBE_SLACK
@@ -247,13 +253,20 @@ cdef void governor_batch_start(ThreadGovernor* governor, double now,
 
 cdef int governor_threads(ThreadGovernor* governor) noexcept nogil:
     """The threads the next phase of the batch runs on. A probe whose batch has run past
-    its limit is given up there: the rest of the batch runs at the current level."""
+    its limit is given up there: the rest of the batch runs at the current level. In the
+    batch that wakes the threads a probe adds, the limit counts from the end of its
+    first phase."""
     cdef int level = governor.level
+    cdef double now
     if governor.probe_level >= 0 and not governor.probe_aborted:
-        if (governor.batch_limit > 0
-                and governor.clock() - governor.batch_start > governor.batch_limit):
-            governor.probe_aborted = True
-        else:
+        if governor.batch_limit > 0:
+            now = governor.clock()
+            if governor.untimed_batches > 0 and governor.batch_phases == 1:
+                governor.batch_start = now
+            elif now - governor.batch_start > governor.batch_limit:
+                governor.probe_aborted = True
+        governor.batch_phases += 1
+        if not governor.probe_aborted:
             level = governor.probe_level
     return max(1, governor.most >> level)
 
@@ -322,8 +335,9 @@ cdef void governor_batch_done(ThreadGovernor* governor, double start, double now
         return
     if governor.probe_aborted:
         # Given up part-way: slower than the level by more than PROBE_GIVE_UP, and the
-        # cost of finding out is the whole batch's.
-        governor.window_start = start
+        # cost of finding out is the probe's batches so far.
+        if governor.window_start < 0:
+            governor.window_start = start
         governor.seconds_per_row[governor.probe_level] = (now - start) / n_rows
         settle_probe(governor, now)
         return
@@ -388,11 +402,15 @@ cdef double simulated_clock() noexcept nogil:
 def simulate_governor(int most, seconds_per_row, Py_ssize_t n_batches,
                       Py_ssize_t batch_rows=64, double workload=0.0, bint resume=False,
                       Py_ssize_t n_phases=1):
-    """The thread counts the governor gives n_batches batches of batch_rows rows, when a
-    batch takes seconds_per_row(threads, batch) seconds per row (for tests: a clock of
-    the caller's making instead of the machine's, starting at 0). As a kernel call, it
+    """The thread counts the governor gives n_batches batches of batch_rows rows, each run
+    as n_phases phases, when a phase on `threads` threads takes seconds_per_row(threads,
+    batch) * batch_rows / n_phases seconds (for tests: a clock of the caller's making
+    instead of the machine's, starting at 0; seconds_per_row is called once per phase,
+    in order). Returns each batch's first phase's thread count. As a kernel call, it
     resumes where the last call left off when ``resume`` (and that call had the same
-    `most` and `workload`), and is where the next one resumes."""
+    `most`, levels and `workload`), and is where the next one resumes."""
+    if n_phases < 1:
+        raise ValueError("n_phases must be at least 1")
     cdef ThreadGovernor governor
     cdef double now = 0.0, start
     cdef Py_ssize_t batch
@@ -416,6 +434,15 @@ def simulate_governor(int most, seconds_per_row, Py_ssize_t n_batches,
         governor_batch_done(&governor, start, now, batch_rows)
     governor_keep(&governor)
     return chosen
+
+
+def _set_first_probe(double seconds):
+    """Set FIRST_PROBE_AFTER; returns the value it replaces. For tests, which run real
+    kernels through probes that would otherwise start after the tests' short fits end."""
+    global FIRST_PROBE_AFTER
+    previous = FIRST_PROBE_AFTER
+    FIRST_PROBE_AFTER = seconds
+    return previous
 
 
 def governor_state():

@@ -77,15 +77,16 @@ cpdef enum PhaseKind:
 # kernels take, where it has them, packing nothing.) Where the caller knows the BLAS
 # computes products up to some size in place, without packing (`direct_work`, from
 # _threading.direct_product_work: OpenBLAS's AVX-512 float32 kernels, up to 10^6
-# multiply-adds), a fully cut batch's products and gradient blocks are cut into pieces
-# of at most that size as well: packing costs as much as the multiply-adds of such a
-# tile. That bound depends on the BLAS library and the dtype, never on the threads, so
-# the results still do not depend on their number. Tiles are
-# at least MIN_TILE_ROWS rows and a multiple of TILE_COLUMNS columns (or the whole width),
-# and as square as the count allows: a BLAS call packs both of its operands, and a square
-# tile carries the most work per value packed. benchmarks/README.md has the measurements
-# behind these sizes. (Module variables rather than constants only so that tests can cut
-# small networks: set_cut.)
+# multiply-adds), a fully cut batch's forward and backward tiles and gradient blocks
+# that would pass that size are cut to it (where a tile of 8 rows by 16 columns, or a
+# run of one row, is that small): packing costs as much as the multiply-adds of such a
+# tile. The output phase, cut by rows, is left as it is. That bound depends on the BLAS
+# library and the dtype, never on the threads, so the results still do not depend on
+# their number. Tiles are at least MIN_TILE_ROWS rows and a multiple of TILE_COLUMNS
+# columns (or the whole width), and as square as the count allows: a BLAS call packs
+# both of its operands, and a square tile carries the most work per value packed.
+# benchmarks/README.md has the measurements behind these sizes. (Module variables rather
+# than constants only so that tests can cut small networks: set_cut.)
 cdef enum:
     MIN_TILE_ROWS = 4
     TILE_COLUMNS = 8
@@ -344,13 +345,20 @@ cdef void plan_direct_tiles(Phase* phase, Py_ssize_t n_rows, Py_ssize_t n_cols,
     small enough, the smallest such tiles."""
     cdef Py_ssize_t wanted = blocks_wanted(cut, <double> n_rows * n_cols * inner)
     cdef Py_ssize_t row_splits, col_splits, rows, cols, count, best_count = -1
+    cdef Py_ssize_t last_rows = 0, last_cols
     cdef double cost, best_cost = 0.0
     phase.block_rows = direct_size(n_rows, n_rows, DIRECT_ROWS)
     phase.block_cols = direct_size(n_cols, n_cols, DIRECT_COLUMNS)
     for row_splits in range(1, ceil_div(n_rows, DIRECT_ROWS) + 1):
         rows = direct_size(n_rows, row_splits, DIRECT_ROWS)
+        if rows == last_rows:
+            continue  # splits that round to the same tiles (most of them, for many rows)
+        last_rows, last_cols = rows, 0
         for col_splits in range(1, ceil_div(n_cols, DIRECT_COLUMNS) + 1):
             cols = direct_size(n_cols, col_splits, DIRECT_COLUMNS)
+            if cols == last_cols:
+                continue
+            last_cols = cols
             count = ceil_div(n_rows, rows) * ceil_div(n_cols, cols)
             if <double> rows * cols * inner > cut.direct_work or count < wanted:
                 continue

@@ -86,8 +86,9 @@ def _kernels_blas():
     if len(libraries) == 1:
         return libraries[0]
     for library in libraries:
-        parts = os.path.normpath(library.filepath or "").split(os.sep)
-        if "scipy.libs" in parts or "scipy" in parts:
+        # SciPy's wheels keep it in scipy.libs (Linux, Windows) or scipy/.dylibs (macOS).
+        folders = os.path.normpath(library.filepath or "").split(os.sep)[:-1]
+        if folders[-1:] == ["scipy.libs"] or folders[-2:] == ["scipy", ".dylibs"]:
             return library
     return None
 

@@ -38,3 +38,17 @@ def pytest_sessionstart(session):
             f"({bpnet.__file__}); run the suite through tools/run_installed_tests.py",
             returncode=pytest.ExitCode.USAGE_ERROR,
         )
+
+
+@pytest.fixture
+def threads_every_phase():
+    """Every phase of every batch on all the threads a kernel call is granted (the
+    governor off), for the tests that compare thread counts: a fresh governor runs its
+    first 0.1 s on one thread, longer than most test fits take."""
+    from bpnet import _parallel
+
+    previous = _parallel.set_governor(False)
+    try:
+        yield
+    finally:
+        _parallel.set_governor(previous)

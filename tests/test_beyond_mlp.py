@@ -798,6 +798,7 @@ THREAD_OPTIONS = {
 }
 
 
+@pytest.mark.usefixtures("threads_every_phase")
 @pytest.mark.parametrize("option", list(THREAD_OPTIONS))
 def test_same_model_with_one_thread_or_several(option, monkeypatch):
     """Masks keyed by row and clipping's global norm reduced in a fixed order: the thread

@@ -142,6 +142,7 @@ JOBS = [
 ]
 
 
+@pytest.mark.usefixtures("threads_every_phase")
 def test_parallel_threaded_fits_match_serial_fits():
     X, y = classification_data(n_samples=400, n_features=10, n_classes=3)
     Xr, yr = regression_data(n_samples=400, n_features=10)
@@ -204,6 +205,7 @@ _MIXED_FITS_CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.usefixtures("threads_every_phase")
 def test_threaded_fits_of_small_and_large_networks_match_serial_fits():
     """bpnet runs small products on one BLAS thread and large ones on the library's
     setting, and large products' last bits depend on the thread count. Estimators fitted

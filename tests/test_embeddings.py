@@ -161,6 +161,7 @@ def test_embeddings_gradient_matches_finite_differences(loss):
     assert_array_equal(layout.unpack_embeddings(gradient)[0][5], 0.0)
 
 
+@pytest.mark.usefixtures("threads_every_phase")
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_epoch_with_embeddings_is_the_same_on_any_cut_and_threads(dtype):
     """Every cut gives the same numbers on 1, 2 and 3 threads, to the bit: the scatter-add

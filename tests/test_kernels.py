@@ -492,6 +492,7 @@ def test_mid_size_batches_are_cut_lightly(batch_size, blocks):
             assert phase["n_blocks"] >= blocks
 
 
+@pytest.mark.usefixtures("threads_every_phase")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("settings", [(0, 3, 1e18), (0, 16, 1e18), (0, 2, 1.0), (1e5, 16, 1e18)])

@@ -147,6 +147,7 @@ def test_embeddings_train_and_the_reserved_row_stays_zero():
     assert not np.allclose(table[2:], start[2:])
 
 
+@pytest.mark.usefixtures("threads_every_phase")
 @pytest.mark.parametrize("threads", ["1", "2", "4"])
 def test_the_fit_is_the_same_with_any_number_of_threads(monkeypatch, threads):
     X, y = _classification(n=600)

@@ -110,6 +110,7 @@ def test_concurrent_kernel_calls_share_the_cores(monkeypatch):
         assert alone == 2  # everything given back; capped by what the call wants
 
 
+@pytest.mark.usefixtures("threads_every_phase")
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("settings", [None, (0, 16, 1e18), (1e18, 16, 2**21)])
 def test_fit_is_the_same_with_any_number_of_threads(monkeypatch, settings):
@@ -135,6 +136,7 @@ def test_fit_is_the_same_with_any_number_of_threads(monkeypatch, settings):
                 assert_array_equal(a, b)
 
 
+@pytest.mark.usefixtures("threads_every_phase")
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_float32_fit_cut_for_the_blas_direct_path_is_the_same_with_any_threads(monkeypatch):
     """Where the BLAS computes small float32 products in place (direct_product_work), a
@@ -254,8 +256,10 @@ def test_governor_never_costs_more_than_a_tenth_over_one_thread(slowdown, most):
 
 def test_a_probe_is_given_up_within_its_batch():
     """A probe whose batch runs past PROBE_GIVE_UP times the level's batch (plus
-    PROBE_SLACK) runs the rest of that batch at the level: one slow phase, not a whole
-    slow batch, is what it costs."""
+    PROBE_SLACK) runs the rest of that batch at the level: two slow phases, not a whole
+    slow batch, is what it costs. (The probe's first batch wakes the threads it adds:
+    its limit counts from the end of the first phase, so the second phase, the first
+    past the limit, still runs on the probe's threads.)"""
     phases = []
 
     def seconds_per_row(threads, batch):
@@ -267,9 +271,9 @@ def test_a_probe_is_given_up_within_its_batch():
     assert probes
     for b in probes:
         batch_phases = phases[12 * b : 12 * (b + 1)]
-        # A phase at 2 threads takes 1000/12 one-thread batches: the first is over the
-        # limit, and every later phase of the batch runs on one thread.
-        assert batch_phases[0] == 2 and set(batch_phases[1:]) == {1}
+        # A phase at 2 threads takes 1000/12 one-thread batches: the limit counts from
+        # the end of the first, the second is over it, and the rest run on one thread.
+        assert batch_phases[:2] == [2, 2] and set(batch_phases[2:]) == {1}
 
 
 def test_governor_finds_the_level_that_fits_the_free_cores():
@@ -292,10 +296,12 @@ def test_governor_comes_back_when_the_cores_are_free_again():
     assert chosen[-1000:].count(4) >= 990
 
 
-def test_governor_comes_back_when_waking_the_threads_is_slow():
-    """The first batch on more threads pays for waking the idle ones (a core another
-    process holds until its time slice ends): a probe is judged after that batch, or the
-    governor would never come back to the threads that pay."""
+@pytest.mark.parametrize("n_phases", [1, 12])
+def test_governor_comes_back_when_waking_the_threads_is_slow(n_phases):
+    """The first phase on more threads pays for waking the idle ones (a core another
+    process holds until its time slice ends), here more than a probe's batch may take: a
+    probe is judged after that batch, and that batch's limit counts from the end of its
+    first phase, or the governor would never come back to the threads that pay."""
     previous = []
 
     def seconds_per_row(threads, batch):
@@ -303,11 +309,61 @@ def test_governor_comes_back_when_waking_the_threads_is_slow():
         previous.append(threads)
         busy = batch < 2000
         steady = 5.0 if threads == 4 and busy else 1.0 / threads
-        return 1e-6 * (steady + (20.0 if woken else 0.0))
+        # The whole wake-up (20 us a row of the batch) in the one phase that wakes.
+        return 1e-6 * (steady + (20.0 * n_phases if woken else 0.0))
 
-    chosen = simulate_governor(4, seconds_per_row, 30000)
+    chosen = simulate_governor(4, seconds_per_row, 30000, n_phases=n_phases)
     assert chosen[1900:2000].count(4) <= 5
     assert chosen[-1000:].count(4) >= 990
+
+
+def test_the_governor_off_runs_every_phase_on_all_threads():
+    def one_thread_faster(threads, batch):
+        return 1e-6 * (3.0 if threads > 1 else 1.0)
+
+    previous = _parallel.set_governor(False)
+    try:
+        assert simulate_governor(4, one_thread_faster, 3000, n_phases=5) == [4] * 3000
+    finally:
+        _parallel.set_governor(previous)
+
+
+def test_a_call_resumes_only_a_governor_with_the_same_levels():
+    """A call made with the governor off leaves a state of one level (all threads); a
+    governed call of the same workload does not take it up, but starts afresh."""
+
+    def two_threads_faster(threads, batch):
+        return 1e-6 * (0.6 if threads == 2 else 1.0)
+
+    assert simulate_governor(2, two_threads_faster, 6000, workload=3.0)[-1] == 2
+    previous = _parallel.set_governor(False)
+    try:
+        assert simulate_governor(2, two_threads_faster, 1, workload=3.0, resume=True) == [2]
+    finally:
+        _parallel.set_governor(previous)
+    assert simulate_governor(2, two_threads_faster, 1, workload=3.0, resume=True) == [1]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_probes_in_real_fits_change_no_bits(monkeypatch):
+    """The governor on, probing from the first window on: phases of a batch may run on
+    different thread counts (a probe given up part-way), and the model is still the one
+    trained on one thread."""
+    rng = np.random.RandomState(1)
+    X, y = rng.randn(3000, 40), rng.randint(4, size=3000)
+    params = dict(hidden_layer_sizes=(64, 32), batch_size=512, max_iter=6, random_state=0)
+    monkeypatch.setenv("BPNET_NUM_THREADS", "1")
+    reference = BPClassifier(**params).fit(X, y)
+    previous = _parallel._set_first_probe(0.0)
+    try:
+        for threads in ("2", "4"):
+            monkeypatch.setenv("BPNET_NUM_THREADS", threads)
+            model = BPClassifier(**params).fit(X, y)
+            assert model.loss_curve_ == reference.loss_curve_
+            for a, b in zip(model.coefs_, reference.coefs_):
+                assert_array_equal(a, b)
+    finally:
+        _parallel._set_first_probe(previous)
 
 
 def test_governor_resumes_only_the_same_workload():

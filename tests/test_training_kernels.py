@@ -346,6 +346,7 @@ def test_dropout_and_clipping_give_the_same_numbers_with_any_team(dtype, sparse)
         close(ours, outcomes[0][0], dtype, 10)
 
 
+@pytest.mark.usefixtures("threads_every_phase")
 def test_same_cut_any_threads_bit_identical_with_dropout():
     layout, params, data, order, _ = _setup(np.float64)
     runs = [

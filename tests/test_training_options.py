@@ -359,6 +359,7 @@ def test_minibatch_input_is_not_copied_to_the_training_dtype():
 # --- every option together, on any number of threads ------------------------------
 
 
+@pytest.mark.usefixtures("threads_every_phase")
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_options_give_the_same_model_on_any_number_of_threads(monkeypatch):
     X, y = _digits(600)
