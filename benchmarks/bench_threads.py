@@ -169,7 +169,10 @@ def main(argv=None):
                 C.interleave(runners, 1)  # warm-up
                 times = C.interleave(runners, args.reps, rotate=True)
                 layout = NetworkLayout.with_activations(units, "relu", "softmax")
-                plan = _sgd_fast.batch_plan(layout.table, min(batch, X.shape[0]))
+                plan = _sgd_fast.batch_plan(
+                    layout.table, min(batch, X.shape[0]),
+                    direct_work=policy.direct_product_work(X.dtype),
+                )  # fmt: skip
                 rec = {
                     "case": f"{name}[:{X.shape[0]}] h{'x'.join(map(str, hidden))}",
                     "dtype": dt,
