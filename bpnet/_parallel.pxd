@@ -45,7 +45,6 @@ cdef struct ThreadGovernor:
     double (*clock)() noexcept nogil   # seconds: the machine's clock, or a test's
     double batch_start              # when the batch under way started (`clock`)
     double batch_limit              # seconds a probe's batch may take, or 0: no limit
-    int batch_phases                # phases of the batch under way given threads so far
     bint probe_aborted              # the probe's batch took too long: back to `level`
 
 

@@ -176,8 +176,9 @@ def release_threads(others_running=False):
 # 2^GOVERNOR_LEVELS - 1 threads granted) and probes more only after FIRST_PROBE_SECONDS;
 # a probe gives up at the first phase that starts after its batch has taken
 # PROBE_GIVE_UP times the level's time plus PROBE_SLACK (the rest of the batch runs at
-# the level; in the batch that wakes the idle threads, counted from the end of its
-# first phase, the one that wakes them); and probes are spaced in time, twice as far
+# the level; the batch that wakes the idle threads may take PROBE_WAKE more, as waking
+# a thread on a free core takes well under a millisecond); and probes are spaced in
+# time, twice as far
 # apart each time the level holds and at least PROBE_COST_FACTOR times the last probe's
 # cost apart. A free machine pays for this once per workload: its first
 # FIRST_PROBE_SECONDS run on one thread, then each probe climbs a level (1, 2, 4, ...
@@ -195,7 +196,8 @@ cdef double MOST_PROBE_GAP = 10.0
 cdef double PROBE_COST_FACTOR = 20.0
 cdef double GOVERNOR_MARGIN = 1.05
 cdef double PROBE_GIVE_UP = 2.0
-cdef double PROBE_SLACK = 1e-3
+cdef double PROBE_SLACK = 2.5e-4
+cdef double PROBE_WAKE = 1e-3
 
 
 # Whether the governor chooses; without it every batch runs on all the threads granted
@@ -242,31 +244,26 @@ cdef void governor_start(ThreadGovernor* governor, int most, double workload,
 cdef void governor_batch_start(ThreadGovernor* governor, double now,
                                Py_ssize_t n_rows) noexcept nogil:
     """A batch of n_rows rows starts at `now`. In a probe, it may take PROBE_GIVE_UP times
-    what it takes at the current level, plus PROBE_SLACK."""
+    what it takes at the current level, plus PROBE_SLACK, plus PROBE_WAKE if it wakes
+    the threads the probe adds."""
     cdef double level_seconds = governor.seconds_per_row[governor.level] * n_rows
     governor.batch_start = now
-    governor.batch_phases = 0
     governor.batch_limit = 0.0
     if governor.probe_level >= 0 and level_seconds > 0:
         governor.batch_limit = PROBE_GIVE_UP * level_seconds + PROBE_SLACK
+        if governor.untimed_batches > 0:
+            governor.batch_limit += PROBE_WAKE
 
 
 cdef int governor_threads(ThreadGovernor* governor) noexcept nogil:
     """The threads the next phase of the batch runs on. A probe whose batch has run past
-    its limit is given up there: the rest of the batch runs at the current level. In the
-    batch that wakes the threads a probe adds, the limit counts from the end of its
-    first phase."""
+    its limit is given up there: the rest of the batch runs at the current level."""
     cdef int level = governor.level
-    cdef double now
     if governor.probe_level >= 0 and not governor.probe_aborted:
-        if governor.batch_limit > 0:
-            now = governor.clock()
-            if governor.untimed_batches > 0 and governor.batch_phases == 1:
-                governor.batch_start = now
-            elif now - governor.batch_start > governor.batch_limit:
-                governor.probe_aborted = True
-        governor.batch_phases += 1
-        if not governor.probe_aborted:
+        if (governor.batch_limit > 0
+                and governor.clock() - governor.batch_start > governor.batch_limit):
+            governor.probe_aborted = True
+        else:
             level = governor.probe_level
     return max(1, governor.most >> level)
 
