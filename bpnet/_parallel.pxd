@@ -56,9 +56,12 @@ cdef void governor_batch_start(ThreadGovernor* governor, double now,
 
 cdef int governor_threads(ThreadGovernor* governor) noexcept nogil
 
+cdef void run_governed_phase(BlockFunction run_block, void* work, Py_ssize_t phase,
+                             Py_ssize_t n_blocks, ThreadGovernor* governor) noexcept nogil
+
 cdef bint governor_active(const ThreadGovernor* governor) noexcept nogil
 
-cdef void governor_batch_done(ThreadGovernor* governor, double start, double end,
+cdef void governor_batch_done(ThreadGovernor* governor, double now,
                               Py_ssize_t n_rows) noexcept nogil
 
 cdef void governor_resume(ThreadGovernor* governor)

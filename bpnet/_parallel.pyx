@@ -94,6 +94,12 @@ cdef void run_phase(BlockFunction run_block, void* work, Py_ssize_t phase,
             run_block(work, phase, index)
 
 
+cdef void run_governed_phase(BlockFunction run_block, void* work, Py_ssize_t phase,
+                             Py_ssize_t n_blocks, ThreadGovernor* governor) noexcept nogil:
+    """Run one phase of a batch on the threads the governor gives it."""
+    run_phase(run_block, work, phase, n_blocks, governor_threads(governor))
+
+
 def set_schedule(name):
     """Set how the blocks of a phase are shared ('owned', the default; OpenMP's 'static',
     'dynamic' or 'guided'); returns the one it replaces. For benchmarks: the schedule
@@ -178,11 +184,10 @@ def release_threads(others_running=False):
 # PROBE_GIVE_UP times the level's time plus PROBE_SLACK (the rest of the batch runs at
 # the level; the batch that wakes the idle threads may take PROBE_WAKE more, as waking
 # a thread on a free core takes well under a millisecond); and probes are spaced in
-# time, twice as far
-# apart each time the level holds and at least PROBE_COST_FACTOR times the last probe's
-# cost apart. A free machine pays for this once per workload: its first
-# FIRST_PROBE_SECONDS run on one thread, then each probe climbs a level (1, 2, 4, ...
-# threads) a few ms apart.
+# time, twice as far apart each time the level holds and at least PROBE_COST_FACTOR
+# times the last probe's cost apart. A free machine pays for this once per workload: its
+# first FIRST_PROBE_SECONDS run on one thread, then each probe climbs a level (1, 2, 4,
+# ... threads) a few ms apart.
 
 cdef enum:
     MAX_WINDOW_BATCHES = 16
@@ -323,11 +328,11 @@ cdef void window_done(ThreadGovernor* governor, double now) noexcept nogil:
     new_window(governor, next_level)
 
 
-cdef void governor_batch_done(ThreadGovernor* governor, double start, double now,
+cdef void governor_batch_done(ThreadGovernor* governor, double now,
                               Py_ssize_t n_rows) noexcept nogil:
-    """Count a batch of n_rows rows, run from `start` to `now` (seconds), into the
-    current window."""
-    cdef double rate
+    """Count a batch of n_rows rows, run from its governor_batch_start to `now`
+    (seconds), into the current window."""
+    cdef double rate, start = governor.batch_start
     if governor.n_levels <= 1:
         return
     if governor.probe_aborted:
@@ -409,7 +414,7 @@ def simulate_governor(int most, seconds_per_row, Py_ssize_t n_batches,
     if n_phases < 1:
         raise ValueError("n_phases must be at least 1")
     cdef ThreadGovernor governor
-    cdef double now = 0.0, start
+    cdef double now = 0.0
     cdef Py_ssize_t batch
     cdef Py_ssize_t p
     cdef int threads
@@ -420,7 +425,6 @@ def simulate_governor(int most, seconds_per_row, Py_ssize_t n_batches,
         governor_resume(&governor)
     chosen = []
     for batch in range(n_batches):
-        start = now
         governor_batch_start(&governor, now, batch_rows)
         for p in range(n_phases):
             simulated_now = now
@@ -428,7 +432,7 @@ def simulate_governor(int most, seconds_per_row, Py_ssize_t n_batches,
             if p == 0:
                 chosen.append(threads)
             now += float(seconds_per_row(threads, batch)) * batch_rows / n_phases
-        governor_batch_done(&governor, start, now, batch_rows)
+        governor_batch_done(&governor, now, batch_rows)
     governor_keep(&governor)
     return chosen
 

@@ -40,8 +40,7 @@ from ._losses cimport LossFunction, N_LOSSES, loss_and_delta
 from ._rules cimport EpochStatus, LoopState, end_epoch, start_epoch
 from ._parallel cimport (BlockFunction, ThreadGovernor, governor_active, governor_batch_done,
                          governor_batch_start, governor_keep, governor_resume,
-                         governor_start, governor_threads,
-                         run_phase)
+                         governor_start, run_governed_phase)
 
 
 cdef extern from "portable.h" nogil:
@@ -925,8 +924,7 @@ cdef inline void run_phases(BatchWork* work, BlockFunction run_block, Py_ssize_t
     threads the governor gives it."""
     cdef Py_ssize_t p
     for p in range(first, stop):
-        run_phase(run_block, work, p, work.plan.phases[p].n_blocks,
-                  governor_threads(governor))
+        run_governed_phase(run_block, work, p, work.plan.phases[p].n_blocks, governor)
 
 
 cdef void update_parameters(BatchWork* work, BlockFunction run_block,
@@ -968,7 +966,6 @@ cdef EpochResult run_epoch(BatchWork* work, const BatchPlan* full, const BatchPl
     cdef Py_ssize_t start, stop, b
     cdef double weight_sum, data_loss, batch_loss, coef_sq_norm, intercept_sq_norm
     cdef double work_since_check = 0.0, work_per_row = 6.0 * n_params
-    cdef double batch_start = 0.0
     cdef bint timed = governor_active(governor)
     cdef EpochResult result
     result.loss_sum = 0.0
@@ -995,8 +992,7 @@ cdef EpochResult run_epoch(BatchWork* work, const BatchPlan* full, const BatchPl
             continue
 
         if timed:
-            batch_start = seconds()
-            governor_batch_start(governor, batch_start, work.n_batch)
+            governor_batch_start(governor, seconds(), work.n_batch)
         run_phases(work, run_block, 0, work.plan.n_loss_phases, governor)
         data_loss = 0.0
         for b in range(work.plan.phases[work.plan.n_loss_phases - 1].n_blocks):
@@ -1015,7 +1011,7 @@ cdef EpochResult run_epoch(BatchWork* work, const BatchPlan* full, const BatchPl
                               / (1 - pow(options.beta_1, <double> result.adam_steps)))
         update_parameters(work, run_block, governor)
         if timed:
-            governor_batch_done(governor, batch_start, seconds(), work.n_batch)
+            governor_batch_done(governor, seconds(), work.n_batch)
         coef_sq_norm = 0.0
         intercept_sq_norm = 0.0
         for b in range(work.plan.n_param_blocks):

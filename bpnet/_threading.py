@@ -13,7 +13,9 @@ PARALLEL_GEMM_WORK multiply-adds, because a second OpenBLAS thread on a small pr
 costs more in synchronisation than it saves; above it, with the BLAS library's setting.
 That choice too depends on the shapes only, never on timings: a BLAS library's results
 can differ in the last bits between thread counts, and a fit must give the same model
-every time. (benchmarks/README.md has the measurements behind each threshold here.)
+every time. ``direct_product_work`` tells the epoch kernel how large a float32 product
+the BLAS computes without packing, which sizes its blocks. (benchmarks/README.md has
+the measurements behind each threshold here.)
 """
 
 import os
