@@ -24,7 +24,11 @@ from ._blas cimport axpy, dot, gemm, gemv, product
 from ._elementwise cimport add_column_sums, dropout_row, relu_dropout_delta
 from ._losses cimport LossFunction, N_LOSSES, add_loss_terms, loss_and_delta, loss_from_sums
 from ._numpy_math cimport numpy_sum
-from ._short_products cimport SHORT_SIDE, short_backprop, short_gradient
+from ._short_products cimport (
+    SHORT_SIDE, short_backprop, short_backprop_double_width, short_backprop_float_width,
+    short_gradient, short_gradient_double_width, short_gradient_float_width,
+    short_vector_bytes,
+)
 from ._parallel cimport BlockFunction, run_phase, thread_number
 from ._random cimport row_key, unit_draw
 
@@ -975,13 +979,31 @@ def backprop_delta_py(const Py_ssize_t[:, ::1] layer_table, Py_ssize_t index,
                        &previous_delta[0, 0], 0, layers[index].fan_in, False)
 
 
+def short_vector_widths():
+    """The vector widths, in bytes, that the short products can run on this CPU, widest
+    (the one training uses) first: (64, 32, 16) with AVX-512, (32, 16) with AVX2, (16,)
+    otherwise (short_products.h)."""
+    return tuple(w for w in (64, 32, 16) if w <= short_vector_bytes())
+
+
+cdef int _checked_width(vector_bytes) except -1:
+    """vector_bytes for the short products' *_width functions: None for training's."""
+    if vector_bytes is None:
+        return short_vector_bytes()
+    if vector_bytes not in short_vector_widths():
+        raise ValueError(f"vector_bytes must be one of {short_vector_widths()}")
+    return vector_bytes
+
+
 def short_backprop_py(const floating[:, ::1] delta, const floating[:, ::1] weights,
                       floating[:, ::1] out, Py_ssize_t col_start, Py_ssize_t col_stop,
-                      const floating[:, ::1] relu=None):
+                      const floating[:, ::1] relu=None, vector_bytes=None):
     """out[:, col_start:col_stop] = delta @ weights[col_start:col_stop].T by the short
     backward product; weights holds a row of k values per column of out. With `relu`
-    (shaped as out), entries where it is 0 are 0 (for tests)."""
+    (shaped as out), entries where it is 0 are 0. vector_bytes: a width of
+    short_vector_widths(), or None for training's (for tests)."""
     cdef Py_ssize_t k = delta.shape[1]
+    cdef int width = _checked_width(vector_bytes)
     if relu is not None and (relu.shape[0] != out.shape[0] or relu.shape[1] != out.shape[1]):
         raise ValueError("relu must have out's shape")
     if not 0 < k < SHORT_SIDE:
@@ -990,26 +1012,43 @@ def short_backprop_py(const floating[:, ::1] delta, const floating[:, ::1] weigh
             or out.shape[1] != weights.shape[0]
             or not 0 <= col_start <= col_stop <= out.shape[1]):
         raise ValueError("array shapes or the column range do not match")
-    if delta.shape[0] > 0 and col_stop > col_start:
-        short_backprop(&delta[0, 0], delta.shape[0], k, &weights[col_start, 0],
-                       col_stop - col_start, &out[0, col_start], out.shape[1],
-                       &relu[0, col_start] if relu is not None else NULL)
+    if delta.shape[0] == 0 or col_stop == col_start:
+        return
+    if floating is float:
+        short_backprop_float_width(width, &delta[0, 0], delta.shape[0], k,
+                                   &weights[col_start, 0], col_stop - col_start,
+                                   &out[0, col_start], out.shape[1],
+                                   &relu[0, col_start] if relu is not None else NULL)
+    else:
+        short_backprop_double_width(width, &delta[0, 0], delta.shape[0], k,
+                                    &weights[col_start, 0], col_stop - col_start,
+                                    &out[0, col_start], out.shape[1],
+                                    &relu[0, col_start] if relu is not None else NULL)
 
 
 def short_gradient_py(const floating[:, ::1] inputs, Py_ssize_t in_start, Py_ssize_t in_stop,
-                      const floating[:, ::1] delta, floating[:, ::1] grads, bint zero):
+                      const floating[:, ::1] delta, floating[:, ::1] grads, bint zero,
+                      vector_bytes=None):
     """grads[in_start:in_stop] (+)= inputs[:, in_start:in_stop].T @ delta by the short
-    gradient, set to 0 first when `zero` (for tests)."""
+    gradient, set to 0 first when `zero`. vector_bytes as for short_backprop_py (for
+    tests)."""
+    cdef int width = _checked_width(vector_bytes)
     if (inputs.shape[0] != delta.shape[0] or grads.shape[0] != inputs.shape[1]
             or grads.shape[1] != delta.shape[1]
             or not 0 <= in_start < in_stop <= inputs.shape[1]):
         raise ValueError("array shapes or the input range do not match")
     if not (inputs.shape[1] < SHORT_SIDE or delta.shape[1] < SHORT_SIDE):
         raise ValueError(f"inputs or delta must have fewer than {SHORT_SIDE} columns")
-    if inputs.shape[0] > 0:
-        short_gradient(&inputs[0, in_start], inputs.shape[1], inputs.shape[0],
-                       in_stop - in_start, &delta[0, 0], delta.shape[1], &grads[in_start, 0],
-                       zero)
+    if inputs.shape[0] == 0:
+        return
+    if floating is float:
+        short_gradient_float_width(width, &inputs[0, in_start], inputs.shape[1],
+                                   inputs.shape[0], in_stop - in_start, &delta[0, 0],
+                                   delta.shape[1], &grads[in_start, 0], zero)
+    else:
+        short_gradient_double_width(width, &inputs[0, in_start], inputs.shape[1],
+                                    inputs.shape[0], in_stop - in_start, &delta[0, 0],
+                                    delta.shape[1], &grads[in_start, 0], zero)
 
 
 def dropout_mask_py(unsigned long long seed, long long epoch, const Py_ssize_t[::1] rows,

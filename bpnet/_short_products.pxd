@@ -18,6 +18,24 @@ cdef extern from "short_products.h" nogil:
     void short_gradient_double "bpnet_short_gradient_double" (
         const double* inputs, Py_ssize_t ld_in, Py_ssize_t n_rows, Py_ssize_t n_in,
         const double* delta, Py_ssize_t n_out, double* grads, int zero) noexcept
+    int short_vector_bytes "bpnet_short_vector_bytes" () noexcept
+    # The same, with the vectors of a given width (for tests).
+    void short_backprop_float_width "bpnet_short_backprop_float_width" (
+        int vector_bytes, const float* delta, Py_ssize_t n_rows, Py_ssize_t k,
+        const float* weights, Py_ssize_t n_cols, float* out, Py_ssize_t ld,
+        const float* relu) noexcept
+    void short_backprop_double_width "bpnet_short_backprop_double_width" (
+        int vector_bytes, const double* delta, Py_ssize_t n_rows, Py_ssize_t k,
+        const double* weights, Py_ssize_t n_cols, double* out, Py_ssize_t ld,
+        const double* relu) noexcept
+    void short_gradient_float_width "bpnet_short_gradient_float_width" (
+        int vector_bytes, const float* inputs, Py_ssize_t ld_in, Py_ssize_t n_rows,
+        Py_ssize_t n_in, const float* delta, Py_ssize_t n_out, float* grads,
+        int zero) noexcept
+    void short_gradient_double_width "bpnet_short_gradient_double_width" (
+        int vector_bytes, const double* inputs, Py_ssize_t ld_in, Py_ssize_t n_rows,
+        Py_ssize_t n_in, const double* delta, Py_ssize_t n_out, double* grads,
+        int zero) noexcept
 
 
 cdef inline void short_backprop(const floating* delta, Py_ssize_t n_rows, Py_ssize_t k,

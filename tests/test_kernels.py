@@ -573,51 +573,68 @@ def _gradient_in_order(inputs, delta, start):
     return grads
 
 
+# Every vector width this CPU can run (training uses the first), so that a machine with
+# AVX-512 tests the AVX2 and SSE2 builds of the loops too.
+WIDTHS = _kernels.short_vector_widths()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("k", [1, 3, 8, 15])
 @pytest.mark.parametrize("n_cols", [1, 5, 7, 30, 100, 300])
-def test_short_backprop_adds_in_order_and_any_column_range_gives_the_same_bits(dtype, k, n_cols):
-    # 15 rows and these widths take every register tile: 4, 2 and 1 rows by a whole,
-    # half and quarter vector and one value, in float32 and in float64.
-    rng = np.random.RandomState(k * 1000 + n_cols)
-    delta = readonly(rng.randn(15, k).astype(dtype))
-    weights = readonly(rng.randn(n_cols, k).astype(dtype))
-    whole = np.full((15, n_cols), np.nan, dtype)
-    _kernels.short_backprop_py(delta, weights, whole, 0, n_cols)
-    np.testing.assert_array_equal(whole, _backprop_in_order(delta, weights))
-    close(whole, delta.astype(np.float64) @ weights.astype(np.float64).T, dtype, scale=k)
-    pieces = np.full((15, n_cols), np.nan, dtype)
-    cuts = sorted({0, n_cols // 3, n_cols // 2 + 1, n_cols} & set(range(n_cols + 1)))
-    for start, stop in zip(cuts[:-1], cuts[1:]):
-        _kernels.short_backprop_py(delta, weights, pieces, start, stop)
-    np.testing.assert_array_equal(pieces, whole)
-    # relu's derivative fused into the stores: a relu layer's outputs (about half of them
-    # 0, some -0.0) zero the entries, exactly as the separate pass does, in any range.
-    relu = np.maximum(rng.randn(15, n_cols), 0).astype(dtype)
-    relu[::3, ::2] = -0.0
-    relu = readonly(relu)
-    fused = np.full((15, n_cols), np.nan, dtype)
-    for start, stop in zip(cuts[:-1], cuts[1:]):
-        _kernels.short_backprop_py(delta, weights, fused, start, stop, relu)
-    np.testing.assert_array_equal(fused, np.where(relu == 0, dtype(0), whole))
+def test_short_backprop_adds_in_order_and_any_column_range_gives_the_same_bits(
+    width, dtype, k, n_cols
+):
+    # 15 rows take tiles of 4 and 3 rows, 14 rows tiles of 2; these widths take 4, 3, 2
+    # and 1 whole vectors a line, half and quarter vectors and single values, in float32
+    # and in float64.
+    for n_rows in (15, 14):
+        rng = np.random.RandomState(k * 1000 + n_cols + n_rows)
+        delta = readonly(rng.randn(n_rows, k).astype(dtype))
+        weights = readonly(rng.randn(n_cols, k).astype(dtype))
+        whole = np.full((n_rows, n_cols), np.nan, dtype)
+        _kernels.short_backprop_py(delta, weights, whole, 0, n_cols, vector_bytes=width)
+        np.testing.assert_array_equal(whole, _backprop_in_order(delta, weights))
+        close(whole, delta.astype(np.float64) @ weights.astype(np.float64).T, dtype, scale=k)
+        pieces = np.full((n_rows, n_cols), np.nan, dtype)
+        cuts = sorted({0, n_cols // 3, n_cols // 2 + 1, n_cols} & set(range(n_cols + 1)))
+        for start, stop in zip(cuts[:-1], cuts[1:]):
+            _kernels.short_backprop_py(delta, weights, pieces, start, stop, vector_bytes=width)
+        np.testing.assert_array_equal(pieces, whole)
+        # relu's derivative fused into the stores: a relu layer's outputs (about half of
+        # them 0, some -0.0) zero the entries, exactly as the separate pass does, in any
+        # range.
+        relu = np.maximum(rng.randn(n_rows, n_cols), 0).astype(dtype)
+        relu[::3, ::2] = -0.0
+        relu = readonly(relu)
+        fused = np.full((n_rows, n_cols), np.nan, dtype)
+        for start, stop in zip(cuts[:-1], cuts[1:]):
+            _kernels.short_backprop_py(delta, weights, fused, start, stop, relu, vector_bytes=width)
+        np.testing.assert_array_equal(fused, np.where(relu == 0, dtype(0), whole))
 
 
+@pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(4, 100), (40, 3), (300, 7), (15, 15), (6, 1), (7, 30)])
+@pytest.mark.parametrize(
+    "shape",
+    [(4, 100), (40, 3), (300, 7), (15, 15), (6, 1), (7, 30), (100, 2), (203, 1), (13, 2),
+     (2, 75), (1, 131), (3, 8)],
+)  # fmt: skip
 @pytest.mark.parametrize("zero", [True, False])
 def test_short_gradient_adds_rows_in_order_and_any_input_range_gives_the_same_bits(
-    dtype, shape, zero
+    width, dtype, shape, zero
 ):
     # Ranges of a layer's inputs take either of the loop's two orders of work (few
     # outputs: sums kept transposed; few inputs: rows added in place); both add each
-    # entry's rows in the same order.
+    # entry's rows in the same order. The shapes take tiles of 4, 3, 2 and 1 lines with
+    # every number of vectors a line.
     n_in, n_out = shape
     rng = np.random.RandomState(n_in * 100 + n_out)
     inputs = readonly(rng.randn(37, n_in).astype(dtype))
     delta = readonly(rng.randn(37, n_out).astype(dtype))
     start = rng.randn(n_in, n_out).astype(dtype)
     whole = start.copy()
-    _kernels.short_gradient_py(inputs, 0, n_in, delta, whole, zero)
+    _kernels.short_gradient_py(inputs, 0, n_in, delta, whole, zero, vector_bytes=width)
     expected = _gradient_in_order(inputs, delta, np.zeros_like(start) if zero else start)
     np.testing.assert_array_equal(whole, expected)
     reference = inputs.astype(np.float64).T @ delta.astype(np.float64)
@@ -625,8 +642,16 @@ def test_short_gradient_adds_rows_in_order_and_any_input_range_gives_the_same_bi
     pieces = start.copy()
     cuts = sorted({0, 1, n_in // 2, n_in} & set(range(n_in + 1)))
     for first, stop in zip(cuts[:-1], cuts[1:]):
-        _kernels.short_gradient_py(inputs, first, stop, delta, pieces, zero)
+        _kernels.short_gradient_py(inputs, first, stop, delta, pieces, zero, vector_bytes=width)
     np.testing.assert_array_equal(pieces, whole)
+
+
+def test_short_products_run_the_widest_width_and_check_the_one_asked_for():
+    assert WIDTHS[-1] == 16 and list(WIDTHS) == sorted(WIDTHS, reverse=True)
+    delta, weights = np.ones((2, 3)), np.ones((4, 3))
+    for width in (8, 128, 48):
+        with pytest.raises(ValueError, match="vector_bytes must be one of"):
+            _kernels.short_backprop_py(delta, weights, np.ones((2, 4)), 0, 4, vector_bytes=width)
 
 
 def test_short_products_refuse_what_they_do_not_take():

@@ -1,7 +1,7 @@
 /* Products with a short side, where a BLAS call costs more in packing and set-up than the
    arithmetic: the backward product through a layer of few units, and the weight gradients
-   of a layer with few inputs or few outputs. Plain C that the compiler vectorises, built
-   by BPNET_CLONES for several vector widths.
+   of a layer with few inputs or few outputs. Plain C with the compiler's vector
+   extensions, built for each vector width the CPU may have (short_products.c).
 
    Each entry of a result is one sum taken in a fixed order (over the short side for the
    backward product, over the rows for a gradient), whatever the vector width, the
@@ -39,5 +39,26 @@ void bpnet_short_gradient_float(const float *inputs, ptrdiff_t ld_in, ptrdiff_t 
 void bpnet_short_gradient_double(const double *inputs, ptrdiff_t ld_in, ptrdiff_t n_rows,
                                  ptrdiff_t n_in, const double *delta, ptrdiff_t n_out,
                                  double *grads, int zero);
+
+/* The vector width, in bytes, that the functions above use on this CPU: 64 with AVX-512,
+   32 with AVX2 and 16 otherwise on x86-64 (BPNET_X86_LEVELS); 16 elsewhere. Without
+   vector extensions every width runs one value at a time. */
+int bpnet_short_vector_bytes(void);
+
+/* The functions above with vectors of vector_bytes: 16, or 32 or 64 where
+   bpnet_short_vector_bytes() is at least that (for tests, which run every width the CPU
+   has; any other value runs 16). */
+void bpnet_short_backprop_float_width(int vector_bytes, const float *delta, ptrdiff_t n_rows,
+                                      ptrdiff_t k, const float *weights, ptrdiff_t n_cols,
+                                      float *out, ptrdiff_t ld, const float *relu);
+void bpnet_short_backprop_double_width(int vector_bytes, const double *delta, ptrdiff_t n_rows,
+                                       ptrdiff_t k, const double *weights, ptrdiff_t n_cols,
+                                       double *out, ptrdiff_t ld, const double *relu);
+void bpnet_short_gradient_float_width(int vector_bytes, const float *inputs, ptrdiff_t ld_in,
+                                      ptrdiff_t n_rows, ptrdiff_t n_in, const float *delta,
+                                      ptrdiff_t n_out, float *grads, int zero);
+void bpnet_short_gradient_double_width(int vector_bytes, const double *inputs, ptrdiff_t ld_in,
+                                       ptrdiff_t n_rows, ptrdiff_t n_in, const double *delta,
+                                       ptrdiff_t n_out, double *grads, int zero);
 
 #endif
