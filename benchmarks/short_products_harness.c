@@ -55,6 +55,22 @@ static const long GRADIENTS[][3] = {{150, 4, 100}, {150, 100, 3}, {150, 100, 2},
 static const long BACKPROPS[][3] = {
     {150, 3, 100}, {150, 1, 100}, {200, 5, 256}, {150, 10, 100}, {37, 7, 13}};
 
+/* Prints "<name> <a>x<b>-><c> <microseconds>", the best of five batches of CALL, a batch
+   being some 2e7 multiply-adds. */
+#define TIME_BEST(name, a, b, c, CALL)                                                             \
+    do {                                                                                           \
+        long calls_ = 20000000 / ((a) * (b) * (c)) + 10;                                           \
+        double best_ = 1e9;                                                                        \
+        for (int t_ = 0; t_ < 5; t_++) {                                                           \
+            double start_ = seconds();                                                             \
+            for (long c_ = 0; c_ < calls_; c_++)                                                   \
+                CALL;                                                                              \
+            double each_ = (seconds() - start_) / calls_;                                          \
+            best_ = each_ < best_ ? each_ : best_;                                                 \
+        }                                                                                          \
+        printf("%s %ldx%ld->%ld %.3f\n", name, (long)(a), (long)(b), (long)(c), 1e6 * best_);      \
+    } while (0)
+
 #define DEFINE_RUN(T)                                                                              \
     static void gradient_in_order_##T(const T *in, long ld, long rows, long n_in, const T *d,      \
                                       long n_out, T *g)                                            \
@@ -98,18 +114,9 @@ static const long BACKPROPS[][3] = {
                 printf("bits differ: %s gradient %ldx%ld->%ld\n", #T, rows, n_in, n_out);          \
                 return 1;                                                                          \
             }                                                                                      \
-            if (!check_only) {                                                                     \
-                long calls = 20000000 / (rows * n_in * n_out) + 10;                                \
-                double best = 1e9;                                                                 \
-                for (int t = 0; t < 5; t++) {                                                      \
-                    double start = seconds();                                                      \
-                    for (long c = 0; c < calls; c++)                                               \
-                        GRADIENT(T, in, n_in, rows, n_in, d, n_out, g, 1);                         \
-                    double each = (seconds() - start) / calls;                                     \
-                    best = each < best ? each : best;                                              \
-                }                                                                                  \
-                printf("%s gradient %ldx%ld->%ld %.3f\n", #T, rows, n_in, n_out, 1e6 * best);      \
-            }                                                                                      \
+            if (!check_only)                                                                       \
+                TIME_BEST(#T " gradient", rows, n_in, n_out,                                       \
+                          GRADIENT(T, in, n_in, rows, n_in, d, n_out, g, 1));                      \
             free(in), free(d), free(g), free(expected);                                            \
         }                                                                                          \
         for (size_t s = 0; s < sizeof BACKPROPS / sizeof BACKPROPS[0]; s++) {                      \
@@ -131,18 +138,9 @@ static const long BACKPROPS[][3] = {
                 printf("bits differ: %s backward %ldx%ld->%ld\n", #T, rows, k, n_cols);            \
                 return 1;                                                                          \
             }                                                                                      \
-            if (!check_only) {                                                                     \
-                long calls = 20000000 / (rows * k * n_cols) + 10;                                  \
-                double best = 1e9;                                                                 \
-                for (int t = 0; t < 5; t++) {                                                      \
-                    double start = seconds();                                                      \
-                    for (long c = 0; c < calls; c++)                                               \
-                        BACKPROP(T, d, rows, k, w, n_cols, out, n_cols, relu);                     \
-                    double each = (seconds() - start) / calls;                                     \
-                    best = each < best ? each : best;                                              \
-                }                                                                                  \
-                printf("%s backward %ldx%ld->%ld %.3f\n", #T, rows, k, n_cols, 1e6 * best);        \
-            }                                                                                      \
+            if (!check_only)                                                                       \
+                TIME_BEST(#T " backward", rows, k, n_cols,                                         \
+                          BACKPROP(T, d, rows, k, w, n_cols, out, n_cols, relu));                  \
             free(d), free(w), free(out), free(relu), free(expected);                               \
         }                                                                                          \
         return 0;                                                                                  \
