@@ -6,8 +6,9 @@
 
      harness WIDTH [check]
 
-   WIDTH is the vector width, in bytes, passed to the *_width functions (this tree's);
-   0 calls the plain functions, which an earlier source without widths has. Prints one
+   WIDTH is the vector width, in bytes, passed to the *_width functions (this tree's,
+   built with BPNET_HARNESS_WIDTHS); 0 calls the plain functions, which an earlier
+   source (3345217, built without it) has too. Prints one
    line per shape: "<dtype> <product> <rows>x<k>-><cols> <microseconds>". */
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
@@ -18,9 +19,10 @@
 #include "short_products.h"
 
 #ifdef BPNET_HARNESS_WIDTHS
+/* This tree's loops: a width to ask for, and the gradient's bias argument (none here). */
 #define GRADIENT(T, ...)                                                                           \
-    (width ? bpnet_short_gradient_##T##_width(width, __VA_ARGS__)                                  \
-           : bpnet_short_gradient_##T(__VA_ARGS__))
+    (width ? bpnet_short_gradient_##T##_width(width, __VA_ARGS__, NULL)                            \
+           : bpnet_short_gradient_##T(__VA_ARGS__, NULL))
 #define BACKPROP(T, ...)                                                                           \
     (width ? bpnet_short_backprop_##T##_width(width, __VA_ARGS__)                                  \
            : bpnet_short_backprop_##T(__VA_ARGS__))

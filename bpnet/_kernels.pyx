@@ -409,6 +409,10 @@ cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* de
     cdef floating* grad_w = grads + layer.coef_offset
     cdef floating* grad_b = grads + layer.intercept_offset
     cdef const floating* data
+    # The short loop adds up db as add_column_sums does (below), while it reads delta.
+    cdef bint fuse_bias = with_intercepts and not (numpy_order and not accumulate
+                                                   and fan_out == 1)
+    cdef bint bias_done = False
     if in_stop > in_start:
         if not inputs.sparse and numpy_order and not accumulate:
             product(True, False, <int> (in_stop - in_start), <int> fan_out, <int> n_rows,
@@ -417,7 +421,8 @@ cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* de
         elif not inputs.sparse and (layer.fan_in < SHORT_SIDE or fan_out < SHORT_SIDE):
             short_gradient(<const floating*> inputs.dense + in_start, layer.fan_in, n_rows,
                            in_stop - in_start, delta, fan_out, grad_w + in_start * fan_out,
-                           not accumulate)
+                           not accumulate, grad_b if fuse_bias else NULL)
+            bias_done = fuse_bias
         elif not inputs.sparse:
             gemm(True, False, <int> (in_stop - in_start), <int> fan_out, <int> n_rows,
                  <floating> 1.0, <const floating*> inputs.dense + in_start,
@@ -436,6 +441,8 @@ cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* de
                     if in_start <= j < in_stop:
                         axpy(<int> fan_out, data[p], delta + r * fan_out,
                              grad_w + j * fan_out)
+    if bias_done:
+        return
     if with_intercepts and numpy_order and not accumulate and fan_out == 1:
         # np.sum(delta, axis=0) of a single column is a pairwise sum.
         grad_b[0] = numpy_sum(delta, n_rows, 1)
@@ -1028,14 +1035,16 @@ def short_backprop_py(const floating[:, ::1] delta, const floating[:, ::1] weigh
 
 def short_gradient_py(const floating[:, ::1] inputs, Py_ssize_t in_start, Py_ssize_t in_stop,
                       const floating[:, ::1] delta, floating[:, ::1] grads, bint zero,
-                      vector_bytes=None):
+                      floating[::1] bias=None, vector_bytes=None):
     """grads[in_start:in_stop] (+)= inputs[:, in_start:in_stop].T @ delta by the short
-    gradient, set to 0 first when `zero`. vector_bytes as for short_backprop_py (for
-    tests)."""
+    gradient, set to 0 first when `zero`; with `bias` (n_outputs values), delta's
+    column sums are added to it too (set to 0 first when `zero`). vector_bytes as for
+    short_backprop_py (for tests)."""
     cdef int width = _checked_width(vector_bytes)
     if (inputs.shape[0] != delta.shape[0] or grads.shape[0] != inputs.shape[1]
             or grads.shape[1] != delta.shape[1]
-            or not 0 <= in_start < in_stop <= inputs.shape[1]):
+            or not 0 <= in_start < in_stop <= inputs.shape[1]
+            or (bias is not None and bias.shape[0] != delta.shape[1])):
         raise ValueError("array shapes or the input range do not match")
     if not (inputs.shape[1] < SHORT_SIDE or delta.shape[1] < SHORT_SIDE):
         raise ValueError(f"inputs or delta must have fewer than {SHORT_SIDE} columns")
@@ -1044,11 +1053,22 @@ def short_gradient_py(const floating[:, ::1] inputs, Py_ssize_t in_start, Py_ssi
     if floating is float:
         short_gradient_float_width(width, &inputs[0, in_start], inputs.shape[1],
                                    inputs.shape[0], in_stop - in_start, &delta[0, 0],
-                                   delta.shape[1], &grads[in_start, 0], zero)
+                                   delta.shape[1], &grads[in_start, 0], zero,
+                                   &bias[0] if bias is not None else NULL)
     else:
         short_gradient_double_width(width, &inputs[0, in_start], inputs.shape[1],
                                     inputs.shape[0], in_stop - in_start, &delta[0, 0],
-                                    delta.shape[1], &grads[in_start, 0], zero)
+                                    delta.shape[1], &grads[in_start, 0], zero,
+                                    &bias[0] if bias is not None else NULL)
+
+
+def add_column_sums_py(const floating[:, ::1] rows, floating[::1] sums):
+    """sums += the column sums of rows, added row after row, as the kernels take the
+    bias gradients (for tests)."""
+    if sums.shape[0] != rows.shape[1]:
+        raise ValueError("sums must have one value per column of rows")
+    if rows.shape[0] > 0 and rows.shape[1] > 0:
+        add_column_sums(&rows[0, 0], &sums[0], rows.shape[0], rows.shape[1], rows.shape[1])
 
 
 def dropout_mask_py(unsigned long long seed, long long epoch, const Py_ssize_t[::1] rows,

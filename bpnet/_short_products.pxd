@@ -14,10 +14,11 @@ cdef extern from "short_products.h" nogil:
         Py_ssize_t n_cols, double* out, Py_ssize_t ld, const double* relu) noexcept
     void short_gradient_float "bpnet_short_gradient_float" (
         const float* inputs, Py_ssize_t ld_in, Py_ssize_t n_rows, Py_ssize_t n_in,
-        const float* delta, Py_ssize_t n_out, float* grads, int zero) noexcept
+        const float* delta, Py_ssize_t n_out, float* grads, int zero, float* bias) noexcept
     void short_gradient_double "bpnet_short_gradient_double" (
         const double* inputs, Py_ssize_t ld_in, Py_ssize_t n_rows, Py_ssize_t n_in,
-        const double* delta, Py_ssize_t n_out, double* grads, int zero) noexcept
+        const double* delta, Py_ssize_t n_out, double* grads, int zero,
+        double* bias) noexcept
     int short_vector_bytes "bpnet_short_vector_bytes" () noexcept
     # The same, with the vectors of a given width (for tests).
     void short_backprop_float_width "bpnet_short_backprop_float_width" (
@@ -31,11 +32,11 @@ cdef extern from "short_products.h" nogil:
     void short_gradient_float_width "bpnet_short_gradient_float_width" (
         int vector_bytes, const float* inputs, Py_ssize_t ld_in, Py_ssize_t n_rows,
         Py_ssize_t n_in, const float* delta, Py_ssize_t n_out, float* grads,
-        int zero) noexcept
+        int zero, float* bias) noexcept
     void short_gradient_double_width "bpnet_short_gradient_double_width" (
         int vector_bytes, const double* inputs, Py_ssize_t ld_in, Py_ssize_t n_rows,
         Py_ssize_t n_in, const double* delta, Py_ssize_t n_out, double* grads,
-        int zero) noexcept
+        int zero, double* bias) noexcept
 
 
 cdef inline void short_backprop(const floating* delta, Py_ssize_t n_rows, Py_ssize_t k,
@@ -52,10 +53,12 @@ cdef inline void short_backprop(const floating* delta, Py_ssize_t n_rows, Py_ssi
 
 cdef inline void short_gradient(const floating* inputs, Py_ssize_t ld_in, Py_ssize_t n_rows,
                                 Py_ssize_t n_in, const floating* delta, Py_ssize_t n_out,
-                                floating* grads, bint zero) noexcept nogil:
+                                floating* grads, bint zero, floating* bias) noexcept nogil:
     """grads (n_in x n_out) += inputs^T delta over n_rows rows (set first to 0 when
-    `zero`); n_in or n_out below SHORT_SIDE."""
+    `zero`); n_in or n_out below SHORT_SIDE. `bias`: NULL, or the n_out bias gradients,
+    which get delta's column sums as add_column_sums adds them (set first to 0 when
+    `zero`)."""
     if floating is float:
-        short_gradient_float(inputs, ld_in, n_rows, n_in, delta, n_out, grads, zero)
+        short_gradient_float(inputs, ld_in, n_rows, n_in, delta, n_out, grads, zero, bias)
     else:
-        short_gradient_double(inputs, ld_in, n_rows, n_in, delta, n_out, grads, zero)
+        short_gradient_double(inputs, ld_in, n_rows, n_in, delta, n_out, grads, zero, bias)

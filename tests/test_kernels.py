@@ -644,6 +644,19 @@ def test_short_gradient_adds_rows_in_order_and_any_input_range_gives_the_same_bi
     for first, stop in zip(cuts[:-1], cuts[1:]):
         _kernels.short_gradient_py(inputs, first, stop, delta, pieces, zero, vector_bytes=width)
     np.testing.assert_array_equal(pieces, whole)
+    # With the bias gradient: delta's columns added row after row (add_column_sums's
+    # order, checked against it), whichever range carries it, the weights unchanged.
+    bias_start = rng.randn(n_out).astype(dtype)
+    sums = np.zeros(n_out, dtype) if zero else bias_start.copy()
+    _kernels.add_column_sums_py(delta, sums)
+    for first, stop in zip(cuts[:-1], cuts[1:]):
+        fused, bias = start.copy(), bias_start.copy()
+        _kernels.short_gradient_py(
+            inputs, first, stop, delta, fused, zero, bias, vector_bytes=width
+        )
+        np.testing.assert_array_equal(fused[first:stop], whole[first:stop])
+        np.testing.assert_array_equal(bias, sums)
+    close(sums, delta.astype(np.float64).sum(axis=0) + (0 if zero else bias_start), dtype, 37)
 
 
 def test_short_products_run_the_widest_width_and_check_the_one_asked_for():

@@ -97,7 +97,10 @@ static inline void bpnet_keep_double(const double *x, const double *relu, double
    1) or a vector of NV T: sum (l, m) is INIT's start plus, over s < n_steps in order,
    a[s * a_step + m * NV + v] * b[l * b_line + s * b_step]; STORE stores it.
    INIT(VT, T, NV, l, m, acc) sets sum (l, m), STORE(VT, T, NV, l, m, acc) stores it.
-   Every sum is a variable of its own (accLM_), those beyond L lines or M vectors unused. */
+   Every sum is a variable of its own (accLM_), those beyond L lines or M vectors unused.
+   With SUMS (1, not 0), the tile also adds up its operand a's rows, as
+   bpnet_add_column_sums does: sums[m * NV + v] = (sums_zero ? 0 : sums[m * NV + v]) +
+   a[m * NV + v] + a[a_step + m * NV + v] + ..., row after row (sumM_). */
 #define BPNET_ACC_INIT(VT, T, NV, L, M, l, m, INIT)                                                \
     if ((L) > (l) && (M) > (m))                                                                    \
     INIT(VT, T, NV, l, m, acc##l##m##_)
@@ -110,12 +113,31 @@ static inline void bpnet_keep_double(const double *x, const double *relu, double
 #define BPNET_ACC_STORE(VT, T, NV, L, M, l, m, STORE)                                              \
     if ((L) > (l) && (M) > (m))                                                                    \
     STORE(VT, T, NV, l, m, acc##l##m##_)
-#define BPNET_REGISTER_TILE(VT, T, L, M, NV, n_steps, a, a_step, b, b_line, b_step, INIT, STORE)   \
+#define BPNET_SUM_INIT(VT, T, NV, SUMS, M, m, sums, sums_zero)                                     \
+    if ((SUMS) && (M) > (m)) {                                                                     \
+        T start_[NV];                                                                              \
+        for (ptrdiff_t v_ = 0; v_ < (NV); v_++)                                                    \
+            start_[v_] = (sums_zero) ? 0 : (sums)[(m) * (NV) + v_];                                \
+        memcpy(&sum##m##_, start_, sizeof(VT));                                                    \
+    }
+#define BPNET_SUM_STEP(SUMS, M, m)                                                                 \
+    if ((SUMS) && (M) > (m))                                                                       \
+    sum##m##_ += a##m##_
+#define BPNET_SUM_STORE(VT, T, NV, SUMS, M, m, sums)                                               \
+    if ((SUMS) && (M) > (m)) {                                                                     \
+        T done_[NV];                                                                               \
+        memcpy(done_, &sum##m##_, sizeof(VT));                                                     \
+        for (ptrdiff_t v_ = 0; v_ < (NV); v_++)                                                    \
+            (sums)[(m) * (NV) + v_] = done_[v_];                                                   \
+    }
+#define BPNET_REGISTER_TILE(VT, T, L, M, NV, n_steps, a, a_step, b, b_line, b_step, INIT, STORE,   \
+                            SUMS, sums, sums_zero)                                                 \
     do {                                                                                           \
         VT acc00_ = {0}, acc01_ = {0}, acc02_ = {0}, acc03_ = {0};                                 \
         VT acc10_ = {0}, acc11_ = {0}, acc12_ = {0}, acc13_ = {0};                                 \
         VT acc20_ = {0}, acc21_ = {0}, acc22_ = {0}, acc23_ = {0};                                 \
         VT acc30_ = {0}, acc31_ = {0}, acc32_ = {0}, acc33_ = {0};                                 \
+        VT sum0_ = {0}, sum1_ = {0}, sum2_ = {0}, sum3_ = {0};                                     \
         BPNET_ACC_INIT(VT, T, NV, L, M, 0, 0, INIT);                                               \
         BPNET_ACC_INIT(VT, T, NV, L, M, 0, 1, INIT);                                               \
         BPNET_ACC_INIT(VT, T, NV, L, M, 0, 2, INIT);                                               \
@@ -132,6 +154,10 @@ static inline void bpnet_keep_double(const double *x, const double *relu, double
         BPNET_ACC_INIT(VT, T, NV, L, M, 3, 1, INIT);                                               \
         BPNET_ACC_INIT(VT, T, NV, L, M, 3, 2, INIT);                                               \
         BPNET_ACC_INIT(VT, T, NV, L, M, 3, 3, INIT);                                               \
+        BPNET_SUM_INIT(VT, T, NV, SUMS, M, 0, sums, sums_zero);                                    \
+        BPNET_SUM_INIT(VT, T, NV, SUMS, M, 1, sums, sums_zero);                                    \
+        BPNET_SUM_INIT(VT, T, NV, SUMS, M, 2, sums, sums_zero);                                    \
+        BPNET_SUM_INIT(VT, T, NV, SUMS, M, 3, sums, sums_zero);                                    \
         for (ptrdiff_t s_ = 0; s_ < (n_steps); s_++) {                                             \
             VT a0_, a1_, a2_, a3_;                                                                 \
             const T *as_ = (a) + s_ * (a_step);                                                    \
@@ -156,6 +182,10 @@ static inline void bpnet_keep_double(const double *x, const double *relu, double
             BPNET_ACC_STEP(L, M, 3, 1, b_line);                                                    \
             BPNET_ACC_STEP(L, M, 3, 2, b_line);                                                    \
             BPNET_ACC_STEP(L, M, 3, 3, b_line);                                                    \
+            BPNET_SUM_STEP(SUMS, M, 0);                                                            \
+            BPNET_SUM_STEP(SUMS, M, 1);                                                            \
+            BPNET_SUM_STEP(SUMS, M, 2);                                                            \
+            BPNET_SUM_STEP(SUMS, M, 3);                                                            \
         }                                                                                          \
         BPNET_ACC_STORE(VT, T, NV, L, M, 0, 0, STORE);                                             \
         BPNET_ACC_STORE(VT, T, NV, L, M, 0, 1, STORE);                                             \
@@ -173,6 +203,10 @@ static inline void bpnet_keep_double(const double *x, const double *relu, double
         BPNET_ACC_STORE(VT, T, NV, L, M, 3, 1, STORE);                                             \
         BPNET_ACC_STORE(VT, T, NV, L, M, 3, 2, STORE);                                             \
         BPNET_ACC_STORE(VT, T, NV, L, M, 3, 3, STORE);                                             \
+        BPNET_SUM_STORE(VT, T, NV, SUMS, M, 0, sums);                                              \
+        BPNET_SUM_STORE(VT, T, NV, SUMS, M, 1, sums);                                              \
+        BPNET_SUM_STORE(VT, T, NV, SUMS, M, 2, sums);                                              \
+        BPNET_SUM_STORE(VT, T, NV, SUMS, M, 3, sums);                                              \
     } while (0)
 
 /* The tiles of L lines at line l0_ along all n_vec values, with vectors of U bytes: M
@@ -220,11 +254,11 @@ static inline void bpnet_keep_double(const double *x, const double *relu, double
     TILE(T, T, L, 1, 1)
 #endif
 
-/* Every tile of a (n_line x n_vec) result: lines four at a time, then the three, two or
+/* The tiles of lines l0_ (first) to n_line - 1, in groups of four then the three, two or
    one left, each line taking BPNET_UNITS_<lines> vectors. */
-#define BPNET_ALL_TILES(T, U, n_line, n_vec, TILE)                                                 \
+#define BPNET_TILES_FROM(T, U, first, n_line, n_vec, TILE)                                         \
     do {                                                                                           \
-        ptrdiff_t l0_ = 0;                                                                         \
+        ptrdiff_t l0_ = (first);                                                                   \
         for (; l0_ + 4 <= (n_line); l0_ += 4)                                                      \
             BPNET_TILE_ROW(T, U, 4, BPNET_UNITS_4, n_vec, TILE);                                   \
         switch ((n_line) - l0_) {                                                                  \
@@ -239,6 +273,19 @@ static inline void bpnet_keep_double(const double *x, const double *relu, double
             break;                                                                                 \
         default:                                                                                   \
             break;                                                                                 \
+        }                                                                                          \
+    } while (0)
+/* Every tile of a (n_line x n_vec) result. */
+#define BPNET_ALL_TILES(T, U, n_line, n_vec, TILE) BPNET_TILES_FROM(T, U, 0, n_line, n_vec, TILE)
+/* The same, the tiles of the first (up to four) lines by FIRST_TILE. */
+#define BPNET_ALL_TILES_FIRST(T, U, n_line, n_vec, FIRST_TILE, TILE)                               \
+    do {                                                                                           \
+        if ((n_line) >= 4) {                                                                       \
+            ptrdiff_t l0_ = 0;                                                                     \
+            BPNET_TILE_ROW(T, U, 4, BPNET_UNITS_4, n_vec, FIRST_TILE);                             \
+            BPNET_TILES_FROM(T, U, 4, n_line, n_vec, TILE);                                        \
+        } else {                                                                                   \
+            BPNET_TILES_FROM(T, U, 0, n_line, n_vec, FIRST_TILE);                                  \
         }                                                                                          \
     } while (0)
 
@@ -262,11 +309,11 @@ static inline void bpnet_keep_double(const double *x, const double *relu, double
 #define BPNET_BACKPROP_TILE(VT, T, L, M, NV)                                                       \
     BPNET_REGISTER_TILE(VT, T, L, M, NV, k - 1, transposed + BPNET_SHORT_TILE + v0_,               \
                         BPNET_SHORT_TILE, delta + l0_ * k + 1, k, 1, BPNET_BACKPROP_FIRST,         \
-                        BPNET_BACKPROP_STORE)
+                        BPNET_BACKPROP_STORE, 0, (T *)0, 1)
 #define BPNET_BACKPROP_RELU_TILE(VT, T, L, M, NV)                                                  \
     BPNET_REGISTER_TILE(VT, T, L, M, NV, k - 1, transposed + BPNET_SHORT_TILE + v0_,               \
                         BPNET_SHORT_TILE, delta + l0_ * k + 1, k, 1, BPNET_BACKPROP_FIRST,         \
-                        BPNET_BACKPROP_STORE_RELU)
+                        BPNET_BACKPROP_STORE_RELU, 0, (T *)0, 1)
 /* bpnet_short_backprop_<T>_<U>: the backward product with vectors of U bytes, built
    with ATTRIBUTES (a CPU target, or nothing). */
 #define BPNET_DEFINE_SHORT_BACKPROP(T, U, ATTRIBUTES)                                              \
@@ -311,12 +358,19 @@ static inline void bpnet_keep_double(const double *x, const double *relu, double
     } while (0)
 #define BPNET_GRADIENT_TILE(VT, T, L, M, NV)                                                       \
     BPNET_REGISTER_TILE(VT, T, L, M, NV, n_rows, vec + v0_, ld_vec, line + l0_, 1, ld_line,        \
-                        BPNET_GRADIENT_START, BPNET_GRADIENT_STORE)
-/* bpnet_short_gradient_<T>_<U>: the weight gradient with vectors of U bytes. */
+                        BPNET_GRADIENT_START, BPNET_GRADIENT_STORE, 0, (T *)0, 1)
+/* The same, adding up the rows of delta (vec) into the bias gradients as it goes. */
+#define BPNET_GRADIENT_SUMS_TILE(VT, T, L, M, NV)                                                  \
+    BPNET_REGISTER_TILE(VT, T, L, M, NV, n_rows, vec + v0_, ld_vec, line + l0_, 1, ld_line,        \
+                        BPNET_GRADIENT_START, BPNET_GRADIENT_STORE, 1, bias + v0_, zero)
+/* bpnet_short_gradient_<T>_<U>: the weight gradient with vectors of U bytes, and the
+   bias gradient (bias not NULL) as bpnet_add_column_sums adds it up: along delta, in the
+   tiles of the first inputs, which read delta's rows anyway; along the inputs, after. */
 #define BPNET_DEFINE_SHORT_GRADIENT(T, U, ATTRIBUTES)                                              \
     ATTRIBUTES static void bpnet_short_gradient_##T##_##U(                                         \
         const T *BPNET_RESTRICT inputs, ptrdiff_t ld_in, ptrdiff_t n_rows, ptrdiff_t n_in,         \
-        const T *BPNET_RESTRICT delta, ptrdiff_t n_out, T *BPNET_RESTRICT grads, int zero)         \
+        const T *BPNET_RESTRICT delta, ptrdiff_t n_out, T *BPNET_RESTRICT grads, int zero,         \
+        T *BPNET_RESTRICT bias)                                                                    \
     {                                                                                              \
         const int along_inputs = n_out < BPNET_SHORT_SIDE && n_out <= n_in;                        \
         const T *vec = along_inputs ? inputs : delta;                                              \
@@ -324,7 +378,19 @@ static inline void bpnet_keep_double(const double *x, const double *relu, double
         ptrdiff_t ld_vec = along_inputs ? ld_in : n_out, ld_line = along_inputs ? n_out : ld_in;   \
         ptrdiff_t n_vec = along_inputs ? n_in : n_out, n_line = along_inputs ? n_out : n_in;       \
         ptrdiff_t g_vec = along_inputs ? n_out : 1, g_line = along_inputs ? 1 : n_out;             \
+        if (bias != NULL && !along_inputs) {                                                       \
+            BPNET_ALL_TILES_FIRST(T, U, n_line, n_vec, BPNET_GRADIENT_SUMS_TILE,                   \
+                                  BPNET_GRADIENT_TILE);                                            \
+            return;                                                                                \
+        }                                                                                          \
         BPNET_ALL_TILES(T, U, n_line, n_vec, BPNET_GRADIENT_TILE);                                 \
+        if (bias != NULL) {                                                                        \
+            if (zero)                                                                              \
+                memset(bias, 0, (size_t)n_out * sizeof(T));                                        \
+            for (ptrdiff_t r = 0; r < n_rows; r++)                                                 \
+                for (ptrdiff_t j = 0; j < n_out; j++)                                              \
+                    bias[j] += delta[r * n_out + j];                                               \
+        }                                                                                          \
     }
 
 /* Every width's functions, and the public ones, which call the width asked for (16
@@ -343,11 +409,12 @@ static inline void bpnet_keep_double(const double *x, const double *relu, double
     }                                                                                              \
     void bpnet_short_gradient_##T##_width(int vector_bytes, const T *inputs, ptrdiff_t ld_in,      \
                                           ptrdiff_t n_rows, ptrdiff_t n_in, const T *delta,        \
-                                          ptrdiff_t n_out, T *grads, int zero)                     \
+                                          ptrdiff_t n_out, T *grads, int zero, T *bias)            \
     {                                                                                              \
         BPNET_WIDE_CALL(vector_bytes, bpnet_short_gradient_##T,                                    \
-                        (inputs, ld_in, n_rows, n_in, delta, n_out, grads, zero));                 \
-        bpnet_short_gradient_##T##_16(inputs, ld_in, n_rows, n_in, delta, n_out, grads, zero);     \
+                        (inputs, ld_in, n_rows, n_in, delta, n_out, grads, zero, bias));           \
+        bpnet_short_gradient_##T##_16(inputs, ld_in, n_rows, n_in, delta, n_out, grads, zero,      \
+                                      bias);                                                       \
     }                                                                                              \
     void bpnet_short_backprop_##T(const T *delta, ptrdiff_t n_rows, ptrdiff_t k, const T *weights, \
                                   ptrdiff_t n_cols, T *out, ptrdiff_t ld, const T *relu)           \
@@ -357,10 +424,10 @@ static inline void bpnet_keep_double(const double *x, const double *relu, double
     }                                                                                              \
     void bpnet_short_gradient_##T(const T *inputs, ptrdiff_t ld_in, ptrdiff_t n_rows,              \
                                   ptrdiff_t n_in, const T *delta, ptrdiff_t n_out, T *grads,       \
-                                  int zero)                                                        \
+                                  int zero, T *bias)                                               \
     {                                                                                              \
         bpnet_short_gradient_##T##_width(bpnet_short_vector_bytes(), inputs, ld_in, n_rows, n_in,  \
-                                         delta, n_out, grads, zero);                               \
+                                         delta, n_out, grads, zero, bias);                         \
     }
 
 #if BPNET_X86_LEVELS

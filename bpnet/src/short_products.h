@@ -32,13 +32,16 @@ void bpnet_short_backprop_double(const double *delta, ptrdiff_t n_rows, ptrdiff_
 /* grads (n_in x n_out, rows n_out apart) += inputs^T delta over n_rows rows, where the
    inputs' rows are ld_in apart (a range of a wider layer's inputs) and delta's n_out
    apart; with `zero`, grads is first set to 0. Each entry adds its rows' products one
-   after the other, row 0 first. For n_in < BPNET_SHORT_SIDE or n_out < BPNET_SHORT_SIDE. */
+   after the other, row 0 first. For n_in < BPNET_SHORT_SIDE or n_out < BPNET_SHORT_SIDE.
+   bias is NULL, or the layer's n_out bias gradients, to which (set first to 0 with
+   `zero`) the columns of delta are added row after row, as bpnet_add_column_sums adds
+   them (the same bits). */
 void bpnet_short_gradient_float(const float *inputs, ptrdiff_t ld_in, ptrdiff_t n_rows,
                                 ptrdiff_t n_in, const float *delta, ptrdiff_t n_out, float *grads,
-                                int zero);
+                                int zero, float *bias);
 void bpnet_short_gradient_double(const double *inputs, ptrdiff_t ld_in, ptrdiff_t n_rows,
                                  ptrdiff_t n_in, const double *delta, ptrdiff_t n_out,
-                                 double *grads, int zero);
+                                 double *grads, int zero, double *bias);
 
 /* The vector width, in bytes, that the functions above use on this CPU: 64 with AVX-512,
    32 with AVX2 and 16 otherwise on x86-64 (BPNET_X86_LEVELS); 16 elsewhere. Without
@@ -56,9 +59,9 @@ void bpnet_short_backprop_double_width(int vector_bytes, const double *delta, pt
                                        double *out, ptrdiff_t ld, const double *relu);
 void bpnet_short_gradient_float_width(int vector_bytes, const float *inputs, ptrdiff_t ld_in,
                                       ptrdiff_t n_rows, ptrdiff_t n_in, const float *delta,
-                                      ptrdiff_t n_out, float *grads, int zero);
+                                      ptrdiff_t n_out, float *grads, int zero, float *bias);
 void bpnet_short_gradient_double_width(int vector_bytes, const double *inputs, ptrdiff_t ld_in,
                                        ptrdiff_t n_rows, ptrdiff_t n_in, const double *delta,
-                                       ptrdiff_t n_out, double *grads, int zero);
+                                       ptrdiff_t n_out, double *grads, int zero, double *bias);
 
 #endif
