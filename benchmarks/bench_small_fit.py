@@ -32,8 +32,8 @@ Usage::
 
 Each timed call starts after ``_common``'s settling pause (0.2 s, for other contenders'
 BLAS threads to go to sleep), so by default every fit is timed alone and starts with
-the caches of a machine that sat idle: on the project's machine that adds some 3 ms to a
-bpnet fit of 6 ms (about as much to MLP's 80 ms). ``--fits-per-timing K`` times K
+the caches of a machine that sat idle: on the project's machine that adds 1.5 to 3 ms to
+a bpnet iris fit of under 6 ms, and about 3 ms to MLP's 75 ms. ``--fits-per-timing K`` times K
 consecutive fits of one estimator per call, as a loop of small fits (a search, say) runs
 them; the default stays 1, the method the issue's target is judged on.
 
