@@ -1038,8 +1038,8 @@ def short_gradient_py(const floating[:, ::1] inputs, Py_ssize_t in_start, Py_ssi
                       floating[::1] bias=None, vector_bytes=None):
     """grads[in_start:in_stop] (+)= inputs[:, in_start:in_stop].T @ delta by the short
     gradient, set to 0 first when `zero`; with `bias` (n_outputs values), delta's
-    column sums are added to it too (set to 0 first when `zero`). vector_bytes as for
-    short_backprop_py (for tests)."""
+    column sums are added to it too (set to 0 first when `zero`). With no rows, nothing
+    is written. vector_bytes as for short_backprop_py (for tests)."""
     cdef int width = _checked_width(vector_bytes)
     if (inputs.shape[0] != delta.shape[0] or grads.shape[0] != inputs.shape[1]
             or grads.shape[1] != delta.shape[1]

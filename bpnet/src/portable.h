@@ -61,15 +61,15 @@
 #endif
 
 /* BPNET_X86_LEVELS is 1 where the short products (short_products.c) are built for three
-   vector widths and chosen per call by the CPU: GCC or clang on x86-64 (Apple's aside,
-   whose runtime may lack the CPU test). The widths are AVX-512's 64 bytes, AVX2's 32 and
-   SSE2's 16; BPNET_TARGET_AVX512 and BPNET_TARGET_AVX2 build a function for the first
-   two, and bpnet_x86_vector_bytes() says which one this CPU runs. A vector wider than the
-   target's registers is split through memory by GCC (six times slower, measured), and
-   target_clones builds every version from one source, so of one width: hence three
-   functions rather than clones. */
+   vector widths and chosen per call by the CPU: GCC or clang on x86-64, but not Apple's
+   (whose runtime may lack the CPU test) or clang-cl (which does not link it by default).
+   The widths are AVX-512's 64 bytes, AVX2's 32 and SSE2's 16; BPNET_TARGET_AVX512 and
+   BPNET_TARGET_AVX2 build a function for the first two, and bpnet_x86_vector_bytes()
+   says which one this CPU runs. A vector wider than the target's registers is split
+   through memory by GCC (six times slower, measured), and target_clones builds every
+   version from one source, so of one width: hence three functions rather than clones. */
 #if BPNET_HAVE_VECTORS && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) &&      \
-    !defined(__APPLE__)
+    !defined(__APPLE__) && !defined(_MSC_VER)
 #define BPNET_X86_LEVELS 1
 #define BPNET_TARGET_AVX512 __attribute__((target("avx2,avx512f,avx512vl,avx512dq,avx512bw")))
 #define BPNET_TARGET_AVX2 __attribute__((target("avx2")))

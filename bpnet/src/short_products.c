@@ -77,12 +77,14 @@ typedef double bpnet_double_x2 BPNET_VECTOR(16);
         mask_t_ kept_ = (mask_t_)(*x) & (mask_t_)(r_ != zero_);                                    \
         memcpy(out, &kept_, sizeof(VT));                                                           \
     }
+BPNET_DEFINE_KEEP(bpnet_float_x4, float, int32_t)
+BPNET_DEFINE_KEEP(bpnet_double_x2, double, int64_t)
+#if BPNET_X86_LEVELS
 BPNET_DEFINE_KEEP(bpnet_float_x16, float, int32_t)
 BPNET_DEFINE_KEEP(bpnet_float_x8, float, int32_t)
-BPNET_DEFINE_KEEP(bpnet_float_x4, float, int32_t)
 BPNET_DEFINE_KEEP(bpnet_double_x8, double, int64_t)
 BPNET_DEFINE_KEEP(bpnet_double_x4, double, int64_t)
-BPNET_DEFINE_KEEP(bpnet_double_x2, double, int64_t)
+#endif
 #endif
 static inline void bpnet_keep_float(const float *x, const float *relu, float *out)
 {
@@ -378,7 +380,7 @@ static inline void bpnet_keep_double(const double *x, const double *relu, double
         ptrdiff_t ld_vec = along_inputs ? ld_in : n_out, ld_line = along_inputs ? n_out : ld_in;   \
         ptrdiff_t n_vec = along_inputs ? n_in : n_out, n_line = along_inputs ? n_out : n_in;       \
         ptrdiff_t g_vec = along_inputs ? n_out : 1, g_line = along_inputs ? 1 : n_out;             \
-        if (bias != NULL && !along_inputs) {                                                       \
+        if (bias != NULL && !along_inputs && n_line > 0) {                                         \
             BPNET_ALL_TILES_FIRST(T, U, n_line, n_vec, BPNET_GRADIENT_SUMS_TILE,                   \
                                   BPNET_GRADIENT_TILE);                                            \
             return;                                                                                \
