@@ -47,7 +47,9 @@ LEVELS = [
 ]
 FLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=off"]
 HARNESS = C.BENCH_DIR / "short_products_harness.c"
+# The earlier commit's sources the harness needs; this tree's are compiled where they are.
 SOURCES = ["short_products.c", "short_products.h", "portable.h"]
+TREE_SOURCES = C.REPO_DIR / "bpnet" / "src"
 
 
 def cpu_flags():
@@ -61,10 +63,12 @@ def cpu_flags():
     return set()
 
 
-def build(folder, march, widths):
-    """Compile the harness against the sources in `folder`; returns the binary."""
-    binary = folder / f"harness_{march or 'widths'}"
-    command = ["gcc", *FLAGS, f"-I{folder}", str(HARNESS), str(folder / "short_products.c")]
+def build(folder, sources, march, out, widths):
+    """Compile the harness against `sources` (C files of `folder`) into `out`/harness_*;
+    returns the binary."""
+    binary = out / f"harness_{march or 'widths'}"
+    command = ["gcc", *FLAGS, f"-I{folder}", str(HARNESS)]
+    command += [str(folder / name) for name in sources]
     command += [f"-march={march}"] if march else []
     command += ["-DBPNET_HARNESS_WIDTHS"] if widths else []
     subprocess.run([*command, "-o", str(binary), "-lm"], check=True)
@@ -99,20 +103,23 @@ def main(argv=None):
     levels = [level for level in LEVELS if level[3] in flags]
 
     with tempfile.TemporaryDirectory() as tmp:
-        old, new = Path(tmp, "old"), Path(tmp, "new")
+        old = Path(tmp, "old")
         old.mkdir()
-        new.mkdir()
         for name in SOURCES:
             text = subprocess.run(
                 ["git", "show", f"{args.rev}:bpnet/src/{name}"], cwd=C.REPO_DIR,
                 check=True, capture_output=True, text=True,
             ).stdout  # fmt: skip
             (old / name).write_text(text)
-            (new / name).write_text((C.REPO_DIR / "bpnet" / "src" / name).read_text())
-        new_binary = build(new, None, widths=True)
+        # This tree's short products call elementwise.c's column sums.
+        new_binary = build(TREE_SOURCES, ["short_products.c", "elementwise.c"], None,
+                           Path(tmp), widths=True)  # fmt: skip
         contenders = {}
         for label, march, width, _ in levels:
-            contenders[(label, "earlier")] = (build(old, march, widths=False), 0)
+            contenders[(label, "earlier")] = (
+                build(old, ["short_products.c"], march, old, widths=False),
+                0,
+            )
             contenders[(label, "this tree")] = (new_binary, width)
         for binary, width in contenders.values():
             run(binary, width, check=True)

@@ -74,6 +74,14 @@ static const long BACKPROPS[][3] = {
     } while (0)
 
 #define DEFINE_RUN(T)                                                                              \
+    /* n uniform values in [-1, 1), or with `relu` their positive parts (relu outputs). */         \
+    static void fill_##T(T *a, long n, int relu)                                                   \
+    {                                                                                              \
+        for (long i = 0; i < n; i++) {                                                             \
+            double x = uniform();                                                                  \
+            a[i] = (T)(relu && x < 0 ? 0 : x);                                                     \
+        }                                                                                          \
+    }                                                                                              \
     static void gradient_in_order_##T(const T *in, long ld, long rows, long n_in, const T *d,      \
                                       long n_out, T *g)                                            \
     {                                                                                              \
@@ -106,10 +114,8 @@ static const long BACKPROPS[][3] = {
             long rows = GRADIENTS[s][0], n_in = GRADIENTS[s][1], n_out = GRADIENTS[s][2];          \
             T *in = malloc(sizeof(T) * rows * n_in), *d = malloc(sizeof(T) * rows * n_out);        \
             T *g = malloc(sizeof(T) * n_in * n_out), *expected = malloc(sizeof(T) * n_in * n_out); \
-            for (long i = 0; i < rows * n_in; i++)                                                 \
-                in[i] = (T)uniform();                                                              \
-            for (long i = 0; i < rows * n_out; i++)                                                \
-                d[i] = (T)uniform();                                                               \
+            fill_##T(in, rows * n_in, 0);                                                          \
+            fill_##T(d, rows * n_out, 0);                                                          \
             GRADIENT(T, in, n_in, rows, n_in, d, n_out, g, 1);                                     \
             gradient_in_order_##T(in, n_in, rows, n_in, d, n_out, expected);                       \
             if (memcmp(g, expected, sizeof(T) * n_in * n_out)) {                                   \
@@ -126,14 +132,9 @@ static const long BACKPROPS[][3] = {
             T *d = malloc(sizeof(T) * rows * k), *w = malloc(sizeof(T) * n_cols * k);              \
             T *out = malloc(sizeof(T) * rows * n_cols), *relu = malloc(sizeof(T) * rows * n_cols); \
             T *expected = malloc(sizeof(T) * rows * n_cols);                                       \
-            for (long i = 0; i < rows * k; i++)                                                    \
-                d[i] = (T)uniform();                                                               \
-            for (long i = 0; i < n_cols * k; i++)                                                  \
-                w[i] = (T)uniform();                                                               \
-            for (long i = 0; i < rows * n_cols; i++) {                                             \
-                double x = uniform();                                                              \
-                relu[i] = (T)(x > 0 ? x : 0);                                                      \
-            }                                                                                      \
+            fill_##T(d, rows * k, 0);                                                              \
+            fill_##T(w, n_cols * k, 0);                                                            \
+            fill_##T(relu, rows * n_cols, 1);                                                      \
             BACKPROP(T, d, rows, k, w, n_cols, out, n_cols, relu);                                 \
             backprop_in_order_##T(d, rows, k, w, n_cols, expected, relu);                          \
             if (memcmp(out, expected, sizeof(T) * rows * n_cols)) {                                \

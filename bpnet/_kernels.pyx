@@ -409,9 +409,6 @@ cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* de
     cdef floating* grad_w = grads + layer.coef_offset
     cdef floating* grad_b = grads + layer.intercept_offset
     cdef const floating* data
-    # The short loop adds up db as add_column_sums does (below), while it reads delta.
-    cdef bint fuse_bias = with_intercepts and not (numpy_order and not accumulate
-                                                   and fan_out == 1)
     cdef bint bias_done = False
     if in_stop > in_start:
         if not inputs.sparse and numpy_order and not accumulate:
@@ -421,8 +418,9 @@ cdef void layer_gradient(const Layer* layer, RowBlock inputs, const floating* de
         elif not inputs.sparse and (layer.fan_in < SHORT_SIDE or fan_out < SHORT_SIDE):
             short_gradient(<const floating*> inputs.dense + in_start, layer.fan_in, n_rows,
                            in_stop - in_start, delta, fan_out, grad_w + in_start * fan_out,
-                           not accumulate, grad_b if fuse_bias else NULL)
-            bias_done = fuse_bias
+                           not accumulate, grad_b if with_intercepts else NULL)
+            # It added up db as add_column_sums does below (NumPy's order never gets here).
+            bias_done = with_intercepts
         elif not inputs.sparse:
             gemm(True, False, <int> (in_stop - in_start), <int> fan_out, <int> n_rows,
                  <floating> 1.0, <const floating*> inputs.dense + in_start,

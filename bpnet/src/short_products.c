@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "elementwise.h"
 #include "portable.h"
 
 /* Output columns (or gradient rows) are taken this many at a time, their transposed
@@ -308,14 +309,14 @@ static inline void bpnet_keep_double(const double *x, const double *relu, double
 /* With relu's derivative: 0 where the unit's output was 0. */
 #define BPNET_BACKPROP_STORE_RELU(VT, T, NV, l, m, acc)                                            \
     bpnet_keep_##VT(&(acc), relu + BPNET_BACKPROP_AT(l, m, NV), out + BPNET_BACKPROP_AT(l, m, NV))
+#define BPNET_BACKPROP_TILE_STORING(VT, T, L, M, NV, STORE)                                        \
+    BPNET_REGISTER_TILE(VT, T, L, M, NV, k - 1, transposed + BPNET_SHORT_TILE + v0_,               \
+                        BPNET_SHORT_TILE, delta + l0_ * k + 1, k, 1, BPNET_BACKPROP_FIRST, STORE,  \
+                        0, (T *)0, 1)
 #define BPNET_BACKPROP_TILE(VT, T, L, M, NV)                                                       \
-    BPNET_REGISTER_TILE(VT, T, L, M, NV, k - 1, transposed + BPNET_SHORT_TILE + v0_,               \
-                        BPNET_SHORT_TILE, delta + l0_ * k + 1, k, 1, BPNET_BACKPROP_FIRST,         \
-                        BPNET_BACKPROP_STORE, 0, (T *)0, 1)
+    BPNET_BACKPROP_TILE_STORING(VT, T, L, M, NV, BPNET_BACKPROP_STORE)
 #define BPNET_BACKPROP_RELU_TILE(VT, T, L, M, NV)                                                  \
-    BPNET_REGISTER_TILE(VT, T, L, M, NV, k - 1, transposed + BPNET_SHORT_TILE + v0_,               \
-                        BPNET_SHORT_TILE, delta + l0_ * k + 1, k, 1, BPNET_BACKPROP_FIRST,         \
-                        BPNET_BACKPROP_STORE_RELU, 0, (T *)0, 1)
+    BPNET_BACKPROP_TILE_STORING(VT, T, L, M, NV, BPNET_BACKPROP_STORE_RELU)
 /* bpnet_short_backprop_<T>_<U>: the backward product with vectors of U bytes, built
    with ATTRIBUTES (a CPU target, or nothing). */
 #define BPNET_DEFINE_SHORT_BACKPROP(T, U, ATTRIBUTES)                                              \
@@ -358,13 +359,13 @@ static inline void bpnet_keep_double(const double *x, const double *relu, double
         for (ptrdiff_t v_ = 0; v_ < (NV); v_++)                                                    \
             BPNET_GRADIENT_AT(l, (m) * (NV) + v_) = done_[v_];                                     \
     } while (0)
-#define BPNET_GRADIENT_TILE(VT, T, L, M, NV)                                                       \
+#define BPNET_GRADIENT_TILE_SUMMING(VT, T, L, M, NV, SUMS, sums)                                   \
     BPNET_REGISTER_TILE(VT, T, L, M, NV, n_rows, vec + v0_, ld_vec, line + l0_, 1, ld_line,        \
-                        BPNET_GRADIENT_START, BPNET_GRADIENT_STORE, 0, (T *)0, 1)
+                        BPNET_GRADIENT_START, BPNET_GRADIENT_STORE, SUMS, sums, zero)
+#define BPNET_GRADIENT_TILE(VT, T, L, M, NV) BPNET_GRADIENT_TILE_SUMMING(VT, T, L, M, NV, 0, (T *)0)
 /* The same, adding up the rows of delta (vec) into the bias gradients as it goes. */
 #define BPNET_GRADIENT_SUMS_TILE(VT, T, L, M, NV)                                                  \
-    BPNET_REGISTER_TILE(VT, T, L, M, NV, n_rows, vec + v0_, ld_vec, line + l0_, 1, ld_line,        \
-                        BPNET_GRADIENT_START, BPNET_GRADIENT_STORE, 1, bias + v0_, zero)
+    BPNET_GRADIENT_TILE_SUMMING(VT, T, L, M, NV, 1, bias + v0_)
 /* bpnet_short_gradient_<T>_<U>: the weight gradient with vectors of U bytes, and the
    bias gradient (bias not NULL) as bpnet_add_column_sums adds it up: along delta, in the
    tiles of the first inputs, which read delta's rows anyway; along the inputs, after. */
@@ -389,9 +390,7 @@ static inline void bpnet_keep_double(const double *x, const double *relu, double
         if (bias != NULL) {                                                                        \
             if (zero)                                                                              \
                 memset(bias, 0, (size_t)n_out * sizeof(T));                                        \
-            for (ptrdiff_t r = 0; r < n_rows; r++)                                                 \
-                for (ptrdiff_t j = 0; j < n_out; j++)                                              \
-                    bias[j] += delta[r * n_out + j];                                               \
+            bpnet_add_column_sums_##T(delta, bias, n_rows, n_out, n_out);                          \
         }                                                                                          \
     }
 
